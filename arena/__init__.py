@@ -1,0 +1,35 @@
+"""EQ Arena: the web service. `create_app` is the only entry point (gunicorn: 'arena:create_app()')."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from arena.config import PROJECT_ROOT, Settings, instance_path
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = (settings or Settings.from_env()).validated()
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key or "arena-unconfigured-secret",
+        TESTING=settings.testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=365),
+        # A CSRF token lives as long as the page that holds it may sensibly stay open.
+        WTF_CSRF_TIME_LIMIT=settings.battle_ttl_seconds,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.extensions["arena.settings"] = settings
+
+    from arena.web import init_web
+
+    init_web(app, settings)
+    return app

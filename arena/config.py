@@ -1,0 +1,79 @@
+"""Settings, read once from ARENA_* environment variables into one dataclass."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+# The repository root holds templates/ and static/ beside the packages (DESIGN §2).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    """Where the default SQLite database and the demo's secret live (ARENA_INSTANCE_PATH overrides)."""
+    return Path(os.environ.get("ARENA_INSTANCE_PATH") or PROJECT_ROOT / "instance")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{instance_path() / 'arena.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    secret_key: str | None = None
+    redis_url: str | None = None
+    rate_limit_enabled: bool = True
+    admin_token: str | None = None
+    # How long a shown battle may still be voted on.
+    battle_ttl_seconds: int = 6 * 3600
+    # Demo and tests may run without a configured secret; production may not.
+    require_secret: bool = True
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        settings = cls(
+            database_url=os.environ.get("ARENA_DATABASE_URL") or default_database_url(),
+            secret_key=os.environ.get("ARENA_SECRET_KEY") or None,
+            redis_url=os.environ.get("ARENA_REDIS_URL") or None,
+            rate_limit_enabled=_env_bool("ARENA_RATE_LIMIT_ENABLED", True),
+            admin_token=os.environ.get("ARENA_ADMIN_TOKEN") or None,
+            battle_ttl_seconds=_env_int("ARENA_BATTLE_TTL_SECONDS", 6 * 3600),
+        )
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def validated(self) -> Settings:
+        if self.require_secret and not self.secret_key:
+            raise ConfigError(
+                "ARENA_SECRET_KEY is required (set it to a long random string; `arena demo` makes its own)"
+            )
+        if self.battle_ttl_seconds <= 0:
+            raise ConfigError("ARENA_BATTLE_TTL_SECONDS must be positive")
+        return self

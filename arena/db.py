@@ -1,0 +1,65 @@
+"""Engine and session factory. SQLite gets the pragmas a multi-threaded web server needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+# Without a busy timeout a second writer fails at once with "database is locked"
+# instead of waiting its turn, and the vote is lost.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # pysqlite's own transaction handling would start transactions lazily and
+    # defeat BEGIN IMMEDIATE; SQLAlchemy then emits BEGIN itself (see "begin" below).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # Take the write lock at the start of each transaction: a read that later
+    # upgrades to a write cannot wait on busy_timeout and would fail instead.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        # Plain postgresql:// would pick psycopg2; the project ships psycopg 3.
+        url = parsed.set(drivername="postgresql+psycopg")
+    # pre_ping: after a database restart the pool's dead connections are replaced
+    # transparently instead of failing the next request.
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    with factory() as session, session.begin():
+        yield session

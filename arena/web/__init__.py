@@ -1,0 +1,77 @@
+"""Web layer: extensions, per-request database session, security headers, blueprints."""
+
+from __future__ import annotations
+
+from flask import Flask, g
+from flask_htmx import HTMX
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
+
+from arena.config import Settings
+from arena.db import make_engine, make_session_factory
+from arena.services.battle_ids import BattleIdSigner
+from arena.services.markdown import render_markdown
+from arena.services.pairing import PairingPool
+
+csrf = CSRFProtect()
+htmx = HTMX()
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def db_session() -> Session:
+    """The request's session, opened on first use and closed (rolled back if uncommitted) at teardown."""
+    if "db_session" not in g:
+        from flask import current_app
+
+        g.db_session = current_app.extensions["arena.session_factory"]()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    # Full pages and htmx partials share URLs; caches must keep them apart.
+    headers.add("Vary", "HX-Request")
+    return response
+
+
+def init_web(app: Flask, settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    app.extensions["arena.engine"] = engine
+    app.extensions["arena.session_factory"] = make_session_factory(engine)
+    app.extensions["arena.pairing"] = PairingPool()
+    app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
+
+    csrf.init_app(app)
+    htmx.init_app(app)
+    app.teardown_appcontext(_close_session)
+    app.after_request(_security_headers)
+    app.jinja_env.filters["markdown"] = render_markdown
+
+    from arena.web import battle, errors, leaderboard
+
+    errors.register(app)
+    app.register_blueprint(battle.bp)
+    app.register_blueprint(leaderboard.bp)

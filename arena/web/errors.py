@@ -1,0 +1,41 @@
+"""Every error is a page (or an htmx fragment) that says what went wrong, never a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, render_template
+from flask_htmx import make_response
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from arena.web import htmx
+
+
+def _render(status: int, title: str, message: str):
+    if htmx:
+        body = render_template("_error_fragment.html", title=title, message=message)
+        return make_response(body, status, retarget="#vote-status", reswap="innerHTML")
+    return render_template("error.html", title=title, message=message), status
+
+
+def _http_error(error: HTTPException):
+    return _render(error.code or 500, error.name, error.description or error.name)
+
+
+def _csrf_error(error: CSRFError):
+    return _render(
+        400,
+        "Bad request",
+        f"The form's security token is missing or invalid ({error.description}). Reload the page and try again.",
+    )
+
+
+def _unexpected(error: Exception):
+    # The traceback goes to the log; the visitor gets a plain page.
+    current_app.logger.exception("unhandled error")
+    return _render(500, "Internal Server Error", "Something went wrong on our side. Please try again.")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,161 @@
+"""Shared fixtures. Every database test runs on SQLite and, when ARENA_TEST_DATABASE_URL is set, again on
+PostgreSQL. With ARENA_REQUIRE_ALL=1 (CI) a missing PostgreSQL or Chromium fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from arena import create_app
+from arena.config import Settings
+from arena.db import make_engine, make_session_factory, transaction
+from arena.migrate import downgrade, upgrade
+from arena.models import Base
+from arena.services.demo import load_demo_bank, read_demo_bank
+
+REQUIRE_ALL = os.environ.get("ARENA_REQUIRE_ALL") == "1"
+POSTGRES_URL = os.environ.get("ARENA_TEST_DATABASE_URL")
+SECRET = "test-secret-key-not-for-production"
+
+
+def skip_or_fail(reason: str) -> None:
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (ARENA_REQUIRE_ALL=1: nothing may skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, copied for each test: cheaper than migrating every time."""
+    path = tmp_path_factory.mktemp("template") / "arena.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    if not POSTGRES_URL:
+        skip_or_fail("PostgreSQL tests need ARENA_TEST_DATABASE_URL")
+    engine = make_engine(POSTGRES_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no PostgreSQL here"
+        skip_or_fail(f"PostgreSQL at ARENA_TEST_DATABASE_URL is not reachable: {exc}")
+    upgrade(engine)
+    engine.dispose()
+    return POSTGRES_URL
+
+
+def _truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "arena.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_migrated")
+    _truncate_all(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request, tmp_path) -> Iterator[str]:
+    """A database of each backend with no schema at all (for migration and init-db tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    url = request.getfixturevalue("postgres_migrated")
+    engine = make_engine(url)
+    downgrade(engine, "base")
+    try:
+        yield url
+    finally:
+        # Leave the shared PostgreSQL database migrated for the tests that follow.
+        upgrade(engine)
+        engine.dispose()
+
+
+@pytest.fixture
+def session_factory(database_url):
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_bank() -> dict:
+    return read_demo_bank()
+
+
+@pytest.fixture
+def demo_loaded(session_factory, demo_bank):
+    with transaction(session_factory) as session:
+        load_demo_bank(session, demo_bank)
+    return demo_bank
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    values = dict(database_url=database_url, secret_key=SECRET, testing=True, rate_limit_enabled=False)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def app_settings(database_url) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def app(app_settings):
+    app = create_app(app_settings)
+    yield app
+    app.extensions["arena.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+VOTE_ACTION = re.compile(r'action="(/battles/[^"/]+/vote)"')
+
+
+def parse_battle_page(html: str) -> tuple[str, str]:
+    """The vote URL and CSRF token from a battle page or fragment."""
+    action, token = VOTE_ACTION.search(html), CSRF_INPUT.search(html)
+    assert action and token, "the page has no vote form"
+    return action.group(1), token.group(1)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:
+    """The app on a real threaded HTTP server on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

@@ -1,0 +1,119 @@
+"""A visitor votes in a real Chromium: by click, by keyboard, without JavaScript, and on a phone."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from arena.models import Battle, Vote
+
+pytestmark = pytest.mark.e2e
+
+
+def votes(session_factory) -> list[str]:
+    with session_factory() as s:
+        return list(s.scalars(select(Vote.outcome).order_by(Vote.id)))
+
+
+def last_battle_models(session_factory) -> tuple[str, str]:
+    with session_factory() as s:
+        battle = s.scalars(select(Battle).order_by(Battle.id.desc())).first()
+        return battle.model_a.display_name, battle.model_b.display_name
+
+
+def test_vote_by_click_reveals_models_in_place(page, live_server, demo_loaded, session_factory, console_errors):
+    page.goto(live_server + "/")
+    expect(page.get_by_role("heading", name="Reply A")).to_be_visible()
+    expect(page.locator(".model-name")).to_have_count(0)
+    page.get_by_role("button", name="A is better").click()
+    expect(page.get_by_role("heading", name=re.compile("You voted: A is better"))).to_be_visible()
+    assert page.url == live_server + "/"  # htmx swapped the reveal in; no navigation
+    model_a, model_b = last_battle_models(session_factory)
+    expect(page.locator('.model-name[data-side="A"]')).to_have_text(model_a)
+    expect(page.locator('.model-name[data-side="B"]')).to_have_text(model_b)
+    expect(page.get_by_role("link", name=re.compile("New battle"))).to_be_focused()
+    assert votes(session_factory) == ["model_a"]
+    assert console_errors == []
+
+
+def test_vote_by_keyboard_then_new_battle_by_keyboard(page, live_server, demo_loaded, session_factory, console_errors):
+    page.goto(live_server + "/")
+    expect(page.get_by_role("button", name="B is better")).to_have_attribute("aria-keyshortcuts", "B")
+    page.keyboard.press("b")
+    expect(page.get_by_role("heading", name=re.compile("You voted: B is better"))).to_be_visible()
+    page.keyboard.press("n")
+    expect(page.get_by_role("button", name="Tie")).to_be_visible()
+    page.keyboard.press("t")
+    expect(page.get_by_role("heading", name=re.compile("You voted: Tie"))).to_be_visible()
+    page.keyboard.press("n")
+    expect(page.get_by_role("button", name="Both are bad")).to_be_visible()
+    page.keyboard.press("x")
+    expect(page.get_by_role("heading", name=re.compile("You voted: Both are bad"))).to_be_visible()
+    assert votes(session_factory) == ["model_b", "tie", "both_bad"]
+    assert console_errors == []
+
+
+def test_new_battle_button_shows_a_fresh_battle(page, live_server, demo_loaded, session_factory):
+    page.goto(live_server + "/")
+    first_action = page.locator("form.vote").get_attribute("action")
+    page.get_by_role("button", name="Tie").click()
+    page.get_by_role("link", name=re.compile("New battle")).click()
+    expect(page.locator("form.vote")).to_be_visible()
+    assert page.locator("form.vote").get_attribute("action") != first_action
+    with session_factory() as s:
+        assert len(s.scalars(select(Battle)).all()) == 2
+
+
+def test_voting_works_without_javascript(browser, live_server, demo_loaded, session_factory):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live_server + "/")
+    page.get_by_role("button", name="Both are bad").click()
+    expect(page.get_by_role("heading", name=re.compile("You voted: Both are bad"))).to_be_visible()
+    assert re.search(r"/battles/[^/]+$", page.url), page.url  # a full-page POST, then the reveal page
+    model_a, _ = last_battle_models(session_factory)
+    expect(page.locator('.model-name[data-side="A"]')).to_have_text(model_a)
+    page.reload()  # Post/Redirect/Get: reloading never posts the vote again
+    assert votes(session_factory) == ["both_bad"]
+    page.get_by_role("link", name=re.compile("New battle")).click()
+    expect(page.get_by_role("button", name="A is better")).to_be_visible()
+    context.close()
+
+
+def test_second_tab_gets_a_clear_message_for_a_duplicate_vote(browser, live_server, demo_loaded, session_factory):
+    context = browser.new_context()
+    first = context.new_page()
+    first.goto(live_server + "/")
+    battle_url = live_server + first.locator("form.vote").get_attribute("action").removesuffix("/vote")
+    second = context.new_page()
+    second.goto(battle_url)
+    first.get_by_role("button", name="A is better").click()
+    expect(first.get_by_role("heading", name=re.compile("You voted"))).to_be_visible()
+    second.get_by_role("button", name="B is better").click()
+    expect(second.get_by_role("alert")).to_contain_text("already has a vote")
+    assert votes(session_factory) == ["model_a"]
+    context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 800)])
+def test_battle_is_readable_on_phone_and_desktop(browser, live_server, demo_loaded, width, height, tmp_path):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(live_server + "/")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"page scrolls sideways by {overflow}px at {width}px"
+    boxes = [page.get_by_role("heading", name=f"Reply {side}").bounding_box() for side in "AB"]
+    if width < 700:
+        assert boxes[1]["y"] > boxes[0]["y"]  # stacked on a phone
+    else:
+        assert boxes[1]["x"] > boxes[0]["x"] and abs(boxes[1]["y"] - boxes[0]["y"]) < 2  # side by side
+    font_px = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.reply-body')).fontSize)")
+    assert font_px >= 15
+    for name in ("A is better", "B is better", "Tie", "Both are bad"):
+        box = page.get_by_role("button", name=name).bounding_box()
+        assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= width
+    page.screenshot(path=str(tmp_path / f"battle-{width}.png"), full_page=True)
+    context.close()

@@ -1,0 +1,129 @@
+"""The `arena` command as an operator runs it: the installed console script, real databases."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from arena.db import make_engine, make_session_factory
+from arena.migrate import current_revision, head_revision
+from arena.models import Prompt, Reply
+
+
+def run_arena(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "arena.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def instance(tmp_path) -> dict:
+    """Keep the default database and the demo secret out of the checkout."""
+    return {"ARENA_INSTANCE_PATH": str(tmp_path / "instance")}
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(["arena", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("init-db", "demo", "serve"):
+        assert command in result.stdout
+
+
+def test_init_db_upgrades_to_head_and_is_idempotent(empty_database_url):
+    first = run_arena("init-db", "--database-url", empty_database_url)
+    assert first.returncode == 0, first.stderr
+    assert f"to revision {head_revision()}" in first.stdout
+    second = run_arena("init-db", "--database-url", empty_database_url)
+    assert second.returncode == 0 and "already at" in second.stdout
+    engine = make_engine(empty_database_url)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_init_db_takes_the_url_from_the_environment(tmp_path):
+    url = f"sqlite:///{tmp_path / 'env.sqlite3'}"
+    result = run_arena("init-db", env={"ARENA_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("nonsense://", "not a valid database URL"), ("postgresql://nobody@127.0.0.1:1/none", "cannot open the database")],
+)
+def test_bad_database_url_exits_2_with_one_line(url, reason):
+    result = run_arena("init-db", "--database-url", url)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0], result.stderr
+
+
+def test_demo_loads_once_and_reset_reloads(database_url, instance):
+    first = run_arena("demo", "--no-serve", "--database-url", database_url, env=instance)
+    assert first.returncode == 0, first.stderr
+    assert "6 models, 48 prompts, 288 replies added" in first.stdout
+    second = run_arena("demo", "--no-serve", "--database-url", database_url, env=instance)
+    assert "0 models, 0 prompts, 0 replies added" in second.stdout
+    reset = run_arena("demo", "--no-serve", "--reset", "--database-url", database_url, env=instance)
+    assert "6 models, 48 prompts, 288 replies added" in reset.stdout
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Prompt)) == 48
+        assert s.scalar(select(func.count()).select_from(Reply)) == 288
+    engine.dispose()
+
+
+def test_serve_refuses_to_start_without_a_secret(database_url, instance):
+    env = {**instance, "ARENA_SECRET_KEY": ""}
+    result = run_arena("serve", "--database-url", database_url, "--port", "0", env=env, timeout=60)
+    assert result.returncode == 2
+    assert "ARENA_SECRET_KEY is required" in result.stderr
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path, instance):
+    env = {**instance, "ARENA_SECRET_KEY": "x" * 32}
+    result = run_arena("serve", "--database-url", f"sqlite:///{tmp_path / 'new.sqlite3'}", env=env, timeout=60)
+    assert result.returncode == 2 and "arena init-db" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_serves_a_battle_on_a_fresh_default_database(instance):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arena.cli", "demo", "--port", str(port)],
+        env={**os.environ, **instance, "ARENA_DATABASE_URL": ""},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            try:
+                page = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert page is not None and page.status_code == 200
+        assert "Reply A" in page.text and "A is better" in page.text
+        assert (Path(instance["ARENA_INSTANCE_PATH"]) / "arena.sqlite3").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
