@@ -6,10 +6,12 @@ import os
 import secrets
 import sys
 from functools import wraps
+from pathlib import Path
 
 import click
 
 from arena.config import ConfigError, Settings, default_database_url, instance_path
+from arena.services.records import FORMATS
 
 
 class BadInput(click.ClickException):
@@ -126,6 +128,146 @@ def serve(database_url: str, host: str, port: int) -> None:
     engine = open_engine(database_url)
     require_schema(engine)
     _serve(Settings.from_env(database_url=database_url), host, port)
+
+
+@main.group("import")
+def import_group() -> None:
+    """Bring prompts, replies, votes or EQ scores in from files."""
+
+
+@import_group.command("votes")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
+def import_votes_command(database_url: str, file: Path, fmt: str | None) -> None:
+    """Battles in the LMArena schema (model_a, model_b, winner, ...): JSONL, CSV or Parquet.
+
+    All or nothing: a malformed record stops the import, names its line, and leaves the database unchanged.
+    Records whose question_id is already present are skipped, so a re-import adds nothing."""
+    from arena.db import make_session_factory
+    from arena.services.records import RecordError, detect_format, read_records
+    from arena.services.vote_import import import_votes
+
+    if not file.is_file():
+        raise BadInput(f"{file}: no such file")
+    try:
+        fmt = detect_format(file, fmt)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session, progress_bar(file.stat().st_size, "importing") as bar:
+        try:
+            summary = import_votes(session, read_records(file, fmt), progress=bar.reached)
+            session.commit()
+        except RecordError as exc:
+            session.rollback()
+            raise BadInput(f"{file.name}: {exc}; nothing was imported") from exc
+    click.echo(f"{file.name}: {summary}")
+
+
+@main.group("ratings")
+def ratings_group() -> None:
+    """Rating snapshots from the votes."""
+
+
+def _anchor(value: str | None) -> tuple[str | None, float]:
+    if value is None:
+        return None, 1000.0
+    slug, _, score = value.partition("=")
+    try:
+        return slug, float(score) if score else 1000.0
+    except ValueError as exc:
+        raise BadInput(f"--anchor takes SLUG or SLUG=SCORE, got {value!r}") from exc
+
+
+@ratings_group.command("recompute")
+@database_option
+@click.option("--bootstrap", "rounds", default=1000, show_default=True, type=click.IntRange(2, 100_000),
+              help="Bootstrap rounds (bootstrap and cluster intervals).")  # fmt: skip
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--ci", type=click.Choice(["bootstrap", "sandwich", "cluster"]), default="bootstrap", show_default=True)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="'overall', an EmoNet group or category; repeatable. Default: overall and every group with votes.",
+)
+@click.option("--both-bad", type=click.Choice(["tie", "drop"]), default="tie", show_default=True)
+@click.option("--anchor", help="Pin a model's score: SLUG or SLUG=SCORE (default score 1000).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anchor, as_json) -> None:
+    """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
+    import json
+
+    from arena.db import make_session_factory
+    from arena.services.recompute import RecomputeError, RecomputeRequest, recompute, run_ratings
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    anchor_model, anchor_score = _anchor(anchor)
+    request = RecomputeRequest(
+        ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
+        anchor_model=anchor_model, anchor_score=anchor_score,
+    )  # fmt: skip
+    factory = make_session_factory(engine)
+    try:
+        result = recompute(factory, make_session_factory(engine, read_only=True), request)
+    except RecomputeError as exc:
+        raise BadInput(str(exc)) from exc
+    primary = result.results[0]
+    with factory() as session:
+        rows = run_ratings(session, result.run_id, primary.category)
+    ratings = [
+        {
+            "model": model.slug,
+            "rating": round(r.rating, 3),
+            "ci_low": round(r.ci_low, 3),
+            "ci_high": round(r.ci_high, 3),
+            "rank_ub": r.rank_ub,
+            "battles": r.battles,
+            "win_rate": None if r.win_rate is None else round(r.win_rate, 4),
+        }
+        for r, model in rows
+    ]
+    if as_json:
+        payload = {
+            "run_id": result.run_id,
+            "n_votes": result.n_votes,
+            "category": primary.category,
+            "categories": [c.category for c in result.results],
+            "ratings": ratings,
+        }
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"rating run {result.run_id}: {result.n_votes} votes, {len(ratings)} models, "
+               f"{ci} intervals, categories: {', '.join(c.category for c in result.results)}")  # fmt: skip
+    click.echo(f"{'rank':>4}  {'model':<40} {'rating':>8}  {'95% CI':>17}  {'battles':>8}")
+    for row in ratings:
+        click.echo(f"{row['rank_ub']:>4}  {row['model']:<40} {row['rating']:>8.1f}  "
+                   f"[{row['ci_low']:>7.1f}, {row['ci_high']:>7.1f}]  {row['battles']:>8}")  # fmt: skip
+
+
+class progress_bar:
+    """A progress bar on stderr while it is a terminal (stdout stays clean for --json); silent otherwise."""
+
+    def __init__(self, length: int, label: str) -> None:
+        self._bar = click.progressbar(length=length, label=label, file=sys.stderr) if sys.stderr.isatty() else None
+        self._done = 0
+
+    def __enter__(self) -> progress_bar:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def reached(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(max(0, done - self._done))
+        self._done = max(done, self._done)
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

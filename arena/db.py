@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # Without a busy timeout a second writer fails at once with "database is locked"
 # instead of waiting its turn, and the vote is lost.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY = "arena_read_only"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -30,7 +31,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _sqlite_begin(conn) -> None:
     # Take the write lock at the start of each transaction: a read that later
     # upgrades to a write cannot wait on busy_timeout and would fail instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only work (aggregates, pages that only read) begins deferred and never blocks writers.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def is_sqlite(url: str) -> bool:
@@ -54,8 +59,10 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on `engine`; read_only ones take no write lock on SQLite (they must not write)."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager

@@ -154,8 +154,14 @@ class Battle(Base):
     __tablename__ = "battle"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Random, unguessable; the URL carries it signed (see arena.services.battle_ids).
-    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # Random and unguessable for battles shown here (the URL carries it signed, see
+    # arena.services.battle_ids); the file's question_id for imported ones. Exported as question_id.
+    public_id: Mapped[str] = mapped_column(String(128), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="arena")
+    language: Mapped[str | None] = mapped_column(String(16))
+    # What an imported battle carried beyond the outcome (conversations, conv_metadata, category_tag,
+    # eq_a/eq_b, ...), kept as given.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
     reply_a_id: Mapped[int | None] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
     reply_b_id: Mapped[int | None] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
@@ -177,6 +183,7 @@ class Battle(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('open','voted','expired')", name="status"),
+        CheckConstraint("source IN ('arena','import','live')", name="source"),
         CheckConstraint("model_a_id <> model_b_id", name="distinct_models"),
     )
 
@@ -197,3 +204,46 @@ class Vote(Base):
     battle: Mapped[Battle] = relationship(back_populates="vote")
 
     __table_args__ = (CheckConstraint("outcome IN ('model_a','model_b','tie','both_bad')", name="outcome"),)
+
+
+class RatingRun(Base):
+    """One immutable rating snapshot: written once, in one transaction, never updated."""
+
+    __tablename__ = "rating_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="complete")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column(Integer)
+    code_version: Mapped[str] = mapped_column(String(64))
+    n_votes: Mapped[int] = mapped_column(Integer)
+    # Per category: the model order and the pairwise battle and win-rate matrices, for the charts.
+    matrices: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    ratings: Mapped[list[Rating]] = relationship(back_populates="run", order_by="Rating.rating.desc()")
+
+
+class Rating(Base):
+    """A model's score in one category of one rating run."""
+
+    __tablename__ = "rating"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("rating_run.id", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(String(80))
+    model_id: Mapped[int] = mapped_column(ForeignKey("model.id"))
+    rating: Mapped[float] = mapped_column(Float)
+    ci_low: Mapped[float] = mapped_column(Float)
+    ci_high: Mapped[float] = mapped_column(Float)
+    rank_ub: Mapped[int] = mapped_column(Integer)
+    battles: Mapped[int] = mapped_column(Integer)
+    wins: Mapped[float] = mapped_column(Float)
+    ties: Mapped[float] = mapped_column(Float)
+    win_rate: Mapped[float | None] = mapped_column(Float)
+
+    run: Mapped[RatingRun] = relationship(back_populates="ratings")
+    model: Mapped[Model] = relationship()
+
+    __table_args__ = (UniqueConstraint("run_id", "category", "model_id", name="uq_rating_run_category_model"),)

@@ -12,7 +12,7 @@ from arena.migrate import current_revision, downgrade, head_revision, upgrade
 from arena.models import Base
 from tests.conftest import make_settings
 
-TABLES = {"model", "prompt", "prompt_emotion", "reply", "battle", "vote"}
+TABLES = {"model", "prompt", "prompt_emotion", "reply", "battle", "vote", "rating_run", "rating"}
 
 
 def test_upgrade_creates_schema_and_downgrade_removes_it(empty_database_url):

@@ -1,0 +1,93 @@
+"""Read records from JSONL, CSV or Parquet files, streaming, with the line (or row) number of each."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+FORMATS = ("jsonl", "csv", "parquet")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+
+
+class RecordError(ValueError):
+    """A record that cannot be read; carries its line number."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+def detect_format(path: Path, given: str | None = None) -> str:
+    if given:
+        if given not in FORMATS:
+            raise ValueError(f"unknown format {given!r} (use {', '.join(FORMATS)})")
+        return given
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise ValueError(f"cannot tell the format of {path.name} from its extension; pass --format")
+    return found
+
+
+def read_records(path: Path, fmt: str) -> Iterator[tuple[int, dict, int]]:
+    """Yield (line number, record, bytes read so far) for each record."""
+    if fmt == "jsonl":
+        yield from _jsonl(path)
+    elif fmt == "csv":
+        yield from _csv(path)
+    else:
+        yield from _parquet(path)
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict, int]]:
+    done = 0
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            done += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise RecordError(number, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+            except json.JSONDecodeError as exc:
+                raise RecordError(number, f"not valid JSON ({exc.msg}, column {exc.colno})") from exc
+            if not isinstance(record, dict):
+                raise RecordError(number, f"expected a JSON object, got {type(record).__name__}")
+            yield number, record, done
+
+
+def _csv(path: Path) -> Iterator[tuple[int, dict, int]]:
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        reader = csv.DictReader(text)
+        try:
+            for record in reader:
+                # Header is line 1; csv counts physical lines, so multi-line cells keep numbers right.
+                if None in record:
+                    raise RecordError(reader.line_num, "more cells than the header has columns")
+                yield reader.line_num, {k: v for k, v in record.items() if v not in ("", None)}, raw.tell()
+        except UnicodeDecodeError as exc:
+            raise RecordError(reader.line_num + 1, f"not valid UTF-8 ({exc.reason})") from exc
+        except csv.Error as exc:
+            raise RecordError(reader.line_num, f"malformed CSV ({exc})") from exc
+
+
+def _parquet(path: Path) -> Iterator[tuple[int, dict, int]]:
+    try:
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+        raise RecordError(0, "reading Parquet needs pyarrow (pip install 'eq-arena[export]')") from exc
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise RecordError(1, f"not a readable Parquet file ({exc})") from exc
+    total_rows = max(parquet.metadata.num_rows, 1)
+    size = path.stat().st_size
+    number = 0
+    for batch in parquet.iter_batches(batch_size=10_000):
+        for record in batch.to_pylist():
+            number += 1
+            yield number, {k: v for k, v in record.items() if v is not None}, size * number // total_rows

@@ -1,0 +1,328 @@
+"""Import battles in the LMArena battle schema (DESIGN §5), streaming and all-or-nothing.
+
+Each record is validated as it is read and staged in a temporary table in the same transaction; the battles
+and votes are then written with two INSERT ... SELECT statements. A malformed record aborts the import and
+rolls everything back, so the database is as it was before. Records already present (same question_id) are
+skipped, which makes a re-import a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.orm import Session
+
+from arena.models import Battle, Model, Prompt
+from arena.services.catalog import CatalogError, content_hash, emotion_tags, get_or_create_prompt
+from arena.services.records import RecordError
+
+WINNERS = {
+    "model_a": "model_a",
+    "model_b": "model_b",
+    "tie": "tie",
+    "tie (bothbad)": "both_bad",
+    "both_bad": "both_bad",
+}
+# Fields kept verbatim in the battle's metadata.
+KEPT_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "turn", "anony")
+JSON_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b")
+EMOTION_TAG = "emotion_v0.1"
+BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    read: int
+    imported: int
+    skipped: int
+    new_models: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.read} battles read: {self.imported} imported, {self.skipped} already present, "
+            f"{self.new_models} new models"
+        )
+
+
+@dataclass(frozen=True)
+class StagedBattle:
+    question_id: str
+    model_a: str
+    model_b: str
+    outcome: str
+    created_at: datetime
+    judge_key: str | None
+    language: str | None
+    prompt_text: str | None
+    emotions: list
+    meta: dict
+
+
+def _first_user_turn(conversation) -> str | None:
+    for turn in conversation or ():
+        if isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+            return turn["content"]
+    return None
+
+
+def _check_conversation(name: str, value) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in value
+    ):
+        raise ValueError(f"{name} must be a list of {{role, content}} turns")
+
+
+def _eq_value(name: str, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+        raise ValueError(f"{name} must be a number or an object of numbers")
+    scores = value if isinstance(value, dict) else {"overall": value}
+    for key, score in scores.items():
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise ValueError(f"{name}.{key} must be a finite number")
+    return scores
+
+
+def parse_battle(record: dict) -> StagedBattle:
+    """Validate one record; raises ValueError naming the problem."""
+    record = dict(record)
+    for field in JSON_FIELDS:  # CSV cells carry nested values as JSON text
+        if isinstance(record.get(field), str):
+            try:
+                record[field] = json.loads(record[field])
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{field} is not valid JSON ({exc.msg})") from exc
+    missing = [f for f in ("model_a", "model_b", "winner") if record.get(f) in (None, "")]
+    if missing:
+        raise ValueError(f"missing required field(s): {', '.join(missing)}")
+    model_a, model_b, winner = record["model_a"], record["model_b"], record["winner"]
+    if not isinstance(model_a, str) or not isinstance(model_b, str):
+        raise ValueError("model_a and model_b must be strings")
+    model_a, model_b = model_a.strip(), model_b.strip()
+    if not model_a or not model_b or len(model_a) > 200 or len(model_b) > 200:
+        raise ValueError("model names must be 1 to 200 characters")
+    if model_a == model_b:
+        raise ValueError(f"model_a and model_b are the same model ({model_a!r})")
+    if winner not in WINNERS:
+        raise ValueError(f"winner must be one of {', '.join(WINNERS)}; got {winner!r}")
+
+    tstamp = record.get("tstamp")
+    if tstamp is None:
+        created_at = datetime.now(UTC)
+    else:
+        try:
+            created_at = datetime.fromtimestamp(float(tstamp), UTC)
+        except (TypeError, ValueError, OverflowError, OSError) as exc:
+            raise ValueError(f"tstamp must be seconds since the epoch; got {tstamp!r}") from exc
+
+    judge = record.get("judge_hash")
+    if judge is not None:
+        judge = str(judge)
+        # A longer key than we store is hashed down, never cut (cutting could merge voters).
+        judge = judge if len(judge) <= 64 else hashlib.sha256(judge.encode()).hexdigest()
+    language = record.get("language")
+    if language is not None and (not isinstance(language, str) or len(language) > 16):
+        raise ValueError("language must be a short string such as 'English' or 'en'")
+
+    meta = {f: record[f] for f in KEPT_FIELDS if f in record}
+    for side in ("conversation_a", "conversation_b"):
+        if side in meta:
+            _check_conversation(side, meta[side])
+    for side in ("eq_a", "eq_b"):
+        if side in meta:
+            meta[side] = _eq_value(side, meta[side])
+    for field in ("conv_metadata", "category_tag"):
+        if field in meta and not isinstance(meta[field], dict):
+            raise ValueError(f"{field} must be an object")
+
+    emotions: list = []
+    emotion_tag = (meta.get("category_tag") or {}).get(EMOTION_TAG)
+    if emotion_tag is not None:
+        categories = emotion_tag.get("categories", []) if isinstance(emotion_tag, dict) else emotion_tag
+        try:
+            emotions = [{"name": c, "intensity": i} for c, i in emotion_tags(categories)]
+        except CatalogError as exc:
+            raise ValueError(f"category_tag.{EMOTION_TAG}: {exc}") from exc
+
+    question_id = record.get("question_id")
+    if question_id is None or question_id == "":
+        # No id given: derive one from the content, so importing the same file twice is still a no-op.
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        question_id = f"sha256:{digest}"
+    question_id = str(question_id)
+    if len(question_id) > 128:
+        raise ValueError("question_id is longer than 128 characters")
+
+    return StagedBattle(
+        question_id=question_id,
+        model_a=model_a,
+        model_b=model_b,
+        outcome=WINNERS[winner],
+        created_at=created_at,
+        judge_key=judge,
+        language=language,
+        prompt_text=_first_user_turn(meta.get("conversation_a")),
+        emotions=emotions,
+        meta=meta,
+    )
+
+
+class _Staging:
+    """A temporary table in the import's own transaction; bulk-loaded with the driver's fastest path."""
+
+    COLUMNS = ("seq", "question_id", "model_a_id", "model_b_id", "outcome", "created_at", "judge_key", "language",
+               "prompt_id", "meta")  # fmt: skip
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+        timestamp = "TIMESTAMP WITH TIME ZONE" if self.dialect == "postgresql" else "TEXT"
+        connection.execute(text("DROP TABLE IF EXISTS import_staging"))
+        connection.execute(
+            text(
+                "CREATE TEMPORARY TABLE import_staging (seq INTEGER PRIMARY KEY, question_id VARCHAR(128) NOT NULL, "
+                "model_a_id INTEGER NOT NULL, model_b_id INTEGER NOT NULL, outcome VARCHAR(16) NOT NULL, "
+                f"created_at {timestamp} NOT NULL, judge_key VARCHAR(64), language VARCHAR(16), prompt_id INTEGER, "
+                "meta TEXT NOT NULL)"
+            )
+        )
+
+    def _timestamp(self, value: datetime) -> str:
+        # SQLite keeps the naive UTC text SQLAlchemy reads back; PostgreSQL takes ISO with the offset.
+        if self.dialect == "postgresql":
+            return value.isoformat()
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def load(self, rows: list[tuple]) -> None:
+        rows = [(*r[:5], self._timestamp(r[5]), *r[6:]) for r in rows]
+        raw = self.connection.connection.driver_connection
+        if self.dialect == "postgresql":
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY import_staging ({', '.join(self.COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            placeholders = ", ".join("?" * len(self.COLUMNS))
+            cursor = raw.cursor()
+            cursor.executemany(f"INSERT INTO import_staging VALUES ({placeholders})", rows)
+            cursor.close()
+
+    def write_battles_and_votes(self) -> int:
+        """Insert the first record of each new question_id as a voted battle with its vote; returns how many."""
+        true = "TRUE" if self.dialect == "postgresql" else "1"
+        meta = "s.meta::json" if self.dialect == "postgresql" else "s.meta"
+        first_of_each = "s.seq IN (SELECT MIN(seq) FROM import_staging GROUP BY question_id)"
+        before = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one()
+        self.connection.execute(
+            text(
+                "INSERT INTO battle (public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
+                "created_at, language, metadata) "
+                f"SELECT s.question_id, 'import', s.prompt_id, s.model_a_id, s.model_b_id, s.judge_key, 'voted', "
+                f"s.created_at, s.language, {meta} FROM import_staging s "
+                f"WHERE {first_of_each} AND NOT EXISTS (SELECT 1 FROM battle b WHERE b.public_id = s.question_id) "
+                "ORDER BY s.seq"
+            )
+        )
+        inserted = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one() - before
+        self.connection.execute(
+            text(
+                "INSERT INTO vote (battle_id, outcome, created_at, counts_for_leaderboard) "
+                f"SELECT b.id, s.outcome, s.created_at, {true} FROM import_staging s "
+                "JOIN battle b ON b.public_id = s.question_id "
+                f"WHERE {first_of_each} AND b.source = 'import' "
+                "AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.battle_id = b.id) ORDER BY s.seq"
+            )
+        )
+        self.connection.execute(text("DROP TABLE import_staging"))
+        return inserted
+
+
+class _Lookup:
+    """Slug -> model id and prompt hash -> prompt id, created on first sight. The caches are bounded so
+    memory does not grow with the file."""
+
+    LIMIT = 100_000
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.models: dict[str, int] = dict(session.execute(select(Model.slug, Model.id)).tuples().all())
+        self.prompts: dict[str, int] = {}
+        self.new_models = 0
+
+    def model_id(self, slug: str) -> int:
+        found = self.models.get(slug)
+        if found is None:
+            model = Model(slug=slug, display_name=slug)
+            self.session.add(model)
+            self.session.flush()
+            found = self.models[slug] = model.id
+            self.new_models += 1
+        return found
+
+    def prompt_id(self, staged: StagedBattle) -> int | None:
+        if not staged.prompt_text or not staged.prompt_text.strip():
+            return None
+        digest = content_hash(staged.prompt_text)
+        found = self.prompts.get(digest)
+        if found is None:
+            found = self.session.scalar(select(Prompt.id).where(Prompt.content_hash == digest))
+            if found is None:
+                # Prompts that arrive with imported votes have no replies here and are never drawn for battles.
+                prompt, _ = get_or_create_prompt(
+                    self.session, staged.prompt_text, source="imported", emotions=staged.emotions, active=False,
+                    language=staged.language or "en",
+                )  # fmt: skip
+                found = prompt.id
+            if len(self.prompts) >= self.LIMIT:
+                self.prompts.clear()
+            self.prompts[digest] = found
+        return found
+
+
+def import_votes(
+    session: Session,
+    records: Iterable[tuple[int, dict, int]],
+    progress: Callable[[int], None] = lambda _bytes: None,
+) -> ImportSummary:
+    """Import all records in the session's transaction (the caller commits). Raises RecordError on the first
+    bad record; the caller then rolls back and nothing is written."""
+    connection = session.connection()
+    staging = _Staging(connection)
+    lookup = _Lookup(session)
+    batch: list[tuple] = []
+    read = 0
+    for line, record, done in records:
+        try:
+            staged = parse_battle(record)
+            row = (
+                read,
+                staged.question_id,
+                lookup.model_id(staged.model_a),
+                lookup.model_id(staged.model_b),
+                staged.outcome,
+                staged.created_at,
+                staged.judge_key,
+                staged.language,
+                lookup.prompt_id(staged),
+                json.dumps(staged.meta, ensure_ascii=False),
+            )
+        except (ValueError, CatalogError) as exc:
+            raise RecordError(line, str(exc)) from exc
+        batch.append(row)
+        read += 1
+        if len(batch) >= BATCH:
+            staging.load(batch)
+            batch = []
+            progress(done)
+    if batch:
+        staging.load(batch)
+    session.flush()
+    imported = staging.write_battles_and_votes()
+    return ImportSummary(read=read, imported=imported, skipped=read - imported, new_models=lookup.new_models)
