@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
@@ -50,13 +51,13 @@ class ImportSummary:
         )
 
 
-@dataclass(frozen=True)
-class StagedBattle:
+class StagedBattle(NamedTuple):
     question_id: str
     model_a: str
     model_b: str
     outcome: str
-    created_at: datetime
+    # Seconds since the epoch (UTC); turned into a timestamp by the database.
+    tstamp: float
     judge_key: str | None
     language: str | None
     prompt_text: str | None
@@ -88,19 +89,12 @@ def _eq_value(name: str, value):
     return scores
 
 
-def parse_battle(record: dict) -> StagedBattle:
-    """Validate one record; raises ValueError naming the problem."""
-    record = dict(record)
-    for field in JSON_FIELDS:  # CSV cells carry nested values as JSON text
-        if isinstance(record.get(field), str):
-            try:
-                record[field] = json.loads(record[field])
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{field} is not valid JSON ({exc.msg})") from exc
-    missing = [f for f in ("model_a", "model_b", "winner") if record.get(f) in (None, "")]
-    if missing:
+def parse_battle(record: dict, now: float | None = None) -> StagedBattle:
+    """Validate one record; raises ValueError naming the problem. Kept lean: it runs once per battle."""
+    model_a, model_b, winner = record.get("model_a"), record.get("model_b"), record.get("winner")
+    if model_a in (None, "") or model_b in (None, "") or winner in (None, ""):
+        missing = [f for f in ("model_a", "model_b", "winner") if record.get(f) in (None, "")]
         raise ValueError(f"missing required field(s): {', '.join(missing)}")
-    model_a, model_b, winner = record["model_a"], record["model_b"], record["winner"]
     if not isinstance(model_a, str) or not isinstance(model_b, str):
         raise ValueError("model_a and model_b must be strings")
     model_a, model_b = model_a.strip(), model_b.strip()
@@ -108,28 +102,55 @@ def parse_battle(record: dict) -> StagedBattle:
         raise ValueError("model names must be 1 to 200 characters")
     if model_a == model_b:
         raise ValueError(f"model_a and model_b are the same model ({model_a!r})")
-    if winner not in WINNERS:
+    outcome = WINNERS.get(winner) if isinstance(winner, str) else None
+    if outcome is None:
         raise ValueError(f"winner must be one of {', '.join(WINNERS)}; got {winner!r}")
 
     tstamp = record.get("tstamp")
     if tstamp is None:
-        created_at = datetime.now(UTC)
+        tstamp = time.time() if now is None else now
     else:
         try:
-            created_at = datetime.fromtimestamp(float(tstamp), UTC)
-        except (TypeError, ValueError, OverflowError, OSError) as exc:
+            tstamp = float(tstamp)
+        except (TypeError, ValueError) as exc:
             raise ValueError(f"tstamp must be seconds since the epoch; got {tstamp!r}") from exc
+        if not 0 <= tstamp < 32_503_680_000:  # 1970 to 3000
+            raise ValueError(f"tstamp must be seconds since the epoch between 1970 and 3000; got {tstamp!r}")
 
     judge = record.get("judge_hash")
     if judge is not None:
         judge = str(judge)
         # A longer key than we store is hashed down, never cut (cutting could merge voters).
-        judge = judge if len(judge) <= 64 else hashlib.sha256(judge.encode()).hexdigest()
+        if len(judge) > 64:
+            judge = hashlib.sha256(judge.encode()).hexdigest()
     language = record.get("language")
     if language is not None and (not isinstance(language, str) or len(language) > 16):
         raise ValueError("language must be a short string such as 'English' or 'en'")
 
-    meta = {f: record[f] for f in KEPT_FIELDS if f in record}
+    meta = {f: record[f] for f in KEPT_FIELDS if f in record} if len(record) > 3 else {}
+    prompt_text, emotions = None, []
+    if meta:
+        meta, prompt_text, emotions = _parse_meta(meta)
+
+    question_id = record.get("question_id")
+    if question_id is None or question_id == "":
+        # No id given: derive one from the content, so importing the same file twice is still a no-op.
+        digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        question_id = f"sha256:{digest}"
+    elif not isinstance(question_id, str):
+        question_id = str(question_id)
+    if len(question_id) > 128:
+        raise ValueError("question_id is longer than 128 characters")
+    return StagedBattle(question_id, model_a, model_b, outcome, tstamp, judge, language, prompt_text, emotions, meta)
+
+
+def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:
+    for field in JSON_FIELDS:  # CSV cells and Parquet strings carry nested values as JSON text
+        if isinstance(meta.get(field), str):
+            try:
+                meta[field] = json.loads(meta[field])
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{field} is not valid JSON ({exc.msg})") from exc
     for side in ("conversation_a", "conversation_b"):
         if side in meta:
             _check_conversation(side, meta[side])
@@ -139,7 +160,6 @@ def parse_battle(record: dict) -> StagedBattle:
     for field in ("conv_metadata", "category_tag"):
         if field in meta and not isinstance(meta[field], dict):
             raise ValueError(f"{field} must be an object")
-
     emotions: list = []
     emotion_tag = (meta.get("category_tag") or {}).get(EMOTION_TAG)
     if emotion_tag is not None:
@@ -148,58 +168,40 @@ def parse_battle(record: dict) -> StagedBattle:
             emotions = [{"name": c, "intensity": i} for c, i in emotion_tags(categories)]
         except CatalogError as exc:
             raise ValueError(f"category_tag.{EMOTION_TAG}: {exc}") from exc
-
-    question_id = record.get("question_id")
-    if question_id is None or question_id == "":
-        # No id given: derive one from the content, so importing the same file twice is still a no-op.
-        digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        question_id = f"sha256:{digest}"
-    question_id = str(question_id)
-    if len(question_id) > 128:
-        raise ValueError("question_id is longer than 128 characters")
-
-    return StagedBattle(
-        question_id=question_id,
-        model_a=model_a,
-        model_b=model_b,
-        outcome=WINNERS[winner],
-        created_at=created_at,
-        judge_key=judge,
-        language=language,
-        prompt_text=_first_user_turn(meta.get("conversation_a")),
-        emotions=emotions,
-        meta=meta,
-    )
+    return meta, _first_user_turn(meta.get("conversation_a")), emotions
 
 
 class _Staging:
     """A temporary table in the import's own transaction; bulk-loaded with the driver's fastest path."""
 
-    COLUMNS = ("seq", "question_id", "model_a_id", "model_b_id", "outcome", "created_at", "judge_key", "language",
+    COLUMNS = ("seq", "question_id", "model_a_id", "model_b_id", "outcome", "tstamp", "judge_key", "language",
                "prompt_id", "meta")  # fmt: skip
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.dialect = connection.dialect.name
-        timestamp = "TIMESTAMP WITH TIME ZONE" if self.dialect == "postgresql" else "TEXT"
+        real = "DOUBLE PRECISION" if self.dialect == "postgresql" else "REAL"
         connection.execute(text("DROP TABLE IF EXISTS import_staging"))
         connection.execute(
             text(
                 "CREATE TEMPORARY TABLE import_staging (seq INTEGER PRIMARY KEY, question_id VARCHAR(128) NOT NULL, "
                 "model_a_id INTEGER NOT NULL, model_b_id INTEGER NOT NULL, outcome VARCHAR(16) NOT NULL, "
-                f"created_at {timestamp} NOT NULL, judge_key VARCHAR(64), language VARCHAR(16), prompt_id INTEGER, "
+                f"tstamp {real} NOT NULL, judge_key VARCHAR(64), language VARCHAR(16), prompt_id INTEGER, "
                 "meta TEXT NOT NULL)"
             )
         )
 
-    def _timestamp(self, value: datetime) -> str:
-        # SQLite keeps the naive UTC text SQLAlchemy reads back; PostgreSQL takes ISO with the offset.
+    def _created_at(self) -> str:
+        """SQL turning the staged epoch seconds into the timestamp each backend stores: timestamptz on
+        PostgreSQL, and on SQLite the naive UTC text with microseconds that SQLAlchemy reads back."""
         if self.dialect == "postgresql":
-            return value.isoformat()
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return "to_timestamp(s.tstamp)"
+        return (
+            "strftime('%Y-%m-%d %H:%M:%S', s.tstamp, 'unixepoch') || "
+            "printf('.%06d', CAST(round((s.tstamp - CAST(s.tstamp AS INTEGER)) * 1000000) AS INTEGER) % 1000000)"
+        )
 
     def load(self, rows: list[tuple]) -> None:
-        rows = [(*r[:5], self._timestamp(r[5]), *r[6:]) for r in rows]
         raw = self.connection.connection.driver_connection
         if self.dialect == "postgresql":
             with (
@@ -219,13 +221,14 @@ class _Staging:
         true = "TRUE" if self.dialect == "postgresql" else "1"
         meta = "s.meta::json" if self.dialect == "postgresql" else "s.meta"
         first_of_each = "s.seq IN (SELECT MIN(seq) FROM import_staging GROUP BY question_id)"
+        created_at = self._created_at()
         before = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one()
         self.connection.execute(
             text(
                 "INSERT INTO battle (public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
                 "created_at, language, metadata) "
                 f"SELECT s.question_id, 'import', s.prompt_id, s.model_a_id, s.model_b_id, s.judge_key, 'voted', "
-                f"s.created_at, s.language, {meta} FROM import_staging s "
+                f"{created_at}, s.language, {meta} FROM import_staging s "
                 f"WHERE {first_of_each} AND NOT EXISTS (SELECT 1 FROM battle b WHERE b.public_id = s.question_id) "
                 "ORDER BY s.seq"
             )
@@ -234,7 +237,7 @@ class _Staging:
         self.connection.execute(
             text(
                 "INSERT INTO vote (battle_id, outcome, created_at, counts_for_leaderboard) "
-                f"SELECT b.id, s.outcome, s.created_at, {true} FROM import_staging s "
+                f"SELECT b.id, s.outcome, b.created_at, {true} FROM import_staging s "
                 "JOIN battle b ON b.public_id = s.question_id "
                 f"WHERE {first_of_each} AND b.source = 'import' "
                 "AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.battle_id = b.id) ORDER BY s.seq"
@@ -298,20 +301,22 @@ def import_votes(
     lookup = _Lookup(session)
     batch: list[tuple] = []
     read = 0
+    now = time.time()
+    models = lookup.models
     for line, record, done in records:
         try:
-            staged = parse_battle(record)
+            staged = parse_battle(record, now)
             row = (
                 read,
                 staged.question_id,
-                lookup.model_id(staged.model_a),
-                lookup.model_id(staged.model_b),
+                models.get(staged.model_a) or lookup.model_id(staged.model_a),
+                models.get(staged.model_b) or lookup.model_id(staged.model_b),
                 staged.outcome,
-                staged.created_at,
+                staged.tstamp,
                 staged.judge_key,
                 staged.language,
-                lookup.prompt_id(staged),
-                json.dumps(staged.meta, ensure_ascii=False),
+                lookup.prompt_id(staged) if staged.prompt_text else None,
+                json.dumps(staged.meta, ensure_ascii=False) if staged.meta else "{}",
             )
         except (ValueError, CatalogError) as exc:
             raise RecordError(line, str(exc)) from exc

@@ -40,10 +40,20 @@ def db_session() -> Session:
     return g.db_session
 
 
+def read_session() -> Session:
+    """A session for pages that only read: on SQLite it takes no write lock, so it never waits on voters."""
+    if "db_read_session" not in g:
+        from flask import current_app
+
+        g.db_read_session = current_app.extensions["arena.read_session_factory"]()
+    return g.db_read_session
+
+
 def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    for key in ("db_session", "db_read_session"):
+        session = g.pop(key, None)
+        if session is not None:
+            session.close()
 
 
 def _security_headers(response):
@@ -61,6 +71,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     app.extensions["arena.engine"] = engine
     app.extensions["arena.session_factory"] = make_session_factory(engine)
+    app.extensions["arena.read_session_factory"] = make_session_factory(engine, read_only=True)
     app.extensions["arena.pairing"] = PairingPool()
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
 
@@ -70,8 +81,9 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from arena.web import battle, errors, leaderboard
+    from arena.web import api, battle, errors, leaderboard
 
     errors.register(app)
     app.register_blueprint(battle.bp)
     app.register_blueprint(leaderboard.bp)
+    app.register_blueprint(api.bp)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_htmx import make_response
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -11,6 +11,8 @@ from arena.web import htmx
 
 
 def _render(status: int, title: str, message: str):
+    if request.path.startswith("/api/"):
+        return jsonify({"error": message}), status
     if htmx:
         body = render_template("_error_fragment.html", title=title, message=message)
         return make_response(body, status, retarget="#vote-status", reswap="innerHTML")

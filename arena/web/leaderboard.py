@@ -1,17 +1,48 @@
-"""The leaderboard page. Until the rating engine has produced a snapshot it shows an empty state."""
+"""The leaderboard page: the latest snapshot per category, tabs switched with htmx, charts as inline SVG."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template, request
 from sqlalchemy import func, select
 
 from arena.models import Vote
-from arena.web import db_session
+from arena.services.leaderboard import TABS, BoardSnapshot, snapshot
+from arena.services.recompute import OVERALL, RecomputeError
+from arena.web import htmx, read_session
+from arena.web.charts import heatmap, whisker_chart
 
 bp = Blueprint("leaderboard", __name__)
+
+# The heatmap stays legible up to this many models (the best ones by rating).
+HEATMAP_MODELS = 20
+
+
+def _charts(board: BoardSnapshot):
+    whiskers = whisker_chart([(r.name, r.rating, r.ci_low, r.ci_high) for r in board.rows])
+    top = [r.slug for r in board.rows[:HEATMAP_MODELS]]
+    index = {slug: k for k, slug in enumerate(board.matrix_slugs)}
+    names = {r.slug: r.name for r in board.rows}
+    if not all(slug in index for slug in top):
+        return whiskers, None
+    order = [index[slug] for slug in top]
+    rates = [[board.pair_win_rate[i][j] for j in order] for i in order]
+    battles = [[board.pair_battles[i][j] for j in order] for i in order]
+    return whiskers, heatmap([names[s] for s in top], rates, battles)
 
 
 @bp.get("/leaderboard")
 def leaderboard():
-    votes = db_session().scalar(select(func.count()).select_from(Vote))
-    return render_template("leaderboard/page.html", snapshot=None, votes=votes)
+    category = request.args.get("category", OVERALL)
+    session = read_session()
+    try:
+        board = snapshot(session, category)
+    except RecomputeError as exc:
+        abort(400, description=str(exc))
+    whiskers, heat = _charts(board) if board else (None, None)
+    context = dict(board=board, tabs=TABS, category=board.category if board else category, whiskers=whiskers,
+                   heat=heat)  # fmt: skip
+    if board is None:
+        context["votes"] = session.scalar(select(func.count()).select_from(Vote))
+    if htmx:
+        return render_template("leaderboard/_board.html", **context)
+    return render_template("leaderboard/page.html", **context)

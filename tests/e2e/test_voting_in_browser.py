@@ -117,3 +117,24 @@ def test_battle_is_readable_on_phone_and_desktop(browser, live_server, demo_load
         assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= width
     page.screenshot(path=str(tmp_path / f"battle-{width}.png"), full_page=True)
     context.close()
+
+
+def test_leaderboard_tabs_switch_in_place(page, live_server, demo_loaded, client, database_url, console_errors):
+    from arena.db import make_engine, make_session_factory
+    from arena.services.recompute import RecomputeRequest, recompute
+    from tests.conftest import parse_battle_page
+
+    for k in range(60):
+        action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+        client.post(action, data={"outcome": ("model_a", "model_b")[k % 2], "csrf_token": csrf})
+    engine = make_engine(database_url)
+    recompute(make_session_factory(engine), make_session_factory(engine, read_only=True), RecomputeRequest(rounds=30))
+    engine.dispose()
+    page.goto(live_server + "/leaderboard")
+    expect(page.locator("table.ratings tbody tr")).to_have_count(6)
+    expect(page.locator("svg.whiskers")).to_be_visible()
+    page.get_by_role("link", name="Negative, low energy").click()
+    expect(page.locator("#board")).to_have_attribute("data-category", "Negative, low energy")
+    expect(page.get_by_role("link", name="Negative, low energy")).to_have_attribute("aria-current", "page")
+    assert "category=Negative" in page.url
+    assert console_errors == []

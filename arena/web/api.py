@@ -1,0 +1,26 @@
+"""The JSON API (read-only for now): the leaderboard's twin."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from arena.services.leaderboard import snapshot
+from arena.services.recompute import OVERALL, RecomputeError
+from arena.web import read_session
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def error(status: int, message: str):
+    return jsonify({"error": message}), status
+
+
+@bp.get("/leaderboard")
+def leaderboard():
+    try:
+        board = snapshot(read_session(), request.args.get("category", OVERALL))
+    except RecomputeError as exc:
+        return error(400, str(exc))
+    if board is None:
+        return error(404, "no rating snapshot for this category yet; run `arena ratings recompute`")
+    return jsonify(board.as_json())

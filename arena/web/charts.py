@@ -1,0 +1,136 @@
+"""Server-rendered SVG charts: coordinates computed here, drawn by the templates (no script, no inline CSS)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Whisker:
+    label: str
+    y: float
+    x_low: float
+    x_mid: float
+    x_high: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class WhiskerChart:
+    width: int
+    height: int
+    plot_left: int
+    plot_right: int
+    axis_y: float
+    rows: list[Whisker]
+    ticks: list[Tick]
+
+
+ROW_HEIGHT = 22
+# Approximate width of one character of the 12px label font, to leave room for the longest label.
+CHAR_WIDTH = 6.8
+MAX_LABEL = 40
+
+
+def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    span = max(high - low, 1e-9)
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    return [first + k * step for k in range(int((high - first) / step) + 1)]
+
+
+def _shorten(label: str, limit: int = MAX_LABEL) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def whisker_chart(entries: list[tuple[str, float, float, float]], width: int = 720) -> WhiskerChart | None:
+    """entries: (label, rating, ci_low, ci_high), drawn top to bottom in the given order."""
+    if not entries:
+        return None
+    low = min(e[2] for e in entries)
+    high = max(e[3] for e in entries)
+    pad = max((high - low) * 0.05, 1.0)
+    low, high = low - pad, high + pad
+    entries = [(_shorten(label), *rest) for label, *rest in entries]
+    left, right = int(12 + CHAR_WIDTH * max(len(e[0]) for e in entries)), width - 16
+
+    def x(value: float) -> float:
+        return round(left + (value - low) / (high - low) * (right - left), 2)
+
+    rows = [
+        Whisker(label, 12 + k * ROW_HEIGHT, x(lo), x(mid), x(hi), f"{label}: {mid:.0f} (95% CI {lo:.0f} to {hi:.0f})")
+        for k, (label, mid, lo, hi) in enumerate(entries)
+    ]
+    axis_y = 12 + len(entries) * ROW_HEIGHT
+    ticks = [Tick(x(t), f"{t:g}") for t in _nice_ticks(low, high)]
+    return WhiskerChart(width, int(axis_y + 30), left, right, axis_y, rows, ticks)
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    x: int
+    y: int
+    fill: str
+    text: str
+    text_fill: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    width: int
+    height: int
+    cell: int
+    margin: int
+    labels: list[tuple[int, str]]
+    cells: list[HeatCell]
+
+
+def _win_rate_colour(rate: float) -> str:
+    # Diverging: red below 50%, white at 50%, blue above; lightness carries the magnitude.
+    hue = 215 if rate >= 0.5 else 5
+    strength = min(abs(rate - 0.5) * 2, 1.0)
+    return f"hsl({hue}, 65%, {round(97 - 52 * strength)}%)"
+
+
+def heatmap(labels: list[str], win_rate: list[list[float | None]], battles: list[list[int]]) -> Heatmap | None:
+    """Row model's win rate against the column model (ties half); empty where they never met."""
+    n = len(labels)
+    if n < 2:
+        return None
+    labels = [_shorten(label, 24) for label in labels]
+    cell, margin = 34, int(12 + CHAR_WIDTH * max(len(label) for label in labels))
+    cells = []
+    for i in range(n):
+        for j in range(n):
+            rate = win_rate[i][j]
+            if i == j or rate is None or not battles[i][j]:
+                continue
+            cells.append(
+                HeatCell(
+                    x=margin + j * cell,
+                    y=margin + i * cell,
+                    fill=_win_rate_colour(rate),
+                    text=f"{round(rate * 100)}",
+                    text_fill="#ffffff" if abs(rate - 0.5) > 0.35 else "#1f2328",
+                    title=f"{labels[i]} vs {labels[j]}: {rate:.0%} over {battles[i][j]} battles",
+                )
+            )
+    # Column labels are drawn rotated above the grid; their tails reach past its right edge.
+    return Heatmap(
+        width=margin + n * cell + margin // 2,
+        height=margin + n * cell + 4,
+        cell=cell,
+        margin=margin,
+        labels=list(enumerate(labels)),
+        cells=cells,
+    )

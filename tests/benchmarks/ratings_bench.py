@@ -1,0 +1,162 @@
+"""Rating engine benchmark: 1,000,000 synthetic battles over 100 models, in SQLite and PostgreSQL.
+
+Run from the repository root (not part of the default test run):
+
+    python -m tests.benchmarks.ratings_bench [--battles 1000000] [--models 100] [--rounds 1000]
+                                            [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+Import and recompute run as the `arena` commands an operator would type, in child processes, so their wall
+time and peak memory are what a cron job sees. The fit alone and the reference fit are timed in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.engine import make_url
+
+from arena.db import make_engine, make_session_factory
+from arena.migrate import upgrade
+from arena.services.recompute import aggregate
+from ratings import bradley_terry as bt
+from ratings.simulate import simulate, true_strengths
+from tests.ratings.reference import reference_theta
+from tests.votes_files import battle_records, write_jsonl
+
+
+def measured_child(args: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB and stdout of a child process, measured by a small wrapper process
+    (its RUSAGE_CHILDREN is exactly that one child)."""
+    wrapper = (
+        "import resource, subprocess, sys, time, json;"
+        "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        "w = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024;"
+        "sys.stderr.write(p.stderr); print(json.dumps({'wall': w, 'peak_mb': r, 'rc': p.returncode, 'out': p.stdout}))"
+    )
+    result = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True)
+    data = json.loads(result.stdout)
+    if data["rc"] != 0:
+        raise SystemExit(f"{' '.join(args[:4])} failed:\n{result.stderr}")
+    return data["wall"], data["peak_mb"], data["out"]
+
+
+def fresh_postgres(admin_url: str, name: str = "arena_bench") -> str:
+    import psycopg
+
+    url = make_url(admin_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def timed(fn, repeat: int) -> float:
+    fn()  # warm up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_backend(label: str, url: str, votes_file: Path, battles: int, rounds: int) -> dict:
+    engine = make_engine(url)
+    upgrade(engine)
+    arena = [sys.executable, "-m", "arena.cli"]
+    import_wall, import_peak, _ = measured_child([*arena, "import", "votes", str(votes_file), "--database-url", url])
+    recompute_wall, recompute_peak, out = measured_child(
+        [*arena, "ratings", "recompute", "--bootstrap", str(rounds), "--json", "--database-url", url]
+    )
+    board = json.loads(out)
+    assert board["n_votes"] == battles, board["n_votes"]
+
+    reader = make_session_factory(engine, read_only=True)
+    aggregate_times = []
+    for _ in range(3):
+        with reader() as session:
+            start = time.perf_counter()
+            _, outcomes = aggregate(session, None)
+            aggregate_times.append(time.perf_counter() - start)
+    engine.dispose()
+    wins = outcomes.win_matrix()
+    fit_time = timed(lambda: bt.fit(wins), repeat=20)
+    start = time.perf_counter()
+    reference = reference_theta(outcomes, alpha=bt.DEFAULT_ALPHA)
+    reference_time = time.perf_counter() - start
+    agreement = float(np.max(np.abs(bt.to_elo(bt.fit(wins)) - bt.to_elo(reference))))
+    return {
+        "backend": label,
+        "import_rate": battles / import_wall,
+        "import_s": import_wall,
+        "import_peak_mb": import_peak,
+        "recompute_s": recompute_wall,
+        "recompute_peak_mb": recompute_peak,
+        "sql_aggregate_s": statistics.median(aggregate_times),
+        "fit_ms": fit_time * 1000,
+        "reference_s": reference_time,
+        "reference_ratio": reference_time / fit_time,
+        "max_diff_vs_reference": agreement,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--battles", type=int, default=1_000_000)
+    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--postgres", default=os.environ.get("ARENA_TEST_DATABASE_URL"),
+                        help="admin URL of a PostgreSQL server (a database arena_bench is made there)")  # fmt: skip
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
+        tmp = Path(tmp)
+        rng = np.random.default_rng(2026)
+        names = [f"model-{k:03d}" for k in range(args.models)]
+        start = time.perf_counter()
+        battles = simulate(true_strengths(args.models, rng), args.battles, rng, n_voters=50_000)
+        votes_file = write_jsonl(tmp / "battles.jsonl", battle_records(battles, names))
+        print(f"{args.battles:,} battles over {args.models} models written to JSONL "
+              f"({votes_file.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s")  # fmt: skip
+
+        results = []
+        if not args.skip_sqlite:
+            results.append(bench_backend("sqlite", f"sqlite:///{tmp / 'bench.sqlite3'}", votes_file, args.battles,
+                                         args.rounds))  # fmt: skip
+        if args.postgres:
+            results.append(bench_backend("postgresql", fresh_postgres(args.postgres), votes_file, args.battles,
+                                         args.rounds))  # fmt: skip
+        else:
+            print("PostgreSQL skipped: pass --postgres URL or set ARENA_TEST_DATABASE_URL")
+
+    print()
+    print(f"{'figure':<44}" + "".join(f"{r['backend']:>14}" for r in results) + "   target")
+    rows = [
+        ("import rate (battles/s)", "import_rate", "{:,.0f}", ">= 50,000"),
+        ("import wall time (s)", "import_s", "{:.1f}", ""),
+        ("import peak memory (MB)", "import_peak_mb", "{:.0f}", "< 500"),
+        (f"recompute, {args.rounds} bootstrap rounds, CLI wall (s)", "recompute_s", "{:.2f}", "< 5"),
+        ("recompute peak memory (MB)", "recompute_peak_mb", "{:.0f}", "< 500"),
+        ("  of which SQL aggregation (s)", "sql_aggregate_s", "{:.3f}", ""),
+        ("BT fit alone, aggregated (ms)", "fit_ms", "{:.1f}", "< 50"),
+        ("reference fit, scipy (s)", "reference_s", "{:.2f}", ""),
+        ("reference time / BT fit time", "reference_ratio", "{:.0f}x", ""),
+        ("max |rating - reference| (Elo points)", "max_diff_vs_reference", "{:.4f}", "< 0.01"),
+    ]
+    for title, key, fmt, target in rows:
+        print(f"{title:<44}" + "".join(f"{fmt.format(r[key]):>14}" for r in results) + f"   {target}")
+
+
+if __name__ == "__main__":
+    main()
