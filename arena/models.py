@@ -195,6 +195,10 @@ class Vote(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     battle_id: Mapped[int] = mapped_column(ForeignKey("battle.id", ondelete="CASCADE"), unique=True)
+    # Copies of the battle's (immutable) models, so the recompute's GROUP BY reads one covering index and
+    # never joins. The battle's foreign keys already guard them.
+    model_a_id: Mapped[int] = mapped_column(Integer)
+    model_b_id: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dwell_ms: Mapped[int | None] = mapped_column(Integer)
@@ -203,7 +207,10 @@ class Vote(Base):
 
     battle: Mapped[Battle] = relationship(back_populates="vote")
 
-    __table_args__ = (CheckConstraint("outcome IN ('model_a','model_b','tie','both_bad')", name="outcome"),)
+    __table_args__ = (
+        CheckConstraint("outcome IN ('model_a','model_b','tie','both_bad')", name="outcome"),
+        Index("ix_vote_counted_pair_outcome", "counts_for_leaderboard", "model_a_id", "model_b_id", "outcome"),
+    )
 
 
 class RatingRun(Base):

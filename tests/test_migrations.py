@@ -50,3 +50,33 @@ def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(tmp_path):
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
+
+
+def test_upgrading_keeps_and_backfills_existing_votes(empty_database_url):
+    engine = make_engine(empty_database_url)
+    upgrade(engine, "0001")
+    now = "2026-01-01 00:00:00"
+    with engine.begin() as conn:
+        for k in (1, 2):
+            conn.execute(
+                text("INSERT INTO model (id, slug, display_name, active, metadata, created_at) "
+                     "VALUES (:k, :s, :s, TRUE, '{}', :now)"),
+                {"k": k, "s": f"m{k}", "now": now},
+            )  # fmt: skip
+        conn.execute(
+            text("INSERT INTO battle (id, public_id, model_a_id, model_b_id, status, created_at) "
+                 "VALUES (1, 'b1', 2, 1, 'voted', :now)"),
+            {"now": now},
+        )  # fmt: skip
+        conn.execute(
+            text("INSERT INTO vote (battle_id, outcome, created_at, counts_for_leaderboard) "
+                 "VALUES (1, 'model_a', :now, TRUE)"),
+            {"now": now},
+        )  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT model_a_id, model_b_id, outcome FROM vote")).one() == (2, 1, "model_a")
+        assert conn.execute(text("SELECT source, public_id FROM battle")).one() == ("arena", "b1")
+        if conn.dialect.name == "sqlite":  # migrating turned enforcement off; the pooled connection has it back
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()

@@ -86,21 +86,18 @@ def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
     return category, (category,)
 
 
-def _counted(categories: tuple[str, ...] | None):
-    condition = Vote.counts_for_leaderboard.is_(True)
-    if categories is not None:
-        condition &= exists().where(PromptEmotion.prompt_id == Battle.prompt_id, PromptEmotion.category.in_(categories))
-    return condition
+def _in_category(categories: tuple[str, ...]):
+    return exists().where(PromptEmotion.prompt_id == Battle.prompt_id, PromptEmotion.category.in_(categories))
 
 
 def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[list[int], PairOutcomes]:
     """Counts per (model_a, model_b, outcome) of the votes that count, as PairOutcomes over the models seen."""
-    rows = session.execute(
-        select(Battle.model_a_id, Battle.model_b_id, Vote.outcome, func.count())
-        .join(Vote, Vote.battle_id == Battle.id)
-        .where(_counted(categories))
-        .group_by(Battle.model_a_id, Battle.model_b_id, Vote.outcome)
-    ).all()
+    stmt = select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count()).where(
+        Vote.counts_for_leaderboard.is_(True)
+    )
+    if categories is not None:
+        stmt = stmt.join(Battle, Battle.id == Vote.battle_id).where(_in_category(categories))
+    rows = session.execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = sorted({r[0] for r in rows} | {r[1] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
     outcomes = PairOutcomes.from_rows(len(model_ids), [(index[a], index[b], o, c) for a, b, o, c in rows])
@@ -110,12 +107,14 @@ def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[lis
 def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> tuple[list[int], ClusteredOutcomes]:
     """Counts per (voter, model_a, model_b, outcome); a vote without a voter key is its own cluster."""
     voter = func.coalesce(Battle.judge_key, literal("battle:") + cast(Battle.id, String))
-    rows = session.execute(
-        select(voter, Battle.model_a_id, Battle.model_b_id, Vote.outcome, func.count())
-        .join(Vote, Vote.battle_id == Battle.id)
-        .where(_counted(categories))
-        .group_by(voter, Battle.model_a_id, Battle.model_b_id, Vote.outcome)
-    ).all()
+    stmt = (
+        select(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.counts_for_leaderboard.is_(True))
+    )
+    if categories is not None:
+        stmt = stmt.where(_in_category(categories))
+    rows = session.execute(stmt.group_by(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = sorted({r[1] for r in rows} | {r[2] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
     n = len(model_ids)

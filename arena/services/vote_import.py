@@ -236,8 +236,8 @@ class _Staging:
         inserted = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one() - before
         self.connection.execute(
             text(
-                "INSERT INTO vote (battle_id, outcome, created_at, counts_for_leaderboard) "
-                f"SELECT b.id, s.outcome, b.created_at, {true} FROM import_staging s "
+                "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard) "
+                f"SELECT b.id, b.model_a_id, b.model_b_id, s.outcome, b.created_at, {true} FROM import_staging s "
                 "JOIN battle b ON b.public_id = s.question_id "
                 f"WHERE {first_of_each} AND b.source = 'import' "
                 "AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.battle_id = b.id) ORDER BY s.seq"

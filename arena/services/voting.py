@@ -92,7 +92,14 @@ def cast_vote(session: Session, public_id: str, outcome: str, *, now: datetime |
         raise AlreadyVoted("this battle already has a vote; each battle takes one")
 
     dwell_ms = max(0, int((now - battle.created_at).total_seconds() * 1000))
-    vote = Vote(battle_id=battle.id, outcome=outcome, created_at=now, dwell_ms=dwell_ms)
+    vote = Vote(
+        battle_id=battle.id,
+        model_a_id=battle.model_a_id,
+        model_b_id=battle.model_b_id,
+        outcome=outcome,
+        created_at=now,
+        dwell_ms=dwell_ms,
+    )
     session.add(vote)
     try:
         session.flush()
