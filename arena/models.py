@@ -162,7 +162,7 @@ class Battle(Base):
     # What an imported battle carried beyond the outcome (conversations, conv_metadata, category_tag,
     # eq_a/eq_b, ...), kept as given.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
-    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"), index=True)
     reply_a_id: Mapped[int | None] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
     reply_b_id: Mapped[int | None] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
     # Denormalised from the replies so aggregation never needs to join through them.

@@ -128,14 +128,14 @@ def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> 
 
 
 def _groups_with_votes(session: Session) -> list[str]:
-    rows = session.execute(
-        select(PromptEmotion.category)
-        .join(Battle, Battle.prompt_id == PromptEmotion.prompt_id)
+    # Start from the (few) tagged prompts and probe their battles by index, never scanning all votes.
+    counted_battle = (
+        select(Battle.id)
         .join(Vote, Vote.battle_id == Battle.id)
-        .where(Vote.counts_for_leaderboard.is_(True))
-        .distinct()
-    ).scalars()
-    present = set(rows)
+        .where(Battle.prompt_id == PromptEmotion.prompt_id, Vote.counts_for_leaderboard.is_(True))
+        .exists()
+    )
+    present = set(session.scalars(select(PromptEmotion.category).where(counted_battle).distinct()))
     return [group for group, categories in EMONET_GROUPS.items() if present & set(categories)]
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
+
+import orjson
 
 FORMATS = ("jsonl", "csv", "parquet")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -49,10 +50,12 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict, int]]:
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise RecordError(number, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-            except json.JSONDecodeError as exc:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    raise RecordError(number, f"not valid UTF-8 ({bad.reason} at byte {bad.start})") from bad
                 raise RecordError(number, f"not valid JSON ({exc.msg}, column {exc.colno})") from exc
             if not isinstance(record, dict):
                 raise RecordError(number, f"expected a JSON object, got {type(record).__name__}")

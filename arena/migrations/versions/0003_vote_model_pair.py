@@ -1,4 +1,5 @@
-"""Copy each battle's models onto its vote, with a covering index for the recompute's GROUP BY.
+"""Copy each battle's models onto its vote, with a covering index for the recompute's GROUP BY; index
+battles by prompt for the per-category ratings.
 
 Revision ID: 0003
 Revises: 0002
@@ -28,9 +29,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_vote_counted_pair_outcome", ["counts_for_leaderboard", "model_a_id", "model_b_id", "outcome"]
         )
+    with op.batch_alter_table("battle", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_battle_prompt_id"), ["prompt_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("battle", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_battle_prompt_id"))
     with op.batch_alter_table("vote", schema=None) as batch_op:
         batch_op.drop_index("ix_vote_counted_pair_outcome")
         batch_op.drop_column("model_b_id")
