@@ -166,6 +166,66 @@ def import_votes_command(database_url: str, file: Path, fmt: str | None) -> None
     click.echo(f"{file.name}: {summary}")
 
 
+@import_group.command("eq-scores")
+@database_option
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--bundled", type=click.Choice(["eqbench"]), help="Load the published EQ-Bench scores shipped with EQ Arena."
+)
+def import_eq_scores_command(database_url: str, file: Path | None, bundled: str | None) -> None:
+    """Model-level EQ scores: CSV with model, benchmark, snapshot, score[, ci_low, ci_high, trait columns, source]."""
+    from arena.db import make_session_factory
+    from arena.services.eq_scores import BUNDLED, import_eq_scores
+    from arena.services.records import RecordError, detect_format, read_records
+
+    if (file is None) == (bundled is None):
+        raise BadInput("give a FILE or --bundled eqbench (one of them)")
+    path = BUNDLED[bundled] if bundled else file
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    try:
+        fmt = detect_format(path)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session:
+        try:
+            summary = import_eq_scores(session, read_records(path, fmt))
+            session.commit()
+        except RecordError as exc:
+            session.rollback()
+            raise BadInput(f"{path.name}: {exc}; nothing was imported") from exc
+    click.echo(f"{path.name}: {summary}")
+
+
+@main.group("models")
+def models_group() -> None:
+    """The contestants."""
+
+
+@models_group.command("alias")
+@database_option
+@click.argument("slug")
+@click.argument("aliases", nargs=-1, required=True)
+def alias_command(database_url: str, slug: str, aliases: tuple[str, ...]) -> None:
+    """Other names of a model (as external benchmarks spell it), e.g. `arena models alias gpt-4-1 openai/gpt-4.1`."""
+    from arena.db import make_session_factory
+    from arena.services.eq_scores import add_alias
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session:
+        try:
+            for alias in aliases:
+                add_alias(session, slug, alias)
+            session.commit()
+        except (LookupError, ValueError) as exc:
+            session.rollback()
+            raise BadInput(str(exc)) from exc
+    click.echo(f"{slug}: {len(aliases)} alias(es) recorded")
+
+
 @main.group("ratings")
 def ratings_group() -> None:
     """Rating snapshots from the votes."""

@@ -254,3 +254,89 @@ class Rating(Base):
     model: Mapped[Model] = relationship()
 
     __table_args__ = (UniqueConstraint("run_id", "category", "model_id", name="uq_rating_run_category_model"),)
+
+
+class ModelAlias(Base):
+    """Another name for a model (as external benchmarks spell it), so "openai/gpt-4.1" meets "gpt-4.1"."""
+
+    __tablename__ = "model_alias"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Normalised (see arena.services.eq_scores.normalise_name).
+    alias: Mapped[str] = mapped_column(String(200), unique=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="CASCADE"))
+
+    model: Mapped[Model] = relationship()
+
+
+class ModelEqScore(Base):
+    """A model-level EQ score from an external benchmark snapshot (e.g. EQ-Bench 3 Elo). Kept by the name the
+    benchmark uses; matched to arena models at analysis time. Snapshots are never mixed in one analysis."""
+
+    __tablename__ = "model_eq_score"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    benchmark: Mapped[str] = mapped_column(String(64))
+    snapshot: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(200))
+    score: Mapped[float] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str | None] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("benchmark", "snapshot", "model_name", name="uq_model_eq_score_entry"),)
+
+
+class ReplyFeature(Base):
+    """Style and EQ-style features of one reply's text, for one version of the feature set."""
+
+    __tablename__ = "reply_feature"
+
+    reply_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    features: Mapped[dict[str, Any]] = mapped_column()
+
+
+class BattleReplyFeature(Base):
+    """Features of an imported battle's reply (side 'a' or 'b'), which has no Reply row of its own."""
+
+    __tablename__ = "battle_reply_feature"
+
+    battle_id: Mapped[int] = mapped_column(ForeignKey("battle.id", ondelete="CASCADE"), primary_key=True)
+    side: Mapped[str] = mapped_column(String(1), primary_key=True)
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    features: Mapped[dict[str, Any]] = mapped_column()
+
+    __table_args__ = (CheckConstraint("side IN ('a','b')", name="side"),)
+
+
+class EqScore(Base):
+    """A reply-level EQ rubric score (0-10) by a judge model, per criterion ('overall' among them)."""
+
+    __tablename__ = "eq_score"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    judge: Mapped[str] = mapped_column(String(200))
+    criterion: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("reply_id", "judge", "criterion", name="uq_eq_score_reply_judge_criterion"),)
+
+
+class AnalysisRun(Base):
+    """One EQ analysis of one rating run: coefficients, correlations and controlled ratings, as computed."""
+
+    __tablename__ = "analysis_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_run_id: Mapped[int] = mapped_column(ForeignKey("rating_run.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    feature_version: Mapped[str] = mapped_column(String(40))
+    code_version: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The whole `arena analysis eq --json` object, so the page and the export show exactly what was computed.
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
