@@ -308,6 +308,103 @@ def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anch
                    f"[{row['ci_low']:>7.1f}, {row['ci_high']:>7.1f}]  {row['battles']:>8}")  # fmt: skip
 
 
+@main.group("analysis")
+def analysis_group() -> None:
+    """What drives preference: EQ, length, format, sycophancy."""
+
+
+@analysis_group.command("eq")
+@database_option
+@click.option("--category", default="overall", show_default=True, help="'overall' or an EmoNet group or category.")
+@click.option("--rating-run", "rating_run_id", type=int, help="Default: the latest run that rated the category.")
+@click.option(
+    "--min-eq-battles",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Battles with a reply-level EQ score on both sides needed before eq_overall enters the model.",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, seed, as_json) -> None:
+    """Covariate coefficients (BT with style and EQ covariates), the EQ- and style-controlled leaderboard, and
+    the rank correlation of arena ratings with model-level EQ benchmarks, for the latest rating run."""
+    import json
+
+    from arena.db import make_session_factory
+    from arena.services.analysis import AnalysisError, analyse
+    from arena.services.recompute import RecomputeError
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    try:
+        result = analyse(
+            make_session_factory(engine),
+            make_session_factory(engine, read_only=True),
+            category=category,
+            rating_run_id=rating_run_id,
+            min_eq_battles=min_eq_battles,
+            seed=seed,
+        )
+    except (AnalysisError, RecomputeError) as exc:
+        raise BadInput(str(exc)) from exc
+    if as_json:
+        keys = ("rating_run_id", "n_battles", "coefficients", "correlations", "controlled_ratings")
+        click.echo(json.dumps({**{k: result[k] for k in keys}, **{k: v for k, v in result.items() if k not in keys}}))
+        return
+    click.echo(
+        f"analysis {result['analysis_run_id']} of rating run {result['rating_run_id']} ({result['category']}): "
+        f"{result['n_battles']} battles"
+    )
+    click.echo(f"{'covariate':<16} {'log-odds':>9} {'95% CI':>19} {'per SD':>8} {'odds ratio':>10}")
+    for c in result["coefficients"]:
+        click.echo(
+            f"{c['feature']:<16} {c['estimate']:>9.3f} [{c['ci_low']:>8.3f}, {c['ci_high']:>8.3f}] "
+            f"{c['estimate_std']:>8.3f} {c['odds_ratio']:>10.3f}"
+        )
+    if result["dropped_covariates"]:
+        click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
+    for c in result["correlations"]:
+        if c["method"] is None:
+            click.echo(f"{c['benchmark']} {c['snapshot']}: {c['n_models']} models matched, too few to correlate")
+        else:
+            click.echo(
+                f"{c['benchmark']} {c['snapshot']} {c['method']}: {c['estimate']:.3f} "
+                f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}] over {c['n_models']} models"
+            )
+
+
+@main.command("export")
+@database_option
+@click.option("--format", "fmt", type=click.Choice(["parquet", "jsonl", "csv"]), default="parquet", show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory to write into (created if missing).",
+)
+@click.option("--public", is_flag=True, help="Leave out battles on messages flagged as crisis or personal data.")
+def export_command(database_url: str, fmt: str, out_dir: Path, public: bool) -> None:
+    """Battles (LMArena schema), ratings, analysis, a Kaggle-style view and a dataset card, for researchers."""
+    from arena.db import make_session_factory
+    from arena.services.export import export
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"{out_dir} exists and is not a directory")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ModuleNotFoundError as exc:
+            raise BadInput("Parquet needs pyarrow: pip install -e '.[export]' (or use --format jsonl)") from exc
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine, read_only=True)() as session:
+        summary = export(session, out_dir, fmt, public=public)
+    left_out = f", {summary.skipped_private} private battles left out" if public else ""
+    click.echo(f"exported {summary.battles} battles{left_out} to {out_dir}: {', '.join(summary.files)}")
+
+
 class progress_bar:
     """A progress bar on stderr while it is a terminal (stdout stays clean for --json); silent otherwise."""
 

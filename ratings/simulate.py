@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ratings.covariates import CovariateBattles
 from ratings.intervals import ClusteredOutcomes
 from ratings.outcomes import Outcome, PairOutcomes
 
@@ -93,3 +94,53 @@ def simulate(
     relabel = (outcome == Outcome.TIE) & (rng.random(n_battles) < both_bad_share)
     outcome[relabel] = Outcome.BOTH_BAD
     return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=voter)
+
+
+@dataclass(frozen=True)
+class SyntheticCovariateBattles:
+    theta: np.ndarray
+    beta: np.ndarray
+    battles: CovariateBattles
+
+
+def simulate_covariates(
+    theta: np.ndarray,
+    beta: np.ndarray,
+    n_battles: int,
+    rng: np.random.Generator,
+    *,
+    names: tuple[str, ...] | None = None,
+    feature_sd: np.ndarray | None = None,
+    tie_share: float = 0.4,
+    style: np.ndarray | None = None,
+) -> SyntheticCovariateBattles:
+    """`n_battles` battles (uniform distinct pairs, sides random) whose expected score is
+    sigmoid(theta_a - theta_b + beta . x), with ties drawn as in `simulate` (scores 1, 0.5, 0).
+
+    Features: x = style[a] - style[b] + normal(0, feature_sd) per row and column. `style` (n_models, k) is each
+    model's habit, e.g. how much longer than average its replies run: it makes the features of a battle depend
+    on who fought it, which is what confounds a plain BT fit. With style None (the default) the features are
+    pure per-battle noise, independent of the models.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)
+    n, k = len(theta), len(beta)
+    if n < 2:
+        raise ValueError("need at least two models")
+    if not 0 <= tie_share <= 1:
+        raise ValueError("tie_share is a fraction")
+    names = tuple(f"x{j}" for j in range(k)) if names is None else tuple(names)
+    sd = np.ones(k) if feature_sd is None else np.broadcast_to(np.asarray(feature_sd, dtype=np.float64), (k,))
+    style = np.zeros((n, k)) if style is None else np.asarray(style, dtype=np.float64)
+    if style.shape != (n, k):
+        raise ValueError("style must be (n_models, k)")
+    a = rng.integers(0, n, n_battles)
+    b = rng.integers(0, n - 1, n_battles)
+    b = b + (b >= a)
+    features = style[a] - style[b] + rng.normal(0.0, 1.0, (n_battles, k)) * sd
+    p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b] + features @ beta)))
+    tie_mass = tie_share * 2.0 * np.minimum(p, 1.0 - p)
+    u = rng.random(n_battles)
+    score = np.where(u < p - tie_mass / 2, 1.0, np.where(u < p + tie_mass / 2, 0.5, 0.0))
+    battles = CovariateBattles(n, a, b, score, features, names)
+    return SyntheticCovariateBattles(theta=theta, beta=beta, battles=battles)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ratings.covariates import CovariateBattles, fit_covariates
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +26,7 @@ from arena.services.eq_scores import match_snapshots
 from arena.services.features import FEATURE_SET_VERSION, FEATURES, reply_features
 from arena.services.recompute import OVERALL, _in_category, code_version, latest_run, resolve_category
 from ratings.correlation import rank_correlations, se_from_interval
+from ratings.covariates import CovariateBattles, fit_covariates
 
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 # Count features enter as normalised differences (a - b) / (a + b + 1), as LMArena's style control does;
@@ -305,6 +305,7 @@ def analyse(
     }
     matrix, names, rows, dropped = covariates(table, min_eq_battles)
     result["dropped_covariates"] = dropped
+    result["covariate_fit_error"] = None
     if names and rows.sum() >= max(20, 5 * len(names)):
         battles = CovariateBattles(
             n_models=len(model_ids),
@@ -315,32 +316,38 @@ def analyse(
             names=tuple(names),
             cluster=table.voter[rows],
         )
-        fit = fit_covariates(battles)
-        result["n_battles"] = int(rows.sum())
-        result["coefficients"] = [
-            {
-                "feature": c.feature,
-                "estimate": _round(c.estimate),
-                "ci_low": _round(c.ci_low),
-                "ci_high": _round(c.ci_high),
-                "estimate_std": _round(c.estimate_std),
-                "odds_ratio": _round(c.odds_ratio),
-            }
-            for c in fit.coefficients()
-        ]
-        rating, low, high = fit.controlled_ratings()
-        result["controlled_ratings"] = sorted(
-            (
+        try:
+            fit = fit_covariates(battles)
+        except (ValueError, RuntimeError) as exc:
+            # Collinear covariates (say, a style that one model always has) or separated data: report, not crash.
+            fit = None
+            result["covariate_fit_error"] = str(exc)
+        if fit is not None:
+            result["n_battles"] = int(rows.sum())
+            result["coefficients"] = [
                 {
-                    "model": m.slug,
-                    "rating": _round(rating[k], 3),
-                    "ci_low": _round(low[k], 3),
-                    "ci_high": _round(high[k], 3),
+                    "feature": c.feature,
+                    "estimate": _round(c.estimate),
+                    "ci_low": _round(c.ci_low),
+                    "ci_high": _round(c.ci_high),
+                    "estimate_std": _round(c.estimate_std),
+                    "odds_ratio": _round(c.odds_ratio),
                 }
-                for k, (_, m) in enumerate(ratings)
-            ),
-            key=lambda r: -r["rating"],
-        )
+                for c in fit.coefficients()
+            ]
+            rating, low, high = fit.controlled_ratings()
+            result["controlled_ratings"] = sorted(
+                (
+                    {
+                        "model": m.slug,
+                        "rating": _round(rating[k], 3),
+                        "ci_low": _round(low[k], 3),
+                        "ci_high": _round(high[k], 3),
+                    }
+                    for k, (_, m) in enumerate(ratings)
+                ),
+                key=lambda r: -r["rating"],
+            )
     rng = np.random.default_rng(seed)
     by_model = {r.model_id: r for r, _ in ratings}
     for match in matches:

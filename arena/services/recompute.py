@@ -90,6 +90,15 @@ def _in_category(categories: tuple[str, ...]):
     return exists().where(PromptEmotion.prompt_id == Battle.prompt_id, PromptEmotion.category.in_(categories))
 
 
+def _by_slug(session: Session, model_ids: set[int]) -> list[int]:
+    """Models in slug order: the same votes give the same cells, and so the same bootstrap draws for a seed,
+    in any database (ids differ after an export is imported elsewhere; slugs do not)."""
+    if not model_ids:
+        return []
+    rows = session.execute(select(Model.id, Model.slug).where(Model.id.in_(model_ids))).all()
+    return [model_id for model_id, _ in sorted(rows, key=lambda r: r[1])]
+
+
 def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[list[int], PairOutcomes]:
     """Counts per (model_a, model_b, outcome) of the votes that count, as PairOutcomes over the models seen."""
     stmt = select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count()).where(
@@ -98,7 +107,7 @@ def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[lis
     if categories is not None:
         stmt = stmt.join(Battle, Battle.id == Vote.battle_id).where(_in_category(categories))
     rows = session.execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
-    model_ids = sorted({r[0] for r in rows} | {r[1] for r in rows})
+    model_ids = _by_slug(session, {r[0] for r in rows} | {r[1] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
     outcomes = PairOutcomes.from_rows(len(model_ids), [(index[a], index[b], o, c) for a, b, o, c in rows])
     return model_ids, outcomes
@@ -115,7 +124,7 @@ def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> 
     if categories is not None:
         stmt = stmt.where(_in_category(categories))
     rows = session.execute(stmt.group_by(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
-    model_ids = sorted({r[1] for r in rows} | {r[2] for r in rows})
+    model_ids = _by_slug(session, {r[1] for r in rows} | {r[2] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
     n = len(model_ids)
     voters = {v: k for k, v in enumerate(sorted({r[0] for r in rows}))}

@@ -63,6 +63,8 @@ class StagedBattle(NamedTuple):
     prompt_text: str | None
     emotions: list
     meta: dict
+    counts: bool
+    exclusion_reason: str | None
 
 
 def _first_user_turn(conversation) -> str | None:
@@ -127,7 +129,7 @@ def parse_battle(record: dict, now: float | None = None) -> StagedBattle:
     if language is not None and (not isinstance(language, str) or len(language) > 16):
         raise ValueError("language must be a short string such as 'English' or 'en'")
 
-    meta = {f: record[f] for f in KEPT_FIELDS if f in record} if len(record) > 3 else {}
+    meta = {f: record[f] for f in KEPT_FIELDS if record.get(f) is not None} if len(record) > 3 else {}
     prompt_text, emotions = None, []
     if meta:
         meta, prompt_text, emotions = _parse_meta(meta)
@@ -141,7 +143,18 @@ def parse_battle(record: dict, now: float | None = None) -> StagedBattle:
         question_id = str(question_id)
     if len(question_id) > 128:
         raise ValueError("question_id is longer than 128 characters")
-    return StagedBattle(question_id, model_a, model_b, outcome, tstamp, judge, language, prompt_text, emotions, meta)
+    # An export carries each vote's standing; a plain battle file counts every vote.
+    counts = record.get("counts_for_leaderboard", True)
+    if isinstance(counts, str):
+        counts = counts.strip().lower() in ("true", "1", "yes")
+    if not isinstance(counts, bool):
+        raise ValueError("counts_for_leaderboard must be true or false")
+    reason = record.get("exclusion_reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
+        raise ValueError("exclusion_reason must be a string of at most 64 characters")
+    return StagedBattle(
+        question_id, model_a, model_b, outcome, tstamp, judge, language, prompt_text, emotions, meta, counts, reason
+    )
 
 
 def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:
@@ -175,7 +188,7 @@ class _Staging:
     """A temporary table in the import's own transaction; bulk-loaded with the driver's fastest path."""
 
     COLUMNS = ("seq", "question_id", "model_a_id", "model_b_id", "outcome", "tstamp", "judge_key", "language",
-               "prompt_id", "meta")  # fmt: skip
+               "prompt_id", "meta", "counted", "exclusion_reason")  # fmt: skip
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -187,7 +200,7 @@ class _Staging:
                 "CREATE TEMPORARY TABLE import_staging (seq INTEGER PRIMARY KEY, question_id VARCHAR(128) NOT NULL, "
                 "model_a_id INTEGER NOT NULL, model_b_id INTEGER NOT NULL, outcome VARCHAR(16) NOT NULL, "
                 f"tstamp {real} NOT NULL, judge_key VARCHAR(64), language VARCHAR(16), prompt_id INTEGER, "
-                "meta TEXT NOT NULL)"
+                "meta TEXT NOT NULL, counted BOOLEAN NOT NULL, exclusion_reason VARCHAR(64))"
             )
         )
 
@@ -218,7 +231,6 @@ class _Staging:
 
     def write_battles_and_votes(self) -> int:
         """Insert the first record of each new question_id as a voted battle with its vote; returns how many."""
-        true = "TRUE" if self.dialect == "postgresql" else "1"
         meta = "s.meta::json" if self.dialect == "postgresql" else "s.meta"
         first_of_each = "s.seq IN (SELECT MIN(seq) FROM import_staging GROUP BY question_id)"
         created_at = self._created_at()
@@ -236,8 +248,9 @@ class _Staging:
         inserted = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one() - before
         self.connection.execute(
             text(
-                "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard) "
-                f"SELECT b.id, b.model_a_id, b.model_b_id, s.outcome, b.created_at, {true} FROM import_staging s "
+                "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard, "
+                "exclusion_reason) SELECT b.id, b.model_a_id, b.model_b_id, s.outcome, b.created_at, s.counted, "
+                "s.exclusion_reason FROM import_staging s "
                 "JOIN battle b ON b.public_id = s.question_id "
                 f"WHERE {first_of_each} AND b.source = 'import' "
                 "AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.battle_id = b.id) ORDER BY s.seq"
@@ -320,6 +333,8 @@ def import_votes(
                 staged.language,
                 lookup.prompt_id(staged) if staged.prompt_text else None,
                 json.dumps(staged.meta, ensure_ascii=False) if staged.meta else "{}",
+                staged.counts,
+                staged.exclusion_reason,
             )
         except (ValueError, CatalogError) as exc:
             raise RecordError(line, str(exc)) from exc
