@@ -381,7 +381,7 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
     "--out",
     "out_dir",
     required=True,
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),
     help="Directory to write into (created if missing).",
 )
 @click.option("--public", is_flag=True, help="Leave out battles on messages flagged as crisis or personal data.")
