@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
@@ -315,7 +316,11 @@ def analysis_group() -> None:
 
 @analysis_group.command("eq")
 @database_option
-@click.option("--category", default="overall", show_default=True, help="'overall' or an EmoNet group or category.")
+@click.option(
+    "--category",
+    help="'overall', an EmoNet group or category. Default: overall (shown) and every group "
+    "the rating run rated (stored for the analysis page).",
+)
 @click.option("--rating-run", "rating_run_id", type=int, help="Default: the latest run that rated the category.")
 @click.option(
     "--min-eq-battles",
@@ -337,17 +342,22 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
 
     engine = open_engine(database_url)
     require_schema(engine)
+    factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
+    options = dict(rating_run_id=rating_run_id, min_eq_battles=min_eq_battles, seed=seed)
     try:
-        result = analyse(
-            make_session_factory(engine),
-            make_session_factory(engine, read_only=True),
-            category=category,
-            rating_run_id=rating_run_id,
-            min_eq_battles=min_eq_battles,
-            seed=seed,
-        )
+        result = analyse(factory, reader, category=category or "overall", **options)
     except (AnalysisError, RecomputeError) as exc:
         raise BadInput(str(exc)) from exc
+    if category is None:
+        from arena.models import RatingRun
+
+        with reader() as session:
+            run = session.get(RatingRun, result["rating_run_id"])
+            groups = [c for c in run.params.get("categories", []) if c != "overall"]
+        for group in groups:
+            # A group the run rated but with too little to analyse: its analysis page says so.
+            with contextlib.suppress(AnalysisError):
+                analyse(factory, reader, category=group, **{**options, "rating_run_id": result["rating_run_id"]})
     if as_json:
         keys = ("rating_run_id", "n_battles", "coefficients", "correlations", "controlled_ratings")
         click.echo(json.dumps({**{k: result[k] for k in keys}, **{k: v for k, v in result.items() if k not in keys}}))

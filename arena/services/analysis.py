@@ -55,6 +55,7 @@ COVARIATE_DOCS = {
 }
 SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "both_bad": 0.5}
 EQ_BINS = (-10.0, -3.0, -1.0, 1.0, 3.0, 10.0)
+MIN_CLUSTERS = 30
 
 
 class AnalysisError(ValueError):
@@ -149,7 +150,7 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
     reply_features_by_id = dict(
         session.execute(
             select(ReplyFeature.reply_id, ReplyFeature.features).where(ReplyFeature.version == FEATURE_SET_VERSION)
-        )
+        ).all()
     )
     side_features = {
         (b, s): f
@@ -159,7 +160,9 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
             )
         )
     }
-    eq_by_reply = dict(session.execute(select(EqScore.reply_id, EqScore.score).where(EqScore.criterion == "overall")))
+    eq_by_reply = dict(
+        session.execute(select(EqScore.reply_id, EqScore.score).where(EqScore.criterion == "overall")).all()
+    )
     stmt = (
         select(
             Battle.id,
@@ -306,6 +309,10 @@ def analyse(
     matrix, names, rows, dropped = covariates(table, min_eq_battles)
     result["dropped_covariates"] = dropped
     result["covariate_fit_error"] = None
+    # Voter-clustered errors need many voters: with a handful, the clustered "meat" collapses towards zero and
+    # the intervals become falsely narrow. Below the threshold, errors are robust per battle.
+    n_voters = len(np.unique(table.voter[rows]))
+    result["clustered_by_voter"] = bool(n_voters >= MIN_CLUSTERS)
     if names and rows.sum() >= max(20, 5 * len(names)):
         battles = CovariateBattles(
             n_models=len(model_ids),
@@ -314,7 +321,7 @@ def analyse(
             score=table.score[rows],
             features=matrix[rows],
             names=tuple(names),
-            cluster=table.voter[rows],
+            cluster=table.voter[rows] if result["clustered_by_voter"] else None,
         )
         try:
             fit = fit_covariates(battles)
@@ -332,6 +339,8 @@ def analyse(
                     "ci_high": _round(c.ci_high),
                     "estimate_std": _round(c.estimate_std),
                     "odds_ratio": _round(c.odds_ratio),
+                    "std_ci_low": _round(c.std_ci_low),
+                    "std_ci_high": _round(c.std_ci_high),
                 }
                 for c in fit.coefficients()
             ]
@@ -350,6 +359,8 @@ def analyse(
             )
     rng = np.random.default_rng(seed)
     by_model = {r.model_id: r for r, _ in ratings}
+    slugs = {m.id: m.slug for _, m in ratings}
+    result["eq_scatter"] = {"benchmark": None, "snapshot": None, "points": []}
     for match in matches:
         pairs = [(by_model[m], entry) for m, entry in match.matched if m in by_model]
         entry_row = {
@@ -372,6 +383,14 @@ def analyse(
                 for _, e in pairs
             ]
         )
+        points = [
+            {"model": slugs[r.model_id], "rating": _round(r.rating, 3), "rating_ci_low": _round(r.ci_low, 3),
+             "rating_ci_high": _round(r.ci_high, 3), "score": _round(e.score, 4), "score_ci_low": _round(e.ci_low, 4),
+             "score_ci_high": _round(e.ci_high, 4), "benchmark_name": e.model_name}
+            for r, e in pairs
+        ]  # fmt: skip
+        if len(points) > len(result["eq_scatter"]["points"]):
+            result["eq_scatter"] = {"benchmark": match.benchmark, "snapshot": match.snapshot, "points": points}
         for c in rank_correlations(arena, scores, rng, rating_se=arena_se, score_se=score_se, rounds=rounds):
             result["correlations"].append(
                 {

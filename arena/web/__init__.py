@@ -81,9 +81,10 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from arena.web import api, battle, errors, leaderboard
+    from arena.web import analysis, api, battle, errors, leaderboard
 
     errors.register(app)
     app.register_blueprint(battle.bp)
     app.register_blueprint(leaderboard.bp)
+    app.register_blueprint(analysis.bp)
     app.register_blueprint(api.bp)

@@ -31,6 +31,9 @@ class WhiskerChart:
     axis_y: float
     rows: list[Whisker]
     ticks: list[Tick]
+    axis_label: str = "Score (Elo scale)"
+    # x of a reference line (no effect, even odds), when one is drawn.
+    reference_x: float | None = None
 
 
 ROW_HEIGHT = 22
@@ -52,12 +55,20 @@ def _shorten(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
-def whisker_chart(entries: list[tuple[str, float, float, float]], width: int = 720) -> WhiskerChart | None:
-    """entries: (label, rating, ci_low, ci_high), drawn top to bottom in the given order."""
+def whisker_chart(
+    entries: list[tuple[str, float, float, float]],
+    width: int = 720,
+    *,
+    axis_label: str = "Score (Elo scale)",
+    reference: float | None = None,
+    fmt: str = "{:.0f}",
+) -> WhiskerChart | None:
+    """entries: (label, value, ci_low, ci_high), drawn top to bottom in the given order."""
+    entries = [e for e in entries if all(v is not None and math.isfinite(v) for v in e[1:])]
     if not entries:
         return None
-    low = min(e[2] for e in entries)
-    high = max(e[3] for e in entries)
+    low = min([e[2] for e in entries] + ([reference] if reference is not None else []))
+    high = max([e[3] for e in entries] + ([reference] if reference is not None else []))
     pad = max((high - low) * 0.05, 1.0)
     low, high = low - pad, high + pad
     entries = [(_shorten(label), *rest) for label, *rest in entries]
@@ -67,12 +78,14 @@ def whisker_chart(entries: list[tuple[str, float, float, float]], width: int = 7
         return round(left + (value - low) / (high - low) * (right - left), 2)
 
     rows = [
-        Whisker(label, 12 + k * ROW_HEIGHT, x(lo), x(mid), x(hi), f"{label}: {mid:.0f} (95% CI {lo:.0f} to {hi:.0f})")
+        Whisker(label, 12 + k * ROW_HEIGHT, x(lo), x(mid), x(hi),
+                f"{label}: {fmt.format(mid)} (95% CI {fmt.format(lo)} to {fmt.format(hi)})")
         for k, (label, mid, lo, hi) in enumerate(entries)
-    ]
+    ]  # fmt: skip
     axis_y = 12 + len(entries) * ROW_HEIGHT
     ticks = [Tick(x(t), f"{t:g}") for t in _nice_ticks(low, high)]
-    return WhiskerChart(width, int(axis_y + 30), left, right, axis_y, rows, ticks)
+    reference_x = x(reference) if reference is not None else None
+    return WhiskerChart(width, int(axis_y + 30), left, right, axis_y, rows, ticks, axis_label, reference_x)
 
 
 @dataclass(frozen=True)
@@ -134,3 +147,62 @@ def heatmap(labels: list[str], win_rate: list[list[float | None]], battles: list
         labels=list(enumerate(labels)),
         cells=cells,
     )
+
+
+@dataclass(frozen=True)
+class ScatterPoint:
+    label: str
+    x: float
+    y: float
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Scatter:
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    points: list[ScatterPoint]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    x_label: str
+    y_label: str
+
+
+def scatter(points: list[dict], x_label: str, y_label: str, width: int = 640, height: int = 420) -> Scatter | None:
+    """points: {label, x, x_low, x_high, y, y_low, y_high}; missing interval ends collapse onto the point."""
+    if not points:
+        return None
+    for p in points:
+        p["x_low"] = p["x"] if p.get("x_low") is None else p["x_low"]
+        p["x_high"] = p["x"] if p.get("x_high") is None else p["x_high"]
+    xs = [v for p in points for v in (p["x_low"], p["x_high"])]
+    ys = [v for p in points for v in (p["y_low"], p["y_high"])]
+    x_pad, y_pad = max((max(xs) - min(xs)) * 0.05, 1e-6), max((max(ys) - min(ys)) * 0.05, 1e-6)
+    x0, x1, y0, y1 = min(xs) - x_pad, max(xs) + x_pad, min(ys) - y_pad, max(ys) + y_pad
+    left, right, top, bottom = 64, width - 16, 12, height - 48
+
+    def sx(v: float) -> float:
+        return round(left + (v - x0) / (x1 - x0) * (right - left), 2)
+
+    def sy(v: float) -> float:
+        return round(bottom - (v - y0) / (y1 - y0) * (bottom - top), 2)
+
+    drawn = [
+        ScatterPoint(p["label"], sx(p["x"]), sy(p["y"]), sx(p["x_low"]), sx(p["x_high"]), sy(p["y_low"]),
+                     sy(p["y_high"]), f"{p['label']}: {y_label} {p['y']:.0f}, {x_label} {p['x']:g}")
+        for p in points
+    ]  # fmt: skip
+    return Scatter(
+        width, height, left, right, top, bottom, drawn,
+        [Tick(sx(t), f"{t:g}") for t in _nice_ticks(x0, x1)],
+        [Tick(sy(t), f"{t:g}") for t in _nice_ticks(y0, y1)],
+        x_label, y_label,
+    )  # fmt: skip

@@ -1,0 +1,63 @@
+"""The analysis page: what drives preference (forest plot), arena rating against EQ benchmarks (scatter), and
+win rate against the EQ difference of the two replies. Server-rendered SVG; tabs per emotion group."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from arena.services.analysis import latest_analysis
+from arena.services.leaderboard import TABS
+from arena.services.recompute import OVERALL, RecomputeError, resolve_category
+from arena.web import htmx, read_session
+from arena.web.charts import scatter, whisker_chart
+
+bp = Blueprint("analysis", __name__)
+
+
+def _charts(result: dict) -> dict:
+    coefficients = result.get("coefficients", [])
+    forest = whisker_chart(
+        [(c["feature"], c["estimate_std"], c.get("std_ci_low"), c.get("std_ci_high")) for c in coefficients],
+        axis_label="Log-odds of winning per standard deviation of the covariate (A minus B)",
+        reference=0.0,
+        fmt="{:.2f}",
+    )
+    bins = [b for b in result.get("eq_win_rate", []) if b["n"]]
+    win_rate = whisker_chart(
+        [(f"{b['low']:+g} to {b['high']:+g} (n={b['n']})", b["win_rate"], b["ci_low"], b["ci_high"]) for b in bins],
+        axis_label="Win rate of reply A (ties half), by EQ score of A minus B",
+        reference=0.5,
+        fmt="{:.2f}",
+    )
+    points = result.get("eq_scatter", {}).get("points", [])
+    eq_plot = scatter(
+        [
+            {
+                "label": p["model"],
+                "x": p["score"],
+                "x_low": p["score_ci_low"],
+                "x_high": p["score_ci_high"],
+                "y": p["rating"],
+                "y_low": p["rating_ci_low"],
+                "y_high": p["rating_ci_high"],
+            }
+            for p in points
+        ],  # fmt: skip
+        x_label=f"{result['eq_scatter']['benchmark']} {result['eq_scatter']['snapshot']} score" if points else "",
+        y_label="Arena rating",
+    )
+    return {"forest": forest, "win_rate": win_rate, "eq_plot": eq_plot}
+
+
+@bp.get("/analysis")
+def analysis():
+    try:
+        category, _ = resolve_category(request.args.get("category", OVERALL))
+    except RecomputeError as exc:
+        abort(400, description=str(exc))
+    run = latest_analysis(read_session(), category)
+    result = run.result if run else None
+    context = dict(result=result, run=run, tabs=TABS, category=category, **(_charts(result) if result else {}))
+    if htmx:
+        return render_template("analysis/_analysis.html", **context)
+    return render_template("analysis/page.html", **context)
