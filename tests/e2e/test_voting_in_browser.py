@@ -138,3 +138,27 @@ def test_leaderboard_tabs_switch_in_place(page, live_server, demo_loaded, client
     expect(page.get_by_role("link", name="Negative, low energy")).to_have_attribute("aria-current", "page")
     assert "category=Negative" in page.url
     assert console_errors == []
+
+
+@pytest.mark.parametrize("path", ["/leaderboard", "/analysis"])
+def test_result_pages_fit_a_phone(browser, live_server, demo_loaded, client, database_url, path):
+    from arena.db import make_engine, make_session_factory
+    from arena.services.analysis import analyse
+    from arena.services.recompute import RecomputeRequest, recompute
+    from tests.conftest import parse_battle_page
+
+    for k in range(80):
+        action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+        client.post(action, data={"outcome": ("model_a", "model_b", "tie")[k % 3], "csrf_token": csrf})
+    engine = make_engine(database_url)
+    factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
+    recompute(factory, reader, RecomputeRequest(rounds=30))
+    analyse(factory, reader)
+    engine.dispose()
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(live_server + path)
+    expect(page.locator("figure.chart").first).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+    context.close()
