@@ -136,6 +136,31 @@ def import_group() -> None:
     """Bring prompts, replies, votes or EQ scores in from files."""
 
 
+def _import_file(database_url: str, path: Path, fmt: str | None, importer, *, progress: bool = False):
+    """Read `path` with `importer(session, records[, progress])` in one transaction: all of it, or (on a bad
+    record: exit 2 naming its line) nothing. Returns the importer's summary."""
+    from arena.db import make_session_factory
+    from arena.services.records import RecordError, detect_format, read_records
+
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    try:
+        fmt = detect_format(path, fmt)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session, progress_bar(path.stat().st_size, "importing") as bar:
+        try:
+            records = read_records(path, fmt)
+            summary = importer(session, records, progress=bar.reached) if progress else importer(session, records)
+            session.commit()
+        except RecordError as exc:
+            session.rollback()
+            raise BadInput(f"{path.name}: {exc}; nothing was imported") from exc
+    return summary
+
+
 @import_group.command("votes")
 @database_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
@@ -145,25 +170,9 @@ def import_votes_command(database_url: str, file: Path, fmt: str | None) -> None
 
     All or nothing: a malformed record stops the import, names its line, and leaves the database unchanged.
     Records whose question_id is already present are skipped, so a re-import adds nothing."""
-    from arena.db import make_session_factory
-    from arena.services.records import RecordError, detect_format, read_records
     from arena.services.vote_import import import_votes
 
-    if not file.is_file():
-        raise BadInput(f"{file}: no such file")
-    try:
-        fmt = detect_format(file, fmt)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from exc
-    engine = open_engine(database_url)
-    require_schema(engine)
-    with make_session_factory(engine)() as session, progress_bar(file.stat().st_size, "importing") as bar:
-        try:
-            summary = import_votes(session, read_records(file, fmt), progress=bar.reached)
-            session.commit()
-        except RecordError as exc:
-            session.rollback()
-            raise BadInput(f"{file.name}: {exc}; nothing was imported") from exc
+    summary = _import_file(database_url, file, fmt, import_votes, progress=True)
     click.echo(f"{file.name}: {summary}")
 
 
@@ -175,28 +184,12 @@ def import_votes_command(database_url: str, file: Path, fmt: str | None) -> None
 )
 def import_eq_scores_command(database_url: str, file: Path | None, bundled: str | None) -> None:
     """Model-level EQ scores: CSV with model, benchmark, snapshot, score[, ci_low, ci_high, trait columns, source]."""
-    from arena.db import make_session_factory
     from arena.services.eq_scores import BUNDLED, import_eq_scores
-    from arena.services.records import RecordError, detect_format, read_records
 
     if (file is None) == (bundled is None):
         raise BadInput("give a FILE or --bundled eqbench (one of them)")
     path = BUNDLED[bundled] if bundled else file
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file")
-    try:
-        fmt = detect_format(path)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from exc
-    engine = open_engine(database_url)
-    require_schema(engine)
-    with make_session_factory(engine)() as session:
-        try:
-            summary = import_eq_scores(session, read_records(path, fmt))
-            session.commit()
-        except RecordError as exc:
-            session.rollback()
-            raise BadInput(f"{path.name}: {exc}; nothing was imported") from exc
+    summary = _import_file(database_url, path, None, import_eq_scores)
     click.echo(f"{path.name}: {summary}")
 
 
