@@ -176,6 +176,19 @@ def import_votes_command(database_url: str, file: Path, fmt: str | None) -> None
     click.echo(f"{file.name}: {summary}")
 
 
+@import_group.command("replies")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
+def import_replies_command(database_url: str, file: Path, fmt: str | None) -> None:
+    """Replies from a file: {"prompt": "...", "model": "<slug>", "reply": "..."} (or "prompt_id" for a stored
+    prompt); optional emotions, situation, need, language for new prompts. Unknown prompts and models are made."""
+    from arena.services.reply_import import import_replies
+
+    summary = _import_file(database_url, file, fmt, import_replies)
+    click.echo(f"{file.name}: {summary}")
+
+
 @import_group.command("eq-scores")
 @database_option
 @click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
