@@ -49,6 +49,12 @@ class Settings:
     admin_token: str | None = None
     # How long a shown battle may still be voted on.
     battle_ttl_seconds: int = 6 * 3600
+    # Per visitor (session key) and per network (truncated IP, keyed hash): flask-limiter notation.
+    rate_limit_battle: str = "60 per minute"
+    rate_limit_vote: str = "30 per minute"
+    rate_limit_network: str = "600 per minute"
+    # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+    proxy_hops: int = 0
     # Demo and tests may run without a configured secret; production may not.
     require_secret: bool = True
     testing: bool = False
@@ -62,6 +68,10 @@ class Settings:
             rate_limit_enabled=_env_bool("ARENA_RATE_LIMIT_ENABLED", True),
             admin_token=os.environ.get("ARENA_ADMIN_TOKEN") or None,
             battle_ttl_seconds=_env_int("ARENA_BATTLE_TTL_SECONDS", 6 * 3600),
+            rate_limit_battle=os.environ.get("ARENA_RATE_LIMIT_BATTLE") or cls.rate_limit_battle,
+            rate_limit_vote=os.environ.get("ARENA_RATE_LIMIT_VOTE") or cls.rate_limit_vote,
+            rate_limit_network=os.environ.get("ARENA_RATE_LIMIT_NETWORK") or cls.rate_limit_network,
+            proxy_hops=_env_int("ARENA_PROXY_HOPS", 0),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -76,4 +86,6 @@ class Settings:
             )
         if self.battle_ttl_seconds <= 0:
             raise ConfigError("ARENA_BATTLE_TTL_SECONDS must be positive")
+        if self.proxy_hops < 0:
+            raise ConfigError("ARENA_PROXY_HOPS must be 0 or more")
         return self

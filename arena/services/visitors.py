@@ -11,6 +11,11 @@ def new_visitor_id() -> str:
     return secrets.token_urlsafe(18)
 
 
-def judge_key(secret_key: str, visitor_id: str) -> str:
-    digest = hmac.new(secret_key.encode(), b"judge:" + visitor_id.encode(), hashlib.sha256)
+def keyed_hash(secret_key: str, purpose: str, value: str) -> str:
+    """HMAC-SHA256 of `value` under the server secret, separated by purpose so one hash never doubles as another."""
+    digest = hmac.new(secret_key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
+
+
+def judge_key(secret_key: str, visitor_id: str) -> str:
+    return keyed_hash(secret_key, "judge", visitor_id)

@@ -84,7 +84,38 @@ def init_web(app: Flask, settings: Settings) -> None:
     from arena.web import analysis, api, battle, errors, leaderboard
 
     errors.register(app)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Trust exactly the configured proxies: with more, a visitor could forge their address and scheme.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                                x_host=settings.proxy_hops)  # fmt: skip
+        app.config["SESSION_COOKIE_SECURE"] = True
     app.register_blueprint(battle.bp)
     app.register_blueprint(leaderboard.bp)
     app.register_blueprint(analysis.bp)
     app.register_blueprint(api.bp)
+    _rate_limits(app, settings)
+
+
+def _rate_limits(app: Flask, settings: Settings) -> None:
+    """One limiter per app (its counters live in Redis when configured), on the routes that create work."""
+    from flask_limiter import Limiter
+
+    from arena.web.limits import network_limit_key, visitor_limit_key
+
+    limiter = Limiter(
+        key_func=visitor_limit_key,
+        app=app,
+        storage_uri=settings.redis_url or "memory://",
+        enabled=settings.rate_limit_enabled,
+        headers_enabled=True,
+        # A limiter whose store is down must not take the site down with it: fall back to memory.
+        in_memory_fallback_enabled=True,
+    )
+    app.extensions["arena.limiter"] = limiter
+    per_network = limiter.shared_limit(settings.rate_limit_network, scope="network", key_func=network_limit_key)
+    for endpoint, per_visitor in (("battle.new_battle", settings.rate_limit_battle),
+                                  ("battle.vote", settings.rate_limit_vote)):  # fmt: skip
+        view = app.view_functions[endpoint]
+        app.view_functions[endpoint] = per_network(limiter.limit(per_visitor)(view))
