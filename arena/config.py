@@ -53,6 +53,9 @@ class Settings:
     rate_limit_battle: str = "60 per minute"
     rate_limit_vote: str = "30 per minute"
     rate_limit_network: str = "600 per minute"
+    # A vote cast sooner than this after the battle appeared is kept but does not count (nobody reads two
+    # replies that fast).
+    min_dwell_ms: int = 2000
     # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_hops: int = 0
     # Demo and tests may run without a configured secret; production may not.
@@ -72,6 +75,7 @@ class Settings:
             rate_limit_vote=os.environ.get("ARENA_RATE_LIMIT_VOTE") or cls.rate_limit_vote,
             rate_limit_network=os.environ.get("ARENA_RATE_LIMIT_NETWORK") or cls.rate_limit_network,
             proxy_hops=_env_int("ARENA_PROXY_HOPS", 0),
+            min_dwell_ms=_env_int("ARENA_MIN_DWELL_MS", 2000),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -88,4 +92,6 @@ class Settings:
             raise ConfigError("ARENA_BATTLE_TTL_SECONDS must be positive")
         if self.proxy_hops < 0:
             raise ConfigError("ARENA_PROXY_HOPS must be 0 or more")
+        if self.min_dwell_ms < 0:
+            raise ConfigError("ARENA_MIN_DWELL_MS must be 0 or more")
         return self

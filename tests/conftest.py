@@ -115,7 +115,8 @@ def demo_loaded(session_factory, demo_bank):
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
-    values = dict(database_url=database_url, secret_key=SECRET, testing=True, rate_limit_enabled=False)
+    # Tests vote instantly; the dwell rule has its own test.
+    values = dict(database_url=database_url, secret_key=SECRET, testing=True, rate_limit_enabled=False, min_dwell_ms=0)
     values.update(overrides)
     return Settings(**values)
 

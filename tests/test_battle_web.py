@@ -195,3 +195,18 @@ def test_inactive_model_never_battles(client, demo_loaded, session_factory):
         used |= set(s.scalars(select(Model.slug).join(Battle, Battle.model_b_id == Model.id)).all())
         assert used == {"demo-brief", "demo-warm-listener"}
         assert s.scalar(select(func.count()).select_from(Reply)) > 0
+
+
+def test_a_vote_faster_than_the_dwell_time_is_kept_but_does_not_count(database_url, demo_loaded, session_factory):
+    from arena import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(database_url, min_dwell_ms=60_000))
+    client = app.test_client()
+    _, action, csrf = open_battle(client)
+    reveal = client.post(action, data={"outcome": "model_a", "csrf_token": csrf}, headers=HX)
+    assert reveal.status_code == 200 and "will not count" in reveal.get_data(as_text=True)
+    with session_factory() as s:
+        vote = s.scalars(select(Vote)).one()
+        assert (vote.outcome, vote.counts_for_leaderboard, vote.exclusion_reason) == ("model_a", False, "too_fast")
+    app.extensions["arena.engine"].dispose()

@@ -68,8 +68,14 @@ def is_expired(battle: Battle, now: datetime) -> bool:
     return battle.status == "expired" or (battle.expires_at is not None and battle.expires_at <= now)
 
 
-def cast_vote(session: Session, public_id: str, outcome: str, *, now: datetime | None = None) -> Vote:
-    """Record the vote in the caller's transaction. Raises VoteRejected (and writes nothing) otherwise."""
+TOO_FAST = "too_fast"
+
+
+def cast_vote(
+    session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
+) -> Vote:
+    """Record the vote in the caller's transaction. Raises VoteRejected (and writes nothing) otherwise. A vote
+    faster than `min_dwell_ms` is stored all the same, marked as not counting, with its reason."""
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
     now = now or utcnow()
@@ -99,6 +105,8 @@ def cast_vote(session: Session, public_id: str, outcome: str, *, now: datetime |
         outcome=outcome,
         created_at=now,
         dwell_ms=dwell_ms,
+        counts_for_leaderboard=dwell_ms >= min_dwell_ms,
+        exclusion_reason=None if dwell_ms >= min_dwell_ms else TOO_FAST,
     )
     session.add(vote)
     try:

@@ -44,6 +44,8 @@ class RevealedBattle:
     model_b: str
     outcome: str
     outcome_label: str
+    # Why the vote does not count, when it does not (the visitor is told, never silently dropped).
+    exclusion_reason: str | None = None
 
 
 def _signer():
@@ -79,6 +81,7 @@ def _revealed(battle: Battle) -> RevealedBattle:
         model_b=battle.model_b.display_name,
         outcome=outcome,
         outcome_label=OUTCOME_LABELS[outcome],
+        exclusion_reason=battle.vote.exclusion_reason,
     )
 
 
@@ -126,7 +129,8 @@ def vote(token: str):
     if public_id is None:
         abort(404, description="No such battle. Start a new one.")
     try:
-        cast_vote(db, public_id, request.form.get("outcome", ""))
+        settings = current_app.extensions["arena.settings"]
+        cast_vote(db, public_id, request.form.get("outcome", ""), min_dwell_ms=settings.min_dwell_ms)
         db.commit()
     except VoteRejected as rejected:
         db.rollback()
