@@ -81,7 +81,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from arena.web import analysis, api, battle, errors, leaderboard
+    from arena.web import admin, analysis, api, battle, errors, leaderboard
 
     errors.register(app)
     if settings.proxy_hops:
@@ -95,6 +95,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(leaderboard.bp)
     app.register_blueprint(analysis.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
     _rate_limits(app, settings)
 
 

@@ -1,0 +1,96 @@
+"""Admin pages behind ARENA_ADMIN_TOKEN: what was excluded from the leaderboard and why, and re-inclusion."""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select, update
+
+from arena.models import Battle, Model, RatingRun, Vote
+from arena.services.visitors import keyed_hash
+from arena.web import db_session
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _token() -> str | None:
+    return current_app.extensions["arena.settings"].admin_token
+
+
+def _session_mark(token: str) -> str:
+    # The session keeps a keyed hash of the token, never the token: rotating the token logs everyone out.
+    return keyed_hash(current_app.config["SECRET_KEY"], "admin-session", token)
+
+
+def _authorised() -> bool:
+    token = _token()
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        if not hmac.compare_digest(header.removeprefix("Bearer ").encode(), token.encode()):
+            abort(403, description="That admin token is not valid.")
+        return True
+    mark = session.get("admin")
+    return bool(mark) and hmac.compare_digest(mark, _session_mark(token))
+
+
+def admin_required(view):
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if not _token():
+            abort(403, description="The admin pages are disabled: set ARENA_ADMIN_TOKEN to enable them.")
+        if not _authorised():
+            return render_template("admin/login.html"), 401
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+@bp.post("/login")
+def login():
+    token = _token()
+    if not token:
+        abort(403, description="The admin pages are disabled: set ARENA_ADMIN_TOKEN to enable them.")
+    given = request.form.get("token", "")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        abort(403, description="That admin token is not valid.")
+    session["admin"] = _session_mark(token)
+    return redirect(url_for("admin.dashboard"), code=303)
+
+
+@bp.get("/")
+@admin_required
+def dashboard():
+    db = db_session()
+    reasons = db.execute(
+        select(Vote.exclusion_reason, func.count()).where(Vote.counts_for_leaderboard.is_(False))
+        .group_by(Vote.exclusion_reason).order_by(func.count().desc())
+    ).all()  # fmt: skip
+    totals = {
+        "votes": db.scalar(select(func.count()).select_from(Vote)),
+        "counted": db.scalar(select(func.count()).select_from(Vote).where(Vote.counts_for_leaderboard.is_(True))),
+        "battles": db.scalar(select(func.count()).select_from(Battle)),
+        "models": db.scalar(select(func.count()).select_from(Model)),
+        "active_models": db.scalar(select(func.count()).select_from(Model).where(Model.active.is_(True))),
+    }
+    latest = db.scalar(select(RatingRun).order_by(RatingRun.id.desc()).limit(1))
+    return render_template("admin/dashboard.html", reasons=reasons, totals=totals, latest=latest,
+                           reincluded=request.args.get("reincluded"))  # fmt: skip
+
+
+@bp.post("/votes/reinclude")
+@admin_required
+def reinclude():
+    reason = request.form.get("reason", "")
+    if not reason:
+        abort(400, description="Say which exclusion reason to re-include.")
+    db = db_session()
+    changed = db.execute(
+        update(Vote).where(Vote.counts_for_leaderboard.is_(False), Vote.exclusion_reason == reason)
+        .values(counts_for_leaderboard=True, exclusion_reason=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # fmt: skip
+    db.commit()
+    current_app.logger.info("admin re-included %d votes excluded as %s", changed, reason)
+    return redirect(url_for("admin.dashboard", reincluded=f"{changed} votes ({reason})"), code=303)

@@ -1,0 +1,69 @@
+"""Admin pages: a token is required (401 without, 403 wrong); excluded votes are counted and can be re-included."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select, update
+
+from arena import create_app
+from arena.db import transaction
+from arena.models import Vote
+from tests.conftest import make_settings, parse_battle_page
+
+TOKEN = "admin-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def admin_app(database_url):
+    app = create_app(make_settings(database_url, admin_token=TOKEN))
+    yield app
+    app.extensions["arena.engine"].dispose()
+
+
+@pytest.fixture
+def with_votes(admin_app, demo_loaded, session_factory):
+    client = admin_app.test_client()
+    for _ in range(6):
+        action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+        client.post(action, data={"outcome": "tie", "csrf_token": csrf})
+    with transaction(session_factory) as s:
+        ids = s.scalars(select(Vote.id).order_by(Vote.id)).all()
+        s.execute(update(Vote).where(Vote.id.in_(ids[:2])).values(counts_for_leaderboard=False,
+                                                                  exclusion_reason="daily_cap"))  # fmt: skip
+        s.execute(
+            update(Vote).where(Vote.id == ids[2]).values(counts_for_leaderboard=False, exclusion_reason="too_fast")
+        )
+
+
+def test_no_token_401_wrong_token_403(admin_app):
+    client = admin_app.test_client()
+    page = client.get("/admin/")
+    assert page.status_code == 401 and "Admin token" in page.get_data(as_text=True)
+    assert client.get("/admin/", headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert client.get("/admin/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_disabled_without_a_configured_token(client):
+    page = client.get("/admin/")
+    assert page.status_code == 403 and "ARENA_ADMIN_TOKEN" in page.get_data(as_text=True)
+
+
+def test_excluded_votes_are_counted_and_can_be_reincluded(admin_app, with_votes, session_factory):
+    client = admin_app.test_client()
+    login_page = client.get("/admin/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+    assert client.post("/admin/login", data={"token": "wrong", "csrf_token": csrf}).status_code == 403
+    assert client.post("/admin/login", data={"token": TOKEN, "csrf_token": csrf}).status_code == 303
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "6 votes, 3 counting" in html
+    assert re.search(r"daily_cap</td><td class=\"num\">2<", html) and re.search(
+        r"too_fast</td><td class=\"num\">1<", html
+    )
+    assert client.post("/admin/votes/reinclude", data={"reason": "daily_cap"}).status_code == 400  # no CSRF token
+    done = client.post("/admin/votes/reinclude", data={"reason": "daily_cap", "csrf_token": csrf})
+    assert done.status_code == 303 and "2+votes" in done.headers["Location"].replace("%20", "+")
+    with session_factory() as s:
+        rows = s.execute(select(Vote.counts_for_leaderboard, Vote.exclusion_reason)).all()
+    assert sorted(rows, key=str) == sorted([(True, None)] * 5 + [(False, "too_fast")], key=str)
