@@ -3,15 +3,22 @@ sandwich (robust) covariance. All work from aggregated counts; none needs indivi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg import LinAlgWarning
 
 from ratings import bradley_terry as bt
 from ratings.outcomes import Outcome, PairOutcomes
+
+# choix finds the stationary distribution of a generator matrix that is singular by construction and silences
+# scipy's warning about it with catch_warnings, which is not thread-safe: from our two fitting threads the warning
+# can escape. It says nothing about the fit.
+warnings.filterwarnings("ignore", message=r"Diagonal number \d+ is exactly zero", category=LinAlgWarning)
 
 # Rounds are resampled in chunks so memory stays flat however many rounds are asked for.
 _CHUNK = 128
