@@ -57,7 +57,3 @@ def to_elo(theta: np.ndarray, anchor: tuple[int, float] | None = None) -> np.nda
         index, value = anchor
         scores = scores - scores[..., index : index + 1] + value
     return scores
-
-
-def win_probability(theta_i: float, theta_j: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-(theta_i - theta_j))))

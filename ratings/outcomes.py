@@ -58,9 +58,6 @@ class PairOutcomes:
     def total(self) -> float:
         return float(self.count.sum())
 
-    def with_counts(self, count: np.ndarray) -> PairOutcomes:
-        return PairOutcomes(self.n_models, self.model_a, self.model_b, self.outcome, count)
-
     def win_matrix(self, both_bad: str = "tie") -> np.ndarray:
         """W[i, j]: wins of i over j. A tie is half a win each way (never a whole win each way, which would
         double its weight); both_bad counts as a tie, or is left out with both_bad="drop"."""

@@ -24,7 +24,7 @@ from arena.models import (
 )
 from arena.services.eq_scores import match_snapshots
 from arena.services.features import FEATURE_SET_VERSION, FEATURES, reply_features
-from arena.services.recompute import OVERALL, _in_category, code_version, latest_run, resolve_category
+from arena.services.recompute import OVERALL, code_version, in_category, latest_run, resolve_category
 from ratings.correlation import rank_correlations, se_from_interval
 from ratings.covariates import CovariateBattles, fit_covariates
 
@@ -113,7 +113,7 @@ def ensure_features(factory: sessionmaker[Session], category: tuple[str, ...] | 
     with factory() as session, session.begin():
         battles = select(Battle.reply_a_id, Battle.reply_b_id).join(Vote, Vote.battle_id == Battle.id)
         if category is not None:
-            battles = battles.where(_in_category(category))
+            battles = battles.where(in_category(category))
         reply_ids = {r for row in session.execute(battles) for r in row if r is not None}
         have = set(session.scalars(select(ReplyFeature.reply_id).where(ReplyFeature.version == FEATURE_SET_VERSION)))
         missing = sorted(reply_ids - have)
@@ -125,7 +125,7 @@ def ensure_features(factory: sessionmaker[Session], category: tuple[str, ...] | 
         # Imported battles with conversation text but no Reply rows: features per battle side.
         imported = select(Battle.id, Battle.meta).where(Battle.source == "import", Battle.reply_a_id.is_(None))
         if category is not None:
-            imported = imported.where(_in_category(category))
+            imported = imported.where(in_category(category))
         done = set(
             session.scalars(
                 select(BattleReplyFeature.battle_id).where(BattleReplyFeature.version == FEATURE_SET_VERSION)
@@ -179,7 +179,7 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
         .order_by(Battle.id)
     )
     if category is not None:
-        stmt = stmt.where(_in_category(category))
+        stmt = stmt.where(in_category(category))
     a, b, score, voters, fa, fb, eqa, eqb = [], [], [], [], [], [], [], []
     voter_ids: dict[str, int] = {}
     for battle_id, ma, mb, outcome, judge, ra, rb, meta in session.execute(stmt).yield_per(20_000):

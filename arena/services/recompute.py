@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
@@ -86,7 +85,7 @@ def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
     return category, (category,)
 
 
-def _in_category(categories: tuple[str, ...]):
+def in_category(categories: tuple[str, ...]):
     return exists().where(PromptEmotion.prompt_id == Battle.prompt_id, PromptEmotion.category.in_(categories))
 
 
@@ -105,7 +104,7 @@ def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[lis
         Vote.counts_for_leaderboard.is_(True)
     )
     if categories is not None:
-        stmt = stmt.join(Battle, Battle.id == Vote.battle_id).where(_in_category(categories))
+        stmt = stmt.join(Battle, Battle.id == Vote.battle_id).where(in_category(categories))
     rows = session.execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = _by_slug(session, {r[0] for r in rows} | {r[1] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
@@ -122,7 +121,7 @@ def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> 
         .where(Vote.counts_for_leaderboard.is_(True))
     )
     if categories is not None:
-        stmt = stmt.where(_in_category(categories))
+        stmt = stmt.where(in_category(categories))
     rows = session.execute(stmt.group_by(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = _by_slug(session, {r[1] for r in rows} | {r[2] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
@@ -267,8 +266,3 @@ def run_ratings(session: Session, run_id: int, category: str = OVERALL) -> list[
             .order_by(Rating.rating.desc(), Model.slug)
         ).tuples()
     )
-
-
-def run_summary(run: RatingRun) -> dict:
-    finished: datetime = run.finished_at
-    return {"run_id": run.id, "n_votes": run.n_votes, "finished_at": finished.isoformat(), "params": run.params}
