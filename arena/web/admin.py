@@ -6,9 +6,8 @@ import hmac
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
-from sqlalchemy import func, select, update
 
-from arena.models import Battle, Model, RatingRun, Vote
+from arena.services import moderation
 from arena.services.visitors import keyed_hash
 from arena.web import db_session
 
@@ -63,19 +62,7 @@ def login():
 @admin_required
 def dashboard():
     db = db_session()
-    reasons = db.execute(
-        select(Vote.exclusion_reason, func.count()).where(Vote.counts_for_leaderboard.is_(False))
-        .group_by(Vote.exclusion_reason).order_by(func.count().desc())
-    ).all()  # fmt: skip
-    totals = {
-        "votes": db.scalar(select(func.count()).select_from(Vote)),
-        "counted": db.scalar(select(func.count()).select_from(Vote).where(Vote.counts_for_leaderboard.is_(True))),
-        "battles": db.scalar(select(func.count()).select_from(Battle)),
-        "models": db.scalar(select(func.count()).select_from(Model)),
-        "active_models": db.scalar(select(func.count()).select_from(Model).where(Model.active.is_(True))),
-    }
-    latest = db.scalar(select(RatingRun).order_by(RatingRun.id.desc()).limit(1))
-    return render_template("admin/dashboard.html", reasons=reasons, totals=totals, latest=latest,
+    return render_template("admin/dashboard.html", reasons=moderation.exclusions(db), totals=moderation.totals(db),
                            reincluded=request.args.get("reincluded"))  # fmt: skip
 
 
@@ -86,11 +73,7 @@ def reinclude():
     if not reason:
         abort(400, description="Say which exclusion reason to re-include.")
     db = db_session()
-    changed = db.execute(
-        update(Vote).where(Vote.counts_for_leaderboard.is_(False), Vote.exclusion_reason == reason)
-        .values(counts_for_leaderboard=True, exclusion_reason=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # fmt: skip
+    changed = moderation.reinclude(db, reason)
     db.commit()
     current_app.logger.info("admin re-included %d votes excluded as %s", changed, reason)
     return redirect(url_for("admin.dashboard", reincluded=f"{changed} votes ({reason})"), code=303)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
-from sqlalchemy import func, select
 
-from arena.models import Vote
 from arena.services.leaderboard import TABS, BoardSnapshot, snapshot
+from arena.services.moderation import count_votes
 from arena.services.recompute import OVERALL, RecomputeError
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, whisker_chart
@@ -42,7 +41,7 @@ def leaderboard():
     context = dict(board=board, tabs=TABS, category=board.category if board else category, whiskers=whiskers,
                    heat=heat)  # fmt: skip
     if board is None:
-        context["votes"] = session.scalar(select(func.count()).select_from(Vote))
+        context["votes"] = count_votes(session)
     if htmx:
         return render_template("leaderboard/_board.html", **context)
     return render_template("leaderboard/page.html", **context)
