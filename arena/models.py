@@ -96,6 +96,8 @@ class Prompt(Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     # Only active prompts are drawn for battles (a visitor's own live message never is).
     active: Mapped[bool] = mapped_column(default=True)
+    # The keyed hash of the visitor who wrote it (live battles), so they can delete it themselves.
+    visitor_key: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     emotions: Mapped[list[PromptEmotion]] = relationship(
@@ -340,3 +342,48 @@ class AnalysisRun(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The whole `arena analysis eq --json` object, so the page and the export show exactly what was computed.
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TermsAcceptance(Base):
+    """A visitor (keyed hash of the session) accepted a version of the terms before voting."""
+
+    __tablename__ = "terms_acceptance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visitor_key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("visitor_key", "version", name="uq_terms_acceptance_visitor_version"),)
+
+
+class GenerationError(Base):
+    """The last failure to generate a (prompt, model) reply; removed when a later attempt succeeds."""
+
+    __tablename__ = "generation_error"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="CASCADE"))
+    error_type: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("prompt_id", "model_id", name="uq_generation_error_prompt_model"),)
+
+
+class JudgeError(Base):
+    """The last failure of a judge model to score a reply; removed when a later attempt succeeds."""
+
+    __tablename__ = "judge_error"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    judge: Mapped[str] = mapped_column(String(200))
+    error_type: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("reply_id", "judge", name="uq_judge_error_reply_judge"),)

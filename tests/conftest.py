@@ -20,6 +20,7 @@ from arena.db import make_engine, make_session_factory, transaction
 from arena.migrate import downgrade, upgrade
 from arena.models import Base
 from arena.services.demo import load_demo_bank, read_demo_bank
+from tests.llm_server import LLMServer
 
 REQUIRE_ALL = os.environ.get("ARENA_REQUIRE_ALL") == "1"
 POSTGRES_URL = os.environ.get("ARENA_TEST_DATABASE_URL")
@@ -160,3 +161,17 @@ def live_server(app) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def llm_server_session() -> Iterator[LLMServer]:
+    server = LLMServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm_server(llm_server_session) -> LLMServer:
+    """The local OpenAI-compatible server (tests/llm_server.py), with its replies and request log reset."""
+    llm_server_session.reset()
+    return llm_server_session
