@@ -165,14 +165,30 @@ def _import_file(database_url: str, path: Path, fmt: str | None, importer, *, pr
 @database_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
-def import_votes_command(database_url: str, file: Path, fmt: str | None) -> None:
+@click.option(
+    "--exclusive",
+    is_flag=True,
+    help="PostgreSQL: check foreign keys once for the whole file instead of per row (about twice as fast); "
+    "the battle and vote tables are locked until the import ends, so the site waits. Needs the tables' owner.",
+)
+def import_votes_command(database_url: str, file: Path, fmt: str | None, exclusive: bool) -> None:
     """Battles in the LMArena schema (model_a, model_b, winner, ...): JSONL, CSV or Parquet.
 
     All or nothing: a malformed record stops the import, names its line, and leaves the database unchanged.
     Records whose question_id is already present are skipped, so a re-import adds nothing."""
+    from sqlalchemy.exc import ProgrammingError
+
     from arena.services.vote_import import import_votes
 
-    summary = _import_file(database_url, file, fmt, import_votes, progress=True)
+    def importer(session, records, progress):
+        return import_votes(session, records, progress, exclusive=exclusive)
+
+    try:
+        summary = _import_file(database_url, file, fmt, importer, progress=True)
+    except ProgrammingError as exc:
+        if exclusive and "must be owner" in str(exc):
+            raise BadInput("--exclusive needs the owner of the battle and vote tables; import without it") from exc
+        raise
     click.echo(f"{file.name}: {summary}")
 
 

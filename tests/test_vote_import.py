@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from arena.models import Battle, Model, Prompt, Vote
 from arena.services.vote_import import BATCH
@@ -89,14 +89,17 @@ def test_formats_import_the_same_battles(database_url, session_factory, tmp_path
     assert rows == [*expected, ("full-1", "model_b")]
 
 
-def test_reimport_adds_nothing_and_duplicates_keep_the_first(database_url, session_factory, tmp_path, battles):
+@pytest.mark.parametrize("exclusive", [[], ["--exclusive"]], ids=["shared", "exclusive"])
+def test_reimport_adds_nothing_and_duplicates_keep_the_first(
+    database_url, session_factory, tmp_path, battles, exclusive
+):
     records = list(battle_records(battles, NAMES))
     duplicate = {**records[0], "winner": "model_b" if records[0]["winner"] != "model_b" else "model_a"}
     path = write_jsonl(tmp_path / "votes.jsonl", [*records, duplicate])
-    first = run_arena("import", "votes", str(path), "--database-url", database_url)
+    first = run_arena("import", "votes", str(path), "--database-url", database_url, *exclusive)
     assert f"{len(records) + 1} battles read: {len(records)} imported, 1 already present" in first.stdout
     before = snapshot(session_factory)
-    second = run_arena("import", "votes", str(path), "--database-url", database_url)
+    second = run_arena("import", "votes", str(path), "--database-url", database_url, *exclusive)
     assert f"0 imported, {len(records) + 1} already present, 0 new models" in second.stdout
     assert snapshot(session_factory) == before
     with session_factory() as s:
@@ -168,3 +171,34 @@ def test_invalid_utf8_and_unknown_extension_and_missing_file(database_url, tmp_p
     assert result.returncode == 2 and "--format" in result.stderr
     result = run_arena("import", "votes", str(tmp_path / "nope.jsonl"), "--database-url", database_url)
     assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def foreign_keys(session_factory) -> list[tuple[str, str]]:
+    with session_factory() as s:
+        engine = s.get_bind()
+    inspector = inspect(engine)
+    return sorted((t, fk["name"]) for t in ("battle", "vote") for fk in inspector.get_foreign_keys(t))
+
+
+def test_an_exclusive_import_keeps_every_foreign_key_and_matches_a_shared_one(
+    database_url, session_factory, tmp_path, battles
+):
+    keys = foreign_keys(session_factory)
+    assert len(keys) == 6
+    records = list(battle_records(battles, NAMES))
+    half = write_jsonl(tmp_path / "half.jsonl", records[: len(records) // 2])
+    assert run_arena("import", "votes", str(half), "--database-url", database_url).returncode == 0
+    whole = write_jsonl(tmp_path / "whole.jsonl", [*records, {**records[0], "winner": "tie"}])
+    result = run_arena("import", "votes", str(whole), "--database-url", database_url, "--exclusive")
+    assert result.returncode == 0, result.stderr
+    assert f"{len(records) - len(records) // 2} imported, {len(records) // 2 + 1} already present" in result.stdout
+    assert foreign_keys(session_factory) == keys
+    with session_factory() as s:
+        rows = s.execute(
+            select(Battle.public_id, Vote.outcome, Vote.model_a_id == Battle.model_a_id, Vote.created_at)
+            .join(Vote, Vote.battle_id == Battle.id)
+            .order_by(Battle.id)
+        ).all()
+    assert [r[0] for r in rows] == [f"q{k}" for k in range(len(records))]
+    assert all(r[2] for r in rows)
+    assert rows[-1][3] == datetime.fromtimestamp(records[-1]["tstamp"], UTC)

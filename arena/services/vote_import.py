@@ -8,6 +8,7 @@ skipped, which makes a re-import a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -193,25 +194,19 @@ class _Staging:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.dialect = connection.dialect.name
-        real = "DOUBLE PRECISION" if self.dialect == "postgresql" else "REAL"
+        postgres = self.dialect == "postgresql"
+        real = "DOUBLE PRECISION" if postgres else "REAL"
+        # On PostgreSQL each staged row takes its battle id from the battle sequence as COPY writes it, so
+        # battles and votes are both written straight from the staging table, with no join back by public_id.
+        battle_id = ", battle_id INTEGER DEFAULT nextval(pg_get_serial_sequence('battle', 'id'))" if postgres else ""
         connection.execute(text("DROP TABLE IF EXISTS import_staging"))
         connection.execute(
             text(
                 "CREATE TEMPORARY TABLE import_staging (seq INTEGER PRIMARY KEY, question_id VARCHAR(128) NOT NULL, "
                 "model_a_id INTEGER NOT NULL, model_b_id INTEGER NOT NULL, outcome VARCHAR(16) NOT NULL, "
                 f"tstamp {real} NOT NULL, judge_key VARCHAR(64), language VARCHAR(16), prompt_id INTEGER, "
-                "meta TEXT NOT NULL, counted BOOLEAN NOT NULL, exclusion_reason VARCHAR(64))"
+                f"meta TEXT NOT NULL, counted BOOLEAN NOT NULL, exclusion_reason VARCHAR(64){battle_id})"
             )
-        )
-
-    def _created_at(self) -> str:
-        """SQL turning the staged epoch seconds into the timestamp each backend stores: timestamptz on
-        PostgreSQL, and on SQLite the naive UTC text with microseconds that SQLAlchemy reads back."""
-        if self.dialect == "postgresql":
-            return "to_timestamp(s.tstamp)"
-        return (
-            "strftime('%Y-%m-%d %H:%M:%S', s.tstamp, 'unixepoch') || "
-            "printf('.%06d', CAST(round((s.tstamp - CAST(s.tstamp AS INTEGER)) * 1000000) AS INTEGER) % 1000000)"
         )
 
     def load(self, rows: list[tuple]) -> None:
@@ -229,18 +224,49 @@ class _Staging:
             cursor.executemany(f"INSERT INTO import_staging VALUES ({placeholders})", rows)
             cursor.close()
 
-    def write_battles_and_votes(self) -> int:
+    def write_battles_and_votes(self, exclusive: bool = False) -> int:
         """Insert the first record of each new question_id as a voted battle with its vote; returns how many."""
-        meta = "s.meta::json" if self.dialect == "postgresql" else "s.meta"
+        inserted = self._write_postgresql(exclusive) if self.dialect == "postgresql" else self._write_sqlite()
+        self.connection.execute(text("DROP TABLE import_staging"))
+        return inserted
+
+    def _write_postgresql(self, exclusive: bool) -> int:
+        run = self.connection.exec_driver_sql
+        run("SET LOCAL work_mem = '256MB'")
+        run("ANALYZE import_staging")
+        # Keep only what is new: drop records already imported, then repeats of a question_id within the file.
+        run("DELETE FROM import_staging s USING battle b WHERE b.public_id = s.question_id")
+        run(
+            "DELETE FROM import_staging s USING (SELECT question_id, MIN(seq) AS first FROM import_staging "
+            "GROUP BY question_id HAVING COUNT(*) > 1) d WHERE s.question_id = d.question_id AND s.seq > d.first"
+        )
+        with _foreign_keys_checked_once(self.connection) if exclusive else contextlib.nullcontext():
+            inserted = run(
+                "INSERT INTO battle (id, public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
+                "created_at, language, metadata) SELECT battle_id, question_id, 'import', prompt_id, model_a_id, "
+                "model_b_id, judge_key, 'voted', to_timestamp(tstamp), language, meta::json FROM import_staging"
+            ).rowcount
+            run(
+                "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard, "
+                "exclusion_reason) SELECT battle_id, model_a_id, model_b_id, outcome, to_timestamp(tstamp), counted, "
+                "exclusion_reason FROM import_staging"
+            )
+        return inserted
+
+    def _write_sqlite(self) -> int:
         first_of_each = "s.seq IN (SELECT MIN(seq) FROM import_staging GROUP BY question_id)"
-        created_at = self._created_at()
+        # The naive UTC text with microseconds that SQLAlchemy reads back as a timestamp.
+        created_at = (
+            "strftime('%Y-%m-%d %H:%M:%S', s.tstamp, 'unixepoch') || "
+            "printf('.%06d', CAST(round((s.tstamp - CAST(s.tstamp AS INTEGER)) * 1000000) AS INTEGER) % 1000000)"
+        )
         before = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one()
         self.connection.execute(
             text(
                 "INSERT INTO battle (public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
                 "created_at, language, metadata) "
                 f"SELECT s.question_id, 'import', s.prompt_id, s.model_a_id, s.model_b_id, s.judge_key, 'voted', "
-                f"{created_at}, s.language, {meta} FROM import_staging s "
+                f"{created_at}, s.language, s.meta FROM import_staging s "
                 f"WHERE {first_of_each} AND NOT EXISTS (SELECT 1 FROM battle b WHERE b.public_id = s.question_id) "
                 "ORDER BY s.seq"
             )
@@ -256,8 +282,24 @@ class _Staging:
                 "AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.battle_id = b.id) ORDER BY s.seq"
             )
         )
-        self.connection.execute(text("DROP TABLE import_staging"))
         return inserted
+
+
+@contextlib.contextmanager
+def _foreign_keys_checked_once(connection: Connection):
+    """PostgreSQL checks a foreign key with a trigger per inserted row, which is most of a big import's cost.
+    Here the battle and vote foreign keys are dropped for the inserts and added back, which checks every row
+    in one join. Both are DDL inside the import's transaction, so a failure restores them; but the tables are
+    locked (ACCESS EXCLUSIVE) until the import commits, so the site waits: hence opt-in (--exclusive)."""
+    keys = connection.exec_driver_sql(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid IN ('battle'::regclass, 'vote'::regclass) ORDER BY conrelid, conname"
+    ).all()
+    for table, name, _ in keys:
+        connection.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    yield
+    for table, name, definition in keys:
+        connection.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 class _Lookup:
@@ -306,6 +348,8 @@ def import_votes(
     session: Session,
     records: Iterable[tuple[int, dict, int]],
     progress: Callable[[int], None] = lambda _bytes: None,
+    *,
+    exclusive: bool = False,
 ) -> ImportSummary:
     """Import all records in the session's transaction (the caller commits). Raises RecordError on the first
     bad record; the caller then rolls back and nothing is written."""
@@ -347,5 +391,5 @@ def import_votes(
     if batch:
         staging.load(batch)
     session.flush()
-    imported = staging.write_battles_and_votes()
+    imported = staging.write_battles_and_votes(exclusive)
     return ImportSummary(read=read, imported=imported, skipped=read - imported, new_models=lookup.new_models)
