@@ -24,10 +24,19 @@ AXE_SOURCE = (PROJECT_ROOT / "static" / "vendor" / "axe-core-4.14.1" / "axe.min.
 BLOCKING_IMPACTS = {"serious", "critical"}
 
 
+# A swapped-in battle fades in once htmx has settled it; contrast measured mid-fade would be that of translucent
+# text. (A plain evaluate, not wait_for_function: its polling evaluates strings, which the CSP forbids.)
+SETTLED = """async () => {
+  const frame = () => new Promise(resolve => requestAnimationFrame(resolve));
+  while (document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')) await frame();
+  await frame();
+  await Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)));
+}"""
+
+
 def axe_violations(page: Page) -> list[dict]:
     """Every axe violation on the page as it is now (all rules axe runs by default: WCAG A/AA and best practice)."""
-    # A swapped-in battle fades in; contrast measured mid-fade would be that of translucent text.
-    page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+    page.evaluate(SETTLED)
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE_SOURCE)
     return page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
