@@ -190,6 +190,23 @@ def test_leaderboard_and_a_second_group_tab(page, live_server, demo_loaded, clie
     assert console_errors == []
 
 
+def test_battle_reveal_and_leaderboard_on_a_phone(browser, live_server, demo_loaded, client, database_url):
+    # Small screens bring their own failures (touch target size, reflowed contrast): audit them too.
+    cast_votes(client, 60)
+    recompute_ratings(database_url)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(live_server + "/")
+    assert_no_serious_violations(page)
+    page.get_by_role("button", name="Both are bad").tap()
+    expect(page.get_by_role("heading", name=re.compile("You voted"))).to_be_visible()
+    assert_no_serious_violations(page)
+    page.goto(live_server + "/leaderboard")
+    expect(page.locator("svg.whiskers")).to_be_visible()
+    assert_no_serious_violations(page)
+    context.close()
+
+
 def test_leaderboard_before_any_rating_run(page, live_server):
     page.goto(live_server + "/leaderboard")
     expect(page.get_by_text("No ratings yet")).to_be_visible()
@@ -203,6 +220,9 @@ def test_analysis_page_with_its_three_charts(page, live_server, eq_arena, consol
     expect(page.locator("svg.scatter")).to_be_visible()
     assert_no_serious_violations(page)
     assert low_contrast_chart_labels(page) == []
+    page.set_viewport_size({"width": 390, "height": 844})  # the wide tables now scroll sideways
+    assert page.evaluate("[...document.querySelectorAll('.table-wrap')].some(w => w.scrollWidth > w.clientWidth)")
+    assert_no_serious_violations(page)
     assert console_errors == []
 
 
