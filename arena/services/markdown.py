@@ -15,8 +15,25 @@ _ALLOWED_TAGS = {
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
 
 
+# Replies sit under the page's "Reply A" / "Reply B" headings (h2), so a reply's own top-level heading becomes
+# h3: a screen reader's outline then keeps each reply's sections inside that reply.
+REPLY_TOP_HEADING = 3
+
+
+def _nest_headings(tokens) -> None:
+    levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
+    if not levels:
+        return
+    shift = REPLY_TOP_HEADING - min(levels)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
+
+
 def render_markdown(text: str) -> Markup:
-    html = _md.render(text)
+    tokens = _md.parse(text)
+    _nest_headings(tokens)
+    html = _md.renderer.render(tokens, _md.options, {})
     clean = nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

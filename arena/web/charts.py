@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import math
 from dataclasses import dataclass
 
@@ -108,11 +109,40 @@ class Heatmap:
     cells: list[HeatCell]
 
 
-def _win_rate_colour(rate: float) -> str:
+INK = "#1f2328"
+# WCAG AA for text under 18px.
+MIN_TEXT_CONTRAST = 4.5
+
+
+def _win_rate_hsl(rate: float) -> tuple[int, int]:
     # Diverging: red below 50%, white at 50%, blue above; lightness carries the magnitude.
     hue = 215 if rate >= 0.5 else 5
     strength = min(abs(rate - 0.5) * 2, 1.0)
-    return f"hsl({hue}, 65%, {round(97 - 52 * strength)}%)"
+    return hue, round(97 - 52 * strength)
+
+
+def relative_luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour with channels in 0..1."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(first: tuple[float, float, float], second: tuple[float, float, float]) -> float:
+    lighter, darker = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _hex_rgb(colour: str) -> tuple[float, float, float]:
+    return tuple(int(colour[k : k + 2], 16) / 255 for k in (1, 3, 5))
+
+
+def readable_ink(background: tuple[float, float, float]) -> str:
+    """The page's ink when it reaches AA contrast on this background, else white or black, whichever is
+    stronger. Between mid and dark fills neither the ink nor white reaches 4.5:1; black or white always does."""
+    if contrast_ratio(_hex_rgb(INK), background) >= MIN_TEXT_CONTRAST:
+        return INK
+    white, black = (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)
+    return "#ffffff" if contrast_ratio(white, background) >= contrast_ratio(black, background) else "#000000"
 
 
 def heatmap(labels: list[str], win_rate: list[list[float | None]], battles: list[list[int]]) -> Heatmap | None:
@@ -128,13 +158,14 @@ def heatmap(labels: list[str], win_rate: list[list[float | None]], battles: list
             rate = win_rate[i][j]
             if i == j or rate is None or not battles[i][j]:
                 continue
+            hue, lightness = _win_rate_hsl(rate)
             cells.append(
                 HeatCell(
                     x=margin + j * cell,
                     y=margin + i * cell,
-                    fill=_win_rate_colour(rate),
+                    fill=f"hsl({hue}, 65%, {lightness}%)",
                     text=f"{round(rate * 100)}",
-                    text_fill="#ffffff" if abs(rate - 0.5) > 0.35 else "#1f2328",
+                    text_fill=readable_ink(colorsys.hls_to_rgb(hue / 360, lightness / 100, 0.65)),
                     title=f"{labels[i]} vs {labels[j]}: {rate:.0%} over {battles[i][j]} battles",
                 )
             )

@@ -20,8 +20,8 @@
     control.click();
   });
 
-  // After a swap, move focus to the new content's heading so keyboard and screen-reader users
-  // land on what changed rather than on a removed element.
+  // After a swap, move focus into the new content (the reveal's "New battle" link, a new battle's heading,
+  // the chosen emotion tab) so keyboard and screen-reader users land on what changed, not on a removed element.
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail && event.detail.elt;
     var root = target && target.isConnected ? target : document.getElementById("battle");
@@ -29,6 +29,15 @@
     var focus = root.querySelector("[autofocus]") || root.querySelector("[data-focus-after-swap]");
     if (focus) focus.focus();
   });
+
+  // Visitors who ask for less motion get swaps without htmx's settle pause (the CSS drops the fades).
+  var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+  var settleDelay = window.htmx ? window.htmx.config.defaultSettleDelay : 0;
+  function applyMotionPreference() {
+    if (window.htmx && reducedMotion) window.htmx.config.defaultSettleDelay = reducedMotion.matches ? 0 : settleDelay;
+  }
+  applyMotionPreference();
+  if (reducedMotion && reducedMotion.addEventListener) reducedMotion.addEventListener("change", applyMotionPreference);
 
   // A vote is in flight: block double submits from impatient clicks and repeated keys.
   document.addEventListener("htmx:beforeRequest", function (event) {
