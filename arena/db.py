@@ -43,6 +43,9 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # A database error's text would otherwise carry the statement's values (a visitor's message among them)
+    # into tracebacks and logs.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
