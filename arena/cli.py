@@ -437,6 +437,46 @@ def export_command(database_url: str, fmt: str, out_dir: Path, public: bool) -> 
     click.echo(f"exported {summary.battles} battles{left_out} to {out_dir}: {', '.join(summary.files)}")
 
 
+@main.group("privacy")
+def privacy_group() -> None:
+    """Visitors' data: deletion on request."""
+
+
+@privacy_group.command("delete")
+@database_option
+@click.option("--visitor-key", required=True, help="The visitor key (32 hex digits) the visitor sent, from /privacy.")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted, delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def privacy_delete_command(database_url: str, visitor_key: str, dry_run: bool, as_json: bool) -> None:
+    """Delete a visitor's votes, battles, messages and terms acceptance, in one transaction (as /privacy does)."""
+    import json
+
+    from arena.db import make_session_factory
+    from arena.services.privacy import BadVisitorKey, delete_visitor_data, normalise_visitor_key
+
+    try:
+        key = normalise_visitor_key(visitor_key)
+    except BadVisitorKey as exc:
+        raise BadInput(str(exc)) from exc
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session:
+        summary = delete_visitor_data(session, key)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    if as_json:
+        click.echo(json.dumps({"visitor_key": key, "dry_run": dry_run, **summary.as_dict()}))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{key}: {verb} {summary.votes} votes, {summary.battles} battles, {summary.prompts} messages "
+        f"({summary.replies} replies), {summary.terms_acceptances} terms acceptances; "
+        f"{summary.others_votes_detached} other visitors' votes kept without the message"
+    )
+
+
 class progress_bar:
     """A progress bar on stderr while it is a terminal (stdout stays clean for --json); silent otherwise."""
 
@@ -463,6 +503,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     from arena import create_app
+    from arena.dev_server import PrivateRequestHandler
 
     try:
         app = create_app(settings)
@@ -470,7 +511,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         raise BadInput(str(exc)) from exc
     click.echo(f"EQ Arena on http://{host}:{port}/  (Ctrl+C to stop)")
     sys.stdout.flush()
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=PrivateRequestHandler)
 
 
 if __name__ == "__main__":  # pragma: no cover

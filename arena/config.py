@@ -32,6 +32,10 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
 
 
+# terms_acceptance.version is a VARCHAR(32).
+TERMS_VERSION_MAX = 32
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
@@ -58,6 +62,10 @@ class Settings:
     min_dwell_ms: int = 2000
     # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_hops: int = 0
+    # The terms a visitor accepts once before their first vote; a new version asks everyone again.
+    terms_version: str = "2026-11"
+    # Off only for tests (and embedders) that vote without the terms step; the site always asks.
+    require_terms: bool = True
     # Demo and tests may run without a configured secret; production may not.
     require_secret: bool = True
     testing: bool = False
@@ -76,6 +84,7 @@ class Settings:
             rate_limit_network=os.environ.get("ARENA_RATE_LIMIT_NETWORK") or cls.rate_limit_network,
             proxy_hops=_env_int("ARENA_PROXY_HOPS", 0),
             min_dwell_ms=_env_int("ARENA_MIN_DWELL_MS", 2000),
+            terms_version=os.environ.get("ARENA_TERMS_VERSION") or cls.terms_version,
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -94,4 +103,6 @@ class Settings:
             raise ConfigError("ARENA_PROXY_HOPS must be 0 or more")
         if self.min_dwell_ms < 0:
             raise ConfigError("ARENA_MIN_DWELL_MS must be 0 or more")
+        if not 0 < len(self.terms_version) <= TERMS_VERSION_MAX or not self.terms_version.isprintable():
+            raise ConfigError(f"ARENA_TERMS_VERSION must be 1 to {TERMS_VERSION_MAX} printable characters")
         return self

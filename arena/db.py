@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena.log_privacy import keep_row_values_out_of_logs
+
 # Without a busy timeout a second writer fails at once with "database is locked"
 # instead of waiting its turn, and the vote is lost.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -43,6 +45,10 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
+    # A database error's text would otherwise carry the statement's values (a visitor's message among them)
+    # into tracebacks and logs.
+    kwargs.setdefault("hide_parameters", True)
+    keep_row_values_out_of_logs()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -116,8 +116,15 @@ def demo_loaded(session_factory, demo_bank):
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
-    # Tests vote instantly; the dwell rule has its own test.
-    values = dict(database_url=database_url, secret_key=SECRET, testing=True, rate_limit_enabled=False, min_dwell_ms=0)
+    # Tests vote instantly and without the terms step; the dwell rule and the terms have their own tests.
+    values = dict(
+        database_url=database_url,
+        secret_key=SECRET,
+        testing=True,
+        rate_limit_enabled=False,
+        min_dwell_ms=0,
+        require_terms=False,
+    )
     values.update(overrides)
     return Settings(**values)
 

@@ -81,7 +81,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from arena.web import admin, analysis, api, battle, errors, leaderboard
+    from arena.web import admin, analysis, api, battle, errors, leaderboard, privacy, terms
 
     errors.register(app)
     if settings.proxy_hops:
@@ -96,6 +96,8 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(analysis.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(terms.bp)
+    app.register_blueprint(privacy.bp)
     _rate_limits(app, settings)
 
 
@@ -116,7 +118,10 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
     )
     app.extensions["arena.limiter"] = limiter
     per_network = limiter.shared_limit(settings.rate_limit_network, scope="network", key_func=network_limit_key)
+    # Accepting the terms and deleting write too: the vote's limit keeps a script from flooding either.
     for endpoint, per_visitor in (("battle.new_battle", settings.rate_limit_battle),
-                                  ("battle.vote", settings.rate_limit_vote)):  # fmt: skip
+                                  ("battle.vote", settings.rate_limit_vote),
+                                  ("terms.accept", settings.rate_limit_vote),
+                                  ("privacy.delete", settings.rate_limit_vote)):  # fmt: skip
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = per_network(limiter.limit(per_visitor)(view))

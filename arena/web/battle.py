@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
 from arena.services.pairing import NoBattleAvailable
-from arena.services.visitors import judge_key, new_visitor_id
+from arena.services.terms import TermsNotAccepted
 from arena.services.voting import VoteRejected, cast_vote, create_battle, find_battle, is_expired
 from arena.web import db_session, htmx
+from arena.web.visitor import terms_accepted, visitor_key
 
 bp = Blueprint("battle", __name__)
 
@@ -52,15 +53,6 @@ def _signer():
     return current_app.extensions["arena.battle_ids"]
 
 
-def _visitor_judge_key() -> str:
-    visitor = session.get("visitor")
-    if not visitor:
-        visitor = new_visitor_id()
-        session["visitor"] = visitor
-        session.permanent = True
-    return judge_key(current_app.config["SECRET_KEY"], visitor)
-
-
 def _anonymous(battle: Battle) -> AnonymousBattle:
     return AnonymousBattle(
         token=_signer().sign(battle.public_id),
@@ -82,6 +74,13 @@ def _revealed(battle: Battle) -> RevealedBattle:
         outcome=outcome,
         outcome_label=OUTCOME_LABELS[outcome],
         exclusion_reason=battle.vote.exclusion_reason,
+    )
+
+
+def _open_battle(battle: Battle):
+    # Until the visitor accepts the terms, the battle shows the accept control and its vote buttons are off.
+    return _page_or_partial(
+        "battle/_battle.html", battle=_anonymous(battle), labels=OUTCOME_LABELS, terms_needed=not terms_accepted()
     )
 
 
@@ -107,9 +106,9 @@ def new_battle():
         draw = current_app.extensions["arena.pairing"].draw(db)
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
-    battle = create_battle(db, draw, judge_key=_visitor_judge_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds))
+    battle = create_battle(db, draw, judge_key=visitor_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds))
     db.commit()
-    return _page_or_partial("battle/_battle.html", battle=_anonymous(battle), labels=OUTCOME_LABELS)
+    return _open_battle(battle)
 
 
 @bp.get("/battles/<token>")
@@ -119,7 +118,7 @@ def show_battle(token: str):
         return _page_or_partial("battle/_reveal.html", battle=_revealed(battle))
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")
-    return _page_or_partial("battle/_battle.html", battle=_anonymous(battle), labels=OUTCOME_LABELS)
+    return _open_battle(battle)
 
 
 @bp.post("/battles/<token>/vote")
@@ -128,6 +127,8 @@ def vote(token: str):
     public_id = _signer().unsign(token)
     if public_id is None:
         abort(404, description="No such battle. Start a new one.")
+    if not terms_accepted():
+        return _terms_required(token)
     try:
         settings = current_app.extensions["arena.settings"]
         cast_vote(db, public_id, request.form.get("outcome", ""), min_dwell_ms=settings.min_dwell_ms)
@@ -142,3 +143,12 @@ def vote(token: str):
         return render_template("battle/_reveal.html", battle=_revealed(_load(token)))
     # Post/Redirect/Get: reloading the reveal page must not post the vote again.
     return redirect(url_for("battle.show_battle", token=token), code=303)
+
+
+def _terms_required(token: str):
+    """The reason, with the accept control beside it (in the status region for htmx, a page without JS)."""
+    rejected = TermsNotAccepted()
+    if htmx:
+        body = render_template("terms/_required.html", message=rejected.message, battle_token=token)
+        return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
+    return _page_or_partial("terms/_required.html", rejected.status, message=rejected.message, battle_token=token)

@@ -1,0 +1,98 @@
+"""A visitor's right to be forgotten: everything stored under their visitor key, deleted in one transaction.
+
+What goes: every battle shown to the key (with its vote; a battle is itself a record of what this visitor saw
+and when, so keeping it without the vote would still be personal data), every message the visitor wrote (with
+its replies, emotion tags, features and scores, by the database's ON DELETE CASCADE) and their terms
+acceptances. Another visitor's vote on a message being deleted is not theirs to delete: the vote stays, detached
+from the message and its replies (like an imported battle without text), so no acknowledged vote of anyone else
+is lost. Rating runs are immutable snapshots; the deletion counts from the next recompute."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from arena.models import Battle, Prompt, Reply, TermsAcceptance, Vote
+
+# visitors.keyed_hash: 32 lowercase hex digits.
+VISITOR_KEY = re.compile(r"[0-9a-f]{32}")
+
+
+class BadVisitorKey(ValueError):
+    """Not a visitor key (32 hexadecimal digits)."""
+
+
+@dataclass(frozen=True)
+class DeletionSummary:
+    votes: int
+    battles: int
+    prompts: int
+    replies: int
+    terms_acceptances: int
+    # Other visitors' votes on the deleted messages: kept, without the message.
+    others_votes_detached: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @property
+    def anything(self) -> bool:
+        return any(self.as_dict().values())
+
+
+def normalise_visitor_key(value: str) -> str:
+    key = value.strip().lower()
+    if not VISITOR_KEY.fullmatch(key):
+        raise BadVisitorKey(f"{value!r} is not a visitor key (32 hexadecimal digits, as shown on /privacy)")
+    return key
+
+
+def _count(session: Session, stmt) -> int:
+    return session.scalar(select(func.count()).select_from(stmt.subquery()))
+
+
+def delete_visitor_data(session: Session, visitor_key: str) -> DeletionSummary:
+    """Delete everything stored under `visitor_key`, in the caller's transaction (commit to make it final)."""
+    key = normalise_visitor_key(visitor_key)
+    own_battles = select(Battle.id).where(Battle.judge_key == key)
+    own_prompts = select(Prompt.id).where(Prompt.visitor_key == key)
+    others_on_own_prompts = and_(
+        Battle.prompt_id.in_(own_prompts), or_(Battle.judge_key.is_(None), Battle.judge_key != key)
+    )
+
+    votes = _count(session, select(Vote.id).where(Vote.battle_id.in_(own_battles)))
+    battles = _count(session, own_battles)
+    prompts = _count(session, own_prompts)
+    replies = _count(session, select(Reply.id).where(Reply.prompt_id.in_(own_prompts)))
+
+    # Others' unvoted battles on these messages only go (nothing acknowledged in them); their votes stay.
+    session.execute(
+        delete(Battle)
+        .where(others_on_own_prompts, Battle.status != "voted")
+        .execution_options(synchronize_session=False)
+    )
+    detached = session.execute(
+        update(Battle)
+        .where(others_on_own_prompts)
+        .values(prompt_id=None, reply_a_id=None, reply_b_id=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.execute(delete(Vote).where(Vote.battle_id.in_(own_battles)).execution_options(synchronize_session=False))
+    session.execute(delete(Battle).where(Battle.judge_key == key).execution_options(synchronize_session=False))
+    # Replies, emotion tags, features, EQ scores and job errors follow by ON DELETE CASCADE.
+    session.execute(delete(Prompt).where(Prompt.visitor_key == key).execution_options(synchronize_session=False))
+    terms = session.execute(
+        delete(TermsAcceptance).where(TermsAcceptance.visitor_key == key).execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire_all()
+    return DeletionSummary(
+        votes=votes,
+        battles=battles,
+        prompts=prompts,
+        replies=replies,
+        terms_acceptances=terms,
+        others_votes_detached=detached,
+    )

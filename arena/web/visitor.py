@@ -1,0 +1,64 @@
+"""The visitor behind a request: a random id in the signed session cookie, stored only as its keyed hash."""
+
+from __future__ import annotations
+
+from flask import current_app, session
+
+from arena.services import terms
+from arena.services.visitors import judge_key, new_visitor_id
+from arena.web import db_session
+
+# The terms version this session is known to have accepted (already in the database): saves the lookup.
+TERMS_ACCEPTED = "terms"
+
+
+def visitor_key() -> str:
+    """The visitor's key, giving the browser a visitor id first if it has none."""
+    visitor = session.get("visitor")
+    if not visitor:
+        visitor = new_visitor_id()
+        session["visitor"] = visitor
+        session.permanent = True
+    return judge_key(current_app.config["SECRET_KEY"], visitor)
+
+
+def existing_visitor_key() -> str | None:
+    """The key of a visitor who already has an id; never creates one (reading a page stores nothing)."""
+    visitor = session.get("visitor")
+    return judge_key(current_app.config["SECRET_KEY"], visitor) if visitor else None
+
+
+def _settings():
+    return current_app.extensions["arena.settings"]
+
+
+def terms_version() -> str:
+    return _settings().terms_version
+
+
+def terms_accepted() -> bool:
+    """Whether this visitor may vote: terms not required, or the current version accepted."""
+    settings = _settings()
+    if not settings.require_terms or session.get(TERMS_ACCEPTED) == settings.terms_version:
+        return True
+    key = existing_visitor_key()
+    if key is None or not terms.has_accepted(db_session(), key, settings.terms_version):
+        return False
+    session[TERMS_ACCEPTED] = settings.terms_version
+    return True
+
+
+def accept_terms() -> None:
+    """Store the acceptance of the current version (idempotent) and remember it in the session."""
+    version = terms_version()
+    db = db_session()
+    terms.accept(db, visitor_key(), version)
+    db.commit()
+    session[TERMS_ACCEPTED] = version
+
+
+def forget_visitor() -> None:
+    """After a deletion: a fresh visitor id, so nothing new links back to the deleted key, and terms asked anew."""
+    session.pop(TERMS_ACCEPTED, None)
+    session["visitor"] = new_visitor_id()
+    session.permanent = True
