@@ -382,10 +382,11 @@ def _llm_options(command):
 
 
 def _require_litellm() -> None:
-    try:
-        import litellm  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise BadInput("calling models needs litellm: pip install -e '.[llm]'") from exc
+    import importlib.util
+
+    # Only whether it is installed: importing it takes seconds, and bad input should fail fast.
+    if importlib.util.find_spec("litellm") is None:
+        raise BadInput("calling models needs litellm: pip install -e '.[llm]'")
 
 
 @main.command("generate")

@@ -44,14 +44,22 @@ class LLMError(Exception):
         self.kind = kind
 
 
+_priced_models: frozenset[str] = frozenset()
+
+
 def import_litellm():
     """litellm, configured never to reach the network on its own (bundled cost map) and to stay quiet."""
+    global _priced_models
     # The bundled cost map ships with the pinned version; fetching the remote one stalls offline machines.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
+    if not _priced_models:
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        # A Router adds an empty, zero-priced cost-map entry for each deployment it does not know, which would make
+        # unknown prices look free: remember which models the cost map really priced before any Router exists.
+        _priced_models = frozenset(k for k, v in litellm.model_cost.items() if "input_cost_per_token" in v)
     return litellm
 
 
@@ -85,17 +93,19 @@ def error_type(exc: BaseException) -> str:
     """Map a litellm (or our own) exception to a short error type."""
     if isinstance(exc, LLMError):
         return exc.kind
-    litellm = import_litellm()
+    import_litellm()
+    from litellm import exceptions as e
+
     checks = (
-        (litellm.Timeout, TIMEOUT),
-        (litellm.RateLimitError, RATE_LIMITED),
-        (litellm.AuthenticationError, AUTH),
-        (litellm.PermissionDeniedError, AUTH),
+        (e.Timeout, TIMEOUT),
+        (e.RateLimitError, RATE_LIMITED),
+        (e.AuthenticationError, AUTH),
+        (e.PermissionDeniedError, AUTH),
         # A stream that broke or carried garbage after it started: what arrived is partial.
-        (litellm.MidStreamFallbackError, BAD_RESPONSE),
-        (litellm.BadRequestError, BAD_REQUEST),
-        (litellm.NotFoundError, BAD_REQUEST),
-        (litellm.APIConnectionError, PROVIDER_ERROR),
+        (e.MidStreamFallbackError, BAD_RESPONSE),
+        (e.BadRequestError, BAD_REQUEST),
+        (e.NotFoundError, BAD_REQUEST),
+        (e.APIConnectionError, PROVIDER_ERROR),
     )
     for cls, kind in checks:
         if isinstance(exc, cls):
@@ -212,9 +222,10 @@ def price_per_token(model: Model) -> tuple[float, float] | None:
     """(input, output) USD per token: litellm's cost map when it knows the model, else the model's metadata
     pricing, else None (unknown)."""
     litellm = import_litellm()
-    if model.litellm_model:
+    name = model.litellm_model
+    if name and (name in _priced_models or name.split("/", 1)[-1] in _priced_models):
         try:
-            return litellm.cost_per_token(model=model.litellm_model, prompt_tokens=1, completion_tokens=1)
+            return litellm.cost_per_token(model=name, prompt_tokens=1, completion_tokens=1)
         except Exception:  # noqa: BLE001 - litellm raises several types for "not in the cost map"
             pass
     meta = model.meta or {}
