@@ -113,7 +113,7 @@ def test_judge_scores_every_reply_once_and_never_sees_model_names(session_factor
     assert planned == 4 and summary.scored == 4 and not summary.failed
     stored = scores(session_factory)
     with session_factory() as session:
-        texts = dict(session.execute(select(Reply.id, Reply.text)))
+        texts = dict(session.execute(select(Reply.id, Reply.text)).tuples().all())
         contestants = session.scalars(select(Model).where(Model.slug != "judge"))
         names = [n for m in contestants for n in (m.slug, m.display_name)]
     for reply_id, criteria in stored.items():
