@@ -381,6 +381,11 @@ def _llm_options(command):
     return command
 
 
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Repeatable options that also take comma-separated lists."""
+    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+
 def _require_litellm() -> None:
     import importlib.util
 
@@ -392,7 +397,7 @@ def _require_litellm() -> None:
 @main.command("generate")
 @database_option
 @click.option("--models", "model_slugs", multiple=True, help="Only these model slugs (repeatable or comma-separated).")
-@click.option("--prompt-id", "prompt_ids", multiple=True, type=int, help="Only these prompts; repeatable.")
+@click.option("--prompts", "prompt_ids", multiple=True, help="Only these prompt ids (repeatable or comma-separated).")
 @_llm_options
 @click.option("--max-cost", type=click.FloatRange(0), help="USD budget: no call starts that could pass it.")
 @click.option("--dry-run", is_flag=True, help="Show the planned calls and their estimated cost; call nothing.")
@@ -403,9 +408,13 @@ def generate_command(database_url, model_slugs, prompt_ids, concurrency, timeout
     from arena.services.generation import GenerationInputError, GenerationOptions, generate, plan_generation
     from arena.services.retry import RetryPolicy
 
-    slugs = tuple(s.strip() for value in model_slugs for s in value.split(",") if s.strip())
+    slugs = _split(model_slugs)
+    try:
+        ids = tuple(int(i) for i in _split(prompt_ids))
+    except ValueError as exc:
+        raise BadInput(f"--prompts takes prompt ids (numbers), got {', '.join(prompt_ids)}") from exc
     options = GenerationOptions(
-        models=slugs, prompt_ids=prompt_ids, concurrency=concurrency, max_cost=max_cost,
+        models=slugs, prompt_ids=ids, concurrency=concurrency, max_cost=max_cost,
         retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
     )  # fmt: skip
     factory = _session_factory(database_url)
@@ -447,27 +456,28 @@ def judge_group(ctx, database_url, judge, model_slugs, limit, concurrency, timeo
     with the human votes."""
     if ctx.invoked_subcommand is not None:
         return
-    from arena.services.judging import JudgeInputError, JudgeOptions, judge_replies
+    from arena.services.judging import JudgeInputError, JudgeOptions, judge_model, judge_replies, plan_judging
     from arena.services.retry import RetryPolicy
 
     if not judge:
         raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
-    slugs = tuple(s.strip() for value in model_slugs for s in value.split(",") if s.strip())
     options = JudgeOptions(
-        judge=judge, models=slugs, limit=limit, concurrency=concurrency,
+        judge=judge, models=_split(model_slugs), limit=limit, concurrency=concurrency,
         retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
     )  # fmt: skip
     factory = _session_factory(database_url)
     _require_litellm()
     try:
-        with progress_bar(limit or 0, "judging") as bar:
-            summary, planned = judge_replies(factory, options, progress=bar.reached)
+        with factory() as session:
+            model, tasks = judge_model(session, judge), plan_judging(session, options)
     except JudgeInputError as exc:
         raise BadInput(str(exc)) from exc
+    with progress_bar(len(tasks), "judging") as bar:
+        summary = judge_replies(factory, options, model=model, tasks=tasks, progress=bar.reached)
     if as_json:
-        _print_json({"judge": judge, "planned": planned, **summary.as_dict()})
+        _print_json({"judge": judge, "planned": len(tasks), **summary.as_dict()})
         return
-    click.echo(summary.line(judge) if planned else f"{judge}: nothing to score: every reply has its scores")
+    click.echo(summary.line(judge) if tasks else f"{judge}: nothing to score: every reply has its scores")
 
 
 @judge_group.command("agreement")

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from arena.db import transaction
 from arena.models import GenerationError, Model, Prompt, Reply
 from arena.services.generation import GenerationInputError, GenerationOptions, generate, plan_generation
+from arena.services.llm import error_type, stream_reply
 from arena.services.retry import RetryPolicy
-from tests.llm_models import add_model, served
+from tests.llm_models import KEY_ENV, add_model, served
 from tests.llm_models import add_prompts as _add_prompts
 from tests.test_cli import run_arena
 
@@ -281,7 +282,7 @@ def test_generate_through_a_litellm_custom_provider(session_factory, echo_provid
 
 
 def test_cli_generate_dry_run_then_run_then_nothing_left(database_url, session_factory, llm_server):
-    add_prompts(session_factory, MESSAGES[:2])
+    prompts = add_prompts(session_factory, MESSAGES[:2])
     add_model(session_factory, **served(llm_server, "warm", input_cost_per_token=1e-6, output_cost_per_token=1e-6))
     add_model(session_factory, **served(llm_server, "hang"))
 
@@ -297,16 +298,55 @@ def test_cli_generate_dry_run_then_run_then_nothing_left(database_url, session_f
     assert "2 replies generated" in run.stdout and "2 failed (2 timeout" in run.stdout
     assert len(replies(session_factory)) == 2 and len(errors(session_factory)) == 2
 
-    again = run_arena("generate", "--json", "--models", "warm", "--database-url", database_url)
+    # A rerun for one message calls only what is still missing there: the model that timed out.
+    again = run_arena("generate", "--json", "--prompts", str(prompts[0]), "--timeout", "1", "--retries", "0",
+                      "--database-url", database_url)  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["planned_calls"] == 0
-    assert len(llm_server.requests_for("warm")) == 2
+    result = json.loads(again.stdout)
+    assert result["planned_calls"] == 1 and result["per_model"] == {"hang": 1, "warm": 0}
+    assert result["generated"] == 0 and result["errors"] == {"timeout": 1}
+    assert len(llm_server.requests_for("warm")) == 2 and len(llm_server.requests_for("hang")) == 3
+    assert errors(session_factory)[(prompts[0], "hang")].attempts == 2
 
 
-def test_cli_generate_rejects_bad_input_with_one_line(database_url, session_factory):
-    result = run_arena("generate", "--models", "nobody", "--database-url", database_url)
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--models", "nobody"), "no model nobody"),
+        (("--prompts", "one"), "--prompts takes prompt ids"),
+        (("--prompts", "999"), "no active prompt with id 999"),
+    ],
+)
+def test_cli_generate_rejects_bad_input_with_one_line(database_url, session_factory, args, reason):
+    result = run_arena("generate", *args, "--database-url", database_url)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no model nobody" in lines[0]
+    assert len(lines) == 1 and reason in lines[0], result.stderr
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(GenerationError)) == 0
+
+
+def test_stream_reply_hands_over_text_as_it_arrives_and_refuses_a_cut_stream(llm_server):
+    """The seam the live battles use: pieces of text as they come, and an error (not a reply) when cut."""
+    import asyncio
+
+    def model(name):
+        return Model(slug=name, display_name=name, litellm_model=f"openai/{name}",
+                     meta={"api_base": llm_server.url, "api_key_env": KEY_ENV})  # fmt: skip
+
+    async def run(name):
+        pieces = []
+
+        async def on_delta(text):
+            pieces.append(text)
+
+        messages = [{"role": "user", "content": MESSAGES[0]}]
+        try:
+            return await stream_reply([model(name)], messages, timeout=5, on_delta=on_delta), pieces
+        except Exception as exc:  # noqa: BLE001 - the test inspects what was raised
+            return exc, pieces
+
+    completion, pieces = asyncio.run(run("slow"))
+    assert len(pieces) > 5 and "".join(pieces) == completion.text and completion.answered_by == "slow"
+    failure, pieces = asyncio.run(run("cut-stream"))
+    assert pieces and error_type(failure) == "bad_response"

@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 
 from arena.db import transaction
 from arena.models import Battle, EqScore, JudgeError, Model, Prompt, Reply, Vote
-from arena.services.judging import CRITERIA, JudgeOptions, judge_agreement, judge_replies, parse_scores
+from arena.services.judging import (
+    CRITERIA,
+    JudgeOptions,
+    judge_agreement,
+    judge_replies,
+    parse_scores,
+    plan_judging,
+)
 from arena.services.llm import LLMError
 from arena.services.retry import RetryPolicy
 from ratings.agreement import cohen_kappa
@@ -108,9 +115,9 @@ def test_judge_scores_every_reply_once_and_never_sees_model_names(session_factor
     add_judge(session_factory, llm_server)
     llm_server.replies["judge-model"] = rubric_answer
 
-    summary, planned = judge_replies(session_factory, JudgeOptions(judge="judge", retry=FAST, concurrency=2))
+    summary = judge_replies(session_factory, JudgeOptions(judge="judge", retry=FAST, concurrency=2))
 
-    assert planned == 4 and summary.scored == 4 and not summary.failed
+    assert summary.scored == 4 and not summary.failed
     stored = scores(session_factory)
     with session_factory() as session:
         texts = dict(session.execute(select(Reply.id, Reply.text)).tuples().all())
@@ -128,8 +135,10 @@ def test_judge_scores_every_reply_once_and_never_sees_model_names(session_factor
             assert name.lower() not in sent.lower(), name
         assert request.stream is False
 
-    again, planned_again = judge_replies(session_factory, JudgeOptions(judge="judge", retry=FAST))
-    assert planned_again == 0 and again.scored == 0 and len(llm_server.requests) == 4
+    with session_factory() as session:
+        assert plan_judging(session, JudgeOptions(judge="judge")) == []
+    again = judge_replies(session_factory, JudgeOptions(judge="judge", retry=FAST))
+    assert again.scored == 0 and len(llm_server.requests) == 4
 
 
 @pytest.mark.parametrize(
@@ -142,7 +151,7 @@ def test_an_unusable_answer_is_a_judge_error_and_nothing_is_half_stored(session_
     llm_server.replies["judge-model"] = answer
     policy = RetryPolicy(attempts=2, base_delay=0.01, timeout=5)
 
-    summary, _ = judge_replies(session_factory, JudgeOptions(judge="judge", retry=policy))
+    summary = judge_replies(session_factory, JudgeOptions(judge="judge", retry=policy))
 
     assert dict(summary.failed) == {"bad_response": 2}
     assert scores(session_factory) == {}
@@ -151,7 +160,7 @@ def test_an_unusable_answer_is_a_judge_error_and_nothing_is_half_stored(session_
 
     # A judge that answers properly later scores the replies and clears the errors.
     llm_server.replies["judge-model"] = rubric_answer
-    later, _ = judge_replies(session_factory, JudgeOptions(judge="judge", retry=FAST))
+    later = judge_replies(session_factory, JudgeOptions(judge="judge", retry=FAST))
     assert later.scored == 2 and judge_errors(session_factory) == {}
     assert all(len(c) == len(CRITERIA) for c in scores(session_factory).values())
 
@@ -162,7 +171,7 @@ def test_a_failing_judge_provider_is_recorded(session_factory, llm_server, name,
     add_judge(session_factory, llm_server, name)
     policy = RetryPolicy(attempts=1, base_delay=0.01, timeout=0.5)
 
-    summary, _ = judge_replies(session_factory, JudgeOptions(judge="judge", retry=policy))
+    summary = judge_replies(session_factory, JudgeOptions(judge="judge", retry=policy))
 
     assert dict(summary.failed) == {kind: 2} and scores(session_factory) == {}
     assert {e.error_type for e in judge_errors(session_factory).values()} == {kind}

@@ -235,16 +235,21 @@ def _key_or_none(model: Model) -> str | None:
 
 
 def judge_replies(
-    factory: sessionmaker[Session], options: JudgeOptions, *, progress: Callable[[int], None] | None = None
-) -> tuple[JudgeSummary, int]:
-    """Score every reply this judge has not scored; returns the summary and how many replies were planned."""
-    with factory() as session:
-        model = judge_model(session, options.judge)
-        tasks = plan_judging(session, options)
+    factory: sessionmaker[Session],
+    options: JudgeOptions,
+    *,
+    model: Model | None = None,
+    tasks: list[JudgeTask] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> JudgeSummary:
+    """Score every reply this judge has not scored (the judge model and the tasks are looked up unless given)."""
+    if model is None or tasks is None:
+        with factory() as session:
+            model, tasks = judge_model(session, options.judge), plan_judging(session, options)
     if not tasks:
-        return JudgeSummary(), 0
+        return JudgeSummary()
     llm.import_litellm()
-    return asyncio.run(_run(factory, model, tasks, options, progress)), len(tasks)
+    return asyncio.run(_run(factory, model, tasks, options, progress))
 
 
 # Labels shared by the judge and the human: which reply is preferred.

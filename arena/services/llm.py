@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,11 +165,18 @@ async def _open(chain: Sequence[Model], messages: list[dict[str, Any]], *, timeo
     return response, chain[0]
 
 
-async def stream_reply(chain: Sequence[Model], messages: list[dict[str, Any]], *, timeout: float) -> Completion:
+async def stream_reply(
+    chain: Sequence[Model],
+    messages: list[dict[str, Any]],
+    *,
+    timeout: float,
+    on_delta: Callable[[str], Awaitable[None]] | None = None,
+) -> Completion:
     """Stream a reply from chain[0] (falling back along chain[1:]) and return it only if it finished.
 
-    A stream that ends without a finish reason, or breaks, raises LLMError(bad_response): a partial reply is never
-    returned as complete. `timeout` bounds each request (litellm's own per-call timeout)."""
+    `on_delta` (e.g. a live battle pushing text to the page) is awaited with each piece of text as it arrives. A
+    stream that ends without a finish reason, or breaks, raises LLMError(bad_response) (or a litellm error that
+    `error_type` names): a partial reply is never returned as complete. `timeout` is litellm's per-request timeout."""
     started = time.monotonic()
     response, answered = await _open(chain, messages, timeout=timeout, stream=True)
     parts: list[str] = []
@@ -177,8 +184,11 @@ async def stream_reply(chain: Sequence[Model], messages: list[dict[str, Any]], *
     usage = None
     async for chunk in response:
         if chunk.choices:
-            parts.append(chunk.choices[0].delta.content or "")
+            delta = chunk.choices[0].delta.content or ""
+            parts.append(delta)
             finish = chunk.choices[0].finish_reason or finish
+            if delta and on_delta is not None:
+                await on_delta(delta)
         usage = getattr(chunk, "usage", None) or usage
     text = "".join(parts)
     if finish is None:
