@@ -214,7 +214,8 @@ def _store_reply(factory: sessionmaker[Session], call: PlannedCall, completion: 
 
 def record_error(factory: sessionmaker[Session], prompt_id: int, model_id: int, failure: CallFailed) -> None:
     """Keep the last failure of a pair; attempts add up across runs."""
-    with factory() as session, session.begin():
+    with contextlib.suppress(IntegrityError), factory() as session, session.begin():
+        # (IntegrityError: the prompt or model was deleted meanwhile; there is nothing left to record against.)
         row = session.scalar(
             select(GenerationError).where(GenerationError.prompt_id == prompt_id, GenerationError.model_id == model_id)
         )
