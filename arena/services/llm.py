@@ -16,8 +16,11 @@ Live battles and the generate/judge jobs share `call_kwargs`, `stream_reply`, `c
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +141,11 @@ class Completion:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+# Routers by event loop (their HTTP clients belong to one) and by the deployments they route: building one costs
+# about as much as a call, and a run makes many calls through the same chain.
+_routers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _router(chain: Sequence[Model], timeout: float):
     """A litellm Router over a model and its fallbacks, each deployment named and identified by its slug."""
     litellm = import_litellm()
@@ -145,10 +153,18 @@ def _router(chain: Sequence[Model], timeout: float):
         {"model_name": m.slug, "litellm_params": call_kwargs(m, timeout=timeout), "model_info": {"id": m.slug}}
         for m in chain
     ]
-    # Retries are ours (with backoff, counted per call); the Router only walks the fallback chain.
-    return litellm.Router(
-        model_list=deployments, fallbacks=[{chain[0].slug: [m.slug for m in chain[1:]]}], num_retries=0
-    )
+    routers = _routers.setdefault(asyncio.get_running_loop(), {})
+    key = json.dumps(deployments, sort_keys=True, default=str)
+    if key not in routers:
+        # Retries are ours (with backoff, counted per call); the Router only walks the fallback chain, every time
+        # from the first model (no cooldowns: a model that failed a moment ago is still asked first).
+        routers[key] = litellm.Router(
+            model_list=deployments,
+            fallbacks=[{chain[0].slug: [m.slug for m in chain[1:]]}],
+            num_retries=0,
+            disable_cooldowns=True,
+        )
+    return routers[key]
 
 
 async def _open(chain: Sequence[Model], messages: list[dict[str, Any]], *, timeout: float, stream: bool):
