@@ -115,10 +115,9 @@ class GenerationSummary:
         return "; ".join(parts)
 
 
-def messages_for(prompt_text: str, model: Model) -> list[dict[str, str]]:
-    system = (model.meta or {}).get("system_prompt")
-    messages = [{"role": "system", "content": system}] if system else []
-    return [*messages, {"role": "user", "content": prompt_text}]
+def messages_for(prompt_text: str) -> list[dict[str, str]]:
+    """Every model gets the person's message alone, as a person would send it: no system prompt to tilt the arena."""
+    return [{"role": "user", "content": prompt_text}]
 
 
 def estimate_cost(model: Model, prompt_text: str) -> float | None:
@@ -271,7 +270,7 @@ async def _run(
         nonlocal done
         try:
             policy, secrets = options.retry, _secrets(call.chain)
-            messages = messages_for(call.prompt_text, call.model)
+            messages = messages_for(call.prompt_text)
             try:
                 completion, attempts = await with_retries(
                     lambda: llm.stream_reply(call.chain, messages, timeout=policy.timeout), policy, secrets=secrets

@@ -11,7 +11,8 @@ import; nothing else in the project imports litellm. Everything a call needs com
     Model.meta["params"]                extra completion parameters (temperature, max_tokens, ...)
     Model.meta["input_cost_per_token"] / ["output_cost_per_token"]   pricing for models litellm does not know
 
-Live battles and the generate/judge jobs share `call_kwargs`, `stream_reply`, `complete` and `error_type`.
+Live battles and the generate/judge jobs share `call_kwargs`, `stream_reply` (with `on_delta` for text as it
+arrives), `complete`, `error_type`/`error_message` and `cost_usd`; retries with backoff live in retry.py.
 """
 
 from __future__ import annotations
