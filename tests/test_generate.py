@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from arena.db import transaction
 from arena.models import GenerationError, Model, Prompt, Reply
 from arena.services.generation import GenerationInputError, GenerationOptions, generate, plan_generation
-from arena.services.llm import error_type, stream_reply
+from arena.services.llm import call_kwargs, error_message, error_type, stream_reply
 from arena.services.retry import RetryPolicy
 from tests.llm_models import KEY_ENV, add_model, served
 from tests.llm_models import add_prompts as _add_prompts
@@ -350,3 +350,17 @@ def test_stream_reply_hands_over_text_as_it_arrives_and_refuses_a_cut_stream(llm
     assert len(pieces) > 5 and "".join(pieces) == completion.text and completion.answered_by == "slow"
     failure, pieces = asyncio.run(run("cut-stream"))
     assert pieces and error_type(failure) == "bad_response"
+
+
+def test_call_kwargs_read_the_key_at_call_time_and_messages_hide_it(monkeypatch):
+    meta = {"api_base": "http://127.0.0.1:9/v1", "api_key_env": "ARENA_TEST_OTHER_KEY", "params": {"temperature": 0.3}}
+    model = Model(slug="m", display_name="M", litellm_model="openai/m", meta=meta)
+    monkeypatch.setenv("ARENA_TEST_OTHER_KEY", "sk-first")
+    assert call_kwargs(model, timeout=7) == {
+        "model": "openai/m", "timeout": 7, "api_base": "http://127.0.0.1:9/v1", "api_key": "sk-first",
+        "temperature": 0.3,
+    }  # fmt: skip
+    monkeypatch.setenv("ARENA_TEST_OTHER_KEY", "sk-second")
+    assert call_kwargs(model, timeout=7)["api_key"] == "sk-second"
+    leaked = RuntimeError("401 from provider: key sk-second\nis not valid")
+    assert error_message(leaked, ["sk-second"]) == "401 from provider: key *** is not valid"
