@@ -249,6 +249,287 @@ def alias_command(database_url: str, slug: str, aliases: tuple[str, ...]) -> Non
     click.echo(f"{slug}: {len(aliases)} alias(es) recorded")
 
 
+def _print_json(payload) -> None:
+    import json
+
+    click.echo(json.dumps(payload))
+
+
+def _session_factory(database_url: str):
+    from arena.db import make_session_factory
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    return make_session_factory(engine)
+
+
+@models_group.command("add")
+@database_option
+@click.argument("slug")
+@click.option("--litellm", "litellm_model", required=True, help="litellm model string, e.g. openai/gpt-4.1-mini.")
+@click.option("--display", help="Display name (default: the slug).")
+@click.option("--provider", help="Default: the litellm model's prefix.")
+@click.option("--api-base", help="Base URL of an OpenAI-compatible endpoint.")
+@click.option("--api-key-env", help="NAME of the environment variable holding the API key (its value is never stored).")
+@click.option("--fallback", "fallbacks", multiple=True, help="Slug of a model to try when this one fails; repeatable.")
+@click.option("--input-cost-per-token", type=float, help="USD, for models litellm has no price for.")
+@click.option("--output-cost-per-token", type=float, help="USD, for models litellm has no price for.")
+@click.option("--inactive", is_flag=True, help="Register without taking part in generation and battles.")
+def models_add_command(database_url, slug, litellm_model, display, provider, api_base, api_key_env, fallbacks,
+                       input_cost_per_token, output_cost_per_token, inactive) -> None:  # fmt: skip
+    """Register a model (or update its litellm settings); its replies, votes and ratings are kept."""
+    from arena.db import transaction
+    from arena.services.registry import ModelSpec, RegistryError, check_fallbacks, upsert_model
+
+    meta = {
+        "api_base": api_base, "api_key_env": api_key_env, "fallbacks": list(fallbacks) or None,
+        "input_cost_per_token": input_cost_per_token, "output_cost_per_token": output_cost_per_token,
+    }  # fmt: skip
+    spec = ModelSpec(slug, litellm_model, display=display, provider=provider, active=False if inactive else None,
+                     meta={k: v for k, v in meta.items() if v is not None})  # fmt: skip
+    factory = _session_factory(database_url)
+    try:
+        spec.validate()
+        with transaction(factory) as session:
+            state = upsert_model(session, spec)
+            check_fallbacks(session)
+    except RegistryError as exc:
+        raise BadInput(str(exc)) from exc
+    click.echo(f"{slug}: {state}")
+
+
+@models_group.command("list")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def models_list_command(database_url: str, as_json: bool) -> None:
+    """Every model, active or not, with how it is reached (key variable names, never values)."""
+    from arena.services.registry import list_models
+
+    with _session_factory(database_url)() as session:
+        models = list_models(session)
+    if as_json:
+        _print_json({"models": models})
+        return
+    click.echo(f"{'model':<32} {'active':<7} {'litellm model':<40} {'api key from':<20} fallbacks")
+    for m in models:
+        click.echo(f"{m['slug']:<32} {'yes' if m['active'] else 'no':<7} {m['litellm_model'] or '-':<40} "
+                   f"{m['api_key_env'] or '-':<20} {', '.join(m['fallbacks'] or []) or '-'}")  # fmt: skip
+
+
+@models_group.command("sync")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def models_sync_command(database_url: str, file: Path) -> None:
+    """Register every model of a TOML file of [[models]] tables (all of them, or on an error none). Models not in
+    the file are left as they are."""
+    from arena.db import transaction
+    from arena.services.registry import RegistryError, read_models_toml, sync_models
+
+    if not file.is_file():
+        raise BadInput(f"{file}: no such file")
+    factory = _session_factory(database_url)
+    try:
+        specs = read_models_toml(file)
+        with transaction(factory) as session:
+            counts = sync_models(session, specs)
+    except RegistryError as exc:
+        raise BadInput(f"{exc}; nothing was changed") from exc
+    click.echo(f"{file.name}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged")
+
+
+def _set_active(database_url: str, slugs: tuple[str, ...], active: bool) -> None:
+    from arena.db import transaction
+    from arena.services.registry import RegistryError, set_active
+
+    factory = _session_factory(database_url)
+    try:
+        with transaction(factory) as session:
+            changed = sum(set_active(session, slug, active) for slug in slugs)
+    except RegistryError as exc:
+        raise BadInput(f"{exc}; nothing was changed") from exc
+    click.echo(f"{changed} model(s) {'activated' if active else 'deactivated'}")
+
+
+@models_group.command("activate")
+@database_option
+@click.argument("slugs", nargs=-1, required=True)
+def models_activate_command(database_url: str, slugs: tuple[str, ...]) -> None:
+    """Let models take part again (generation, battles)."""
+    _set_active(database_url, slugs, True)
+
+
+@models_group.command("deactivate")
+@database_option
+@click.argument("slugs", nargs=-1, required=True)
+def models_deactivate_command(database_url: str, slugs: tuple[str, ...]) -> None:
+    """Take models out of generation and new battles; their replies, votes and ratings are kept."""
+    _set_active(database_url, slugs, False)
+
+
+def _llm_options(command):
+    """Concurrency, timeout and retry options shared by `generate` and `judge`."""
+    options = [
+        click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256)),
+        click.option(
+            "--timeout",
+            default=60.0,
+            show_default=True,
+            type=click.FloatRange(0.01),
+            help="Seconds per call (the whole reply).",
+        ),
+        click.option(
+            "--retries",
+            default=2,
+            show_default=True,
+            type=click.IntRange(0, 20),
+            help="Retries after a timeout, rate limit, provider error or broken reply.",
+        ),
+        click.option(
+            "--backoff",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(0),
+            help="Seconds before the first retry; doubles each time (at most 30).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Repeatable options that also take comma-separated lists."""
+    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+
+def _require_litellm() -> None:
+    import importlib.util
+
+    # Only whether it is installed: importing it takes seconds, and bad input should fail fast.
+    if importlib.util.find_spec("litellm") is None:
+        raise BadInput("calling models needs litellm: pip install -e '.[llm]'")
+
+
+@main.command("generate")
+@database_option
+@click.option("--models", "model_slugs", multiple=True, help="Only these model slugs (repeatable or comma-separated).")
+@click.option("--prompts", "prompt_ids", multiple=True, help="Only these prompt ids (repeatable or comma-separated).")
+@_llm_options
+@click.option("--max-cost", type=click.FloatRange(0), help="USD budget: no call starts that could pass it.")
+@click.option("--dry-run", is_flag=True, help="Show the planned calls and their estimated cost; call nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def generate_command(database_url, model_slugs, prompt_ids, concurrency, timeout, retries, backoff, max_cost,
+                     dry_run, as_json) -> None:  # fmt: skip
+    """Fill every missing (active prompt, active model) reply through litellm; resumable, never duplicates."""
+    from arena.services.generation import GenerationInputError, GenerationOptions, generate, plan_generation
+    from arena.services.retry import RetryPolicy
+
+    slugs = _split(model_slugs)
+    try:
+        ids = tuple(int(i) for i in _split(prompt_ids))
+    except ValueError as exc:
+        raise BadInput(f"--prompts takes prompt ids (numbers), got {', '.join(prompt_ids)}") from exc
+    options = GenerationOptions(
+        models=slugs, prompt_ids=ids, concurrency=concurrency, max_cost=max_cost,
+        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
+    )  # fmt: skip
+    factory = _session_factory(database_url)
+    _require_litellm()
+    try:
+        with factory() as session:
+            plan = plan_generation(session, options)
+    except GenerationInputError as exc:
+        raise BadInput(str(exc)) from exc
+    planned = plan.as_dict()
+    if dry_run:
+        if as_json:
+            _print_json({"dry_run": True, **planned})
+            return
+        unpriced = f" (+ {planned['unpriced_calls']} calls with unknown price)" if planned["unpriced_calls"] else ""
+        click.echo(f"{planned['planned_calls']} calls planned, estimated cost "
+                   f"${planned['estimated_cost_usd']:.4f}{unpriced}")  # fmt: skip
+        for slug, n in planned["per_model"].items():
+            click.echo(f"  {slug:<32} {n:>6} calls")
+        return
+    with progress_bar(len(plan.calls), "generating") as bar:
+        summary = generate(factory, options, plan=plan, progress=bar.reached)
+    if as_json:
+        _print_json({**planned, **summary.as_dict()})
+        return
+    click.echo(summary.line() if plan.calls else "nothing to generate: every reply is there")
+
+
+@main.group("judge", invoke_without_command=True)
+@database_option
+@click.option("--judge-model", "judge", help="Slug of the registered judge model (required to score).")
+@click.option("--models", "model_slugs", multiple=True, help="Only replies of these models (repeatable or a,b).")
+@click.option("--limit", type=click.IntRange(1), help="Score at most this many replies.")
+@_llm_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@click.pass_context
+def judge_group(ctx, database_url, judge, model_slugs, limit, concurrency, timeout, retries, backoff, as_json):
+    """Score replies on the EQ rubric with a judge model (resumable); `arena judge agreement` compares the judge
+    with the human votes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from arena.services.judging import JudgeInputError, JudgeOptions, judge_model, judge_replies, plan_judging
+    from arena.services.retry import RetryPolicy
+
+    if not judge:
+        raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
+    options = JudgeOptions(
+        judge=judge, models=_split(model_slugs), limit=limit, concurrency=concurrency,
+        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
+    )  # fmt: skip
+    factory = _session_factory(database_url)
+    _require_litellm()
+    try:
+        with factory() as session:
+            model, tasks = judge_model(session, judge), plan_judging(session, options)
+    except JudgeInputError as exc:
+        raise BadInput(str(exc)) from exc
+    with progress_bar(len(tasks), "judging") as bar:
+        summary = judge_replies(factory, options, model=model, tasks=tasks, progress=bar.reached)
+    if as_json:
+        _print_json({"judge": judge, "planned": len(tasks), **summary.as_dict()})
+        return
+    click.echo(summary.line(judge) if tasks else f"{judge}: nothing to score: every reply has its scores")
+
+
+@judge_group.command("agreement")
+@database_option
+@click.option("--judge-model", "judge", required=True, help="Slug of the judge whose scores to compare.")
+@click.option("--bootstrap", "rounds", default=2000, show_default=True, type=click.IntRange(10, 100_000))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def judge_agreement_command(database_url, judge, rounds, seed, as_json) -> None:
+    """How often the judge's preferred reply (higher overall score) matches the human vote: accuracy and Cohen's
+    kappa with 95% bootstrap intervals. `decisive`: votes for A or B (a judge tie counts as a miss);
+    `three_way`: all votes, both_bad read as a tie."""
+    from arena.services.judging import judge_agreement
+
+    with _session_factory(database_url)() as session:
+        result = judge_agreement(session, judge, rounds=rounds, seed=seed)
+    if as_json:
+        _print_json(result)
+        return
+    click.echo(f"{judge}: {result['n_battles']} voted battles with both replies scored "
+               f"({result['judge_ties']} judged equal)")  # fmt: skip
+    for view in ("decisive", "three_way"):
+        stats = result[view]
+        if not stats["n"]:
+            click.echo(f"  {view:<10} n=0: nothing to compare")
+            continue
+        kappa = "undefined" if stats["kappa"] is None else f"{stats['kappa']:.3f}"
+        click.echo(f"  {view:<10} n={stats['n']:<6} accuracy {stats['accuracy']:.3f} {_ci(stats['accuracy_ci'])}  "
+                   f"kappa {kappa} {_ci(stats['kappa_ci'])}")  # fmt: skip
+
+
+def _ci(bounds) -> str:
+    low, high = bounds
+    return "[-]" if low is None else f"[{low:.3f}, {high:.3f}]"
+
+
 @main.group("ratings")
 def ratings_group() -> None:
     """Rating snapshots from the votes."""

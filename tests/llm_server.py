@@ -11,7 +11,7 @@ litellm talks to it as `openai/<name>` with `api_base=server.url`. What a model 
     cut-stream             streams half the reply, then closes the connection without [DONE]
 
 Tests can override any model's text with `server.replies[name] = "text"` or a callable taking the request's
-messages. Every request is kept in `server.requests` (model, messages, stream) for assertions.
+messages. Every request is kept in `server.requests` (model, messages, stream, body, headers) for assertions.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class RecordedRequest:
     messages: Messages
     stream: bool
     body: dict[str, Any] = field(repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 class LLMServer:
@@ -81,11 +82,11 @@ class LLMServer:
     def requests_for(self, model: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.model == model]
 
-    def _record(self, body: dict[str, Any]) -> int:
+    def _record(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
         model = str(body.get("model", ""))
         with self._lock:
             self.requests.append(
-                RecordedRequest(model, list(body.get("messages") or []), bool(body.get("stream")), body)
+                RecordedRequest(model, list(body.get("messages") or []), bool(body.get("stream")), body, headers or {})
             )
             self.calls[model] = self.calls.get(model, 0) + 1
             return self.calls[model]
@@ -130,7 +131,7 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
 
         def _chat(self, body: dict[str, Any]) -> None:
             model = str(body.get("model", ""))
-            call = server._record(body)
+            call = server._record(body, {k.lower(): v for k, v in self.headers.items()})
             if model in ("fail-429", "fail-500"):
                 status = int(model[-3:])
                 self._json(status, {"error": {"message": f"injected {status}", "type": "server_error", "code": status}})
