@@ -57,8 +57,8 @@ def write_transcripts(root: Path, rows: list[dict]) -> Path:
         (folder / f"{row['scenario_index']}.json").write_text(json.dumps(transcript(row)))
         by_model.setdefault(row["model_slug"], []).append(row)
     for slug, model_rows in by_model.items():
-        index = {"model": slug, "n": len(model_rows),
-                 "transcripts": [{"i": r["scenario_index"], "file": f"{r['scenario_index']}.json"} for r in model_rows]}  # fmt: skip
+        listed = [{"i": r["scenario_index"], "file": f"{r['scenario_index']}.json"} for r in model_rows]
+        index = {"model": slug, "n": len(model_rows), "transcripts": listed}
         (root / slug / "index.json").write_text(json.dumps(index))
     return root
 
@@ -107,8 +107,10 @@ def test_a_broken_transcript_names_its_file_and_imports_nothing(database_url, se
     broken.write_text(json.dumps(doc))
     result = import_dir(root, database_url)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].endswith(
-        f"{rows[7]['model_slug']}/{broken.name}: no assistant turn; nothing was imported"
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"{rows[7]['model_slug']}/{broken.name}: no assistant turn; nothing was imported")
     )
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Reply)) == 0

@@ -20,7 +20,11 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("suicide", r"\bsuicid(?:e|al)\b"),
     ("suicide", r"\bkill(?:ing)? myself\b"),
     ("suicide", r"\b(?:end|ending|take|taking) (?:my|my own) life\b"),
-    ("suicide", r"\b(?:want|wanted|wanna|planning|ready) (?:to )?(?:die|be dead)\b(?! of (?:embarrassment|shame|boredom)| laughing)"),
+    (
+        "suicide",
+        r"\b(?:want|wanted|wanna|planning|ready) (?:to )?(?:die|be dead)\b"
+        r"(?! of (?:embarrassment|shame|boredom)| laughing)",
+    ),
     ("suicide", r"\bwish (?:i was|i were|i'd never been|i had never been) (?:dead|born)\b"),
     ("suicide", r"\b(?:don't|do not|no longer) want to (?:be alive|live|exist|be here anymore|wake up)\b"),
     ("suicide", r"\b(?:everyone|they|people|world|family) (?:would be|is|are|'d be) better off without me\b"),
@@ -32,9 +36,12 @@ _RULES: tuple[tuple[str, str], ...] = (
     ("self-harm", r"\b(?:cut|cutting|burn|burning|hurt|hurting|harm|harming|starve|starving) myself\b"),
     ("self-harm", r"\boverdos(?:e|ed|ing)\b"),
     ("self-harm", r"\b(?:took|swallowed|take) (?:a bottle of|all (?:my|the)|a whole bottle of) (?:pills|tablets)\b"),
-    ("abuse", r"\b(?:he|she|they|my (?:husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother|"
-     r"stepdad|stepfather|uncle|brother|parents?)) (?:hits|hit|beats|beat|chokes|choked|strangled|punched|"
-     r"kicks|kicked|slaps|raped|molested|touches|touched) me\b"),
+    (
+        "abuse",
+        r"\b(?:he|she|they|my (?:husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother|"
+        r"stepdad|stepfather|uncle|brother|parents?)) (?:hits|hit|beats|beat|chokes|choked|strangled|punched|"
+        r"kicks|kicked|slaps|raped|molested|touches|touched) me\b",
+    ),
     ("abuse", r"\b(?:sexually|physically) (?:abused|assaulted)\b"),
     ("abuse", r"\b(?:being|was|been|get|got) (?:abused|raped|molested)\b"),
     ("abuse", r"\b(?:threatens|threatened) to (?:kill|hurt) me\b"),

@@ -41,9 +41,7 @@ def transcript_record(path: Path) -> dict:
     if not isinstance(starter, str) or not starter.strip():
         raise TranscriptError(f"{where}: no opening user message ('starter')")
     turns = doc.get("turns") if isinstance(doc.get("turns"), list) else []
-    reply = next(
-        (t.get("content") for t in turns if isinstance(t, dict) and t.get("role") == "assistant"), None
-    )
+    reply = next((t.get("content") for t in turns if isinstance(t, dict) and t.get("role") == "assistant"), None)
     if not isinstance(reply, str) or not reply.strip():
         raise TranscriptError(f"{where}: no assistant turn")
     core = (doc.get("doc") or {}).get("core_issue") or {}

@@ -1,6 +1,7 @@
 """Import replies from files (DESIGN §5): {"prompt": text or "prompt_id": id, "model": slug, "reply": text}.
 An unknown prompt text creates the prompt (with optional emotions, situation, need, language); an unknown
-slug creates the model (named `model_name` when given). A reply already stored for that (prompt, model) is left as it is."""
+slug creates the model (named `model_name` when given). A reply already stored for that (prompt, model) is
+left as it is."""
 
 from __future__ import annotations
 
