@@ -32,6 +32,8 @@ def _page_or_partial(partial: str, status: int = 200, **context):
 
 @bp.get("/live")
 def write_your_own():
+    # Start the visitor's session here, so the limit on writing counts this visitor from the first message.
+    _visitor_judge_key()
     return _page_or_partial("live/_form.html", message="")
 
 
@@ -108,4 +110,3 @@ def stream(token: str):
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return Response(stream_with_context(events()), mimetype="text/event-stream", headers=headers)
-
