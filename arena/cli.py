@@ -274,6 +274,35 @@ def alias_command(database_url: str, slug: str, aliases: tuple[str, ...]) -> Non
     click.echo(f"{slug}: {len(aliases)} alias(es) recorded")
 
 
+@models_group.command("connect")
+@database_option
+@click.argument("slug")
+@click.argument("litellm_model")
+@click.option("--api-base", help="The provider's API base URL (an OpenAI-compatible server, a proxy...).")
+@click.option("--api-key-env", help="NAME of the environment variable holding the API key (read at call time).")
+@click.option("--name", "display_name", help="The name shown after a vote (default: the slug).")
+def connect_command(
+    database_url: str, slug: str, litellm_model: str, api_base: str | None, api_key_env: str | None,
+    display_name: str | None,
+) -> None:  # fmt: skip
+    """Make a model callable through litellm (live battles), e.g.
+    `arena models connect gpt-4-1 openai/gpt-4.1 --api-key-env OPENAI_API_KEY`. Unknown slugs are created."""
+    from arena.db import make_session_factory
+    from arena.services.catalog import CatalogError, connect_model
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session:
+        try:
+            _, created = connect_model(session, slug, litellm_model, api_base=api_base, api_key_env=api_key_env,
+                                       display_name=display_name)  # fmt: skip
+            session.commit()
+        except CatalogError as exc:
+            session.rollback()
+            raise BadInput(str(exc)) from exc
+    click.echo(f"{slug}: {'created and ' if created else ''}connected to {litellm_model}")
+
+
 @main.group("ratings")
 def ratings_group() -> None:
     """Rating snapshots from the votes."""

@@ -271,3 +271,21 @@ def test_pages_and_votes_are_served_while_a_slow_stream_is_open(live_server, dem
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Vote)) == 1
         assert s.scalar(select(Battle.meta).where(Battle.source == "live"))["live"] == "complete"
+
+
+def test_models_connected_from_the_command_line_answer_live(client, database_url, session_factory, llm_server):
+    from tests.test_cli import run_arena
+
+    for slug in ("warm-one", "warm-two"):
+        options = ["--api-base", llm_server.url, "--api-key-env", KEY_ENV, "--name", slug.title()]
+        result = run_arena("models", "connect", slug, f"openai/{slug}", *options, "--database-url", database_url)
+        assert result.returncode == 0 and "created and connected" in result.stdout, result.stderr
+    pasted_key = run_arena("models", "connect", "warm-one", "openai/x", "--api-key-env", "sk-live-123abc",
+                           "--database-url", database_url)  # fmt: skip
+    assert pasted_key.returncode == 2 and "NAME of an environment variable" in pasted_key.stderr
+    with session_factory() as s:
+        meta = s.scalar(select(Model.meta).where(Model.slug == "warm-one"))
+        assert meta == {"api_base": llm_server.url, "api_key_env": KEY_ENV}
+    _, events = stream_of(client, start(client).get_data(as_text=True))
+    assert [name for name, _, _ in events][-2:] == ["done", "close"]
+    assert sorted(r.model for r in llm_server.requests) == ["warm-one", "warm-two"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -88,3 +89,36 @@ def get_or_create_reply(session: Session, prompt: Prompt, model: Model, text: st
     session.add(reply)
     session.flush()
     return reply, True
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def connect_model(
+    session: Session,
+    slug: str,
+    litellm_model: str,
+    *,
+    api_base: str | None = None,
+    api_key_env: str | None = None,
+    display_name: str | None = None,
+) -> tuple[Model, bool]:
+    """Make a model callable through litellm (live battles, generation): its model string, API base and the NAME
+    of the environment variable that holds its key. The key itself is never stored."""
+    litellm_model = litellm_model.strip()
+    if not litellm_model:
+        raise CatalogError("the litellm model string is empty")
+    if api_key_env is not None and not _ENV_NAME.fullmatch(api_key_env):
+        raise CatalogError("--api-key-env takes the NAME of an environment variable (e.g. OPENAI_API_KEY), not a key")
+    model, created = get_or_create_model(session, slug, **({"display_name": display_name} if display_name else {}))
+    if display_name:
+        model.display_name = display_name
+    model.litellm_model = litellm_model
+    meta = {k: v for k, v in (model.meta or {}).items() if k not in ("api_base", "api_key_env")}
+    if api_base:
+        meta["api_base"] = api_base
+    if api_key_env:
+        meta["api_key_env"] = api_key_env
+    model.meta = meta
+    session.flush()
+    return model, created
