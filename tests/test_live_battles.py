@@ -4,10 +4,13 @@ stream of two replies, the vote; provider failures, the crisis screen, moderatio
 from __future__ import annotations
 
 import html
+import os
 import re
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -18,7 +21,7 @@ from arena import create_app
 from arena.db import transaction
 from arena.models import Battle, Model, Prompt, Reply, Vote
 from arena.services.export import PRIVATE_FLAGS
-from tests.conftest import CSRF_INPUT, make_settings, parse_battle_page
+from tests.conftest import CSRF_INPUT, SECRET, make_settings, parse_battle_page
 
 HX = {"HX-Request": "true"}
 KEY_ENV = "ARENA_TEST_LIVE_KEY"
@@ -247,14 +250,14 @@ print("ok")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
-def test_pages_and_votes_are_served_while_a_slow_stream_is_open(live_server, demo_loaded, session_factory, llm_server):
-    add_live_models(session_factory, llm_server, "slow", "kind-two")
+def vote_while_a_slow_stream_is_open(base: str, session_factory, llm_server) -> None:
+    """Open a slow live stream at `base`, then show and vote on an ordinary battle before it ends."""
     # 120 words at 50 ms each: about six seconds (all different: litellm refuses a stream repeating one chunk).
     llm_server.replies["slow"] = " ".join(f"word{i}" for i in range(120))
     visitor = requests.Session()
-    csrf = CSRF_INPUT.search(visitor.get(live_server + "/live").text).group(1)
-    page = visitor.post(live_server + "/live", data={"message": MESSAGE, "csrf_token": csrf}).text
-    stream = visitor.get(live_server + STREAM_URL.search(page).group(1), stream=True, timeout=30)
+    csrf = CSRF_INPUT.search(visitor.get(base + "/live").text).group(1)
+    page = visitor.post(base + "/live", data={"message": MESSAGE, "csrf_token": csrf}).text
+    stream = visitor.get(base + STREAM_URL.search(page).group(1), stream=True, timeout=30)
     lines = stream.iter_lines()
     first = next(lines)  # the stream is open and producing
     assert first.startswith(b"event: ")
@@ -262,8 +265,8 @@ def test_pages_and_votes_are_served_while_a_slow_stream_is_open(live_server, dem
     rest: list[bytes] = []
     threading.Thread(target=lambda: (rest.extend(lines), finished.set()), daemon=True).start()
     other = requests.Session()
-    action, csrf = parse_battle_page(other.get(live_server + "/", timeout=5).text)
-    assert other.post(live_server + action, data={"outcome": "tie", "csrf_token": csrf}, timeout=5).ok
+    action, csrf = parse_battle_page(other.get(base + "/", timeout=5).text)
+    assert other.post(base + action, data={"outcome": "tie", "csrf_token": csrf}, timeout=5).ok
     assert not finished.is_set(), f"the slow stream ended before the vote, so this proves nothing: {rest[-4:]}"
     assert finished.wait(30)
     events = [line for line in rest if line.startswith(b"event: ")]
@@ -271,6 +274,36 @@ def test_pages_and_votes_are_served_while_a_slow_stream_is_open(live_server, dem
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Vote)) == 1
         assert s.scalar(select(Battle.meta).where(Battle.source == "live"))["live"] == "complete"
+
+
+def test_pages_and_votes_are_served_while_a_slow_stream_is_open(live_server, demo_loaded, session_factory, llm_server):
+    add_live_models(session_factory, llm_server, "slow", "kind-two")
+    vote_while_a_slow_stream_is_open(live_server, session_factory, llm_server)
+
+
+def test_gunicorn_gthread_serves_votes_while_a_stream_is_open(database_url, demo_loaded, session_factory, llm_server):
+    add_live_models(session_factory, llm_server, "slow", "kind-two")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ARENA_DATABASE_URL": database_url, "ARENA_SECRET_KEY": SECRET, "ARENA_MIN_DWELL_MS": "0",
+           "ARENA_RATE_LIMIT_ENABLED": "false", "PYTHONPATH": os.getcwd()}  # fmt: skip
+    # One worker: with a sync worker the open stream would hold it and the vote would wait for the stream.
+    command = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads", "4",
+               "-b", f"127.0.0.1:{port}", "arena:create_app()"]  # fmt: skip
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # the worker imports the app after the port opens
+            try:
+                requests.get(base + "/live", timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        vote_while_a_slow_stream_is_open(base, session_factory, llm_server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_models_connected_from_the_command_line_answer_live(client, database_url, session_factory, llm_server):
