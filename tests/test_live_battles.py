@@ -22,6 +22,7 @@ from arena.db import transaction
 from arena.models import Battle, Model, Prompt, Reply, Vote
 from arena.services.export import PRIVATE_FLAGS
 from tests.conftest import CSRF_INPUT, SECRET, make_settings, parse_battle_page
+from tests.html_checks import active_content
 
 HX = {"HX-Request": "true"}
 KEY_ENV = "ARENA_TEST_LIVE_KEY"
@@ -322,3 +323,14 @@ def test_models_connected_from_the_command_line_answer_live(client, database_url
     _, events = stream_of(client, start(client).get_data(as_text=True))
     assert [name for name, _, _ in events][-2:] == ["done", "close"]
     assert sorted(r.model for r in llm_server.requests) == ["warm-one", "warm-two"]
+
+
+def test_hostile_model_text_stays_inert_in_the_stream(client, session_factory, llm_server):
+    add_live_models(session_factory, llm_server, "kind-one", "kind-two")
+    hostile = 'Hello <script>alert(1)</script> <img src=x onerror="alert(2)"> [x](javascript:alert(3))'
+    llm_server.replies["kind-one"] = llm_server.replies["kind-two"] = hostile
+    raw, events = stream_of(client, start(client).get_data(as_text=True))
+    assert "<script" not in raw and "<img" not in raw
+    for name, data, _ in events:
+        assert active_content(data) == [], name
+    assert any("&lt;script&gt;" in data for name, data, _ in events if name == "a")
