@@ -102,6 +102,9 @@ def test_two_anonymous_replies_stream_then_the_vote_reveals_them(client, session
     with session_factory() as s:
         battle = s.scalars(select(Battle)).one()
         assert (battle.source, battle.status, battle.meta["live"]) == ("live", "open", "complete")
+        # Dwell time counts from the moment both replies were there, not from the request.
+        assert battle.created_at >= max(battle.reply_a.created_at, battle.reply_b.created_at)
+        assert battle.meta["requested_at"] < battle.created_at.isoformat()
         for side, reply in (("a", battle.reply_a), ("b", battle.reply_b)):
             streamed = "".join(html.unescape(data) for name, data, _ in events if name == side)
             assert streamed.strip() == reply.text and reply.latency_ms is not None

@@ -308,7 +308,13 @@ def _finish(session_factory: sessionmaker[Session], public_id: str, sides: list[
             replies[side.name] = reply
         session.flush()
         battle.reply_a_id, battle.reply_b_id = replies["a"].id, replies["b"].id
-        battle.meta = {**battle.meta, "live": COMPLETE}
+        # The battle can be read and voted on only from now: the dwell rule counts from here, not from the
+        # request (which included the streaming time).
+        now = utcnow()
+        if battle.expires_at is not None:
+            battle.expires_at = now + (battle.expires_at - battle.created_at)
+        battle.meta = {**battle.meta, "live": COMPLETE, "requested_at": battle.created_at.isoformat()}
+        battle.created_at = now
 
 
 def _fail(session_factory: sessionmaker[Session], public_id: str, error: LiveError) -> None:
