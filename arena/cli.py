@@ -194,15 +194,56 @@ def import_votes_command(database_url: str, file: Path, fmt: str | None, exclusi
 
 @import_group.command("replies")
 @database_option
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice((*FORMATS, "eqbench4")),
+    help="Default: from the file's extension. eqbench4: FILE is a directory of EQ-Bench 4 transcripts "
+    "(<model>/<n>.json).",
+)
 def import_replies_command(database_url: str, file: Path, fmt: str | None) -> None:
     """Replies from a file: {"prompt": "...", "model": "<slug>", "reply": "..."} (or "prompt_id" for a stored
-    prompt); optional emotions, situation, need, language for new prompts. Unknown prompts and models are made."""
+    prompt); optional emotions, situation, need, language for new prompts. Unknown prompts and models are made.
+    With --format eqbench4, FILE is a directory of EQ-Bench 4 transcripts: each opening user message becomes a
+    prompt (tagged with the scenario's category), each first assistant turn that model's reply."""
     from arena.services.reply_import import import_replies
 
-    summary = _import_file(database_url, file, fmt, import_replies)
+    if fmt == "eqbench4":
+        summary = _import_transcripts(database_url, file)
+    else:
+        if file.is_dir():
+            raise BadInput(f"{file} is a directory; for EQ-Bench 4 transcripts pass --format eqbench4")
+        summary = _import_file(database_url, file, fmt, import_replies)
     click.echo(f"{file.name}: {summary}")
+
+
+def _import_transcripts(database_url: str, directory: Path):
+    """EQ-Bench 4 transcripts, all or nothing like any other import; a bad transcript is named by its file."""
+    from arena.db import make_session_factory
+    from arena.services.eqbench4 import read_transcripts, transcript_files
+    from arena.services.records import RecordError
+    from arena.services.reply_import import import_replies
+
+    if not directory.is_dir():
+        raise BadInput(f"{directory}: not a directory of EQ-Bench 4 transcripts (<model>/<n>.json)")
+    files = transcript_files(directory)
+    if not files:
+        raise BadInput(f"{directory}: no transcripts found (expected <model>/<n>.json files)")
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session:
+        try:
+            summary = import_replies(session, read_transcripts(files))
+            session.commit()
+        except RecordError as exc:
+            session.rollback()
+            where = files[exc.line - 1]
+            reason = str(exc).removeprefix(f"line {exc.line}: ")
+            if not reason.startswith(f"{where.parent.name}/"):
+                reason = f"{where.parent.name}/{where.name}: {reason}"
+            raise BadInput(f"{reason}; nothing was imported") from exc
+    return summary
 
 
 @import_group.command("eq-scores")

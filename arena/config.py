@@ -66,6 +66,16 @@ class Settings:
     terms_version: str = "2026-11"
     # Off only for tests (and embedders) that vote without the terms step; the site always asks.
     require_terms: bool = True
+    # Live battles ("write your own"): the longest message, how long a model may take before the visitor is
+    # told it failed, and how many a visitor may start (each one costs two paid model calls).
+    live_max_chars: int = 2000
+    live_timeout_seconds: int = 60
+    rate_limit_live: str = "10 per minute"
+    # A litellm moderation model (e.g. openai/omni-moderation-latest) screening live messages after the keyword
+    # screen; its API base and the NAME of the environment variable holding its key (the key is read at call time).
+    moderation_model: str | None = None
+    moderation_api_base: str | None = None
+    moderation_api_key_env: str | None = None
     # Demo and tests may run without a configured secret; production may not.
     require_secret: bool = True
     testing: bool = False
@@ -85,6 +95,12 @@ class Settings:
             proxy_hops=_env_int("ARENA_PROXY_HOPS", 0),
             min_dwell_ms=_env_int("ARENA_MIN_DWELL_MS", 2000),
             terms_version=os.environ.get("ARENA_TERMS_VERSION") or cls.terms_version,
+            live_max_chars=_env_int("ARENA_LIVE_MAX_CHARS", cls.live_max_chars),
+            live_timeout_seconds=_env_int("ARENA_LIVE_TIMEOUT_SECONDS", cls.live_timeout_seconds),
+            rate_limit_live=os.environ.get("ARENA_RATE_LIMIT_LIVE") or cls.rate_limit_live,
+            moderation_model=os.environ.get("ARENA_MODERATION_MODEL") or None,
+            moderation_api_base=os.environ.get("ARENA_MODERATION_API_BASE") or None,
+            moderation_api_key_env=os.environ.get("ARENA_MODERATION_API_KEY_ENV") or None,
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -105,4 +121,8 @@ class Settings:
             raise ConfigError("ARENA_MIN_DWELL_MS must be 0 or more")
         if not 0 < len(self.terms_version) <= TERMS_VERSION_MAX or not self.terms_version.isprintable():
             raise ConfigError(f"ARENA_TERMS_VERSION must be 1 to {TERMS_VERSION_MAX} printable characters")
+        if self.live_max_chars <= 0:
+            raise ConfigError("ARENA_LIVE_MAX_CHARS must be positive")
+        if self.live_timeout_seconds <= 0:
+            raise ConfigError("ARENA_LIVE_TIMEOUT_SECONDS must be positive")
         return self

@@ -1,6 +1,7 @@
 """Import replies from files (DESIGN §5): {"prompt": text or "prompt_id": id, "model": slug, "reply": text}.
 An unknown prompt text creates the prompt (with optional emotions, situation, need, language); an unknown
-slug creates the model. A reply already stored for that (prompt, model) is left as it is."""
+slug creates the model (named `model_name` when given). A reply already stored for that (prompt, model) is
+left as it is."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def _text(line: int, record: dict, field: str) -> str:
     return value
 
 
+def _optional(line: int, record: dict, field: str) -> str | None:
+    value = record.get(field)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise RecordError(line, f"{field} must be a string of at most 200 characters")
+    return value
+
+
 def import_replies(session: Session, records: Iterable[tuple[int, dict, int]], source: str = "imported"):
     read = replies = kept = prompts = models = 0
     for line, record, _ in records:
@@ -64,12 +74,14 @@ def import_replies(session: Session, records: Iterable[tuple[int, dict, int]], s
                     situation=record.get("situation"),
                     need=record.get("need"),
                     language=record.get("language") or "en",
+                    external_id=_optional(line, record, "external_id"),
                 )
                 prompts += created
             slug = _text(line, record, "model")
             if len(slug) > 200:
                 raise RecordError(line, "model slug is longer than 200 characters")
-            model, created = get_or_create_model(session, slug)
+            name = _optional(line, record, "model_name")
+            model, created = get_or_create_model(session, slug, **({"display_name": name} if name else {}))
             models += created
             _, created = get_or_create_reply(session, prompt, model, _text(line, record, "reply"))
         except CatalogError as exc:

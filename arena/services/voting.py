@@ -9,8 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from arena.models import OUTCOMES, Battle, Vote, utcnow
+from arena.models import OUTCOMES, Battle, Model, Vote, utcnow
 from arena.services.battle_ids import new_public_id
+from arena.services.demo import DEMO_PROVIDER
+from arena.services.identity_leak import IDENTITY_LEAK, battle_leak, own_names
 from arena.services.pairing import Draw
 
 
@@ -38,6 +40,12 @@ class AlreadyVoted(VoteRejected):
 
 class BattleExpired(VoteRejected):
     status = 410
+
+
+class BattleNotReady(VoteRejected):
+    """A live battle whose replies are still streaming (or never arrived)."""
+
+    status = 409
 
 
 def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> Battle:
@@ -71,6 +79,27 @@ def is_expired(battle: Battle, now: datetime) -> bool:
 TOO_FAST = "too_fast"
 
 
+def _model_names(model: Model) -> list[str]:
+    # Demo personas have everyday names ("Brief", "Cheerleader") and no identity to leak.
+    if model.provider == DEMO_PROVIDER:
+        return []
+    return own_names(model.slug, model.display_name, model.provider, model.litellm_model)
+
+
+def flag_identity_leak(battle: Battle) -> str | None:
+    """Check both replies for a give-away of either model; record what was found on the battle. Returns the
+    exclusion reason when the battle leaks."""
+    if battle.reply_a is None or battle.reply_b is None:
+        return None
+    leak = battle_leak(
+        battle.reply_a.text, battle.reply_b.text, _model_names(battle.model_a) + _model_names(battle.model_b)
+    )
+    if leak is None:
+        return None
+    battle.meta = {**(battle.meta or {}), IDENTITY_LEAK: leak.as_meta()}
+    return IDENTITY_LEAK
+
+
 def cast_vote(
     session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
 ) -> Vote:
@@ -84,6 +113,10 @@ def cast_vote(
         raise BattleNotFound("no such battle")
     if battle.status == "voted":
         raise AlreadyVoted("this battle already has a vote; each battle takes one")
+    if battle.source == "live" and (battle.reply_a_id is None or battle.reply_b_id is None):
+        if battle.status == "expired":
+            raise BattleExpired("a model failed to answer this message, so it takes no vote; write another")
+        raise BattleNotReady("the replies are not complete yet; vote when both have arrived")
     if is_expired(battle, now):
         raise BattleExpired("this battle has expired; start a new one")
 
@@ -98,6 +131,8 @@ def cast_vote(
         raise AlreadyVoted("this battle already has a vote; each battle takes one")
 
     dwell_ms = max(0, int((now - battle.created_at).total_seconds() * 1000))
+    # A leak excludes the vote whatever the dwell: the visitor knew (or could know) who was who.
+    exclusion = flag_identity_leak(battle) or (TOO_FAST if dwell_ms < min_dwell_ms else None)
     vote = Vote(
         battle_id=battle.id,
         model_a_id=battle.model_a_id,
@@ -105,8 +140,8 @@ def cast_vote(
         outcome=outcome,
         created_at=now,
         dwell_ms=dwell_ms,
-        counts_for_leaderboard=dwell_ms >= min_dwell_ms,
-        exclusion_reason=None if dwell_ms >= min_dwell_ms else TOO_FAST,
+        counts_for_leaderboard=exclusion is None,
+        exclusion_reason=exclusion,
     )
     session.add(vote)
     try:

@@ -81,7 +81,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
 
-    from arena.web import admin, analysis, api, battle, errors, leaderboard, privacy, terms
+    from arena.web import admin, analysis, api, battle, errors, leaderboard, live, privacy, terms
 
     errors.register(app)
     if settings.proxy_hops:
@@ -92,6 +92,7 @@ def init_web(app: Flask, settings: Settings) -> None:
                                 x_host=settings.proxy_hops)  # fmt: skip
         app.config["SESSION_COOKIE_SECURE"] = True
     app.register_blueprint(battle.bp)
+    app.register_blueprint(live.bp)
     app.register_blueprint(leaderboard.bp)
     app.register_blueprint(analysis.bp)
     app.register_blueprint(api.bp)
@@ -122,6 +123,8 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
     for endpoint, per_visitor in (("battle.new_battle", settings.rate_limit_battle),
                                   ("battle.vote", settings.rate_limit_vote),
                                   ("terms.accept", settings.rate_limit_vote),
-                                  ("privacy.delete", settings.rate_limit_vote)):  # fmt: skip
+                                  ("privacy.delete", settings.rate_limit_vote),
+                                  ("live.start", settings.rate_limit_live),
+                                  ("live.stream", settings.rate_limit_live)):  # fmt: skip
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = per_network(limiter.limit(per_visitor)(view))

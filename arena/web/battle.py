@@ -53,7 +53,7 @@ def _signer():
     return current_app.extensions["arena.battle_ids"]
 
 
-def _anonymous(battle: Battle) -> AnonymousBattle:
+def anonymous(battle: Battle) -> AnonymousBattle:
     return AnonymousBattle(
         token=_signer().sign(battle.public_id),
         prompt=battle.prompt.text,
@@ -80,7 +80,7 @@ def _revealed(battle: Battle) -> RevealedBattle:
 def _open_battle(battle: Battle):
     # Until the visitor accepts the terms, the battle shows the accept control and its vote buttons are off.
     return _page_or_partial(
-        "battle/_battle.html", battle=_anonymous(battle), labels=OUTCOME_LABELS, terms_needed=not terms_accepted()
+        "battle/_battle.html", battle=anonymous(battle), labels=OUTCOME_LABELS, terms_needed=not terms_accepted()
     )
 
 
