@@ -270,6 +270,8 @@ def vote_while_a_slow_stream_is_open(base: str, session_factory, llm_server) -> 
     threading.Thread(target=lambda: (rest.extend(lines), finished.set()), daemon=True).start()
     other = requests.Session()
     action, csrf = parse_battle_page(other.get(base + "/", timeout=5).text)
+    # A server started from the environment asks for the terms first (test apps switch that off).
+    assert other.post(base + "/terms/accept", data={"csrf_token": csrf}, timeout=5).ok
     assert other.post(base + action, data={"outcome": "tie", "csrf_token": csrf}, timeout=5).ok
     assert not finished.is_set(), f"the slow stream ended before the vote, so this proves nothing: {rest[-4:]}"
     assert finished.wait(30)

@@ -1,9 +1,10 @@
 """Live battles ("write your own"): a visitor's message, two anonymous models answering at once, streamed.
 
-Three separate parts, so the litellm seam can later be folded into a shared module:
-- `completion_kwargs` / `classify_error` / `stream_reply` / `moderation_flags`: the only code that knows litellm
-  (imported inside functions: `import litellm` costs seconds and hundreds of MB, and the web app must not pay
-  that on start-up);
+Three parts:
+- `completion_kwargs` / `classify_error` / `stream_reply` / `moderation_flags`: the calls, through the shared
+  litellm seam (`arena.services.llm`: imported inside functions, since `import litellm` costs seconds and
+  hundreds of MB and the web app must not pay that on start-up); streamed synchronously, one thread per side,
+  so a closed page can cancel both;
 - `start_live_battle` / `record_crisis_message`: what is stored when a visitor writes;
 - `stream_battle`: runs both calls concurrently and yields anonymous events ('a', 'b', 'done', 'failed'); it
   stores the replies only when both arrived whole, and otherwise marks the battle so it takes no vote.
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.models import Battle, Model, Prompt, Reply, utcnow
+from arena.services import llm
 from arena.services.battle_ids import new_public_id
 from arena.services.catalog import content_hash
 from arena.services.crisis import CRISIS_FLAG
@@ -66,34 +68,14 @@ class NoLiveModels(LookupError):
 # ---- the litellm seam -------------------------------------------------------------------------------------
 
 
-def _litellm():
-    import litellm
-
-    # litellm prints a "Give Feedback" banner on every exception; our own error handling says what matters.
-    litellm.suppress_debug_info = True
-    return litellm
-
-
 def completion_kwargs(model: Model, *, timeout_seconds: float) -> dict[str, Any]:
-    """litellm.completion arguments for a Model: its model string, its API base, and the key read NOW from the
-    environment variable the model names (a key is never stored, logged or put in an error)."""
-    meta = model.meta or {}
-    kwargs: dict[str, Any] = {
-        "model": model.litellm_model,
-        "timeout": timeout_seconds,
-        # A visitor is waiting: fail fast and say so rather than retry behind their back.
-        "max_retries": 0,
-        "num_retries": 0,
-    }
-    if meta.get("api_base"):
-        kwargs["api_base"] = meta["api_base"]
-    key_env = meta.get("api_key_env")
-    if key_env:
-        key = os.environ.get(key_env)
-        if not key:
-            raise LiveError("not_configured", f"environment variable {key_env} is not set")
-        kwargs["api_key"] = key
-    return kwargs
+    """litellm.completion arguments for a Model (llm.call_kwargs: model string, API base, key read now from the
+    environment), without retries: a visitor is waiting, so fail fast and say so rather than retry behind them."""
+    try:
+        kwargs = llm.call_kwargs(model, timeout=timeout_seconds)
+    except llm.LLMError as exc:
+        raise LiveError("not_configured", str(exc)) from exc
+    return {**kwargs, "max_retries": 0, "num_retries": 0}
 
 
 def classify_error(exc: BaseException) -> LiveError:
@@ -132,7 +114,7 @@ def stream_reply(
     finished = False
     usage = None
     try:
-        response = _litellm().completion(
+        response = llm.import_litellm().completion(
             messages=messages, stream=True, stream_options={"include_usage": True}, **kwargs
         )
         for chunk in response:
@@ -173,7 +155,7 @@ def moderation_flags(
     if api_key_env:
         kwargs["api_key"] = os.environ.get(api_key_env) or None
     try:
-        result = _litellm().moderation(input=text, **kwargs).results[0]
+        result = llm.import_litellm().moderation(input=text, **kwargs).results[0]
     except Exception as exc:  # noqa: BLE001 - an unreachable moderator must not take the page down
         log.warning("moderation call failed: %s", type(exc).__name__)
         return ["moderation_unavailable"]
