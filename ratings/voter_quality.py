@@ -1,0 +1,207 @@
+"""Vote-quality tests per voter, under given Bradley-Terry strengths: pure statistics on per-voter counts.
+
+Every test is one-sided, distribution-free and multiple-testing aware, because a false flag silently discards an
+honest person's votes: a voter is flagged only when (a) Bernstein's inequality bounds the chance of their votes
+under the ratings below `alpha / number of tests` (Bonferroni), and (b) the effect is large, not merely
+significant, so a voter with strong but consistent taste of their own is left alone.
+
+Each vote has a score y (1 when side A wins, 0 when B wins, 1/2 for a tie or both_bad) and, under the ratings,
+E[y] = p = sigmoid(theta_a - theta_b). Whatever the tie rate, Var(y) <= p (1 - p), which the bounds use; an
+underestimated variance would make them liberal, an overestimated one only makes them more conservative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ratings.intervals import ClusteredOutcomes
+from ratings.outcomes import Outcome
+
+# Bonferroni family-wise false-flag rate of each rule, if the ratings are right.
+DEFAULT_ALPHA = 0.01
+# Fewer votes than this and a voter is never tested: a handful of votes says nothing.
+DEFAULT_MIN_VOTES = 30
+# Outlier: flagged only if the voter agrees with the ratings at most this fraction as much as they predict.
+DEFAULT_MAX_AGREEMENT = 0.5
+# One-sided: flagged only if the voter's picks went to one side (or one model) at least this share of the time.
+DEFAULT_MIN_SHARE = 0.95
+
+
+def bernstein_tail(deviation: np.ndarray, variance: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """Upper bound on P(S >= t) for S a sum of independent zero-mean terms, each <= `bound` above its mean,
+    with total variance at most `variance`: exp(-t^2 / (2 (V + M t / 3))); 1 for t <= 0."""
+    t = np.maximum(np.asarray(deviation, dtype=np.float64), 0.0)
+    denominator = 2.0 * (np.asarray(variance, dtype=np.float64) + np.asarray(bound, dtype=np.float64) * t / 3.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.where(t > 0, t * t / np.where(denominator > 0, denominator, np.inf), 0.0)
+    return np.where(t > 0, np.exp(-exponent), 1.0)
+
+
+@dataclass(frozen=True)
+class VoteCells:
+    """One row per (voter, model_a, model_b, outcome) cell with its count, y and p: what every test reads."""
+
+    voter: np.ndarray
+    model_a: np.ndarray
+    model_b: np.ndarray
+    score: np.ndarray
+    expected: np.ndarray
+    count: np.ndarray
+    n_voters: int
+
+    @classmethod
+    def from_clustered(cls, clustered: ClusteredOutcomes, theta: np.ndarray) -> VoteCells:
+        cells = clustered.cells
+        theta = np.asarray(theta, dtype=np.float64)
+        if len(theta) != cells.n_models:
+            raise ValueError("theta must give one strength per model")
+        a, b, o = cells.model_a[clustered.cell], cells.model_b[clustered.cell], cells.outcome[clustered.cell]
+        score = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
+        expected = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))
+        count = np.asarray(clustered.count, dtype=np.float64)
+        return cls(np.asarray(clustered.cluster), a, b, score, expected, count, clustered.n_clusters)
+
+    def per_voter(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.voter, weights=values, minlength=self.n_voters)
+
+    def votes(self) -> np.ndarray:
+        return self.per_voter(self.count)
+
+
+@dataclass(frozen=True)
+class VoterFlags:
+    """A rule's verdict per voter: `flagged` plus what it was decided on, so every flag can be explained."""
+
+    flagged: np.ndarray
+    n_votes: np.ndarray
+    tested: np.ndarray
+    p_bound: np.ndarray
+    effect: np.ndarray
+    threshold: float
+
+    @property
+    def n_tests(self) -> int:
+        return int(self.tested.sum())
+
+
+def _threshold(alpha: float, n_tests: int) -> float:
+    return alpha / max(n_tests, 1)
+
+
+def outlier_voters(
+    cells: VoteCells,
+    *,
+    min_votes: int = DEFAULT_MIN_VOTES,
+    alpha: float = DEFAULT_ALPHA,
+    max_agreement: float = DEFAULT_MAX_AGREEMENT,
+) -> VoterFlags:
+    """Voters whose votes are improbable under the ratings (Chatbot Arena's anomalous users): the voter's
+    log-likelihood falls below its expectation by more than chance allows, and their agreement with the
+    ratings (observed over expected, 1 for a typical voter, 0 for a coin, < 0 for a contrarian) is at most
+    `max_agreement`. `effect` is that agreement.
+
+    The log-likelihood of a vote is y logit(p) + log(1 - p), linear in y, so its deviation from expectation is
+    (y - p) logit(p), whatever the tie rate; each term is at most max(p, 1 - p) |logit(p)| below its mean.
+    """
+    logit = np.log(cells.expected) - np.log1p(-cells.expected)
+    c = cells.count
+    deficit = -cells.per_voter(c * (cells.score - cells.expected) * logit)
+    variance = cells.per_voter(c * cells.expected * (1.0 - cells.expected) * logit**2)
+    bound = np.zeros(cells.n_voters)
+    np.maximum.at(bound, cells.voter, np.maximum(cells.expected, 1.0 - cells.expected) * np.abs(logit))
+    observed = cells.per_voter(c * (cells.score - 0.5) * logit)
+    predicted = cells.per_voter(c * (cells.expected - 0.5) * logit)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agreement = np.where(predicted > 0, observed / predicted, 1.0)
+    n_votes = cells.votes()
+    tested = n_votes >= min_votes
+    p_bound = bernstein_tail(deficit, variance, bound)
+    threshold = _threshold(alpha, int(tested.sum()))
+    flagged = tested & (p_bound < threshold) & (agreement <= max_agreement)
+    return VoterFlags(flagged, n_votes, tested, p_bound, agreement, threshold)
+
+
+def one_sided_by_position(
+    cells: VoteCells, *, min_votes: int = DEFAULT_MIN_VOTES, alpha: float = DEFAULT_ALPHA,
+    min_share: float = DEFAULT_MIN_SHARE,
+) -> VoterFlags:  # fmt: skip
+    """Voters who (nearly) always pick the same side: their mean score (the share of picks for A, a tie half)
+    is at least `min_share` or at most 1 - `min_share`, and that many A (or B) picks are improbable under the
+    ratings. Sides are randomised, so an honest voter's side share stays near the ratings' prediction.
+    `effect` is the share of picks for side A. Two tests per voter (A and B)."""
+    c = cells.count
+    n_votes = cells.votes()
+    excess = cells.per_voter(c * (cells.score - cells.expected))
+    variance = cells.per_voter(c * cells.expected * (1.0 - cells.expected))
+    above, below = np.zeros(cells.n_voters), np.zeros(cells.n_voters)
+    np.maximum.at(above, cells.voter, 1.0 - cells.expected)
+    np.maximum.at(below, cells.voter, cells.expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_a = np.where(n_votes > 0, cells.per_voter(c * cells.score) / n_votes, 0.5)
+    tested = n_votes >= min_votes
+    p_bound = np.minimum(bernstein_tail(excess, variance, above), bernstein_tail(-excess, variance, below))
+    threshold = _threshold(alpha, 2 * int(tested.sum()))
+    lopsided = (share_a >= min_share) | (share_a <= 1.0 - min_share)
+    flagged = tested & (p_bound < threshold) & lopsided
+    return VoterFlags(flagged, n_votes, tested, p_bound, share_a, threshold)
+
+
+@dataclass(frozen=True)
+class ModelFlags(VoterFlags):
+    """As VoterFlags; `model` is, per voter, the model tested (the one the voter's picks favoured most)."""
+
+    model: np.ndarray
+
+
+def one_sided_by_model(
+    cells: VoteCells, n_models: int, *, min_votes: int = DEFAULT_MIN_VOTES, alpha: float = DEFAULT_ALPHA,
+    min_share: float = DEFAULT_MIN_SHARE,
+) -> ModelFlags:  # fmt: skip
+    """Voters who (nearly) always pick the same model: in at least `min_votes` of their battles with one model,
+    that model won at least `min_share` of the time (a tie half), and more often than the ratings make
+    probable. Picking the best model often is not flagged when the ratings expect it. `n_votes` and `effect`
+    are the battles with, and the win share of, each voter's most improbable model. One test per voter and
+    model with enough battles."""
+    voters = cells.voter
+    k = voters * n_models
+    shape = cells.n_voters * n_models
+    c = cells.count
+
+    def per_pair(values: np.ndarray) -> np.ndarray:
+        # The same sums over each vote as seen from model a (score y) and from model b (score 1 - y).
+        return np.bincount(k + cells.model_a, values[0], minlength=shape) + np.bincount(
+            k + cells.model_b, values[1], minlength=shape
+        )
+
+    battles = per_pair((c, c))
+    wins = per_pair((c * cells.score, c * (1.0 - cells.score)))
+    expected = per_pair((c * cells.expected, c * (1.0 - cells.expected)))
+    variance = per_pair((c * cells.expected * (1.0 - cells.expected),) * 2)
+    bound = np.zeros(shape)
+    np.maximum.at(bound, k + cells.model_a, 1.0 - cells.expected)
+    np.maximum.at(bound, k + cells.model_b, cells.expected)
+    tested = battles >= min_votes
+    p_bound = np.where(tested, bernstein_tail(wins - expected, variance, bound), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(battles > 0, wins / battles, 0.0)
+    threshold = _threshold(alpha, int(tested.sum()))
+    pair_flagged = tested & (p_bound < threshold) & (share >= min_share)
+    grid = (cells.n_voters, n_models)
+    # The model a flag is about, else the voter's most improbable one.
+    model = np.argmin(np.where(pair_flagged, p_bound - 2.0, p_bound).reshape(grid), axis=1)
+    rows = np.arange(cells.n_voters)
+
+    def pick(values: np.ndarray) -> np.ndarray:
+        return values.reshape(grid)[rows, model]
+
+    return ModelFlags(
+        flagged=pair_flagged.reshape(grid).any(axis=1),
+        n_votes=pick(battles),
+        tested=tested.reshape(grid).any(axis=1),
+        p_bound=pick(p_bound),
+        effect=pick(share),
+        threshold=threshold,
+        model=model,
+    )
