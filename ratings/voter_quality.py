@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
+from ratings import bradley_terry as bt
 from ratings.intervals import ClusteredOutcomes
 from ratings.outcomes import Outcome
 
@@ -27,6 +29,8 @@ DEFAULT_MIN_VOTES = 30
 DEFAULT_MAX_AGREEMENT = 0.5
 # One-sided: flagged only if the voter's picks went to one side (or one model) at least this share of the time.
 DEFAULT_MIN_SHARE = 0.95
+# One-sided by model: a personal liking this large (logits; 1.5 is ~260 Elo points) is still deemed honest.
+DEFAULT_TASTE = 1.5
 
 
 def bernstein_tail(deviation: np.ndarray, variance: np.ndarray, bound: np.ndarray) -> np.ndarray:
@@ -39,6 +43,18 @@ def bernstein_tail(deviation: np.ndarray, variance: np.ndarray, bound: np.ndarra
     return np.where(t > 0, np.exp(-exponent), 1.0)
 
 
+def chernoff_tail(n: np.ndarray, observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Upper bound on P(mean >= observed) for the mean of n independent [0, 1] variables whose means average
+    `expected` (Hoeffding 1963): exp(-n KL(observed || expected)); 1 when observed <= expected. Tight at the
+    extremes, where it gives expected^n for a voter who picked the same way every time."""
+    n = np.asarray(n, dtype=np.float64)
+    q = np.clip(np.asarray(observed, dtype=np.float64), 0.0, 1.0)
+    mu = np.clip(np.asarray(expected, dtype=np.float64), 1e-12, 1.0 - 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(q > 0, q * np.log(q / mu), 0.0) + np.where(q < 1, (1 - q) * np.log((1 - q) / (1 - mu)), 0.0)
+    return np.where(q > mu, np.exp(-n * kl), 1.0)
+
+
 @dataclass(frozen=True)
 class VoteCells:
     """One row per (voter, model_a, model_b, outcome) cell with its count, y and p: what every test reads."""
@@ -47,9 +63,11 @@ class VoteCells:
     model_a: np.ndarray
     model_b: np.ndarray
     score: np.ndarray
+    margin: np.ndarray
     expected: np.ndarray
     count: np.ndarray
     n_voters: int
+    n_models: int
 
     @classmethod
     def from_clustered(cls, clustered: ClusteredOutcomes, theta: np.ndarray) -> VoteCells:
@@ -59,9 +77,12 @@ class VoteCells:
             raise ValueError("theta must give one strength per model")
         a, b, o = cells.model_a[clustered.cell], cells.model_b[clustered.cell], cells.outcome[clustered.cell]
         score = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
-        expected = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))
+        margin = theta[a] - theta[b]
+        expected = 1.0 / (1.0 + np.exp(-margin))
         count = np.asarray(clustered.count, dtype=np.float64)
-        return cls(np.asarray(clustered.cluster), a, b, score, expected, count, clustered.n_clusters)
+        return cls(
+            np.asarray(clustered.cluster), a, b, score, margin, expected, count, clustered.n_clusters, cells.n_models
+        )
 
     def per_voter(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.voter, weights=values, minlength=self.n_voters)
@@ -120,28 +141,50 @@ def outlier_voters(
     p_bound = bernstein_tail(deficit, variance, bound)
     threshold = _threshold(alpha, int(tested.sum()))
     flagged = tested & (p_bound < threshold) & (agreement <= max_agreement)
+    for voter in np.flatnonzero(flagged):
+        flagged[voter] = not has_own_taste(cells, voter, alpha)
     return VoterFlags(flagged, n_votes, tested, p_bound, agreement, threshold)
+
+
+def has_own_taste(cells: VoteCells, voter: int, alpha: float = DEFAULT_ALPHA) -> bool:
+    """Whether a voter's votes follow a consistent ranking of their own: Bradley-Terry fitted to their votes
+    alone beats a coin by a likelihood-ratio test at level `alpha` (chi-squared, one degree of freedom per
+    model they saw but one). A voter who disagrees with the crowd but agrees with themselves has a taste, not
+    a script; ties make the soft-outcome likelihood under-dispersed, so the ratio is scaled by the dispersion
+    (never above 1), which only ever favours the voter."""
+    rows = cells.voter == voter
+    a, b, y, c = cells.model_a[rows], cells.model_b[rows], cells.score[rows], cells.count[rows]
+    seen = np.unique(np.concatenate([a, b]))
+    if len(seen) < 2:
+        return False
+    index = np.searchsorted(seen, a), np.searchsorted(seen, b)
+    wins = np.zeros((len(seen), len(seen)))
+    np.add.at(wins, index, c * y)
+    np.add.at(wins, index[::-1], c * (1.0 - y))
+    # One virtual tie per pair keeps a perfectly consistent voter's fit finite and a sparse one modest.
+    theta = bt.fit(wins, alpha=1.0)
+    p = np.clip(1.0 / (1.0 + np.exp(-(theta[index[0]] - theta[index[1]]))), 1e-12, 1 - 1e-12)
+    gain = np.sum(c * (y * np.log(p) + (1.0 - y) * np.log1p(-p) - np.log(0.5)))
+    dispersion = min(1.0, float(np.sum(c * (y - p) ** 2) / max(np.sum(c * p * (1.0 - p)), 1e-12)))
+    return bool(2.0 * gain / max(dispersion, 1e-3) > stats.chi2.isf(alpha, len(seen) - 1))
 
 
 def one_sided_by_position(
     cells: VoteCells, *, min_votes: int = DEFAULT_MIN_VOTES, alpha: float = DEFAULT_ALPHA,
     min_share: float = DEFAULT_MIN_SHARE,
 ) -> VoterFlags:  # fmt: skip
-    """Voters who (nearly) always pick the same side: their mean score (the share of picks for A, a tie half)
-    is at least `min_share` or at most 1 - `min_share`, and that many A (or B) picks are improbable under the
-    ratings. Sides are randomised, so an honest voter's side share stays near the ratings' prediction.
-    `effect` is the share of picks for side A. Two tests per voter (A and B)."""
+    """Voters who (nearly) always pick the same side: their share of picks for A (a tie half) is at least
+    `min_share`, or at most 1 - `min_share`, and improbable under the ratings. Sides are randomised, so no
+    taste makes an honest voter lopsided. `effect` is the share for side A. Two tests per voter."""
     c = cells.count
     n_votes = cells.votes()
-    excess = cells.per_voter(c * (cells.score - cells.expected))
-    variance = cells.per_voter(c * cells.expected * (1.0 - cells.expected))
-    above, below = np.zeros(cells.n_voters), np.zeros(cells.n_voters)
-    np.maximum.at(above, cells.voter, 1.0 - cells.expected)
-    np.maximum.at(below, cells.voter, cells.expected)
     with np.errstate(divide="ignore", invalid="ignore"):
         share_a = np.where(n_votes > 0, cells.per_voter(c * cells.score) / n_votes, 0.5)
+        expected_a = np.where(n_votes > 0, cells.per_voter(c * cells.expected) / n_votes, 0.5)
     tested = n_votes >= min_votes
-    p_bound = np.minimum(bernstein_tail(excess, variance, above), bernstein_tail(-excess, variance, below))
+    p_bound = np.minimum(
+        chernoff_tail(n_votes, share_a, expected_a), chernoff_tail(n_votes, 1 - share_a, 1 - expected_a)
+    )
     threshold = _threshold(alpha, 2 * int(tested.sum()))
     lopsided = (share_a >= min_share) | (share_a <= 1.0 - min_share)
     flagged = tested & (p_bound < threshold) & lopsided
@@ -150,46 +193,42 @@ def one_sided_by_position(
 
 @dataclass(frozen=True)
 class ModelFlags(VoterFlags):
-    """As VoterFlags; `model` is, per voter, the model tested (the one the voter's picks favoured most)."""
+    """As VoterFlags; `model` is, per voter, the model tested (the one a flag is about, else the most
+    improbable)."""
 
     model: np.ndarray
 
 
 def one_sided_by_model(
     cells: VoteCells, n_models: int, *, min_votes: int = DEFAULT_MIN_VOTES, alpha: float = DEFAULT_ALPHA,
-    min_share: float = DEFAULT_MIN_SHARE,
+    min_share: float = DEFAULT_MIN_SHARE, taste: float = DEFAULT_TASTE,
 ) -> ModelFlags:  # fmt: skip
     """Voters who (nearly) always pick the same model: in at least `min_votes` of their battles with one model,
-    that model won at least `min_share` of the time (a tie half), and more often than the ratings make
-    probable. Picking the best model often is not flagged when the ratings expect it. `n_votes` and `effect`
-    are the battles with, and the win share of, each voter's most improbable model. One test per voter and
-    model with enough battles."""
-    voters = cells.voter
-    k = voters * n_models
+    that model won at least `min_share` of the time (a tie half), which is improbable even for a voter who
+    likes it `taste` logits more than the crowd does. So picking a strong model often is never flagged, nor
+    is a strong liking; a script that always picks one model is. `n_votes` and `effect` are the battles with,
+    and the win share of, that model. One test per voter and model with enough battles."""
+    k = cells.voter * n_models
     shape = cells.n_voters * n_models
     c = cells.count
+    liked_a = 1.0 / (1.0 + np.exp(-(cells.margin + taste)))
+    liked_b = 1.0 / (1.0 + np.exp(-(-cells.margin + taste)))
 
-    def per_pair(values: np.ndarray) -> np.ndarray:
-        # The same sums over each vote as seen from model a (score y) and from model b (score 1 - y).
-        return np.bincount(k + cells.model_a, values[0], minlength=shape) + np.bincount(
-            k + cells.model_b, values[1], minlength=shape
+    def per_pair(from_a: np.ndarray, from_b: np.ndarray) -> np.ndarray:
+        # Each vote seen from model a (score y) and from model b (score 1 - y).
+        return np.bincount(k + cells.model_a, from_a, minlength=shape) + np.bincount(
+            k + cells.model_b, from_b, minlength=shape
         )
 
-    battles = per_pair((c, c))
-    wins = per_pair((c * cells.score, c * (1.0 - cells.score)))
-    expected = per_pair((c * cells.expected, c * (1.0 - cells.expected)))
-    variance = per_pair((c * cells.expected * (1.0 - cells.expected),) * 2)
-    bound = np.zeros(shape)
-    np.maximum.at(bound, k + cells.model_a, 1.0 - cells.expected)
-    np.maximum.at(bound, k + cells.model_b, cells.expected)
-    tested = battles >= min_votes
-    p_bound = np.where(tested, bernstein_tail(wins - expected, variance, bound), 1.0)
+    battles = per_pair(c, c)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(battles > 0, wins / battles, 0.0)
+        share = np.where(battles > 0, per_pair(c * cells.score, c * (1.0 - cells.score)) / battles, 0.0)
+        expected = np.where(battles > 0, per_pair(c * liked_a, c * liked_b) / battles, 0.5)
+    tested = battles >= min_votes
+    p_bound = np.where(tested, chernoff_tail(battles, share, expected), 1.0)
     threshold = _threshold(alpha, int(tested.sum()))
     pair_flagged = tested & (p_bound < threshold) & (share >= min_share)
     grid = (cells.n_voters, n_models)
-    # The model a flag is about, else the voter's most improbable one.
     model = np.argmin(np.where(pair_flagged, p_bound - 2.0, p_bound).reshape(grid), axis=1)
     rows = np.arange(cells.n_voters)
 

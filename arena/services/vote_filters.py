@@ -1,0 +1,196 @@
+"""Vote-quality filters, run by the recompute job before the ratings are fitted.
+
+Filters never delete: an excluded vote stays stored with its reason, is counted on the admin page, and an admin
+can re-include it (which marks it `reincluded_at`, so no later run excludes it again). The rules, each
+conservative (see ratings/voter_quality.py for the statistics):
+
+- daily_cap: a visitor's votes beyond the first `daily_cap` of a UTC day (earliest first).
+- one_sided: a voter with at least `min_votes` votes who (nearly) always picks the same side (A or B), or the
+  same model, far more often than the ratings (or even a strong liking) make probable.
+- outlier_voter: a voter with at least `min_votes` votes that are improbable under the ratings (Chatbot Arena's
+  anomalous users), who agrees with the crowd at most half as much as expected and follows no consistent
+  taste of their own, i.e. votes like a coin against clear differences.
+
+Only votes cast here with a visitor key are judged; imported votes keep the counting and reason they came with,
+and other reasons (too_fast, ...) are never touched. Each run re-evaluates from scratch: its own exclusions
+that no longer apply are lifted, in the same transaction that sets the new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from arena.models import Battle, Vote
+from ratings import bradley_terry as bt
+from ratings import voter_quality as vq
+from ratings.intervals import ClusteredOutcomes
+from ratings.outcomes import OUTCOME_CODES, PairOutcomes
+
+DAILY_CAP = "daily_cap"
+ONE_SIDED = "one_sided"
+OUTLIER_VOTER = "outlier_voter"
+# In the order they are applied: a vote excluded by an earlier rule keeps that reason.
+FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER)
+_KEYS_PER_STATEMENT = 500
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    daily_cap: int = 500
+    min_votes: int = vq.DEFAULT_MIN_VOTES
+    alpha: float = vq.DEFAULT_ALPHA
+
+    def __post_init__(self) -> None:
+        if self.daily_cap < 1:
+            raise ValueError("the daily vote cap must be at least 1")
+        if self.min_votes < 2:
+            raise ValueError("the filters' minimum number of votes must be at least 2")
+        if not 0 < self.alpha < 1:
+            raise ValueError("the filters' alpha must be between 0 and 1")
+
+
+@dataclass
+class FilterPlan:
+    """What the read step decided: the voters to exclude per rule, and why (for the run's parameters)."""
+
+    settings: FilterSettings | None
+    voters: dict[str, list[str]] = field(default_factory=dict)
+    tests: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class FilterReport:
+    """What a run's filters did; stored in RatingRun.params["filters"]."""
+
+    enabled: bool
+    settings: dict | None
+    excluded: dict[str, int]
+    voters: dict[str, int]
+    tests: dict[str, int]
+    lifted: int
+
+    def as_params(self) -> dict:
+        return asdict(self)
+
+
+def _judged(dialect: str):
+    """(voter key or NULL, UTC day): only votes cast here with a visitor key are judged."""
+    voter = case((and_(Battle.source != "import", Battle.judge_key.is_not(None)), Battle.judge_key), else_=None)
+    # PostgreSQL stores timestamptz (read in UTC, whatever the session's zone); SQLite naive UTC text.
+    utc = func.timezone("UTC", Vote.created_at) if dialect == "postgresql" else Vote.created_at
+    return voter, func.date(utc)
+
+
+def _candidates(dialect: str) -> Select:
+    """Every vote that counts or that these filters excluded, with its voter and its rank in the voter's UTC
+    day (earliest first). Votes excluded for any other reason are not candidates, so are never touched."""
+    voter, day = _judged(dialect)
+    rank = func.row_number().over(partition_by=(voter, day), order_by=(Vote.created_at, Vote.id))
+    ours = and_(Vote.exclusion_reason.in_(FILTER_REASONS), Battle.source != "import", Vote.reincluded_at.is_(None))
+    return (
+        select(
+            Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.outcome, Vote.reincluded_at,
+            voter.label("voter"), rank.label("day_rank"),
+        )
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(or_(Vote.counts_for_leaderboard.is_(True), ours))
+    )  # fmt: skip
+
+
+def _over_cap(candidates, cap: int):
+    return and_(candidates.c.voter.is_not(None), candidates.c.day_rank > cap, candidates.c.reincluded_at.is_(None))
+
+
+def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt.DEFAULT_ALPHA, both_bad="tie"):
+    """Read step: which voters each rule excludes, from per-voter counts (GROUP BY voter, model pair, outcome)
+    under a first fit of the votes that survive the daily cap. Holds only aggregates in memory."""
+    if settings is None:
+        return FilterPlan(None)
+    candidates = _candidates(session.get_bind().dialect.name).subquery()
+    kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).subquery()
+    rows = session.execute(
+        select(kept.c.voter, kept.c.model_a_id, kept.c.model_b_id, kept.c.outcome, func.count()).group_by(
+            kept.c.voter, kept.c.model_a_id, kept.c.model_b_id, kept.c.outcome
+        )
+    ).all()
+    result = FilterPlan(settings, voters={ONE_SIDED: [], OUTLIER_VOTER: []})
+    model_ids = sorted({r[1] for r in rows} | {r[2] for r in rows})
+    judged = [r for r in rows if r[0] is not None]
+    if len(model_ids) < 2 or not judged:
+        return result
+    index = {m: k for k, m in enumerate(model_ids)}
+    n = len(model_ids)
+    everyone = PairOutcomes.from_rows(n, [(index[a], index[b], o, c) for _, a, b, o, c in rows])
+    theta = bt.fit(everyone.win_matrix(both_bad), alpha=alpha)
+    cells = _voter_cells(judged, index, n, theta)
+    keys = sorted({r[0] for r in judged})
+    by_position = vq.one_sided_by_position(cells, min_votes=settings.min_votes, alpha=settings.alpha)
+    by_model = vq.one_sided_by_model(cells, n, min_votes=settings.min_votes, alpha=settings.alpha)
+    outliers = vq.outlier_voters(cells, min_votes=settings.min_votes, alpha=settings.alpha)
+    one_sided = by_position.flagged | by_model.flagged
+    result.voters[ONE_SIDED] = [keys[v] for v in np.flatnonzero(one_sided)]
+    result.voters[OUTLIER_VOTER] = [keys[v] for v in np.flatnonzero(outliers.flagged & ~one_sided)]
+    result.tests = {
+        "one_sided_position": 2 * by_position.n_tests,
+        "one_sided_model": by_model.n_tests,
+        "outlier_voter": outliers.n_tests,
+    }
+    return result
+
+
+def _voter_cells(rows, index: dict[int, int], n: int, theta: np.ndarray) -> vq.VoteCells:
+    voters = {v: k for k, v in enumerate(sorted({r[0] for r in rows}))}
+    keys = np.array([(index[a] * n + index[b]) * 4 + OUTCOME_CODES[o] for _, a, b, o, _ in rows], dtype=np.int64)
+    counts = np.array([r[4] for r in rows], dtype=np.float64)
+    cells, cell = np.unique(keys, return_inverse=True)
+    outcomes = PairOutcomes(n, cells // 4 // n, cells // 4 % n, cells % 4, np.bincount(cell, counts))
+    clustered = ClusteredOutcomes(outcomes, len(voters), np.array([voters[r[0]] for r in rows]), cell, counts)
+    return vq.VoteCells.from_clustered(clustered, theta)
+
+
+def apply(session: Session, decided: FilterPlan) -> FilterReport:
+    """Write step (call inside one transaction): lift this job's earlier exclusions, then one bulk UPDATE per
+    rule. Re-included votes and other reasons are never touched."""
+    ours = (
+        select(Vote.id)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.exclusion_reason.in_(FILTER_REASONS), Battle.source != "import", Vote.reincluded_at.is_(None))
+    )
+    lifted = _set(session, Vote.id.in_(ours), counts=True, reason=None)
+    settings = decided.settings
+    excluded = dict.fromkeys(FILTER_REASONS, 0)
+    if settings is not None:
+        candidates = _candidates(session.get_bind().dialect.name).subquery()
+        over_cap = select(candidates.c.id).where(_over_cap(candidates, settings.daily_cap))
+        excluded[DAILY_CAP] = _set(session, Vote.id.in_(over_cap), counts=False, reason=DAILY_CAP)
+        for reason in (ONE_SIDED, OUTLIER_VOTER):
+            keys = decided.voters.get(reason, [])
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                battles = select(Battle.id).where(
+                    Battle.judge_key.in_(keys[start : start + _KEYS_PER_STATEMENT]), Battle.source != "import"
+                )
+                excluded[reason] += _set(session, Vote.battle_id.in_(battles), counts=False, reason=reason)
+    return FilterReport(
+        enabled=settings is not None,
+        settings=None if settings is None else asdict(settings),
+        excluded=excluded,
+        voters={reason: len(keys) for reason, keys in decided.voters.items()},
+        tests=decided.tests,
+        lifted=lifted,
+    )
+
+
+def _set(session: Session, which, *, counts: bool, reason: str | None) -> int:
+    conditions = [which]
+    if not counts:  # exclusions only ever take votes that count and were never re-included by an admin
+        conditions += [Vote.counts_for_leaderboard.is_(True), Vote.reincluded_at.is_(None)]
+    return session.execute(
+        update(Vote)
+        .where(*conditions)
+        .values(counts_for_leaderboard=counts, exclusion_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
