@@ -252,10 +252,10 @@ def _filter_settings():
     from arena.services.vote_filters import FilterSettings
 
     try:
-        settings = Settings.from_env()
-        return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
-    except (ConfigError, ValueError) as exc:
+        settings = Settings.from_env().checked_filters()
+    except ConfigError as exc:
         raise BadInput(str(exc)) from exc
+    return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
 
 
 @ratings_group.command("recompute")

@@ -112,6 +112,10 @@ class Settings:
             raise ConfigError("ARENA_PROXY_HOPS must be 0 or more")
         if self.min_dwell_ms < 0:
             raise ConfigError("ARENA_MIN_DWELL_MS must be 0 or more")
+        return self.checked_filters()
+
+    def checked_filters(self) -> Settings:
+        """The vote-quality filter settings alone (the recompute command needs no secret)."""
         if self.daily_vote_cap < 1:
             raise ConfigError("ARENA_DAILY_VOTE_CAP must be 1 or more")
         if self.filter_min_votes < 2:
