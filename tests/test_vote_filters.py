@@ -202,7 +202,8 @@ def test_without_filters_only_their_own_exclusions_are_lifted(database_url, sess
 
 
 def test_the_command_reports_exclusions_and_rejects_bad_settings(database_url, arena):
-    env = {"ARENA_DAILY_VOTE_CAP": str(CAP)}
+    # A session time zone of UTC+14 would move the flooder's midnight: days are UTC whatever the connection's.
+    env = {"ARENA_DAILY_VOTE_CAP": str(CAP), "PGTZ": "Pacific/Kiritimati"}
     args = ("ratings", "recompute", "--database-url", database_url, "--json", "--bootstrap", "20")
     result = run_arena(*args, env=env)
     assert result.returncode == 0, result.stderr

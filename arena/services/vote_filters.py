@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Vote
@@ -77,54 +77,61 @@ class FilterReport:
         return asdict(self)
 
 
-def _judged(dialect: str):
-    """(voter key or NULL, UTC day): only votes cast here with a visitor key are judged."""
-    voter = case((and_(Battle.source != "import", Battle.judge_key.is_not(None)), Battle.judge_key), else_=None)
-    # PostgreSQL stores timestamptz (read in UTC, whatever the session's zone); SQLite naive UTC text.
-    utc = func.timezone("UTC", Vote.created_at) if dialect == "postgresql" else Vote.created_at
-    return voter, func.date(utc)
+def _is_judged():
+    """Only votes cast here with a visitor key are judged."""
+    return and_(Battle.source != "import", Battle.judge_key.is_not(None))
 
 
 def _candidates(dialect: str) -> Select:
-    """Every vote that counts or that these filters excluded, with its voter and its rank in the voter's UTC
-    day (earliest first). Votes excluded for any other reason are not candidates, so are never touched."""
-    voter, day = _judged(dialect)
-    rank = func.row_number().over(partition_by=(voter, day), order_by=(Vote.created_at, Vote.id))
-    ours = and_(Vote.exclusion_reason.in_(FILTER_REASONS), Battle.source != "import", Vote.reincluded_at.is_(None))
+    """Every judged vote that counts or that these filters excluded, with its voter and its rank in the voter's
+    UTC day (earliest first). Votes excluded for any other reason are not candidates, so are never touched."""
+    # PostgreSQL stores timestamptz (read in UTC, whatever the session's zone); SQLite naive UTC text.
+    day = func.date(func.timezone("UTC", Vote.created_at) if dialect == "postgresql" else Vote.created_at)
+    rank = func.row_number().over(partition_by=(Battle.judge_key, day), order_by=(Vote.created_at, Vote.id))
+    ours = and_(Vote.exclusion_reason.in_(FILTER_REASONS), Vote.reincluded_at.is_(None))
     return (
         select(
             Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.outcome, Vote.reincluded_at,
-            voter.label("voter"), rank.label("day_rank"),
+            Battle.judge_key.label("voter"), rank.label("day_rank"),
         )
         .join(Battle, Battle.id == Vote.battle_id)
-        .where(or_(Vote.counts_for_leaderboard.is_(True), ours))
+        .where(_is_judged(), or_(Vote.counts_for_leaderboard.is_(True), ours))
     )  # fmt: skip
 
 
 def _over_cap(candidates, cap: int):
-    return and_(candidates.c.voter.is_not(None), candidates.c.day_rank > cap, candidates.c.reincluded_at.is_(None))
+    return and_(candidates.c.day_rank > cap, candidates.c.reincluded_at.is_(None))
 
 
 def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt.DEFAULT_ALPHA, both_bad="tie"):
-    """Read step: which voters each rule excludes, from per-voter counts (GROUP BY voter, model pair, outcome)
-    under a first fit of the votes that survive the daily cap. Holds only aggregates in memory."""
+    """Read step: which voters each rule excludes, from per-voter counts (GROUP BY voter, model pair, outcome,
+    for voters with enough votes to be tested) under a first fit of every vote that counts once the daily cap
+    is applied. Holds only aggregates in memory."""
     if settings is None:
         return FilterPlan(None)
-    candidates = _candidates(session.get_bind().dialect.name).subquery()
-    kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).subquery()
-    rows = session.execute(
-        select(kept.c.voter, kept.c.model_a_id, kept.c.model_b_id, kept.c.outcome, func.count()).group_by(
-            kept.c.voter, kept.c.model_a_id, kept.c.model_b_id, kept.c.outcome
-        )
-    ).all()
     result = FilterPlan(settings, voters={ONE_SIDED: [], OUTLIER_VOTER: []})
-    model_ids = sorted({r[1] for r in rows} | {r[2] for r in rows})
-    judged = [r for r in rows if r[0] is not None]
+    if session.scalar(select(Battle.id).where(_is_judged()).limit(1)) is None:
+        return result  # nothing cast here with a visitor key: nothing to judge
+    candidates = _candidates(session.get_bind().dialect.name).subquery()
+    kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).cte("kept")
+    cell = (kept.c.model_a_id, kept.c.model_b_id, kept.c.outcome)
+    unjudged = (
+        select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.counts_for_leaderboard.is_(True), ~_is_judged())
+        .group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)
+    )
+    pairs = session.execute(select(*cell, func.count()).group_by(*cell)).all() + session.execute(unjudged).all()
+    tested = select(kept.c.voter).group_by(kept.c.voter).having(func.count() >= settings.min_votes)
+    judged = session.execute(
+        select(kept.c.voter, *cell, func.count()).where(kept.c.voter.in_(tested)).group_by(kept.c.voter, *cell)
+    ).all()
+    model_ids = sorted({r[0] for r in pairs} | {r[1] for r in pairs})
     if len(model_ids) < 2 or not judged:
         return result
     index = {m: k for k, m in enumerate(model_ids)}
     n = len(model_ids)
-    everyone = PairOutcomes.from_rows(n, [(index[a], index[b], o, c) for _, a, b, o, c in rows])
+    everyone = PairOutcomes.from_rows(n, [(index[a], index[b], o, c) for a, b, o, c in pairs])
     theta = bt.fit(everyone.win_matrix(both_bad), alpha=alpha)
     cells = _voter_cells(judged, index, n, theta)
     keys = sorted({r[0] for r in judged})
@@ -158,7 +165,12 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
     ours = (
         select(Vote.id)
         .join(Battle, Battle.id == Vote.battle_id)
-        .where(Vote.exclusion_reason.in_(FILTER_REASONS), Battle.source != "import", Vote.reincluded_at.is_(None))
+        .where(
+            Vote.counts_for_leaderboard.is_(False),
+            Vote.exclusion_reason.in_(FILTER_REASONS),
+            Vote.reincluded_at.is_(None),
+            _is_judged(),
+        )
     )
     lifted = _set(session, Vote.id.in_(ours), counts=True, reason=None)
     settings = decided.settings
@@ -171,7 +183,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
             keys = decided.voters.get(reason, [])
             for start in range(0, len(keys), _KEYS_PER_STATEMENT):
                 battles = select(Battle.id).where(
-                    Battle.judge_key.in_(keys[start : start + _KEYS_PER_STATEMENT]), Battle.source != "import"
+                    Battle.judge_key.in_(keys[start : start + _KEYS_PER_STATEMENT]), _is_judged()
                 )
                 excluded[reason] += _set(session, Vote.battle_id.in_(battles), counts=False, reason=reason)
     return FilterReport(
