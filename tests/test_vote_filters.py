@@ -62,7 +62,7 @@ class Arena:
             models = [Model(slug=f"model-{k}", display_name=f"Model {k}") for k in range(len(self.theta))]
             s.add_all(models)
             s.flush()
-            ids = [m.id for m in models]
+            ids = self.model_ids = [m.id for m in models]
             s.execute(insert(Battle), [
                 {"id": n + 1, "public_id": f"b{n + 1}", "source": source, "judge_key": key, "model_a_id": ids[a],
                  "model_b_id": ids[b], "status": "voted", "created_at": when}
@@ -140,6 +140,14 @@ def test_scripted_voters_are_excluded_with_their_reason_and_no_vote_is_lost(data
     assert stored.params["filters"]["settings"] == {"daily_cap": CAP, "min_votes": 30, "alpha": 0.01}
     assert stored.params["excluded"] == {ONE_SIDED: 120, OUTLIER_VOTER: 200, "too_fast": 40, DAILY_CAP: 25}
     assert stored.n_votes == counted == len(arena.rows) - 120 - 200 - 40 - 25
+    # And why, voter by voter: the rule and the figures it was decided on.
+    why = {d["voter"]: d for d in stored.params["filters"]["details"]}
+    assert set(why) == {"always-a", "promoter", "coin"}
+    assert why["always-a"]["rule"] == "same_side" and why["always-a"]["share_a"] == 1.0
+    assert why["promoter"]["rule"] == "same_model" and why["promoter"]["share"] == 1.0
+    assert why["promoter"]["model_id"] == arena.model_ids[int(np.argmin(arena.theta))]
+    assert why["coin"]["rule"] == "improbable_under_ratings" and why["coin"]["agreement"] < 0.5
+    assert all(d["p_bound"] < 0.01 / 40 for d in why.values())
 
 
 def test_the_daily_cap_counts_the_earliest_votes_of_each_utc_day(database_url, session_factory, arena):

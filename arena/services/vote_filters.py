@@ -36,6 +36,7 @@ OUTLIER_VOTER = "outlier_voter"
 # In the order they are applied: a vote excluded by an earlier rule keeps that reason.
 FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER)
 _KEYS_PER_STATEMENT = 500
+MAX_DETAILS = 200
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class FilterPlan:
     settings: FilterSettings | None
     voters: dict[str, list[str]] = field(default_factory=dict)
     tests: dict[str, int] = field(default_factory=dict)
+    # Per flagged voter: the rule and the figures it was decided on (the first MAX_DETAILS).
+    details: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +75,7 @@ class FilterReport:
     voters: dict[str, int]
     tests: dict[str, int]
     lifted: int
+    details: list[dict]
 
     def as_params(self) -> dict:
         return asdict(self)
@@ -146,6 +150,19 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
         "one_sided_model": by_model.n_tests,
         "outlier_voter": outliers.n_tests,
     }
+    for v in np.flatnonzero(one_sided | outliers.flagged)[:MAX_DETAILS]:
+        if by_position.flagged[v]:
+            rule, flags, figures = "same_side", by_position, {"share_a": by_position.effect[v]}
+        elif by_model.flagged[v]:
+            rule, flags = "same_model", by_model
+            figures = {"model_id": model_ids[by_model.model[v]], "share": by_model.effect[v]}
+        else:
+            rule, flags, figures = "improbable_under_ratings", outliers, {"agreement": outliers.effect[v]}
+        result.details.append({
+            "voter": keys[v], "reason": OUTLIER_VOTER if flags is outliers else ONE_SIDED, "rule": rule,
+            "votes": int(flags.n_votes[v]), "p_bound": float(f"{flags.p_bound[v]:.3g}"),
+            **{k: x if isinstance(x, int) else round(float(x), 4) for k, x in figures.items()},
+        })  # fmt: skip
     return result
 
 
@@ -193,6 +210,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
         voters={reason: len(keys) for reason, keys in decided.voters.items()},
         tests=decided.tests,
         lifted=lifted,
+        details=decided.details,
     )
 
 
