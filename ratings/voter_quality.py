@@ -1,13 +1,14 @@
 """Vote-quality tests per voter, under given Bradley-Terry strengths: pure statistics on per-voter counts.
 
-Every test is one-sided, distribution-free and multiple-testing aware, because a false flag silently discards an
-honest person's votes: a voter is flagged only when (a) Bernstein's inequality bounds the chance of their votes
-under the ratings below `alpha / number of tests` (Bonferroni), and (b) the effect is large, not merely
-significant, so a voter with strong but consistent taste of their own is left alone.
+A false flag takes an honest person's votes out of the count, so every rule is one-sided, distribution-free and
+multiple-testing aware: a voter is flagged only when (a) a tail bound that needs no normal approximation
+(Hoeffding-Chernoff for shares, Bernstein for the log-likelihood) puts the chance of their votes under the
+ratings below `alpha / number of tests` (Bonferroni), and (b) the effect is large, not merely significant; the
+outlier rule also spares a voter whose votes follow a consistent ranking of their own (a taste, not a script).
 
 Each vote has a score y (1 when side A wins, 0 when B wins, 1/2 for a tie or both_bad) and, under the ratings,
 E[y] = p = sigmoid(theta_a - theta_b). Whatever the tie rate, Var(y) <= p (1 - p), which the bounds use; an
-underestimated variance would make them liberal, an overestimated one only makes them more conservative.
+overestimated variance only makes them more conservative.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def outlier_voters(
     The log-likelihood of a vote is y logit(p) + log(1 - p), linear in y, so its deviation from expectation is
     (y - p) logit(p), whatever the tie rate; each term is at most max(p, 1 - p) |logit(p)| below its mean.
     """
-    logit = np.log(cells.expected) - np.log1p(-cells.expected)
+    logit = cells.margin  # logit(p) is the rating margin itself
     c = cells.count
     deficit = -cells.per_voter(c * (cells.score - cells.expected) * logit)
     variance = cells.per_voter(c * cells.expected * (1.0 - cells.expected) * logit**2)
