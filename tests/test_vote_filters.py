@@ -89,6 +89,9 @@ def arena(session_factory) -> Arena:
     world.honest("slow-clicker", hourly(40), counts=False, reason="too_fast")  # the dwell-time rule's own
     world.honest("flooder", [FLOOD_DAY + timedelta(seconds=30 * k) for k in range(70)]
                  + [FLOOD_DAY + timedelta(hours=1, minutes=10, seconds=30 * k) for k in range(30)])  # fmt: skip
+    for v in range(5):  # too few votes to be judged: they only count towards the first fit
+        world.honest(f"light-{v}", hourly(10, offset_minutes=v))
+    world.scripted("light-always-a", 20, lambda a, b: "model_a")
     world.scripted("always-a", 60, lambda a, b: "model_a")
     world.scripted("coin", 200, lambda a, b: ("model_a", "model_b")[int(world.rng.integers(2))])
     world.scripted("promoter", 60, lambda a, b: "model_a" if a == weakest else "model_b", always_in=weakest)
@@ -128,8 +131,8 @@ def test_scripted_voters_are_excluded_with_their_reason_and_no_vote_is_lost(data
     assert sum(len(v) for v in votes.values()) == len(arena.rows)  # nothing deleted
     assert set(votes["always-a"]) == {(False, ONE_SIDED)} and set(votes["promoter"]) == {(False, ONE_SIDED)}
     assert set(votes["coin"]) == {(False, OUTLIER_VOTER)}
-    for v in range(40):
-        assert set(votes[f"honest-{v}"]) == {(True, None)}, f"honest-{v} was excluded"
+    for key in [f"honest-{v}" for v in range(40)] + [f"light-{v}" for v in range(5)] + ["light-always-a"]:
+        assert set(votes[key]) == {(True, None)}, f"{key} was excluded"
     assert result.filters.excluded == {DAILY_CAP: 20, ONE_SIDED: 120, OUTLIER_VOTER: 200}
     assert result.filters.voters == {ONE_SIDED: 2, OUTLIER_VOTER: 1}
     with session_factory() as s:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Vote
@@ -117,24 +117,28 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
     if session.scalar(select(Battle.id).where(_is_judged()).limit(1)) is None:
         return result  # nothing cast here with a visitor key: nothing to judge
     candidates = _candidates(session.get_bind().dialect.name).subquery()
-    kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).cte("kept")
-    cell = (kept.c.model_a_id, kept.c.model_b_id, kept.c.outcome)
-    unjudged = (
+    kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).subquery()
+    voter_votes = func.count().over(partition_by=kept.c.voter)
+    sized = select(kept, voter_votes.label("voter_votes")).subquery()
+    # One pass: voters with enough votes to be tested get their own rows; the rest count only towards the fit.
+    tested = case((sized.c.voter_votes >= settings.min_votes, sized.c.voter), else_=None)
+    cell = (sized.c.model_a_id, sized.c.model_b_id, sized.c.outcome)
+    connection = session.connection()  # plain rows: no ORM bookkeeping for what can be many of them
+    rows = connection.execute(select(tested, *cell, func.count()).group_by(tested, *cell)).all()
+    unjudged = connection.execute(
         select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
         .join(Battle, Battle.id == Vote.battle_id)
         .where(Vote.counts_for_leaderboard.is_(True), ~_is_judged())
         .group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)
-    )
-    pairs = session.execute(select(*cell, func.count()).group_by(*cell)).all() + session.execute(unjudged).all()
-    tested = select(kept.c.voter).group_by(kept.c.voter).having(func.count() >= settings.min_votes)
-    judged = session.execute(
-        select(kept.c.voter, *cell, func.count()).where(kept.c.voter.in_(tested)).group_by(kept.c.voter, *cell)
     ).all()
+    pairs = [r[1:] for r in rows] + unjudged
+    judged = [r for r in rows if r[0] is not None]
     model_ids = sorted({r[0] for r in pairs} | {r[1] for r in pairs})
     if len(model_ids) < 2 or not judged:
         return result
     index = {m: k for k, m in enumerate(model_ids)}
     n = len(model_ids)
+    # A cell may repeat (voters tested and not): the win matrix adds them up.
     everyone = PairOutcomes.from_rows(n, [(index[a], index[b], o, c) for a, b, o, c in pairs])
     theta = bt.fit(everyone.win_matrix(both_bad), alpha=alpha)
     cells = _voter_cells(judged, index, n, theta)
