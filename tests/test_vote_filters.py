@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -230,3 +231,28 @@ def test_the_command_reports_exclusions_and_rejects_bad_settings(database_url, a
     assert off.returncode == 0, off.stderr
     out = json.loads(off.stdout)
     assert out["filters"]["enabled"] is False and out["excluded"] == {"too_fast": 40, DAILY_CAP: 5}
+
+
+def test_overlapping_runs_reach_the_single_run_verdict(database_url, session_factory, arena):
+    # Each run lifts and re-sets the same marks; overlapping runs take turns and must neither fail nor mix.
+    engine = make_engine(database_url)
+    factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
+    errors: list[Exception] = []
+
+    def one_run(seed: int) -> None:
+        try:
+            recompute(factory, reader, RecomputeRequest(ci="sandwich", seed=seed, filters=FILTERS))
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_run, args=(seed,)) for seed in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert errors == []
+    after_overlap = votes_by_voter(session_factory)
+    run(database_url)
+    assert votes_by_voter(session_factory) == after_overlap
+    assert set(after_overlap["coin"]) == {(False, OUTLIER_VOTER)}

@@ -36,6 +36,7 @@ OUTLIER_VOTER = "outlier_voter"
 # In the order they are applied: a vote excluded by an earlier rule keeps that reason.
 FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER)
 _KEYS_PER_STATEMENT = 500
+_ADVISORY_LOCK = 0x766F7465  # "vote": this job's write step, one at a time
 MAX_DETAILS = 200
 
 
@@ -183,6 +184,10 @@ def _voter_cells(rows, index: dict[int, int], n: int, theta: np.ndarray) -> vq.V
 def apply(session: Session, decided: FilterPlan) -> FilterReport:
     """Write step (call inside one transaction): lift this job's earlier exclusions, then one bulk UPDATE per
     rule. Re-included votes and other reasons are never touched."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two overlapping runs would update the same rows in different orders (a deadlock); take turns instead.
+        # SQLite's single writer already serialises them.
+        session.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
     ours = (
         select(Vote.id)
         .join(Battle, Battle.id == Vote.battle_id)
