@@ -64,6 +64,8 @@ class FilterPlan:
     tests: dict[str, int] = field(default_factory=dict)
     # Per flagged voter: the rule and the figures it was decided on (the first MAX_DETAILS).
     details: list[dict] = field(default_factory=list)
+    # False when no vote was cast here with a visitor key (an imported data set): nothing to cap.
+    anyone_judged: bool = True
 
 
 @dataclass
@@ -116,7 +118,8 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
         return FilterPlan(None)
     result = FilterPlan(settings, voters={ONE_SIDED: [], OUTLIER_VOTER: []})
     if session.scalar(select(Battle.id).where(_is_judged()).limit(1)) is None:
-        return result  # nothing cast here with a visitor key: nothing to judge
+        result.anyone_judged = False
+        return result
     candidates = _candidates(session.get_bind().dialect.name).subquery()
     kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).subquery()
     voter_votes = func.count().over(partition_by=kept.c.voter)
@@ -201,7 +204,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
     lifted = _set(session, Vote.id.in_(ours), counts=True, reason=None)
     settings = decided.settings
     excluded = dict.fromkeys(FILTER_REASONS, 0)
-    if settings is not None:
+    if settings is not None and decided.anyone_judged:
         candidates = _candidates(session.get_bind().dialect.name).subquery()
         over_cap = select(candidates.c.id).where(_over_cap(candidates, settings.daily_cap))
         excluded[DAILY_CAP] = _set(session, Vote.id.in_(over_cap), counts=False, reason=DAILY_CAP)
