@@ -586,6 +586,16 @@ def _anchor(value: str | None) -> tuple[str | None, float]:
         raise BadInput(f"--anchor takes SLUG or SLUG=SCORE, got {value!r}") from exc
 
 
+def _filter_settings():
+    from arena.services.vote_filters import FilterSettings
+
+    try:
+        settings = Settings.from_env().checked_filters()
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
+
+
 @ratings_group.command("recompute")
 @database_option
 @click.option("--bootstrap", "rounds", default=1000, show_default=True, type=click.IntRange(2, 100_000),
@@ -600,20 +610,26 @@ def _anchor(value: str | None) -> tuple[str | None, float]:
 )
 @click.option("--both-bad", type=click.Choice(["tie", "drop"]), default="tie", show_default=True)
 @click.option("--anchor", help="Pin a model's score: SLUG or SLUG=SCORE (default score 1000).")
+@click.option(
+    "--no-filters",
+    is_flag=True,
+    help="Skip the vote-quality filters (and lift their earlier exclusions); other exclusions stay.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anchor, as_json) -> None:
+def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, as_json) -> None:
     """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
     import json
 
     from arena.db import make_session_factory
     from arena.services.recompute import RecomputeError, RecomputeRequest, recompute, run_ratings
 
+    filters = None if no_filters else _filter_settings()
     engine = open_engine(database_url)
     require_schema(engine)
     anchor_model, anchor_score = _anchor(anchor)
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
-        anchor_model=anchor_model, anchor_score=anchor_score,
+        anchor_model=anchor_model, anchor_score=anchor_score, filters=filters,
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:
@@ -642,11 +658,16 @@ def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anch
             "category": primary.category,
             "categories": [c.category for c in result.results],
             "ratings": ratings,
+            "excluded": result.excluded,
+            "filters": result.filters.as_params(),
         }
         click.echo(json.dumps(payload))
         return
     click.echo(f"rating run {result.run_id}: {result.n_votes} votes, {len(ratings)} models, "
                f"{ci} intervals, categories: {', '.join(c.category for c in result.results)}")  # fmt: skip
+    if result.excluded:
+        reasons = ", ".join(f"{n} {reason or '(no reason)'}" for reason, n in result.excluded.items())
+        click.echo(f"not counted: {reasons}")
     click.echo(f"{'rank':>4}  {'model':<40} {'rating':>8}  {'95% CI':>17}  {'battles':>8}")
     for row in ratings:
         click.echo(f"{row['rank_ub']:>4}  {row['model']:<40} {row['rating']:>8.1f}  "

@@ -36,6 +36,16 @@ def _env_int(name: str, default: int) -> int:
 TERMS_VERSION_MAX = 32
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
@@ -60,6 +70,11 @@ class Settings:
     # A vote cast sooner than this after the battle appeared is kept but does not count (nobody reads two
     # replies that fast).
     min_dwell_ms: int = 2000
+    # The recompute job's vote-quality filters (arena/services/vote_filters.py): votes per visitor and UTC day
+    # that count, the votes a voter needs before being judged at all, and each rule's false-flag rate.
+    daily_vote_cap: int = 500
+    filter_min_votes: int = 30
+    filter_alpha: float = 0.01
     # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_hops: int = 0
     # The terms a visitor accepts once before their first vote; a new version asks everyone again.
@@ -101,6 +116,9 @@ class Settings:
             moderation_model=os.environ.get("ARENA_MODERATION_MODEL") or None,
             moderation_api_base=os.environ.get("ARENA_MODERATION_API_BASE") or None,
             moderation_api_key_env=os.environ.get("ARENA_MODERATION_API_KEY_ENV") or None,
+            daily_vote_cap=_env_int("ARENA_DAILY_VOTE_CAP", cls.daily_vote_cap),
+            filter_min_votes=_env_int("ARENA_FILTER_MIN_VOTES", cls.filter_min_votes),
+            filter_alpha=_env_float("ARENA_FILTER_ALPHA", cls.filter_alpha),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -125,4 +143,14 @@ class Settings:
             raise ConfigError("ARENA_LIVE_MAX_CHARS must be positive")
         if self.live_timeout_seconds <= 0:
             raise ConfigError("ARENA_LIVE_TIMEOUT_SECONDS must be positive")
+        return self.checked_filters()
+
+    def checked_filters(self) -> Settings:
+        """The vote-quality filter settings alone (the recompute command needs no secret)."""
+        if self.daily_vote_cap < 1:
+            raise ConfigError("ARENA_DAILY_VOTE_CAP must be 1 or more")
+        if self.filter_min_votes < 2:
+            raise ConfigError("ARENA_FILTER_MIN_VOTES must be 2 or more")
+        if not 0 < self.filter_alpha < 1:
+            raise ConfigError("ARENA_FILTER_ALPHA must be between 0 and 1")
         return self

@@ -206,6 +206,8 @@ class Vote(Base):
     dwell_ms: Mapped[int | None] = mapped_column(Integer)
     counts_for_leaderboard: Mapped[bool] = mapped_column(default=True)
     exclusion_reason: Mapped[str | None] = mapped_column(String(64))
+    # Set when an admin re-includes the vote: the quality filters leave it counted from then on.
+    reincluded_at: Mapped[datetime | None] = mapped_column()
 
     battle: Mapped[Battle] = relationship(back_populates="vote")
 

@@ -85,7 +85,13 @@ def simulate(
     b = rng.integers(0, n - 1, n_battles)
     b = b + (b >= a)
     voter = rng.integers(0, n_voters, n_battles)
-    p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))
+    outcome = _draw_outcomes(theta[a] - theta[b], rng, tie_share, both_bad_share)
+    return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=voter)
+
+
+def _draw_outcomes(margin: np.ndarray, rng: np.random.Generator, tie_share: float, both_bad_share: float):
+    n_battles = len(margin)
+    p = 1.0 / (1.0 + np.exp(-margin))
     tie_mass = tie_share * 2.0 * np.minimum(p, 1.0 - p)
     u = rng.random(n_battles)
     outcome = np.where(
@@ -93,6 +99,36 @@ def simulate(
     ).astype(np.int64)
     relabel = (outcome == Outcome.TIE) & (rng.random(n_battles) < both_bad_share)
     outcome[relabel] = Outcome.BOTH_BAD
+    return outcome
+
+
+def simulate_voters(
+    theta: np.ndarray,
+    votes_per_voter: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    taste_sd: float = 0.0,
+    favourite_boost: float = 0.0,
+    tie_share: float = 0.4,
+    both_bad_share: float = 0.2,
+) -> SyntheticBattles:
+    """Honest voters with tastes of their own: voter v casts votes_per_voter[v] votes (uniform distinct pairs,
+    sides random) by the soft-tie model on theta + their own taste, which is normal(0, taste_sd) per model
+    plus `favourite_boost` for one favourite model drawn per voter. The crowd's strengths stay `theta`; a
+    voter's taste is consistent across all their votes (what a quality filter must not mistake for abuse)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    n = len(theta)
+    if n < 2:
+        raise ValueError("need at least two models")
+    counts = np.asarray(votes_per_voter, dtype=np.int64)
+    taste = rng.normal(0.0, taste_sd, (len(counts), n)) if taste_sd > 0 else np.zeros((len(counts), n))
+    taste[np.arange(len(counts)), rng.integers(0, n, len(counts))] += favourite_boost
+    voter = np.repeat(np.arange(len(counts)), counts)
+    a = rng.integers(0, n, len(voter))
+    b = rng.integers(0, n - 1, len(voter))
+    b = b + (b >= a)
+    own = theta[None, :] + taste
+    outcome = _draw_outcomes(own[voter, a] - own[voter, b], rng, tie_share, both_bad_share)
     return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=voter)
 
 

@@ -58,12 +58,15 @@ def test_excluded_votes_are_counted_and_can_be_reincluded(admin_app, with_votes,
     assert client.post("/admin/login", data={"token": TOKEN, "csrf_token": csrf}).status_code == 303
     html = client.get("/admin/").get_data(as_text=True)
     assert "6 votes, 3 counting" in html
-    assert re.search(r"daily_cap</td><td class=\"num\">2<", html) and re.search(
-        r"too_fast</td><td class=\"num\">1<", html
-    )
+    # Each reason with its one-line explanation and its count.
+    assert re.search(r"daily_cap</td><td>Beyond the visitor&#39;s first [^<]*</td><td class=\"num\">2<", html)
+    assert re.search(r"too_fast</td><td>Cast sooner [^<]*</td><td class=\"num\">1<", html)
     assert client.post("/admin/votes/reinclude", data={"reason": "daily_cap"}).status_code == 400  # no CSRF token
     done = client.post("/admin/votes/reinclude", data={"reason": "daily_cap", "csrf_token": csrf})
     assert done.status_code == 303 and "2+votes" in done.headers["Location"].replace("%20", "+")
     with session_factory() as s:
         rows = s.execute(select(Vote.counts_for_leaderboard, Vote.exclusion_reason)).all()
+        marked = s.scalars(select(Vote.id).where(Vote.reincluded_at.is_not(None))).all()
     assert sorted(rows, key=str) == sorted([(True, None)] * 5 + [(False, "too_fast")], key=str)
+    assert len(marked) == 2  # re-included: the recompute job's filters leave them counted from now on
+    assert "2 votes re-included by an admin" in client.get("/admin/").get_data(as_text=True)

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
 from arena.models import Battle, Model, PromptEmotion, Rating, RatingRun, Vote, utcnow
+from arena.services import vote_filters
+from arena.services.moderation import exclusions
 from arena.taxonomy import EMONET_GROUPS, canonical_category
 from ratings.intervals import ClusteredOutcomes
 from ratings.leaderboard import Leaderboard, RatingParams, rate
@@ -40,6 +42,8 @@ class RecomputeRequest:
     categories: tuple[str, ...] | None = None
     anchor_model: str | None = None
     anchor_score: float = 1000.0
+    # The vote-quality filters' settings; None runs without them (and lifts their earlier exclusions).
+    filters: vote_filters.FilterSettings | None = field(default_factory=vote_filters.FilterSettings)
 
 
 @dataclass
@@ -55,6 +59,9 @@ class RecomputeResult:
     run_id: int
     n_votes: int
     results: list[CategoryResult] = field(default_factory=list)
+    filters: vote_filters.FilterReport | None = None
+    # Votes kept but not counted in this run, per reason (the filters' and every other).
+    excluded: dict[str, int] = field(default_factory=dict)
 
 
 def code_version() -> str:
@@ -175,8 +182,15 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         RatingParams(ci=request.ci, rounds=request.rounds, both_bad=request.both_bad, alpha=request.alpha)
     except ValueError as exc:
         raise RecomputeError(str(exc)) from exc
+    # 0. Vote-quality filters, before anything is counted: decide from per-voter aggregates, then mark the
+    # votes in one short write transaction.
+    with read_factory() as session:
+        decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
+    with factory() as session, session.begin():
+        report = vote_filters.apply(session, decided)
     # 1. Read: one short read-only transaction, aggregates only.
     with read_factory() as session:
+        excluded = {reason or "": n for reason, n in exclusions(session)}
         anchor_id = None
         if request.anchor_model is not None:
             anchor_id = session.scalar(select(Model.id).where(Model.slug == request.anchor_model))
@@ -199,7 +213,12 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             started_at=started,
             finished_at=utcnow(),
             status="complete",
-            params={**asdict(request), "categories": [r.category for r in results]},
+            params={
+                **asdict(request),
+                "categories": [r.category for r in results],
+                "filters": report.as_params(),
+                "excluded": excluded,
+            },
             seed=request.seed,
             code_version=code_version(),
             n_votes=results[0].n_votes,
@@ -208,7 +227,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         session.add(run)
         session.flush()
         session.add_all(rating for r in results for rating in _ratings(run.id, r))
-    return RecomputeResult(run_id=run.id, n_votes=run.n_votes, results=results)
+    return RecomputeResult(run.id, run.n_votes, results, report, excluded)
 
 
 def _finite(value: float) -> float | None:

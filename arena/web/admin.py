@@ -63,7 +63,7 @@ def login():
 def dashboard():
     db = db_session()
     return render_template("admin/dashboard.html", reasons=moderation.exclusions(db), totals=moderation.totals(db),
-                           reincluded=request.args.get("reincluded"))  # fmt: skip
+                           explain=moderation.explain, reincluded=request.args.get("reincluded"))  # fmt: skip
 
 
 @bp.post("/votes/reinclude")
