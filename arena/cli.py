@@ -621,7 +621,8 @@ def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anch
     import json
 
     from arena.db import make_session_factory
-    from arena.services.recompute import RecomputeError, RecomputeRequest, recompute, run_ratings
+    from arena.services.recompute import RecomputeRequest, recompute
+    from arena.services.snapshots import RecomputeError, run_ratings
 
     filters = None if no_filters else _filter_settings()
     engine = open_engine(database_url)
@@ -703,7 +704,7 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
 
     from arena.db import make_session_factory
     from arena.services.analysis import AnalysisError, analyse
-    from arena.services.recompute import RecomputeError
+    from arena.services.snapshots import RecomputeError
 
     engine = open_engine(database_url)
     require_schema(engine)

@@ -237,7 +237,7 @@ def test_live_battles_are_rate_limited_per_visitor(database_url, session_factory
     app.extensions["arena.engine"].dispose()
 
 
-def test_litellm_is_not_imported_by_the_web_app(database_url, tmp_path):
+def test_neither_litellm_nor_the_rating_engine_is_imported_by_the_web_app(database_url, tmp_path):
     script = f"""
 import sys
 from arena import create_app
@@ -248,6 +248,10 @@ client = app.test_client()
 assert client.get("/").status_code == 200
 assert client.get("/live").status_code == 200
 assert "litellm" not in sys.modules, "serving pages imported litellm"
+for page in ("/leaderboard", "/analysis", "/api/leaderboard", "/privacy"):
+    assert client.get(page).status_code in (200, 404), page
+heavy = [m for m in ("litellm", "numpy", "scipy", "choix", "pyarrow") if m in sys.modules]
+assert not heavy, f"serving pages imported {{heavy}}: workers would start seconds slower"
 print("ok")
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

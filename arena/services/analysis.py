@@ -24,7 +24,8 @@ from arena.models import (
 )
 from arena.services.eq_scores import match_snapshots
 from arena.services.features import FEATURE_SET_VERSION, FEATURES, reply_features
-from arena.services.recompute import OVERALL, code_version, in_category, latest_run, resolve_category
+from arena.services.recompute import code_version, in_category
+from arena.services.snapshots import OVERALL, latest_run, resolve_category
 from ratings.correlation import rank_correlations, se_from_interval
 from ratings.covariates import CovariateBattles, fit_covariates
 
@@ -413,8 +414,3 @@ def analyse(
         session.flush()
         result["analysis_run_id"] = stored.id
     return result
-
-
-def latest_analysis(session: Session, category: str = OVERALL) -> AnalysisRun | None:
-    runs = session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()))
-    return next((r for r in runs if r.params.get("category") == category), None)

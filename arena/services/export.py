@@ -15,9 +15,8 @@ from sqlalchemy import Float, Text, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from arena.models import Battle, EqScore, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
-from arena.services.analysis import latest_analysis
 from arena.services.features import FEATURE_SET_VERSION, style_counts
-from arena.services.recompute import OVERALL, latest_run, run_ratings
+from arena.services.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
 from arena.taxonomy import GROUP_OF
 
 FORMATS = ("parquet", "jsonl", "csv")

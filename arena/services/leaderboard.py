@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from arena.services.recompute import OVERALL, latest_run, resolve_category, run_ratings
+from arena.services.snapshots import OVERALL, latest_run, resolve_category, run_ratings
 from arena.taxonomy import EMONET_GROUPS
 
 # Fewer battles than this and a model's rating is shown as provisional.

@@ -8,8 +8,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Model, RatingRun, Vote, utcnow
-from arena.services.vote_filters import DAILY_CAP, ONE_SIDED, OUTLIER_VOTER
 from arena.services.voting import TOO_FAST
+
+# Reasons set by the recompute job's vote-quality filters (arena/services/vote_filters.py). They live here, with
+# their explanations, so the admin pages never import the filters' statistics (numpy, scipy, choix).
+DAILY_CAP = "daily_cap"
+ONE_SIDED = "one_sided"
+OUTLIER_VOTER = "outlier_voter"
 
 # One line per reason, shown beside its count on the admin page.
 EXPLANATIONS = {

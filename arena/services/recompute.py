@@ -19,16 +19,11 @@ from arena.config import PROJECT_ROOT
 from arena.models import Battle, Model, PromptEmotion, Rating, RatingRun, Vote, utcnow
 from arena.services import vote_filters
 from arena.services.moderation import exclusions
-from arena.taxonomy import EMONET_GROUPS, canonical_category
+from arena.services.snapshots import OVERALL, RecomputeError, resolve_category
+from arena.taxonomy import EMONET_GROUPS
 from ratings.intervals import ClusteredOutcomes
 from ratings.leaderboard import Leaderboard, RatingParams, rate
 from ratings.outcomes import OUTCOME_CODES, PairOutcomes
-
-OVERALL = "overall"
-
-
-class RecomputeError(ValueError):
-    """The request cannot be computed (unknown category, no votes, ...); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -77,19 +72,6 @@ def code_version() -> str:
         return f"{base}+g{sha}" if sha else base
     except (OSError, subprocess.SubprocessError):
         return base
-
-
-def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
-    """'overall', an EmoNet group, or one EmoNet category -> (canonical label, categories to match)."""
-    if label.strip().casefold() == OVERALL:
-        return OVERALL, None
-    for group, categories in EMONET_GROUPS.items():
-        if label.strip().casefold() == group.casefold():
-            return group, categories
-    category = canonical_category(label)
-    if category is None:
-        raise RecomputeError(f"unknown category {label!r}: use 'overall', an EmoNet group or an EmoNet category")
-    return category, (category,)
 
 
 def in_category(categories: tuple[str, ...]):
@@ -261,27 +243,3 @@ def _ratings(run_id: int, result: CategoryResult) -> list[Rating]:
         )
         for k, model_id in enumerate(result.model_ids)
     ]
-
-
-def latest_run(session: Session, category: str = OVERALL) -> RatingRun | None:
-    """The newest complete run that rated `category`."""
-    return session.scalar(
-        select(RatingRun)
-        .where(
-            RatingRun.status == "complete", exists().where(Rating.run_id == RatingRun.id, Rating.category == category)
-        )
-        .order_by(RatingRun.id.desc())
-        .limit(1)
-    )
-
-
-def run_ratings(session: Session, run_id: int, category: str = OVERALL) -> list[tuple[Rating, Model]]:
-    """A run's ratings in one category, best first."""
-    return list(
-        session.execute(
-            select(Rating, Model)
-            .join(Model, Model.id == Rating.model_id)
-            .where(Rating.run_id == run_id, Rating.category == category)
-            .order_by(Rating.rating.desc(), Model.slug)
-        ).tuples()
-    )

@@ -25,14 +25,12 @@ from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Vote
+from arena.services.moderation import DAILY_CAP, ONE_SIDED, OUTLIER_VOTER
 from ratings import bradley_terry as bt
 from ratings import voter_quality as vq
 from ratings.intervals import ClusteredOutcomes
 from ratings.outcomes import OUTCOME_CODES, PairOutcomes
 
-DAILY_CAP = "daily_cap"
-ONE_SIDED = "one_sided"
-OUTLIER_VOTER = "outlier_voter"
 # In the order they are applied: a vote excluded by an earlier rule keeps that reason.
 FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER)
 _KEYS_PER_STATEMENT = 500

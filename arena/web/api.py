@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from arena.services.leaderboard import snapshot
-from arena.services.recompute import OVERALL, RecomputeError
+from arena.services.snapshots import OVERALL, RecomputeError
 from arena.web import read_session
 
 bp = Blueprint("api", __name__, url_prefix="/api")

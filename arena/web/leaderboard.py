@@ -6,7 +6,7 @@ from flask import Blueprint, abort, render_template, request
 
 from arena.services.leaderboard import TABS, BoardSnapshot, snapshot
 from arena.services.moderation import count_votes
-from arena.services.recompute import OVERALL, RecomputeError
+from arena.services.snapshots import OVERALL, RecomputeError
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, whisker_chart
 

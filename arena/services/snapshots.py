@@ -1,0 +1,58 @@
+"""The read side of ratings and analyses: which snapshot to show, and its rows. Pages, the API and the export
+use only this module, so serving them never imports the rating engine (numpy, scipy, choix)."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from arena.models import AnalysisRun, Model, Rating, RatingRun
+from arena.taxonomy import EMONET_GROUPS, canonical_category
+
+OVERALL = "overall"
+
+
+class RecomputeError(ValueError):
+    """The request cannot be computed (unknown category, no votes, ...); the message says why."""
+
+
+def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
+    """'overall', an EmoNet group, or one EmoNet category -> (canonical label, categories to match)."""
+    if label.strip().casefold() == OVERALL:
+        return OVERALL, None
+    for group, categories in EMONET_GROUPS.items():
+        if label.strip().casefold() == group.casefold():
+            return group, categories
+    category = canonical_category(label)
+    if category is None:
+        raise RecomputeError(f"unknown category {label!r}: use 'overall', an EmoNet group or an EmoNet category")
+    return category, (category,)
+
+
+def latest_run(session: Session, category: str = OVERALL) -> RatingRun | None:
+    """The newest complete run that rated `category`."""
+    return session.scalar(
+        select(RatingRun)
+        .where(
+            RatingRun.status == "complete", exists().where(Rating.run_id == RatingRun.id, Rating.category == category)
+        )
+        .order_by(RatingRun.id.desc())
+        .limit(1)
+    )
+
+
+def run_ratings(session: Session, run_id: int, category: str = OVERALL) -> list[tuple[Rating, Model]]:
+    """A run's ratings in one category, best first."""
+    return list(
+        session.execute(
+            select(Rating, Model)
+            .join(Model, Model.id == Rating.model_id)
+            .where(Rating.run_id == run_id, Rating.category == category)
+            .order_by(Rating.rating.desc(), Model.slug)
+        ).tuples()
+    )
+
+
+def latest_analysis(session: Session, category: str = OVERALL) -> AnalysisRun | None:
+    runs = session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()))
+    return next((r for r in runs if r.params.get("category") == category), None)
