@@ -13,12 +13,35 @@ FORMATS = ("jsonl", "csv", "parquet")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 
+# A reason quoting a huge or multi-line value still fits on the one line the CLI prints.
+MAX_REASON = 300
+
+
 class RecordError(ValueError):
-    """A record that cannot be read; carries its line number."""
+    """A record that cannot be read; carries its line number. The message is one line of bounded length."""
 
     def __init__(self, line: int, message: str) -> None:
+        message = " ".join(message.splitlines())
+        if len(message) > MAX_REASON:
+            message = message[: MAX_REASON - 3] + "..."
         super().__init__(f"line {line}: {message}")
         self.line = line
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul(line: int, record: dict) -> None:
+    # PostgreSQL cannot store NUL in text; refusing it here keeps both backends alike and the error a line.
+    if _has_nul(record):
+        raise RecordError(line, "contains a NUL character (\\u0000), which text fields cannot hold")
 
 
 def detect_format(path: Path, given: str | None = None) -> str:
@@ -59,6 +82,8 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict, int]]:
                 raise RecordError(number, f"not valid JSON ({exc.msg}, column {exc.colno})") from exc
             if not isinstance(record, dict):
                 raise RecordError(number, f"expected a JSON object, got {type(record).__name__}")
+            if b"\\u0000" in raw:  # the only way JSON spells NUL; a cheap test on the raw line first
+                _refuse_nul(number, record)
             yield number, record, done
 
 
@@ -71,6 +96,7 @@ def _csv(path: Path) -> Iterator[tuple[int, dict, int]]:
                 # Header is line 1; csv counts physical lines, so multi-line cells keep numbers right.
                 if None in record:
                     raise RecordError(reader.line_num, "more cells than the header has columns")
+                _refuse_nul(reader.line_num, record)
                 yield reader.line_num, {k: v for k, v in record.items() if v not in ("", None)}, raw.tell()
         except UnicodeDecodeError as exc:
             raise RecordError(reader.line_num + 1, f"not valid UTF-8 ({exc.reason})") from exc
@@ -93,4 +119,5 @@ def _parquet(path: Path) -> Iterator[tuple[int, dict, int]]:
     for batch in parquet.iter_batches(batch_size=10_000):
         for record in batch.to_pylist():
             number += 1
+            _refuse_nul(number, record)
             yield number, {k: v for k, v in record.items() if v is not None}, size * number // total_rows
