@@ -44,9 +44,10 @@ def test_jsonl_prompts_import_once_with_their_tags(database_url, session_factory
     # The same messages again, one with different spacing: the content hash says they are already here.
     respaced = {**PROMOTION, "text": "  I was passed over for the   promotion I was promised. "}
     again = write_jsonl(tmp_path / "again.jsonl", [GRIEF, respaced])
-    assert "2 prompts read: 0 added, 2 already present" in run_arena(
-        "import", "prompts", str(again), "--database-url", database_url
-    ).stdout
+    assert (
+        "2 prompts read: 0 added, 2 already present"
+        in run_arena("import", "prompts", str(again), "--database-url", database_url).stdout
+    )
     assert len(stored(session_factory)) == 2
 
 
