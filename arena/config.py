@@ -58,6 +58,8 @@ class Settings:
     min_dwell_ms: int = 2000
     # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_hops: int = 0
+    # Request bodies larger than this are refused with 413.
+    max_body_bytes: int = 64 * 1024
     # Demo and tests may run without a configured secret; production may not.
     require_secret: bool = True
     testing: bool = False
@@ -76,6 +78,7 @@ class Settings:
             rate_limit_network=os.environ.get("ARENA_RATE_LIMIT_NETWORK") or cls.rate_limit_network,
             proxy_hops=_env_int("ARENA_PROXY_HOPS", 0),
             min_dwell_ms=_env_int("ARENA_MIN_DWELL_MS", 2000),
+            max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -94,4 +97,6 @@ class Settings:
             raise ConfigError("ARENA_PROXY_HOPS must be 0 or more")
         if self.min_dwell_ms < 0:
             raise ConfigError("ARENA_MIN_DWELL_MS must be 0 or more")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("ARENA_MAX_BODY_BYTES must be at least 1024 (a vote form is a few hundred bytes)")
         return self

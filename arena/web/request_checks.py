@@ -1,0 +1,44 @@
+"""Refuse malformed requests up front with a reason (400, 415), before CSRF checks or views touch them: a
+query string or form that is not UTF-8 would otherwise surface as a 500 or a misleading "missing token"."""
+
+from __future__ import annotations
+
+from flask import Flask, abort, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _query_string_is_utf8() -> None:
+    try:
+        request.query_string.decode("utf-8")
+    except UnicodeDecodeError:
+        abort(400, description="The query string is not valid UTF-8.")
+
+
+def _post_is_a_utf8_form() -> None:
+    # Every POST route of the site is an HTML form (htmx posts forms too); the JSON API only reads.
+    if request.method != "POST":
+        return
+    if not request.mimetype and not request.content_length and "Transfer-Encoding" not in request.headers:
+        return  # no body at all: the view names what is missing
+    if request.mimetype not in FORM_TYPES:
+        abort(415, description=f"This address takes a form ({' or '.join(FORM_TYPES)}), "
+                               f"not {request.mimetype or 'a body without a Content-Type'}.")  # fmt: skip
+    # Cached, so form parsing reads the same bytes again. A declared length over the limit is refused here (413).
+    body = request.get_data(cache=True)
+    if request.content_length is None and len(body) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # A streamed (chunked) body is cut at the limit without complaint by Werkzeug; refuse it rather than
+        # act on a truncated form.
+        raise RequestEntityTooLarge()
+    if request.mimetype == FORM_TYPES[0]:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            abort(400, description="The form is not valid UTF-8.")
+
+
+def register(app: Flask) -> None:
+    """Call before CSRFProtect.init_app: before_request hooks run in the order they were added."""
+    app.before_request(_query_string_is_utf8)
+    app.before_request(_post_is_a_utf8_form)
