@@ -184,6 +184,13 @@ def test_an_oversized_admin_login_is_refused_with_413(small_body_app):
     assert response.status_code == 413 and "larger than the limit" in response.get_data(as_text=True)
 
 
+def test_bodies_sent_where_no_form_is_taken_get_404_or_405(small_body_app):
+    client = small_body_app.test_client()
+    api = client.post("/api/leaderboard", data=b"x" * 10_000, content_type="application/json")
+    assert api.status_code == 405 and api.mimetype == "application/json" and api.get_json()["error"]
+    assert client.post("/no-such-page", data=b"x" * 10_000, content_type="text/plain").status_code == 404
+
+
 def test_the_body_limit_is_a_setting(monkeypatch, database_url):
     from arena.config import ConfigError, Settings
 

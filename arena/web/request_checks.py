@@ -17,8 +17,9 @@ def _query_string_is_utf8() -> None:
 
 
 def _post_is_a_utf8_form() -> None:
-    # Every POST route of the site is an HTML form (htmx posts forms too); the JSON API only reads.
-    if request.method != "POST":
+    # Every POST route of the site is an HTML form (htmx posts forms too). The JSON API judges its own bodies,
+    # and an unknown address or method gets its 404 or 405 rather than a complaint about the body.
+    if request.method != "POST" or request.path.startswith("/api/") or request.routing_exception is not None:
         return
     if not request.mimetype and not request.content_length and "Transfer-Encoding" not in request.headers:
         return  # no body at all: the view names what is missing
