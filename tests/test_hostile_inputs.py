@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,7 +23,7 @@ from arena.services.prompt_import import import_prompts
 from arena.services.recompute import RecomputeRequest, recompute
 from arena.services.reply_import import import_replies
 from arena.services.vote_import import import_votes
-from tests.conftest import make_settings, parse_battle_page
+from tests.conftest import SECRET, make_settings, parse_battle_page
 from tests.db_fingerprint import fingerprint
 from tests.html_checks import active_content
 from tests.votes_files import write_jsonl
@@ -222,14 +227,19 @@ def test_invalid_utf8_query_strings_are_400(client, demo_loaded):
     assert api.get_json() == {"error": "The query string is not valid UTF-8."}
 
 
-def test_invalid_utf8_in_paths_is_404(client, demo_loaded, battle):
+def test_invalid_utf8_in_paths_is_400(client, demo_loaded, battle):
     action, csrf = battle
-    for path in ("/battles/\xff\xfe", "/battles/%ff%fe", "/battles/\xc3\x28", "/leader\xffboard"):
+    for path in ("/battles/\xff\xfe", "/battles/\xc3\x28", "/leader\xffboard", "/api/leader\xe2\x82board"):
         response = client.get("/", environ_overrides={"PATH_INFO": path})
-        assert response.status_code == 404, path
+        assert response.status_code == 400 and "address is not valid UTF-8" in response.get_data(as_text=True), path
+    assert client.get("/api/\xff", environ_overrides={"PATH_INFO": "/api/\xff"}).get_json() == {
+        "error": "The address is not valid UTF-8."
+    }
     response = client.post("/", data={"outcome": "tie", "csrf_token": csrf},
                            environ_overrides={"PATH_INFO": "/battles/\xff/vote"})  # fmt: skip
-    assert response.status_code == 404
+    assert response.status_code == 400
+    # Valid UTF-8 that is no battle id is simply not found.
+    assert client.get("/battles/%C3%A9t%C3%A9").status_code == 404
 
 
 def test_invalid_utf8_form_bodies_are_400(client, battle, session_factory):
@@ -251,20 +261,70 @@ def test_invalid_utf8_form_bodies_are_400(client, battle, session_factory):
         assert s.scalar(select(func.count()).select_from(Vote)) == 0
 
 
+RAW_TARGETS = (b"/leaderboard?category=\xff\xfe", b"/battles/\xff\xfe", b"/api/leaderboard?\xc3(=1", b"/\xff")
+
+
+def raw_get(host: str, port: int, target: bytes) -> tuple[int, bytes]:
+    """GET with the request line's bytes exactly as given; (status, whole response)."""
+    with socket.create_connection((host, port), timeout=10) as conn:
+        conn.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = b""
+        while chunk := conn.recv(65536):
+            response += chunk
+    return int(response.split(b" ", 2)[1]), response
+
+
 def test_invalid_utf8_on_the_wire_never_500(live_server, demo_loaded):
-    """Raw bytes in the request line through the real HTTP server, not just the test client."""
+    """Raw bytes in the request line through a real HTTP server, not just the test client."""
     host, port = urlsplit(live_server).hostname, urlsplit(live_server).port
-    for target in (b"/leaderboard?category=\xff\xfe", b"/battles/\xff\xfe", b"/api/leaderboard?\xc3(=1", b"/\xff"):
-        with socket.create_connection((host, port), timeout=10) as conn:
-            conn.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            status = b""
-            while b"\r\n" not in status:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                status += chunk
-        code = int(status.split(b" ", 2)[1])
+    for target in RAW_TARGETS:
+        code, _ = raw_get(host, port, target)
+        # Werkzeug's development server re-encodes raw path bytes as if they were latin-1 text (valid UTF-8 by
+        # then: a 404); gunicorn passes them through (400 above). Either way a 4xx, never a 500.
         assert 400 <= code < 500, (target, code)
+
+
+@pytest.fixture
+def gunicorn_server(database_url, demo_loaded) -> Iterator[tuple[str, int]]:
+    """The app as production serves it: gunicorn, threaded workers, on a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ARENA_DATABASE_URL": database_url, "ARENA_SECRET_KEY": SECRET,
+           "ARENA_RATE_LIMIT_ENABLED": "0"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads", "2", "-b", f"127.0.0.1:{port}",
+         "arena:create_app()"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                time.sleep(0.2)
+        else:
+            pytest.fail("gunicorn did not start within 60 s")
+        yield "127.0.0.1", port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_invalid_utf8_through_gunicorn_is_400(gunicorn_server):
+    """gunicorn refuses raw non-ASCII request lines itself, and hands percent-escaped path bytes to the app
+    undecoded: the app refuses those for what they are."""
+    for target in RAW_TARGETS:
+        assert raw_get(*gunicorn_server, target)[0] == 400, target
+    for target in (b"/battles/%ff%fe", b"/leader%C3%28board", b"/battles/%ff/vote"):
+        code, response = raw_get(*gunicorn_server, target)
+        assert code == 400 and b"The address is not valid UTF-8." in response, (target, response[:300])
+    code, response = raw_get(*gunicorn_server, b"/api/%ff")
+    assert code == 400 and response.endswith(b'{"error":"The address is not valid UTF-8."}\n'), response[-200:]
+    assert raw_get(*gunicorn_server, b"/battles/%C3%A9t%C3%A9")[0] == 404  # valid UTF-8, no such battle
 
 
 # --- wrong content types ---

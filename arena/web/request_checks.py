@@ -1,5 +1,6 @@
-"""Refuse malformed requests up front with a reason (400, 415), before CSRF checks or views touch them: a
-query string or form that is not UTF-8 would otherwise surface as a 500 or a misleading "missing token"."""
+"""Refuse malformed requests up front with a reason (400, 413, 415), before CSRF checks or views touch them: an
+address, query string or form that is not UTF-8 would otherwise surface as a 500, a misleading "missing token"
+or a lookup of mangled text."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ from flask import Flask, abort, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _path_is_utf8() -> None:
+    # WSGI hands the path over as bytes in latin-1 clothing (gunicorn passes %-escaped bytes through undecoded);
+    # Werkzeug would quietly replace what is not UTF-8 and look up mangled text.
+    try:
+        request.environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeEncodeError:
+        return  # not from a WSGI server's bytes: nothing to judge
+    except UnicodeDecodeError:
+        abort(400, description="The address is not valid UTF-8.")
 
 
 def _query_string_is_utf8() -> None:
@@ -41,5 +53,6 @@ def _post_is_a_utf8_form() -> None:
 
 def register(app: Flask) -> None:
     """Call before CSRFProtect.init_app: before_request hooks run in the order they were added."""
+    app.before_request(_path_is_utf8)
     app.before_request(_query_string_is_utf8)
     app.before_request(_post_is_a_utf8_form)
