@@ -361,3 +361,36 @@ def test_the_cli_exits_2_with_one_stderr_line_for_every_importer(database_url, s
         assert f"line {bad_line_number}:" in result.stderr and "nothing was imported" in result.stderr, result.stderr
         assert result.stdout == ""
     assert fingerprint(session_factory) == before
+
+
+def test_any_emotions_cell_in_a_prompts_csv_imports_or_names_line_2(database_url, session_factory, tmp_path):
+    """The CSV spelling of emotions ("Sadness:2; Shame") parsed from arbitrary cells: a clean verdict either way."""
+    path = tmp_path / "prompts.csv"
+    cells = st.one_of(
+        st.text(clean, max_size=40).filter(lambda t: "\n" not in t and "\r" not in t),  # one physical line
+        st.lists(st.tuples(emotion_name, st.sampled_from(["", ":0", ":2", ":3", ":x", ": 1"])), max_size=3).map(
+            lambda tags: "; ".join(name + suffix for name, suffix in tags)
+        ),
+    )
+
+    @settings(FUZZ, max_examples=20)
+    @given(cell=cells)
+    def judged(cell):
+        before = fingerprint(session_factory)
+        out = io.StringIO()
+        csv.writer(out).writerows([["text", "emotions"], [f"Message with emotions {cell!r}", cell]])
+        path.write_text(out.getvalue(), encoding="utf-8", newline="")
+        try:
+            import_with_cli_function(database_url, path, "prompts")
+        except BadInput as refused:
+            message = refused.format_message()
+            assert "\n" not in message and "line 2:" in message and "emotion" in message, message
+            assert fingerprint(session_factory) == before
+            return
+        with session_factory() as s:
+            prompt = s.scalars(
+                select(Prompt).where(Prompt.content_hash == content_hash(f"Message with emotions {cell!r}"))
+            ).one()
+            assert {e.category for e in prompt.emotions} <= set(EMONET_CATEGORIES)
+
+    judged()
