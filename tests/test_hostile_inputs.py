@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from markupsafe import escape
@@ -163,8 +164,6 @@ def test_an_oversized_vote_is_refused_with_413(small_body_app, session_factory, 
     if body == "multipart":
         response = client.post(action, data=form, headers=headers, content_type="multipart/form-data")
     elif body == "chunked":  # no Content-Length: the limit must hold while reading
-        from urllib.parse import urlencode
-
         environ = {"wsgi.input_terminated": True}
         response = client.post(action, data=urlencode(form), headers={**headers, "Transfer-Encoding": "chunked"},
                                content_type="application/x-www-form-urlencoded", environ_overrides=environ)  # fmt: skip
@@ -344,7 +343,7 @@ def test_wrong_content_types_are_415_with_a_reason(client, battle, session_facto
     data = (body % csrf).encode()
     for headers in ({}, HX):
         if content_type is None:
-            response = client.post(action, input_stream=__import__("io").BytesIO(data), headers=headers,
+            response = client.post(action, input_stream=io.BytesIO(data), headers=headers,
                                    environ_overrides={"CONTENT_LENGTH": str(len(data))})  # fmt: skip
         else:
             response = client.post(action, data=data, content_type=content_type, headers=headers)
