@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth
 
@@ -55,6 +56,10 @@ def test_the_document_describes_every_api_route(app):
     assert set(openapi_document()["paths"]) == routes
     served = app.test_client().get("/api/openapi.json")
     assert served.status_code == 200 and served.get_json() == openapi_document()
+
+
+def test_the_document_is_valid_openapi_3_1():
+    validate(openapi_document(), cls=OpenAPIV31SpecValidator)
 
 
 def test_examples_of_the_document_answer_200(rated_app):
