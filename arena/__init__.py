@@ -25,7 +25,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(days=365),
         # A CSRF token lives as long as the page that holds it may sensibly stay open.
         WTF_CSRF_TIME_LIMIT=settings.battle_ttl_seconds,
-        MAX_CONTENT_LENGTH=64 * 1024,
+        # Bodies beyond this are refused with 413 before anything reads them (forms here are a few hundred bytes).
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
     )
     app.extensions["arena.settings"] = settings
 

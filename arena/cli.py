@@ -149,16 +149,36 @@ def _import_file(database_url: str, path: Path, fmt: str | None, importer, *, pr
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
     engine = open_engine(database_url)
-    require_schema(engine)
-    with make_session_factory(engine)() as session, progress_bar(path.stat().st_size, "importing") as bar:
-        try:
-            records = read_records(path, fmt)
-            summary = importer(session, records, progress=bar.reached) if progress else importer(session, records)
-            session.commit()
-        except RecordError as exc:
-            session.rollback()
-            raise BadInput(f"{path.name}: {exc}; nothing was imported") from exc
+    try:
+        require_schema(engine)
+        with make_session_factory(engine)() as session, progress_bar(path.stat().st_size, "importing") as bar:
+            try:
+                records = read_records(path, fmt)
+                summary = importer(session, records, progress=bar.reached) if progress else importer(session, records)
+                session.commit()
+            except RecordError as exc:
+                session.rollback()
+                raise BadInput(f"{path.name}: {exc}; nothing was imported") from exc
+    finally:
+        # Callers other than the one-shot CLI (tests, scripts) import many files; each must not leave a pool.
+        engine.dispose()
     return summary
+
+
+@import_group.command("prompts")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
+def import_prompts_command(database_url: str, file: Path, fmt: str | None) -> None:
+    """Emotional messages: {"text": "...", "emotions": ["Sadness", {"name": "Shame", "intensity": 2}],
+    "situation": "...", "need": "...", "language": "en"}, only text required. JSONL, CSV or Parquet.
+
+    All or nothing: a malformed record stops the import, names its line, and leaves the database unchanged.
+    A message already stored (same text, ignoring spacing) is kept as it is, so a re-import adds nothing."""
+    from arena.services.prompt_import import import_prompts
+
+    summary = _import_file(database_url, file, fmt, import_prompts)
+    click.echo(f"{file.name}: {summary}")
 
 
 @import_group.command("votes")

@@ -91,6 +91,8 @@ class Settings:
     moderation_model: str | None = None
     moderation_api_base: str | None = None
     moderation_api_key_env: str | None = None
+    # Request bodies larger than this are refused with 413.
+    max_body_bytes: int = 64 * 1024
     # Demo and tests may run without a configured secret; production may not.
     require_secret: bool = True
     testing: bool = False
@@ -119,6 +121,7 @@ class Settings:
             daily_vote_cap=_env_int("ARENA_DAILY_VOTE_CAP", cls.daily_vote_cap),
             filter_min_votes=_env_int("ARENA_FILTER_MIN_VOTES", cls.filter_min_votes),
             filter_alpha=_env_float("ARENA_FILTER_ALPHA", cls.filter_alpha),
+            max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -143,6 +146,8 @@ class Settings:
             raise ConfigError("ARENA_LIVE_MAX_CHARS must be positive")
         if self.live_timeout_seconds <= 0:
             raise ConfigError("ARENA_LIVE_TIMEOUT_SECONDS must be positive")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("ARENA_MAX_BODY_BYTES must be at least 1024 (a vote form is a few hundred bytes)")
         return self.checked_filters()
 
     def checked_filters(self) -> Settings:

@@ -52,6 +52,12 @@ def _number(line: int, field: str, value, required: bool = False) -> float | Non
     return number
 
 
+def _source(line: int, value) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise RecordError(line, "source must be text (where the scores were published)")
+    return value or None
+
+
 def import_eq_scores(session: Session, records: Iterable[tuple[int, dict, int]]) -> EqImportSummary:
     """Rows of model, benchmark, snapshot, score[, ci_low, ci_high][, trait columns...][, source]; an entry
     already stored (same benchmark, snapshot and model) is updated. Raises RecordError on a bad row."""
@@ -61,6 +67,8 @@ def import_eq_scores(session: Session, records: Iterable[tuple[int, dict, int]])
         missing = [f for f in REQUIRED if record.get(f) in (None, "")]
         if missing:
             raise RecordError(line, f"missing required column(s): {', '.join(missing)}")
+        if any(isinstance(record[f], (dict, list, bool)) for f in ("benchmark", "snapshot", "model")):
+            raise RecordError(line, "benchmark, snapshot and model must be text")
         key = tuple(str(record[f]).strip() for f in ("benchmark", "snapshot", "model"))
         if any(len(k) > 200 or not k for k in key):
             raise RecordError(line, "benchmark, snapshot and model must be 1 to 200 characters")
@@ -68,7 +76,7 @@ def import_eq_scores(session: Session, records: Iterable[tuple[int, dict, int]])
             "score": _number(line, "score", record["score"], required=True),
             "ci_low": _number(line, "ci_low", record.get("ci_low")),
             "ci_high": _number(line, "ci_high", record.get("ci_high")),
-            "source": record.get("source"),
+            "source": _source(line, record.get("source")),
             "traits": {
                 k: _number(line, k, v) if k.startswith("trait_") or k in ("rubric_0_100", "elo_raw") else v
                 for k, v in record.items()

@@ -13,12 +13,41 @@ FORMATS = ("jsonl", "csv", "parquet")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 
+# A reason quoting a huge or multi-line value still fits on the one line the CLI prints.
+MAX_REASON = 300
+
+
 class RecordError(ValueError):
-    """A record that cannot be read; carries its line number."""
+    """A record that cannot be read; carries its line number. The message is one line of bounded length."""
 
     def __init__(self, line: int, message: str) -> None:
+        message = " ".join(message.splitlines())
+        if len(message) > MAX_REASON:
+            message = message[: MAX_REASON - 3] + "..."
         super().__init__(f"line {line}: {message}")
         self.line = line
+
+
+# Deeper records are refused: nothing legitimate nests this far, and Python's recursion limit is near.
+MAX_DEPTH = 64
+
+
+def _check_values(line: int, record: dict) -> None:
+    """Refuse NUL characters (PostgreSQL cannot store them in text; refusing them here keeps both backends
+    alike) and nesting deeper than MAX_DEPTH. Iterative, so a hostile nest cannot exhaust the stack."""
+    stack = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RecordError(line, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise RecordError(line, "contains a NUL character (\\u0000), which text fields cannot hold")
+        elif isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def detect_format(path: Path, given: str | None = None) -> str:
@@ -59,6 +88,9 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict, int]]:
                 raise RecordError(number, f"not valid JSON ({exc.msg}, column {exc.colno})") from exc
             if not isinstance(record, dict):
                 raise RecordError(number, f"expected a JSON object, got {type(record).__name__}")
+            # Cheap tests on the raw line first: \u0000 is the only way JSON spells NUL.
+            if b"\\u0000" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+                _check_values(number, record)
             yield number, record, done
 
 
@@ -71,6 +103,7 @@ def _csv(path: Path) -> Iterator[tuple[int, dict, int]]:
                 # Header is line 1; csv counts physical lines, so multi-line cells keep numbers right.
                 if None in record:
                     raise RecordError(reader.line_num, "more cells than the header has columns")
+                _check_values(reader.line_num, record)
                 yield reader.line_num, {k: v for k, v in record.items() if v not in ("", None)}, raw.tell()
         except UnicodeDecodeError as exc:
             raise RecordError(reader.line_num + 1, f"not valid UTF-8 ({exc.reason})") from exc
@@ -93,4 +126,5 @@ def _parquet(path: Path) -> Iterator[tuple[int, dict, int]]:
     for batch in parquet.iter_batches(batch_size=10_000):
         for record in batch.to_pylist():
             number += 1
+            _check_values(number, record)
             yield number, {k: v for k, v in record.items() if v is not None}, size * number // total_rows

@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from arena.models import Prompt
 from arena.services.catalog import CatalogError, get_or_create_model, get_or_create_prompt, get_or_create_reply
+from arena.services.prompt_import import prompt_fields, required_text
 from arena.services.records import RecordError
 
-MAX_TEXT = 20_000
+# Ids beyond a 32-bit integer cannot exist, and PostgreSQL refuses to compare an integer column with them.
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,15 @@ class ReplyImportSummary:
         )
 
 
-def _text(line: int, record: dict, field: str) -> str:
-    value = record.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise RecordError(line, f"{field} must be a non-empty string")
-    if len(value) > MAX_TEXT:
-        raise RecordError(line, f"{field} is longer than {MAX_TEXT} characters")
-    return value
+def _prompt_id(record: dict) -> int | None:
+    value = record["prompt_id"]
+    if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 < number <= MAX_ID else None
 
 
 def _optional(line: int, record: dict, field: str) -> str | None:
@@ -56,34 +60,27 @@ def import_replies(session: Session, records: Iterable[tuple[int, dict, int]], s
         read += 1
         try:
             if record.get("prompt_id") not in (None, ""):
-                try:
-                    prompt = session.get(Prompt, int(record["prompt_id"]))
-                except (TypeError, ValueError):
-                    prompt = None
+                prompt_id = _prompt_id(record)
+                prompt = None if prompt_id is None else session.get(Prompt, prompt_id)
                 if prompt is None:
                     raise RecordError(line, f"no prompt with id {record['prompt_id']!r}")
             else:
-                emotions = record.get("emotions") or ()
-                if isinstance(emotions, str):  # a CSV cell: names separated by ';' or ','
-                    emotions = [e for e in emotions.replace(";", ",").split(",") if e.strip()]
+                text = required_text(line, record, "prompt")
                 prompt, created = get_or_create_prompt(
                     session,
-                    _text(line, record, "prompt"),
+                    text,
                     source=source,
-                    emotions=emotions,
-                    situation=record.get("situation"),
-                    need=record.get("need"),
-                    language=record.get("language") or "en",
+                    **prompt_fields(line, record),
                     external_id=_optional(line, record, "external_id"),
                 )
                 prompts += created
-            slug = _text(line, record, "model")
+            slug = required_text(line, record, "model")
             if len(slug) > 200:
                 raise RecordError(line, "model slug is longer than 200 characters")
             name = _optional(line, record, "model_name")
             model, created = get_or_create_model(session, slug, **({"display_name": name} if name else {}))
             models += created
-            _, created = get_or_create_reply(session, prompt, model, _text(line, record, "reply"))
+            _, created = get_or_create_reply(session, prompt, model, required_text(line, record, "reply"))
         except CatalogError as exc:
             raise RecordError(line, str(exc)) from exc
         replies += created

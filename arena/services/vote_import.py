@@ -382,6 +382,8 @@ def import_votes(
             )
         except (ValueError, CatalogError) as exc:
             raise RecordError(line, str(exc)) from exc
+        except RecursionError as exc:  # JSON text in a CSV or Parquet cell, nested beyond what Python parses
+            raise RecordError(line, "a nested value is nested too deeply") from exc
         batch.append(row)
         read += 1
         if len(batch) >= BATCH:

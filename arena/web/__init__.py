@@ -75,6 +75,9 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.extensions["arena.pairing"] = PairingPool()
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
 
+    from arena.web import request_checks
+
+    request_checks.register(app)
     csrf.init_app(app)
     htmx.init_app(app)
     app.teardown_appcontext(_close_session)

@@ -1,4 +1,4 @@
-"""The JSON API (read-only for now): the leaderboard's twin."""
+"""The JSON API (read-only for now): the leaderboard's twin, described by /api/openapi.json."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify, request
 from arena.services.leaderboard import snapshot
 from arena.services.snapshots import OVERALL, RecomputeError
 from arena.web import read_session
+from arena.web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -24,3 +25,8 @@ def leaderboard():
     if board is None:
         return error(404, "no rating snapshot for this category yet; run `arena ratings recompute`")
     return jsonify(board.as_json())
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

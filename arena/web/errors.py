@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_htmx import make_response
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from arena.web import htmx
 
@@ -21,6 +21,11 @@ def _render(status: int, title: str, message: str):
 
 def _http_error(error: HTTPException):
     return _render(error.code or 500, error.name, error.description or error.name)
+
+
+def _too_large(_error: RequestEntityTooLarge):
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return _render(413, "Request too large", f"The request body is larger than the limit of {limit:,} bytes.")
 
 
 def _csrf_error(error: CSRFError):
@@ -39,5 +44,6 @@ def _unexpected(error: Exception):
 
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,149 @@
+"""The OpenAPI 3.1 document of the JSON API, served at /api/openapi.json.
+
+Written out by hand (one route needs no framework); only the category names come from the taxonomy so the
+examples never drift from what the API accepts. tests/test_openapi.py fuzzes every operation against it."""
+
+from __future__ import annotations
+
+from arena.services.leaderboard import TABS
+from arena.taxonomy import EMONET_CATEGORIES
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _any_case_pattern(names: list[str]) -> str:
+    """A JSON Schema (ECMA-262) pattern matching exactly these names in any letter case, with surrounding
+    whitespace: what the API accepts, so fuzzers neither send "valid" names it refuses nor miss ones it takes."""
+
+    def spelled(name: str) -> str:
+        return "".join(
+            f"[{c.lower()}{c.upper()}]" if c.isalpha() else ("\\" + c if c in "\\^$.|?*+()[]{}" else c) for c in name
+        )
+
+    return "^\\s*(?:" + "|".join(spelled(n) for n in names) + ")\\s*$"
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_RATING = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "model",
+        "display_name",
+        "rating",
+        "ci_low",
+        "ci_high",
+        "rank_ub",
+        "battles",
+        "win_rate",
+        "provisional",
+    ],  # fmt: skip
+    "properties": {
+        "model": {"type": "string", "description": "The model's slug."},
+        "display_name": {"type": "string"},
+        "rating": {"type": "number", "description": "Elo-like scale, mean 1000 unless anchored."},
+        "ci_low": {"type": "number", "description": "Lower bound of the 95% interval."},
+        "ci_high": {"type": "number", "description": "Upper bound of the 95% interval."},
+        "rank_ub": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "1 + the number of models whose lower bound is above this model's upper bound.",
+        },
+        "battles": {"type": "integer", "minimum": 0},
+        "win_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "Ties count half."},
+        "provisional": {"type": "boolean", "description": "Fewer battles than provisional_below_battles."},
+    },
+}
+
+_LEADERBOARD = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "run_id",
+        "category",
+        "computed_at",
+        "n_votes",
+        "ci",
+        "bootstrap_rounds",
+        "provisional_below_battles",
+        "ratings",
+    ],  # fmt: skip
+    "properties": {
+        "run_id": {"type": "integer", "description": "The immutable rating snapshot these ratings come from."},
+        "category": {"type": "string", "description": "The canonical name of the category asked for."},
+        "computed_at": {"type": "string", "format": "date-time"},
+        "n_votes": {"type": "integer", "minimum": 0},
+        "ci": {"type": "string", "enum": ["bootstrap", "sandwich", "cluster"]},
+        "bootstrap_rounds": {"type": "integer", "minimum": 0},
+        "provisional_below_battles": {"type": "integer", "minimum": 0},
+        "ratings": {"type": "array", "items": {"$ref": "#/components/schemas/Rating"}},
+    },
+}
+
+
+def openapi_document() -> dict:
+    categories = [*TABS, *EMONET_CATEGORIES]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "EQ Arena API",
+            "version": "1",
+            "description": "Read-only JSON twin of the EQ Arena leaderboard. Every error is "
+            '`{"error": "<reason>"}` with a 4xx status.',
+            "license": {"name": "MIT", "identifier": "MIT"},
+        },
+        "paths": {
+            "/api/leaderboard": {
+                "get": {
+                    "operationId": "getLeaderboard",
+                    "summary": "The newest rating snapshot of a category",
+                    "parameters": [
+                        {
+                            "name": "category",
+                            "in": "query",
+                            "required": False,
+                            "description": "'overall' (default), an EmoNet group or an EmoNet category, in any "
+                            "letter case.",
+                            "schema": {
+                                "type": "string",
+                                "default": "overall",
+                                "pattern": _any_case_pattern(categories),
+                                "examples": categories,
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Leaderboard"}, "The ratings, best first."),
+                        "400": _json(_ERROR, "The category is not 'overall', an EmoNet group or category."),
+                        "404": _json(_ERROR, "No rating snapshot covers this category yet."),
+                        "default": _json(_ERROR, "Any other error, with its reason."),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApiDocument",
+                    "summary": "This document",
+                    "responses": {
+                        "200": _json({"type": "object", "required": ["openapi", "paths"]}, "OpenAPI 3.1"),
+                        "default": _json(_ERROR, "Any error, with its reason."),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string", "minLength": 1, "description": "What went wrong."}},
+                },
+                "Rating": _RATING,
+                "Leaderboard": _LEADERBOARD,
+            }
+        },
+    }
