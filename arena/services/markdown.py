@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -15,6 +17,9 @@ _ALLOWED_TAGS = {
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
 
 
+# Replies are immutable and shown over and over: rendering is the battle page's main CPU cost, so keep the
+# results for the texts seen lately (keyed by the text itself, so an edited text is never served stale).
+@lru_cache(maxsize=2048)
 def render_markdown(text: str) -> Markup:
     html = _md.render(text)
     clean = nh3.clean(

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from arena.models import OUTCOMES, Battle, Vote, utcnow
+from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, Vote, utcnow
 from arena.services.battle_ids import new_public_id
 from arena.services.pairing import Draw
 
@@ -71,47 +72,107 @@ def is_expired(battle: Battle, now: datetime) -> bool:
 TOO_FAST = "too_fast"
 
 
+@dataclass(frozen=True)
+class RecordedVote:
+    battle_id: int
+    outcome: str
+    dwell_ms: int
+    exclusion_reason: str | None
+
+
+def _why_not_open(session: Session, public_id: str, now: datetime) -> VoteRejected:
+    battle = find_battle(session, public_id)
+    if battle is None:
+        return BattleNotFound("no such battle")
+    if battle.status == "voted":
+        return AlreadyVoted("this battle already has a vote; each battle takes one")
+    if is_expired(battle, now):
+        return BattleExpired("this battle has expired; start a new one")
+    # Open and unexpired now, so another request changed it between our update and this read.
+    return AlreadyVoted("this battle already has a vote; each battle takes one")
+
+
 def cast_vote(
     session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
-) -> Vote:
+) -> RecordedVote:
     """Record the vote in the caller's transaction. Raises VoteRejected (and writes nothing) otherwise. A vote
     faster than `min_dwell_ms` is stored all the same, marked as not counting, with its reason."""
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
     now = now or utcnow()
-    battle = find_battle(session, public_id)
-    if battle is None:
-        raise BattleNotFound("no such battle")
-    if battle.status == "voted":
-        raise AlreadyVoted("this battle already has a vote; each battle takes one")
-    if is_expired(battle, now):
-        raise BattleExpired("this battle has expired; start a new one")
-
+    # The conditional update is the claim: of racing requests exactly one sees its row come back. It is also
+    # the whole read, so a vote costs two statements; only a rejected one is looked at again to say why.
     claimed = session.execute(
         update(Battle)
-        .where(Battle.id == battle.id, Battle.status == "open")
+        .where(
+            Battle.public_id == public_id,
+            Battle.status == "open",
+            or_(Battle.expires_at.is_(None), Battle.expires_at > now),
+        )
         .values(status="voted")
+        .returning(Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.created_at)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
-        # Another request voted between our read and our update.
-        raise AlreadyVoted("this battle already has a vote; each battle takes one")
+    ).first()
+    if claimed is None:
+        raise _why_not_open(session, public_id, now)
 
-    dwell_ms = max(0, int((now - battle.created_at).total_seconds() * 1000))
-    vote = Vote(
-        battle_id=battle.id,
-        model_a_id=battle.model_a_id,
-        model_b_id=battle.model_b_id,
-        outcome=outcome,
-        created_at=now,
-        dwell_ms=dwell_ms,
-        counts_for_leaderboard=dwell_ms >= min_dwell_ms,
-        exclusion_reason=None if dwell_ms >= min_dwell_ms else TOO_FAST,
-    )
-    session.add(vote)
+    dwell_ms = max(0, int((now - claimed.created_at).total_seconds() * 1000))
+    counts = dwell_ms >= min_dwell_ms
+    recorded = RecordedVote(claimed.id, outcome, dwell_ms, None if counts else TOO_FAST)
     try:
-        session.flush()
+        session.execute(
+            insert(Vote).values(
+                battle_id=claimed.id,
+                model_a_id=claimed.model_a_id,
+                model_b_id=claimed.model_b_id,
+                outcome=outcome,
+                created_at=now,
+                dwell_ms=dwell_ms,
+                counts_for_leaderboard=counts,
+                exclusion_reason=recorded.exclusion_reason,
+            )
+        )
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
-    session.refresh(battle)
-    return vote
+    return recorded
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """A voted battle with everything the reveal shows, read in one query."""
+
+    public_id: str
+    prompt: str
+    reply_a: str
+    reply_b: str
+    model_a: str
+    model_b: str
+    outcome: str
+    exclusion_reason: str | None
+
+
+def find_reveal(session: Session, public_id: str) -> Reveal | None:
+    """The reveal of a voted battle, or None if it has no vote (or no shown replies)."""
+    reply_a, reply_b = aliased(Reply), aliased(Reply)
+    model_a, model_b = aliased(Model), aliased(Model)
+    stmt = (
+        select(
+            Battle.public_id,
+            Prompt.text,
+            reply_a.text,
+            reply_b.text,
+            model_a.display_name,
+            model_b.display_name,
+            Vote.outcome,
+            Vote.exclusion_reason,
+        )  # fmt: skip
+        .join(Vote, Vote.battle_id == Battle.id)
+        .join(Prompt, Prompt.id == Battle.prompt_id)
+        .join(reply_a, reply_a.id == Battle.reply_a_id)
+        .join(reply_b, reply_b.id == Battle.reply_b_id)
+        .join(model_a, model_a.id == Battle.model_a_id)
+        .join(model_b, model_b.id == Battle.model_b_id)
+        .where(Battle.public_id == public_id)
+    )
+    row = session.execute(stmt).first()
+    return Reveal(*row) if row else None

@@ -11,8 +11,16 @@ from flask_htmx import make_response
 from arena.models import Battle, utcnow
 from arena.services.pairing import NoBattleAvailable
 from arena.services.visitors import judge_key, new_visitor_id
-from arena.services.voting import VoteRejected, cast_vote, create_battle, find_battle, is_expired
-from arena.web import db_session, htmx
+from arena.services.voting import (
+    Reveal,
+    VoteRejected,
+    cast_vote,
+    create_battle,
+    find_battle,
+    find_reveal,
+    is_expired,
+)
+from arena.web import db_session, htmx, read_session
 
 bp = Blueprint("battle", __name__)
 
@@ -70,18 +78,17 @@ def _anonymous(battle: Battle) -> AnonymousBattle:
     )
 
 
-def _revealed(battle: Battle) -> RevealedBattle:
-    outcome = battle.vote.outcome
+def _revealed(reveal: Reveal) -> RevealedBattle:
     return RevealedBattle(
-        token=_signer().sign(battle.public_id),
-        prompt=battle.prompt.text,
-        reply_a=battle.reply_a.text,
-        reply_b=battle.reply_b.text,
-        model_a=battle.model_a.display_name,
-        model_b=battle.model_b.display_name,
-        outcome=outcome,
-        outcome_label=OUTCOME_LABELS[outcome],
-        exclusion_reason=battle.vote.exclusion_reason,
+        token=_signer().sign(reveal.public_id),
+        prompt=reveal.prompt,
+        reply_a=reveal.reply_a,
+        reply_b=reveal.reply_b,
+        model_a=reveal.model_a,
+        model_b=reveal.model_b,
+        outcome=reveal.outcome,
+        outcome_label=OUTCOME_LABELS[reveal.outcome],
+        exclusion_reason=reveal.exclusion_reason,
     )
 
 
@@ -101,22 +108,24 @@ def _load(token: str) -> Battle:
 
 @bp.get("/")
 def new_battle():
-    db = db_session()
     settings = current_app.extensions["arena.settings"]
     try:
-        draw = current_app.extensions["arena.pairing"].draw(db)
+        # Drawn outside the write transaction: on SQLite the write lock is then held for the insert alone.
+        draw = current_app.extensions["arena.pairing"].draw(read_session())
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
+    db = db_session()
     battle = create_battle(db, draw, judge_key=_visitor_judge_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds))
     db.commit()
-    return _page_or_partial("battle/_battle.html", battle=_anonymous(battle), labels=OUTCOME_LABELS)
+    shown = AnonymousBattle(_signer().sign(battle.public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text)
+    return _page_or_partial("battle/_battle.html", battle=shown, labels=OUTCOME_LABELS)
 
 
 @bp.get("/battles/<token>")
 def show_battle(token: str):
     battle = _load(token)
-    if battle.status == "voted":
-        return _page_or_partial("battle/_reveal.html", battle=_revealed(battle))
+    if battle.status == "voted" and (reveal := find_reveal(db_session(), battle.public_id)):
+        return _page_or_partial("battle/_reveal.html", battle=_revealed(reveal))
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")
     return _page_or_partial("battle/_battle.html", battle=_anonymous(battle), labels=OUTCOME_LABELS)
@@ -131,6 +140,8 @@ def vote(token: str):
     try:
         settings = current_app.extensions["arena.settings"]
         cast_vote(db, public_id, request.form.get("outcome", ""), min_dwell_ms=settings.min_dwell_ms)
+        # Read in the vote's own transaction: one connection, and the reveal is exactly what was stored.
+        reveal = find_reveal(db, public_id) if htmx else None
         db.commit()
     except VoteRejected as rejected:
         db.rollback()
@@ -139,6 +150,8 @@ def vote(token: str):
             return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
         abort(rejected.status, description=rejected.message)
     if htmx:
-        return render_template("battle/_reveal.html", battle=_revealed(_load(token)))
+        if reveal is None:
+            abort(404, description="No such battle. Start a new one.")
+        return render_template("battle/_reveal.html", battle=_revealed(reveal))
     # Post/Redirect/Get: reloading the reveal page must not post the vote again.
     return redirect(url_for("battle.show_battle", token=token), code=303)
