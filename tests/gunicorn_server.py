@@ -145,8 +145,11 @@ def stored_votes(database_url: str, ids: set[str]) -> tuple[set[str], int]:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 found.update(
-                    session.scalars(select(Battle.public_id).join(Vote, Vote.battle_id == Battle.id)
-                                    .where(Battle.public_id.in_(chunk)))  # fmt: skip
+                    session.scalars(
+                        select(Battle.public_id)
+                        .join(Vote, Vote.battle_id == Battle.id)
+                        .where(Battle.public_id.in_(chunk))
+                    )  # fmt: skip
                 )
             total = session.scalar(select(func.count()).select_from(Vote))
     finally:

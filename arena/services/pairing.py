@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from arena.models import Model, Prompt, Reply
@@ -79,16 +79,20 @@ def shared_prompts(session: Session) -> SharedPrompts:
     return pool
 
 
+# Built once (with its parameters bound per call): constructing it costs more than running it.
+_CURRENT_TEXTS = (
+    select(Reply.id, Prompt.text, Reply.text)
+    .join(Prompt, (Prompt.id == Reply.prompt_id) & Prompt.active.is_(True))
+    .join(Model, (Model.id == Reply.model_id) & Model.active.is_(True))
+    .where(Reply.id.in_([bindparam("reply_low"), bindparam("reply_high")]), Reply.prompt_id == bindparam("prompt_id"))
+)
+
+
 def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high: int) -> dict[int, tuple[str, str]]:
     """{reply id: (prompt text, reply text)} for the two replies, only while their models and prompt are still
     active: the cached pool may predate a deactivation or a removal, so every draw is checked here."""
-    stmt = (
-        select(Reply.id, Prompt.text, Reply.text)
-        .join(Prompt, (Prompt.id == Reply.prompt_id) & Prompt.active.is_(True))
-        .join(Model, (Model.id == Reply.model_id) & Model.active.is_(True))
-        .where(Reply.id.in_([reply_low, reply_high]), Reply.prompt_id == prompt_id)
-    )
-    return {reply_id: (prompt_text, reply_text) for reply_id, prompt_text, reply_text in session.execute(stmt)}
+    rows = session.execute(_CURRENT_TEXTS, {"prompt_id": prompt_id, "reply_low": reply_low, "reply_high": reply_high})
+    return {reply_id: (prompt_text, reply_text) for reply_id, prompt_text, reply_text in rows}
 
 
 class PairingPool:

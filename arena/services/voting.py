@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, Vote, utcnow
+from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, Vote, utcnow
 from arena.services.battle_ids import new_public_id
 from arena.services.pairing import Draw
 
@@ -41,24 +41,34 @@ class BattleExpired(VoteRejected):
     status = 410
 
 
-def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> Battle:
+# A plain INSERT rather than the ORM's unit of work: this runs on every page view, and nothing reads the new
+# row back within the request.
+_INSERT_BATTLE = insert(Battle)
+
+
+def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> str:
+    """Store a new open battle for `draw` in the caller's transaction; returns its public id."""
     now = utcnow()
-    battle = Battle(
-        public_id=new_public_id(),
-        prompt_id=draw.prompt_id,
-        reply_a_id=draw.reply_a_id,
-        reply_b_id=draw.reply_b_id,
-        model_a_id=draw.model_a_id,
-        model_b_id=draw.model_b_id,
-        judge_key=judge_key,
-        sampling_prob=draw.probability,
-        status="open",
-        created_at=now,
-        expires_at=now + ttl,
+    public_id = new_public_id()
+    session.execute(
+        _INSERT_BATTLE,
+        {
+            "public_id": public_id,
+            "source": "arena",
+            "meta": {},
+            "prompt_id": draw.prompt_id,
+            "reply_a_id": draw.reply_a_id,
+            "reply_b_id": draw.reply_b_id,
+            "model_a_id": draw.model_a_id,
+            "model_b_id": draw.model_b_id,
+            "judge_key": judge_key,
+            "sampling_prob": draw.probability,
+            "status": "open",
+            "created_at": now,
+            "expires_at": now + ttl,
+        },
     )
-    session.add(battle)
-    session.flush()
-    return battle
+    return public_id
 
 
 def find_battle(session: Session, public_id: str) -> Battle | None:
@@ -70,6 +80,21 @@ def is_expired(battle: Battle, now: datetime) -> bool:
 
 
 TOO_FAST = "too_fast"
+
+
+# Built once, like _REVEAL below: building statements per request costs more than running them.
+_CLAIM = (
+    update(Battle)
+    .where(
+        Battle.public_id == bindparam("claim_public_id"),
+        Battle.status == "open",
+        or_(Battle.expires_at.is_(None), Battle.expires_at > bindparam("claim_now", type_=UTCDateTime())),
+    )
+    .values(status="voted")
+    .returning(Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.created_at)
+    .execution_options(synchronize_session=False)
+)
+_INSERT_VOTE = insert(Vote)
 
 
 @dataclass(frozen=True)
@@ -102,17 +127,7 @@ def cast_vote(
     now = now or utcnow()
     # The conditional update is the claim: of racing requests exactly one sees its row come back. It is also
     # the whole read, so a vote costs two statements; only a rejected one is looked at again to say why.
-    claimed = session.execute(
-        update(Battle)
-        .where(
-            Battle.public_id == public_id,
-            Battle.status == "open",
-            or_(Battle.expires_at.is_(None), Battle.expires_at > now),
-        )
-        .values(status="voted")
-        .returning(Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.created_at)
-        .execution_options(synchronize_session=False)
-    ).first()
+    claimed = session.execute(_CLAIM, {"claim_public_id": public_id, "claim_now": now}).first()
     if claimed is None:
         raise _why_not_open(session, public_id, now)
 
@@ -121,16 +136,17 @@ def cast_vote(
     recorded = RecordedVote(claimed.id, outcome, dwell_ms, None if counts else TOO_FAST)
     try:
         session.execute(
-            insert(Vote).values(
-                battle_id=claimed.id,
-                model_a_id=claimed.model_a_id,
-                model_b_id=claimed.model_b_id,
-                outcome=outcome,
-                created_at=now,
-                dwell_ms=dwell_ms,
-                counts_for_leaderboard=counts,
-                exclusion_reason=recorded.exclusion_reason,
-            )
+            _INSERT_VOTE,
+            {
+                "battle_id": claimed.id,
+                "model_a_id": claimed.model_a_id,
+                "model_b_id": claimed.model_b_id,
+                "outcome": outcome,
+                "created_at": now,
+                "dwell_ms": dwell_ms,
+                "counts_for_leaderboard": counts,
+                "exclusion_reason": recorded.exclusion_reason,
+            },
         )
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
@@ -151,11 +167,10 @@ class Reveal:
     exclusion_reason: str | None
 
 
-def find_reveal(session: Session, public_id: str) -> Reveal | None:
-    """The reveal of a voted battle, or None if it has no vote (or no shown replies)."""
+def _reveal_statement():
     reply_a, reply_b = aliased(Reply), aliased(Reply)
     model_a, model_b = aliased(Model), aliased(Model)
-    stmt = (
+    return (
         select(
             Battle.public_id,
             Prompt.text,
@@ -172,7 +187,14 @@ def find_reveal(session: Session, public_id: str) -> Reveal | None:
         .join(reply_b, reply_b.id == Battle.reply_b_id)
         .join(model_a, model_a.id == Battle.model_a_id)
         .join(model_b, model_b.id == Battle.model_b_id)
-        .where(Battle.public_id == public_id)
+        .where(Battle.public_id == bindparam("public_id"))
     )
-    row = session.execute(stmt).first()
+
+
+_REVEAL = _reveal_statement()
+
+
+def find_reveal(session: Session, public_id: str) -> Reveal | None:
+    """The reveal of a voted battle, or None if it has no vote (or no shown replies)."""
+    row = session.execute(_REVEAL, {"public_id": public_id}).first()
     return Reveal(*row) if row else None

@@ -115,9 +115,11 @@ def new_battle():
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
     db = db_session()
-    battle = create_battle(db, draw, judge_key=_visitor_judge_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds))
+    public_id = create_battle(
+        db, draw, judge_key=_visitor_judge_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds)
+    )
     db.commit()
-    shown = AnonymousBattle(_signer().sign(battle.public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text)
+    shown = AnonymousBattle(_signer().sign(public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text)
     return _page_or_partial("battle/_battle.html", battle=shown, labels=OUTCOME_LABELS)
 
 
