@@ -22,11 +22,12 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from arena import create_app
 from arena.config import PROJECT_ROOT
 from arena.db import make_engine, make_session_factory
 from arena.models import Battle, Rating, RatingRun, Vote
 from ratings.simulate import simulate, true_strengths
-from tests.conftest import parse_battle_page, skip_or_fail
+from tests.conftest import make_settings, parse_battle_page, skip_or_fail
 from tests.gunicorn_server import GunicornServer, free_port, prepare_database, public_ids, stored_votes
 from tests.votes_files import battle_records, write_jsonl
 
@@ -230,7 +231,7 @@ def test_postgres_restart_mid_load_is_a_clear_503_and_the_site_recovers_by_itsel
 
 # --- Jobs killed part way: no half-imported file, no partial rating run ---
 
-BATTLES = 150_000
+BATTLES = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -310,8 +311,8 @@ def test_recompute_killed_part_way_leaves_no_partial_run_and_a_rerun_succeeds(da
     imported = _arena("import", "votes", str(big_votes_file), "--database-url", database_url)
     assert imported.communicate(timeout=300) and imported.returncode == 0
 
-    recompute = ("ratings", "recompute", "--bootstrap", "2000", "--seed", "1", "--database-url", database_url)
-    job = _arena(*recompute)
+    # Enough bootstrap rounds that the fit runs for several CPU seconds, so the kill lands inside it.
+    job = _arena("ratings", "recompute", "--bootstrap", "5000", "--seed", "1", "--database-url", database_url)
     # Killed once it has done some work of its own (Python and numpy alone take about half a CPU second).
     deadline = time.monotonic() + 60
     while _cpu_seconds(job.pid) < 1.5:
@@ -322,9 +323,28 @@ def test_recompute_killed_part_way_leaves_no_partial_run_and_a_rerun_succeeds(da
     assert _counts(database_url)["runs"] == 0
     assert _counts(database_url)["ratings"] == 0
 
-    rerun = _arena(*recompute, "--json")
+    rerun = _arena(
+        "ratings", "recompute", "--bootstrap", "200", "--seed", "1", "--json", "--database-url", database_url
+    )
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
     counts = _counts(database_url)
     assert counts["runs"] == 1
     assert counts["ratings"] >= 30
+
+
+def test_a_database_that_refuses_connections_is_a_503_page_and_json_not_a_traceback():
+    # Nothing listens on this port: every connection attempt is refused, as while PostgreSQL restarts.
+    app = create_app(make_settings(f"postgresql://postgres@127.0.0.1:{free_port()}/arena", testing=False))
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 503
+    assert page.headers["Retry-After"] == "5"
+    assert OUTAGE_MESSAGE in page.get_data(as_text=True)
+    assert "Traceback" not in page.get_data(as_text=True)
+    fragment = client.get("/", headers=HTMX)
+    assert fragment.status_code == 503 and OUTAGE_MESSAGE in fragment.get_data(as_text=True)
+    api = client.get("/api/leaderboard")
+    assert api.status_code == 503
+    assert OUTAGE_MESSAGE in api.get_json()["error"]
+    app.extensions["arena.engine"].dispose()
