@@ -20,7 +20,7 @@ from arena.services.voting import (
     find_reveal,
     is_expired,
 )
-from arena.web import db_session, htmx, read_session
+from arena.web import db_session, htmx
 
 bp = Blueprint("battle", __name__)
 
@@ -109,9 +109,11 @@ def _load(token: str) -> Battle:
 @bp.get("/")
 def new_battle():
     settings = current_app.extensions["arena.settings"]
+    # Drawn in its own short read transaction, ended before the write: on SQLite the write lock is then held for
+    # the insert alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
     try:
-        # Drawn outside the write transaction: on SQLite the write lock is then held for the insert alone.
-        draw = current_app.extensions["arena.pairing"].draw(read_session())
+        with current_app.extensions["arena.read_session_factory"]() as read:
+            draw = current_app.extensions["arena.pairing"].draw(read)
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
     db = db_session()
