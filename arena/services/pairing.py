@@ -91,7 +91,9 @@ _CURRENT_TEXTS = (
 def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high: int) -> dict[int, tuple[str, str]]:
     """{reply id: (prompt text, reply text)} for the two replies, only while their models and prompt are still
     active: the cached pool may predate a deactivation or a removal, so every draw is checked here."""
-    rows = session.execute(_CURRENT_TEXTS, {"prompt_id": prompt_id, "reply_low": reply_low, "reply_high": reply_high})
+    params = {"prompt_id": prompt_id, "reply_low": reply_low, "reply_high": reply_high}
+    # On the connection (Core), not through the ORM: plain rows are all that is wanted, on every page view.
+    rows = session.connection().execute(_CURRENT_TEXTS, params)
     return {reply_id: (prompt_text, reply_text) for reply_id, prompt_text, reply_text in rows}
 
 

@@ -41,21 +41,21 @@ class BattleExpired(VoteRejected):
     status = 410
 
 
-# A plain INSERT rather than the ORM's unit of work: this runs on every page view, and nothing reads the new
-# row back within the request.
-_INSERT_BATTLE = insert(Battle)
+# A plain Core INSERT on the session's connection rather than the ORM: this runs on every page view, nothing
+# reads the row back within the request, and the ORM's bookkeeping cost more than the statement.
+_INSERT_BATTLE = insert(Battle.__table__)
 
 
 def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> str:
     """Store a new open battle for `draw` in the caller's transaction; returns its public id."""
     now = utcnow()
     public_id = new_public_id()
-    session.execute(
+    session.connection().execute(
         _INSERT_BATTLE,
         {
             "public_id": public_id,
             "source": "arena",
-            "meta": {},
+            "metadata": {},
             "prompt_id": draw.prompt_id,
             "reply_a_id": draw.reply_a_id,
             "reply_b_id": draw.reply_b_id,
@@ -84,7 +84,7 @@ TOO_FAST = "too_fast"
 
 # Built once, like _REVEAL below: building statements per request costs more than running them.
 _CLAIM = (
-    update(Battle)
+    update(Battle.__table__)
     .where(
         Battle.public_id == bindparam("claim_public_id"),
         Battle.status == "open",
@@ -92,9 +92,8 @@ _CLAIM = (
     )
     .values(status="voted")
     .returning(Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.created_at)
-    .execution_options(synchronize_session=False)
 )
-_INSERT_VOTE = insert(Vote)
+_INSERT_VOTE = insert(Vote.__table__)
 
 
 @dataclass(frozen=True)
@@ -127,7 +126,7 @@ def cast_vote(
     now = now or utcnow()
     # The conditional update is the claim: of racing requests exactly one sees its row come back. It is also
     # the whole read, so a vote costs two statements; only a rejected one is looked at again to say why.
-    claimed = session.execute(_CLAIM, {"claim_public_id": public_id, "claim_now": now}).first()
+    claimed = session.connection().execute(_CLAIM, {"claim_public_id": public_id, "claim_now": now}).first()
     if claimed is None:
         raise _why_not_open(session, public_id, now)
 
@@ -135,7 +134,7 @@ def cast_vote(
     counts = dwell_ms >= min_dwell_ms
     recorded = RecordedVote(claimed.id, outcome, dwell_ms, None if counts else TOO_FAST)
     try:
-        session.execute(
+        session.connection().execute(
             _INSERT_VOTE,
             {
                 "battle_id": claimed.id,
@@ -196,5 +195,5 @@ _REVEAL = _reveal_statement()
 
 def find_reveal(session: Session, public_id: str) -> Reveal | None:
     """The reveal of a voted battle, or None if it has no vote (or no shown replies)."""
-    row = session.execute(_REVEAL, {"public_id": public_id}).first()
+    row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
     return Reveal(*row) if row else None

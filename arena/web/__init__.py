@@ -124,6 +124,9 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
         in_memory_fallback_enabled=True,
     )
     app.extensions["arena.limiter"] = limiter
+    if not settings.rate_limit_enabled:
+        # A disabled limiter still evaluates its limits on every call of a wrapped view; leave the views bare.
+        return
     per_network = limiter.shared_limit(settings.rate_limit_network, scope="network", key_func=network_limit_key)
     for endpoint, per_visitor in (("battle.new_battle", settings.rate_limit_battle),
                                   ("battle.vote", settings.rate_limit_vote)):  # fmt: skip
