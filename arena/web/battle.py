@@ -106,14 +106,22 @@ def _load(token: str) -> Battle:
     return battle
 
 
+def _draw():
+    pool = current_app.extensions["arena.pairing"]
+    if current_app.extensions["arena.engine"].dialect.name == "sqlite":
+        # In its own short read transaction, ended before the write: the write lock is then held for the insert
+        # alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
+        with current_app.extensions["arena.read_session_factory"]() as read:
+            return pool.draw(read)
+    # Elsewhere readers never block writers: one connection and one transaction for the draw and the insert.
+    return pool.draw(db_session())
+
+
 @bp.get("/")
 def new_battle():
     settings = current_app.extensions["arena.settings"]
-    # Drawn in its own short read transaction, ended before the write: on SQLite the write lock is then held for
-    # the insert alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
     try:
-        with current_app.extensions["arena.read_session_factory"]() as read:
-            draw = current_app.extensions["arena.pairing"].draw(read)
+        draw = _draw()
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
     db = db_session()
