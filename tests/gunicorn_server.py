@@ -110,7 +110,8 @@ class GunicornServer:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        # Quick shutdown: the load is over, nothing in flight needs to finish.
+        os.killpg(self.process.pid, signal.SIGINT)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
