@@ -39,10 +39,10 @@ class World:
     my_prompt_id: int
 
 
-def _vote(session, draw: Draw, key: str, outcome: str) -> Battle:
-    battle = create_battle(session, draw, judge_key=key, ttl=TTL)
-    cast_vote(session, battle.public_id, outcome)
-    return battle
+def _vote(session, draw: Draw, key: str, outcome: str) -> str:
+    public_id = create_battle(session, draw, judge_key=key, ttl=TTL)
+    cast_vote(session, public_id, outcome)
+    return public_id
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -30,6 +32,9 @@ def _nest_headings(tokens) -> None:
             token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
 
 
+# Replies are immutable and shown over and over: rendering is the battle page's main CPU cost, so keep the
+# results for the texts seen lately (keyed by the text itself, so an edited text is never served stale).
+@lru_cache(maxsize=2048)
 def render_markdown(text: str) -> Markup:
     tokens = _md.parse(text)
     _nest_headings(tokens)

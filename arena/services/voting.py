@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from arena.models import OUTCOMES, Battle, Model, Vote, utcnow
+from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, Vote, utcnow
 from arena.services.battle_ids import new_public_id
 from arena.services.demo import DEMO_PROVIDER
-from arena.services.identity_leak import IDENTITY_LEAK, battle_leak, own_names
+from arena.services.identity_leak import IDENTITY_LEAK, IdentityLeak, battle_leak, own_names
 from arena.services.pairing import Draw
 
 
@@ -48,24 +51,34 @@ class BattleNotReady(VoteRejected):
     status = 409
 
 
-def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> Battle:
+# A plain Core INSERT on the session's connection rather than the ORM: this runs on every page view, nothing
+# reads the row back within the request, and the ORM's bookkeeping cost more than the statement.
+_INSERT_BATTLE = insert(Battle.__table__)
+
+
+def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> str:
+    """Store a new open battle for `draw` in the caller's transaction; returns its public id."""
     now = utcnow()
-    battle = Battle(
-        public_id=new_public_id(),
-        prompt_id=draw.prompt_id,
-        reply_a_id=draw.reply_a_id,
-        reply_b_id=draw.reply_b_id,
-        model_a_id=draw.model_a_id,
-        model_b_id=draw.model_b_id,
-        judge_key=judge_key,
-        sampling_prob=draw.probability,
-        status="open",
-        created_at=now,
-        expires_at=now + ttl,
+    public_id = new_public_id()
+    session.connection().execute(
+        _INSERT_BATTLE,
+        {
+            "public_id": public_id,
+            "source": "arena",
+            "metadata": {},
+            "prompt_id": draw.prompt_id,
+            "reply_a_id": draw.reply_a_id,
+            "reply_b_id": draw.reply_b_id,
+            "model_a_id": draw.model_a_id,
+            "model_b_id": draw.model_b_id,
+            "judge_key": judge_key,
+            "sampling_prob": draw.probability,
+            "status": "open",
+            "created_at": now,
+            "expires_at": now + ttl,
+        },
     )
-    session.add(battle)
-    session.flush()
-    return battle
+    return public_id
 
 
 def find_battle(session: Session, public_id: str) -> Battle | None:
@@ -79,74 +92,197 @@ def is_expired(battle: Battle, now: datetime) -> bool:
 TOO_FAST = "too_fast"
 
 
-def _model_names(model: Model) -> list[str]:
+# Built once, like _REVEAL below: building statements per request costs more than running them.
+_CLAIM = (
+    update(Battle.__table__)
+    .where(
+        Battle.public_id == bindparam("claim_public_id"),
+        Battle.status == "open",
+        or_(Battle.expires_at.is_(None), Battle.expires_at > bindparam("claim_now", type_=UTCDateTime())),
+        # A live battle takes a vote only once both replies arrived whole.
+        Battle.reply_a_id.is_not(None),
+        Battle.reply_b_id.is_not(None),
+    )
+    .values(status="voted")
+    .returning(Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.reply_a_id, Battle.reply_b_id, Battle.created_at)
+)
+_INSERT_VOTE = insert(Vote.__table__)
+
+
+@dataclass(frozen=True)
+class RecordedVote:
+    battle_id: int
+    outcome: str
+    dwell_ms: int
+    exclusion_reason: str | None
+
+
+def _why_not_open(session: Session, public_id: str, now: datetime) -> VoteRejected:
+    battle = find_battle(session, public_id)
+    if battle is None:
+        return BattleNotFound("no such battle")
+    if battle.status == "voted":
+        return AlreadyVoted("this battle already has a vote; each battle takes one")
+    if battle.source == "live" and (battle.reply_a_id is None or battle.reply_b_id is None):
+        if battle.status == "expired":
+            return BattleExpired("a model failed to answer this message, so it takes no vote; write another")
+        return BattleNotReady("the replies are not complete yet; vote when both have arrived")
+    if is_expired(battle, now):
+        return BattleExpired("this battle has expired; start a new one")
+    # Open and unexpired now, so another request changed it between our update and this read.
+    return AlreadyVoted("this battle already has a vote; each battle takes one")
+
+
+_model_a, _model_b = aliased(Model), aliased(Model)
+_reply_a, _reply_b = aliased(Reply), aliased(Reply)
+_LEAK_INPUTS = select(
+    _reply_a.text,
+    _reply_b.text,
+    _model_a.slug,
+    _model_a.display_name,
+    _model_a.provider,
+    _model_a.litellm_model,
+    _model_b.slug,
+    _model_b.display_name,
+    _model_b.provider,
+    _model_b.litellm_model,
+).where(  # fmt: skip
+    _reply_a.id == bindparam("reply_a_id"),
+    _reply_b.id == bindparam("reply_b_id"),
+    _model_a.id == bindparam("model_a_id"),
+    _model_b.id == bindparam("model_b_id"),
+)
+
+
+class _LeakCache:
+    """Verdicts per (replies, models): replies never change and a pair of replies is voted on again and again,
+    so the check costs a query only the first time a worker sees the pair."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._verdicts: OrderedDict[tuple[int, ...], IdentityLeak | None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def verdict(self, session: Session, key: tuple[int, int, int, int]) -> IdentityLeak | None:
+        with self._lock:
+            if key in self._verdicts:
+                self._verdicts.move_to_end(key)
+                return self._verdicts[key]
+        names = ("reply_a_id", "reply_b_id", "model_a_id", "model_b_id")
+        row = session.connection().execute(_LEAK_INPUTS, dict(zip(names, key, strict=True))).one()
+        text_a, text_b, *models = row
+        model_a, model_b = models[:4], models[4:]
+        leak = battle_leak(text_a, text_b, _own_names(*model_a) + _own_names(*model_b))
+        with self._lock:
+            self._verdicts[key] = leak
+            if len(self._verdicts) > self._size:
+                self._verdicts.popitem(last=False)
+        return leak
+
+
+def _own_names(slug: str, display_name: str, provider: str | None, litellm_model: str | None) -> list[str]:
     # Demo personas have everyday names ("Brief", "Cheerleader") and no identity to leak.
-    if model.provider == DEMO_PROVIDER:
+    if provider == DEMO_PROVIDER:
         return []
-    return own_names(model.slug, model.display_name, model.provider, model.litellm_model)
+    return own_names(slug, display_name, provider, litellm_model)
 
 
-def flag_identity_leak(battle: Battle) -> str | None:
+_leaks = _LeakCache()
+
+
+def _flag_identity_leak(session: Session, claimed) -> str | None:
     """Check both replies for a give-away of either model; record what was found on the battle. Returns the
     exclusion reason when the battle leaks."""
-    if battle.reply_a is None or battle.reply_b is None:
-        return None
-    leak = battle_leak(
-        battle.reply_a.text, battle.reply_b.text, _model_names(battle.model_a) + _model_names(battle.model_b)
-    )
+    key = (claimed.reply_a_id, claimed.reply_b_id, claimed.model_a_id, claimed.model_b_id)
+    leak = _leaks.verdict(session, key)
     if leak is None:
         return None
+    battle = session.get(Battle, claimed.id)
     battle.meta = {**(battle.meta or {}), IDENTITY_LEAK: leak.as_meta()}
     return IDENTITY_LEAK
 
 
 def cast_vote(
     session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
-) -> Vote:
+) -> RecordedVote:
     """Record the vote in the caller's transaction. Raises VoteRejected (and writes nothing) otherwise. A vote
-    faster than `min_dwell_ms` is stored all the same, marked as not counting, with its reason."""
+    faster than `min_dwell_ms`, or on a battle whose replies give a model away, is stored all the same, marked
+    as not counting, with its reason."""
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
     now = now or utcnow()
-    battle = find_battle(session, public_id)
-    if battle is None:
-        raise BattleNotFound("no such battle")
-    if battle.status == "voted":
-        raise AlreadyVoted("this battle already has a vote; each battle takes one")
-    if battle.source == "live" and (battle.reply_a_id is None or battle.reply_b_id is None):
-        if battle.status == "expired":
-            raise BattleExpired("a model failed to answer this message, so it takes no vote; write another")
-        raise BattleNotReady("the replies are not complete yet; vote when both have arrived")
-    if is_expired(battle, now):
-        raise BattleExpired("this battle has expired; start a new one")
+    # The conditional update is the claim: of racing requests exactly one sees its row come back. It is also
+    # the whole read, so a vote costs two statements; only a rejected one is looked at again to say why.
+    claimed = session.connection().execute(_CLAIM, {"claim_public_id": public_id, "claim_now": now}).first()
+    if claimed is None:
+        raise _why_not_open(session, public_id, now)
 
-    claimed = session.execute(
-        update(Battle)
-        .where(Battle.id == battle.id, Battle.status == "open")
-        .values(status="voted")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
-        # Another request voted between our read and our update.
-        raise AlreadyVoted("this battle already has a vote; each battle takes one")
-
-    dwell_ms = max(0, int((now - battle.created_at).total_seconds() * 1000))
+    dwell_ms = max(0, int((now - claimed.created_at).total_seconds() * 1000))
     # A leak excludes the vote whatever the dwell: the visitor knew (or could know) who was who.
-    exclusion = flag_identity_leak(battle) or (TOO_FAST if dwell_ms < min_dwell_ms else None)
-    vote = Vote(
-        battle_id=battle.id,
-        model_a_id=battle.model_a_id,
-        model_b_id=battle.model_b_id,
-        outcome=outcome,
-        created_at=now,
-        dwell_ms=dwell_ms,
-        counts_for_leaderboard=exclusion is None,
-        exclusion_reason=exclusion,
-    )
-    session.add(vote)
+    exclusion = _flag_identity_leak(session, claimed) or (TOO_FAST if dwell_ms < min_dwell_ms else None)
+    counts = exclusion is None
+    recorded = RecordedVote(claimed.id, outcome, dwell_ms, exclusion)
     try:
-        session.flush()
+        session.connection().execute(
+            _INSERT_VOTE,
+            {
+                "battle_id": claimed.id,
+                "model_a_id": claimed.model_a_id,
+                "model_b_id": claimed.model_b_id,
+                "outcome": outcome,
+                "created_at": now,
+                "dwell_ms": dwell_ms,
+                "counts_for_leaderboard": counts,
+                "exclusion_reason": recorded.exclusion_reason,
+            },
+        )
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
-    session.refresh(battle)
-    return vote
+    return recorded
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """A voted battle with everything the reveal shows, read in one query."""
+
+    public_id: str
+    prompt: str
+    reply_a: str
+    reply_b: str
+    model_a: str
+    model_b: str
+    outcome: str
+    exclusion_reason: str | None
+
+
+def _reveal_statement():
+    reply_a, reply_b = aliased(Reply), aliased(Reply)
+    model_a, model_b = aliased(Model), aliased(Model)
+    return (
+        select(
+            Battle.public_id,
+            Prompt.text,
+            reply_a.text,
+            reply_b.text,
+            model_a.display_name,
+            model_b.display_name,
+            Vote.outcome,
+            Vote.exclusion_reason,
+        )  # fmt: skip
+        .join(Vote, Vote.battle_id == Battle.id)
+        .join(Prompt, Prompt.id == Battle.prompt_id)
+        .join(reply_a, reply_a.id == Battle.reply_a_id)
+        .join(reply_b, reply_b.id == Battle.reply_b_id)
+        .join(model_a, model_a.id == Battle.model_a_id)
+        .join(model_b, model_b.id == Battle.model_b_id)
+        .where(Battle.public_id == bindparam("public_id"))
+    )
+
+
+_REVEAL = _reveal_statement()
+
+
+def find_reveal(session: Session, public_id: str) -> Reveal | None:
+    """The reveal of a voted battle, or None if it has no vote (or no shown replies)."""
+    row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
+    return Reveal(*row) if row else None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from flask_htmx import HTMX
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from arena.config import Settings
@@ -52,8 +53,16 @@ def read_session() -> Session:
 def _close_session(_exc: BaseException | None) -> None:
     for key in ("db_session", "db_read_session"):
         session = g.pop(key, None)
-        if session is not None:
+        if session is None:
+            continue
+        try:
             session.close()
+        except DBAPIError as error:
+            # The database went away under an open transaction (a restart): its rollback fails. The answer is
+            # already made; drop the dead connection instead of turning a finished request into a 500.
+            session.invalidate()
+            current_app.logger.warning("database connection lost at the end of a request: %s",
+                                       str(error.orig or error).splitlines()[0])  # fmt: skip
 
 
 def _security_headers(response):
@@ -121,6 +130,9 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
         in_memory_fallback_enabled=True,
     )
     app.extensions["arena.limiter"] = limiter
+    if not settings.rate_limit_enabled:
+        # A disabled limiter still evaluates its limits on every call of a wrapped view; leave the views bare.
+        return
     per_network = limiter.shared_limit(settings.rate_limit_network, scope="network", key_func=network_limit_key)
     # Accepting the terms and deleting write too: the vote's limit keeps a script from flooding either.
     for endpoint, per_visitor in (("battle.new_battle", settings.rate_limit_battle),

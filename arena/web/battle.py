@@ -11,7 +11,15 @@ from flask_htmx import make_response
 from arena.models import Battle, utcnow
 from arena.services.pairing import NoBattleAvailable
 from arena.services.terms import TermsNotAccepted
-from arena.services.voting import VoteRejected, cast_vote, create_battle, find_battle, is_expired
+from arena.services.voting import (
+    Reveal,
+    VoteRejected,
+    cast_vote,
+    create_battle,
+    find_battle,
+    find_reveal,
+    is_expired,
+)
 from arena.web import db_session, htmx
 from arena.web.visitor import terms_accepted, visitor_key
 
@@ -62,25 +70,24 @@ def anonymous(battle: Battle) -> AnonymousBattle:
     )
 
 
-def _revealed(battle: Battle) -> RevealedBattle:
-    outcome = battle.vote.outcome
+def _revealed(reveal: Reveal) -> RevealedBattle:
     return RevealedBattle(
-        token=_signer().sign(battle.public_id),
-        prompt=battle.prompt.text,
-        reply_a=battle.reply_a.text,
-        reply_b=battle.reply_b.text,
-        model_a=battle.model_a.display_name,
-        model_b=battle.model_b.display_name,
-        outcome=outcome,
-        outcome_label=OUTCOME_LABELS[outcome],
-        exclusion_reason=battle.vote.exclusion_reason,
+        token=_signer().sign(reveal.public_id),
+        prompt=reveal.prompt,
+        reply_a=reveal.reply_a,
+        reply_b=reveal.reply_b,
+        model_a=reveal.model_a,
+        model_b=reveal.model_b,
+        outcome=reveal.outcome,
+        outcome_label=OUTCOME_LABELS[reveal.outcome],
+        exclusion_reason=reveal.exclusion_reason,
     )
 
 
-def _open_battle(battle: Battle):
+def _open_battle(shown: AnonymousBattle):
     # Until the visitor accepts the terms, the battle shows the accept control and its vote buttons are off.
     return _page_or_partial(
-        "battle/_battle.html", battle=anonymous(battle), labels=OUTCOME_LABELS, terms_needed=not terms_accepted()
+        "battle/_battle.html", battle=shown, labels=OUTCOME_LABELS, terms_needed=not terms_accepted()
     )
 
 
@@ -98,27 +105,40 @@ def _load(token: str) -> Battle:
     return battle
 
 
+def _draw():
+    pool = current_app.extensions["arena.pairing"]
+    if current_app.extensions["arena.engine"].dialect.name == "sqlite":
+        # In its own short read transaction, ended before the write: the write lock is then held for the insert
+        # alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
+        with current_app.extensions["arena.read_session_factory"]() as read:
+            return pool.draw(read)
+    # Elsewhere readers never block writers: one connection and one transaction for the draw and the insert.
+    return pool.draw(db_session())
+
+
 @bp.get("/")
 def new_battle():
-    db = db_session()
     settings = current_app.extensions["arena.settings"]
     try:
-        draw = current_app.extensions["arena.pairing"].draw(db)
+        draw = _draw()
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
-    battle = create_battle(db, draw, judge_key=visitor_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds))
+    db = db_session()
+    public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds))
     db.commit()
-    return _open_battle(battle)
+    return _open_battle(
+        AnonymousBattle(_signer().sign(public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text)
+    )
 
 
 @bp.get("/battles/<token>")
 def show_battle(token: str):
     battle = _load(token)
-    if battle.status == "voted":
-        return _page_or_partial("battle/_reveal.html", battle=_revealed(battle))
+    if battle.status == "voted" and (reveal := find_reveal(db_session(), battle.public_id)):
+        return _page_or_partial("battle/_reveal.html", battle=_revealed(reveal))
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")
-    return _open_battle(battle)
+    return _open_battle(anonymous(battle))
 
 
 @bp.post("/battles/<token>/vote")
@@ -132,6 +152,8 @@ def vote(token: str):
     try:
         settings = current_app.extensions["arena.settings"]
         cast_vote(db, public_id, request.form.get("outcome", ""), min_dwell_ms=settings.min_dwell_ms)
+        # Read in the vote's own transaction: one connection, and the reveal is exactly what was stored.
+        reveal = find_reveal(db, public_id) if htmx else None
         db.commit()
     except VoteRejected as rejected:
         db.rollback()
@@ -140,7 +162,9 @@ def vote(token: str):
             return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
         abort(rejected.status, description=rejected.message)
     if htmx:
-        return render_template("battle/_reveal.html", battle=_revealed(_load(token)))
+        if reveal is None:
+            abort(404, description="No such battle. Start a new one.")
+        return render_template("battle/_reveal.html", battle=_revealed(reveal))
     # Post/Redirect/Get: reloading the reveal page must not post the vote again.
     return redirect(url_for("battle.show_battle", token=token), code=303)
 
