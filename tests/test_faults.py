@@ -67,6 +67,9 @@ class VisitorLoad:
                         time.sleep(0.05)
                         continue
                     action, csrf = parse_battle_page(page.text)
+                    if 'action="/terms/accept"' in page.text:  # a new visitor accepts the terms first
+                        self._record(http.post(f"{self.base_url}/terms/accept", data={"csrf_token": csrf}, timeout=20))
+                        continue
                     outcome = ["model_a", "model_b", "tie", "both_bad"][int(rng.integers(4))]
                     vote = http.post(f"{self.base_url}{action}", data={"outcome": outcome, "csrf_token": csrf},
                                      headers=HTMX, timeout=20)  # fmt: skip

@@ -62,7 +62,8 @@ def world(session_factory, demo_loaded) -> World:
         replies = [Reply(prompt_id=mine.id, model_id=m.id, text=f"{m.slug} hears you.") for m in models]
         s.add_all(replies)
         s.flush()
-        draw = Draw(mine.id, replies[0].id, replies[1].id, models[0].id, models[1].id, 1.0)
+        texts = (MY_MESSAGE, replies[0].text, replies[1].text)
+        draw = Draw(mine.id, replies[0].id, replies[1].id, models[0].id, models[1].id, 1.0, *texts)
         _vote(s, draw, ME, "model_a")
         _vote(s, draw, OTHER, "model_b")
         create_battle(s, draw, judge_key=OTHER, ttl=TTL)

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -146,7 +145,7 @@ _LEAK_INPUTS = select(
     _model_b.display_name,
     _model_b.provider,
     _model_b.litellm_model,
-).where(  # fmt: skip
+).where(
     _reply_a.id == bindparam("reply_a_id"),
     _reply_b.id == bindparam("reply_b_id"),
     _model_a.id == bindparam("model_a_id"),
@@ -154,30 +153,11 @@ _LEAK_INPUTS = select(
 )
 
 
-class _LeakCache:
-    """Verdicts per (replies, models): replies never change and a pair of replies is voted on again and again,
-    so the check costs a query only the first time a worker sees the pair."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._verdicts: OrderedDict[tuple[int, ...], IdentityLeak | None] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def verdict(self, session: Session, key: tuple[int, int, int, int]) -> IdentityLeak | None:
-        with self._lock:
-            if key in self._verdicts:
-                self._verdicts.move_to_end(key)
-                return self._verdicts[key]
-        names = ("reply_a_id", "reply_b_id", "model_a_id", "model_b_id")
-        row = session.connection().execute(_LEAK_INPUTS, dict(zip(names, key, strict=True))).one()
-        text_a, text_b, *models = row
-        model_a, model_b = models[:4], models[4:]
-        leak = battle_leak(text_a, text_b, _own_names(*model_a) + _own_names(*model_b))
-        with self._lock:
-            self._verdicts[key] = leak
-            if len(self._verdicts) > self._size:
-                self._verdicts.popitem(last=False)
-        return leak
+@lru_cache(maxsize=4096)
+def _leak_verdict(text_a: str, text_b: str, names: tuple[str, ...]) -> IdentityLeak | None:
+    # Keyed by the texts and names themselves (ids can be reused after a deletion): the same pair of replies is
+    # voted on again and again, and the patterns need not run each time.
+    return battle_leak(text_a, text_b, names)
 
 
 def _own_names(slug: str, display_name: str, provider: str | None, litellm_model: str | None) -> list[str]:
@@ -187,14 +167,12 @@ def _own_names(slug: str, display_name: str, provider: str | None, litellm_model
     return own_names(slug, display_name, provider, litellm_model)
 
 
-_leaks = _LeakCache()
-
-
 def _flag_identity_leak(session: Session, claimed) -> str | None:
     """Check both replies for a give-away of either model; record what was found on the battle. Returns the
     exclusion reason when the battle leaks."""
-    key = (claimed.reply_a_id, claimed.reply_b_id, claimed.model_a_id, claimed.model_b_id)
-    leak = _leaks.verdict(session, key)
+    ids = ("reply_a_id", "reply_b_id", "model_a_id", "model_b_id")
+    text_a, text_b, *models = session.connection().execute(_LEAK_INPUTS, {k: getattr(claimed, k) for k in ids}).one()
+    leak = _leak_verdict(text_a, text_b, tuple(_own_names(*models[:4]) + _own_names(*models[4:])))
     if leak is None:
         return None
     battle = session.get(Battle, claimed.id)

@@ -2,6 +2,7 @@
 -- visitor with its own session cookie, looping GET / (htmx partial) -> POST its vote -> GET / ...
 -- Arguments: <mode: battle|static> <directory for the acknowledged-vote lists>.
 -- Every vote answered 200 is appended to acked-<thread>.txt, so the harness can check each one is stored.
+-- A new visitor first accepts the terms, as a person would (one extra request per visitor).
 
 local threads = {}
 
@@ -19,6 +20,7 @@ function init(args)
   end
   outcomes = { "model_a", "model_b", "tie", "both_bad" }
   cookie, vote_path, csrf, pending = nil, nil, nil, nil
+  accept_next, accepting = false, false
 end
 
 function request()
@@ -27,6 +29,11 @@ function request()
   end
   local headers = { ["HX-Request"] = "true" }
   if cookie then headers["Cookie"] = cookie end
+  if accept_next then
+    accept_next, accepting = false, true
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return wrk.format("POST", "/terms/accept", headers, "csrf_token=" .. csrf)
+  end
   if vote_path then
     pending = vote_path
     headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -44,6 +51,11 @@ function response(status, headers, body)
   end
   local set = headers["Set-Cookie"]
   if set then cookie = set:match("^([^;]+)") end
+  if accepting then
+    accepting = false
+    if status ~= 303 then failures = failures + 1 end
+    return
+  end
   if pending then
     vote_path = nil
     if status == 200 then
@@ -56,6 +68,7 @@ function response(status, headers, body)
     vote_path = body:match('action="(/battles/[^"/]+/vote)"')
     csrf = body:match('name="csrf_token" value="([^"]+)"')
     if vote_path and csrf then battles = battles + 1 else failures = failures + 1; vote_path = nil end
+    if csrf and body:find('action="/terms/accept"', 1, true) then accept_next, vote_path = true, nil end
   else
     failures = failures + 1
   end
