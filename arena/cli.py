@@ -188,8 +188,9 @@ def import_prompts_command(database_url: str, file: Path, fmt: str | None) -> No
 @click.option(
     "--exclusive",
     is_flag=True,
-    help="PostgreSQL: check foreign keys once for the whole file instead of per row (about twice as fast); "
-    "the battle and vote tables are locked until the import ends, so the site waits. Needs the tables' owner.",
+    help="PostgreSQL: check foreign keys and build plain indexes once for the whole file, not per row (about "
+    "twice as fast); the battle and vote tables are locked until the import ends, so the site waits. Needs the "
+    "tables' owner.",
 )
 def import_votes_command(database_url: str, file: Path, fmt: str | None, exclusive: bool) -> None:
     """Battles in the LMArena schema (model_a, model_b, winner, ...): JSONL, CSV or Parquet.

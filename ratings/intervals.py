@@ -13,7 +13,7 @@ from scipy import sparse
 from scipy.linalg import LinAlgWarning
 
 from ratings import bradley_terry as bt
-from ratings.outcomes import Outcome, PairOutcomes
+from ratings.outcomes import OUTCOME_CODES, Outcome, PairOutcomes
 
 # choix finds the stationary distribution of a generator matrix that is singular by construction and silences
 # scipy's warning about it with catch_warnings, which is not thread-safe: from our two fitting threads the warning
@@ -119,6 +119,18 @@ class ClusteredOutcomes:
     cluster: np.ndarray
     cell: np.ndarray
     count: np.ndarray
+
+    @classmethod
+    def from_rows(cls, rows, index: dict[int, int]) -> ClusteredOutcomes:
+        """From aggregated rows (voter, model a, model b, outcome name, count); `index` maps each model to its
+        position. Voters are numbered in sorted order, so the result does not depend on row order."""
+        n = len(index)
+        voters = {v: k for k, v in enumerate(sorted({r[0] for r in rows}))}
+        keys = np.array([(index[a] * n + index[b]) * 4 + OUTCOME_CODES[o] for _, a, b, o, _ in rows], dtype=np.int64)
+        counts = np.array([r[4] for r in rows], dtype=np.float64)
+        cells, cell = np.unique(keys, return_inverse=True)
+        outcomes = PairOutcomes(n, cells // 4 // n, cells // 4 % n, cells % 4, np.bincount(cell, counts))
+        return cls(outcomes, len(voters), np.array([voters[r[0]] for r in rows]), cell, counts)
 
 
 def clustered_bootstrap(

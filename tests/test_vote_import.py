@@ -173,18 +173,22 @@ def test_invalid_utf8_and_unknown_extension_and_missing_file(database_url, tmp_p
     assert result.returncode == 2 and "no such file" in result.stderr
 
 
-def foreign_keys(session_factory) -> list[tuple[str, str]]:
+def keys_and_indexes(session_factory) -> list[tuple]:
     with session_factory() as s:
         engine = s.get_bind()
     inspector = inspect(engine)
-    return sorted((t, fk["name"]) for t in ("battle", "vote") for fk in inspector.get_foreign_keys(t))
+    keys = [(t, "fk", fk["name"]) for t in ("battle", "vote") for fk in inspector.get_foreign_keys(t)]
+    indexes = [
+        (t, "ix", ix["name"], tuple(ix["column_names"])) for t in ("battle", "vote") for ix in inspector.get_indexes(t)
+    ]
+    return sorted(keys + indexes)
 
 
-def test_an_exclusive_import_keeps_every_foreign_key_and_matches_a_shared_one(
+def test_an_exclusive_import_keeps_every_key_and_index_and_matches_a_shared_one(
     database_url, session_factory, tmp_path, battles
 ):
-    keys = foreign_keys(session_factory)
-    assert len(keys) == 6
+    keys = keys_and_indexes(session_factory)
+    assert sum(1 for k in keys if k[1] == "fk") == 6 and sum(1 for k in keys if k[1] == "ix") >= 3
     records = list(battle_records(battles, NAMES))
     half = write_jsonl(tmp_path / "half.jsonl", records[: len(records) // 2])
     assert run_arena("import", "votes", str(half), "--database-url", database_url).returncode == 0
@@ -192,7 +196,7 @@ def test_an_exclusive_import_keeps_every_foreign_key_and_matches_a_shared_one(
     result = run_arena("import", "votes", str(whole), "--database-url", database_url, "--exclusive")
     assert result.returncode == 0, result.stderr
     assert f"{len(records) - len(records) // 2} imported, {len(records) // 2 + 1} already present" in result.stdout
-    assert foreign_keys(session_factory) == keys
+    assert keys_and_indexes(session_factory) == keys
     with session_factory() as s:
         rows = s.execute(
             select(Battle.public_id, Vote.outcome, Vote.model_a_id == Battle.model_a_id, Vote.created_at)

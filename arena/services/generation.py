@@ -16,9 +16,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from arena.models import GenerationError, Model, Prompt, Reply, utcnow
+from arena.models import GenerationError, Model, Prompt, Reply
 from arena.services import llm
-from arena.services.retry import CallFailed, RetryPolicy, with_retries
+from arena.services.retry import CallFailed, RetryPolicy, keep_last_failure, with_retries
 
 # Completion length assumed for cost estimates when a model sets no max_tokens.
 EXPECTED_COMPLETION_TOKENS = 400
@@ -215,22 +215,7 @@ def record_error(factory: sessionmaker[Session], prompt_id: int, model_id: int, 
     """Keep the last failure of a pair; attempts add up across runs."""
     with contextlib.suppress(IntegrityError), factory() as session, session.begin():
         # (IntegrityError: the prompt or model was deleted meanwhile; there is nothing left to record against.)
-        row = session.scalar(
-            select(GenerationError).where(GenerationError.prompt_id == prompt_id, GenerationError.model_id == model_id)
-        )
-        if row is None:
-            session.add(
-                GenerationError(
-                    prompt_id=prompt_id,
-                    model_id=model_id,
-                    error_type=failure.kind,
-                    message=failure.message,
-                    attempts=failure.attempts,
-                )
-            )
-        else:
-            row.error_type, row.message, row.updated_at = failure.kind, failure.message, utcnow()
-            row.attempts += failure.attempts
+        keep_last_failure(session, GenerationError, {"prompt_id": prompt_id, "model_id": model_id}, failure)
 
 
 class _Budget:

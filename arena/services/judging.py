@@ -20,9 +20,9 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from arena.models import Battle, EqScore, JudgeError, Model, Prompt, Reply, Vote, utcnow
+from arena.models import Battle, EqScore, JudgeError, Model, Prompt, Reply, Vote
 from arena.services import llm
-from arena.services.retry import CallFailed, RetryPolicy, with_retries
+from arena.services.retry import CallFailed, RetryPolicy, keep_last_failure, with_retries
 from ratings.agreement import AgreementStats, agreement
 
 CRITERIA = (
@@ -176,20 +176,7 @@ def store_scores(factory: sessionmaker[Session], reply_id: int, judge: str, scor
 
 def record_judge_error(factory: sessionmaker[Session], reply_id: int, judge: str, failure: CallFailed) -> None:
     with factory() as session, session.begin():
-        row = session.scalar(select(JudgeError).where(JudgeError.reply_id == reply_id, JudgeError.judge == judge))
-        if row is None:
-            session.add(
-                JudgeError(
-                    reply_id=reply_id,
-                    judge=judge,
-                    error_type=failure.kind,
-                    message=failure.message,
-                    attempts=failure.attempts,
-                )
-            )
-        else:
-            row.error_type, row.message, row.updated_at = failure.kind, failure.message, utcnow()
-            row.attempts += failure.attempts
+        keep_last_failure(session, JudgeError, {"reply_id": reply_id, "judge": judge}, failure)
 
 
 async def _run(factory, model: Model, tasks: list[JudgeTask], options: JudgeOptions, progress) -> JudgeSummary:

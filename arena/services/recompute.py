@@ -23,7 +23,7 @@ from arena.services.snapshots import OVERALL, RecomputeError, resolve_category
 from arena.taxonomy import EMONET_GROUPS
 from ratings.intervals import ClusteredOutcomes
 from ratings.leaderboard import Leaderboard, RatingParams, rate
-from ratings.outcomes import OUTCOME_CODES, PairOutcomes
+from ratings.outcomes import PairOutcomes
 
 
 @dataclass(frozen=True)
@@ -113,15 +113,7 @@ def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> 
         stmt = stmt.where(in_category(categories))
     rows = session.execute(stmt.group_by(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = _by_slug(session, {r[1] for r in rows} | {r[2] for r in rows})
-    index = {m: k for k, m in enumerate(model_ids)}
-    n = len(model_ids)
-    voters = {v: k for k, v in enumerate(sorted({r[0] for r in rows}))}
-    keys = np.array([(index[a] * n + index[b]) * 4 + OUTCOME_CODES[o] for _, a, b, o, _ in rows], dtype=np.int64)
-    counts = np.array([r[4] for r in rows], dtype=np.float64)
-    cells, cell = np.unique(keys, return_inverse=True)
-    outcomes = PairOutcomes(n, cells // 4 // n, cells // 4 % n, cells % 4, np.bincount(cell, counts))
-    clustered = ClusteredOutcomes(outcomes, len(voters), np.array([voters[r[0]] for r in rows]), cell, counts)
-    return model_ids, clustered
+    return model_ids, ClusteredOutcomes.from_rows(rows, {m: k for k, m in enumerate(model_ids)})
 
 
 def _groups_with_votes(session: Session) -> list[str]:

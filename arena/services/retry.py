@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy import select
+
+from arena.models import utcnow
 from arena.services import llm
 
 T = TypeVar("T")
@@ -32,6 +35,17 @@ class CallFailed(Exception):
     def __init__(self, kind: str, message: str, attempts: int) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind, self.message, self.attempts = kind, message, attempts
+
+
+def keep_last_failure(session, error_table, key: dict, failure: CallFailed) -> None:
+    """Store `failure` as the one error row of `key` (GenerationError per prompt and model, JudgeError per reply
+    and judge): the newest kind and message, with attempts adding up across runs."""
+    row = session.scalar(select(error_table).filter_by(**key))
+    if row is None:
+        session.add(error_table(**key, error_type=failure.kind, message=failure.message, attempts=failure.attempts))
+    else:
+        row.error_type, row.message, row.updated_at = failure.kind, failure.message, utcnow()
+        row.attempts += failure.attempts
 
 
 async def with_retries(

@@ -29,7 +29,7 @@ from arena.services.moderation import DAILY_CAP, ONE_SIDED, OUTLIER_VOTER
 from ratings import bradley_terry as bt
 from ratings import voter_quality as vq
 from ratings.intervals import ClusteredOutcomes
-from ratings.outcomes import OUTCOME_CODES, PairOutcomes
+from ratings.outcomes import PairOutcomes
 
 # In the order they are applied: a vote excluded by an earlier rule keeps that reason.
 FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER)
@@ -143,7 +143,7 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
     # A cell may repeat (voters tested and not): the win matrix adds them up.
     everyone = PairOutcomes.from_rows(n, [(index[a], index[b], o, c) for a, b, o, c in pairs])
     theta = bt.fit(everyone.win_matrix(both_bad), alpha=alpha)
-    cells = _voter_cells(judged, index, n, theta)
+    cells = _voter_cells(judged, index, theta)
     keys = sorted({r[0] for r in judged})
     by_position = vq.one_sided_by_position(cells, min_votes=settings.min_votes, alpha=settings.alpha)
     by_model = vq.one_sided_by_model(cells, n, min_votes=settings.min_votes, alpha=settings.alpha)
@@ -172,14 +172,8 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
     return result
 
 
-def _voter_cells(rows, index: dict[int, int], n: int, theta: np.ndarray) -> vq.VoteCells:
-    voters = {v: k for k, v in enumerate(sorted({r[0] for r in rows}))}
-    keys = np.array([(index[a] * n + index[b]) * 4 + OUTCOME_CODES[o] for _, a, b, o, _ in rows], dtype=np.int64)
-    counts = np.array([r[4] for r in rows], dtype=np.float64)
-    cells, cell = np.unique(keys, return_inverse=True)
-    outcomes = PairOutcomes(n, cells // 4 // n, cells // 4 % n, cells % 4, np.bincount(cell, counts))
-    clustered = ClusteredOutcomes(outcomes, len(voters), np.array([voters[r[0]] for r in rows]), cell, counts)
-    return vq.VoteCells.from_clustered(clustered, theta)
+def _voter_cells(rows, index: dict[int, int], theta: np.ndarray) -> vq.VoteCells:
+    return vq.VoteCells.from_clustered(ClusteredOutcomes.from_rows(rows, index), theta)
 
 
 def apply(session: Session, decided: FilterPlan) -> FilterReport:

@@ -240,7 +240,7 @@ class _Staging:
             "DELETE FROM import_staging s USING (SELECT question_id, MIN(seq) AS first FROM import_staging "
             "GROUP BY question_id HAVING COUNT(*) > 1) d WHERE s.question_id = d.question_id AND s.seq > d.first"
         )
-        with _foreign_keys_checked_once(self.connection) if exclusive else contextlib.nullcontext():
+        with _checked_once_for_the_file(self.connection) if exclusive else contextlib.nullcontext():
             inserted = run(
                 "INSERT INTO battle (id, public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
                 "created_at, language, metadata) SELECT battle_id, question_id, 'import', prompt_id, model_a_id, "
@@ -286,20 +286,32 @@ class _Staging:
 
 
 @contextlib.contextmanager
-def _foreign_keys_checked_once(connection: Connection):
-    """PostgreSQL checks a foreign key with a trigger per inserted row, which is most of a big import's cost.
-    Here the battle and vote foreign keys are dropped for the inserts and added back, which checks every row
-    in one join. Both are DDL inside the import's transaction, so a failure restores them; but the tables are
-    locked (ACCESS EXCLUSIVE) until the import commits, so the site waits: hence opt-in (--exclusive)."""
-    keys = connection.exec_driver_sql(
+def _checked_once_for_the_file(connection: Connection):
+    """PostgreSQL checks a foreign key with a trigger per inserted row, and updates every index row by row; for
+    a big file that is most of the cost. Here the battle and vote foreign keys and their plain (non-unique)
+    indexes are dropped for the inserts and made again afterwards: one join checks every row, one sort builds
+    each index. It is DDL inside the import's transaction, so a failure restores everything; but the tables are
+    locked (ACCESS EXCLUSIVE) until the import commits, so the site waits: hence opt-in (--exclusive). The
+    unique indexes stay, since they enforce one battle per question_id and one vote per battle."""
+    run = connection.exec_driver_sql
+    keys = run(
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE contype = 'f' AND conrelid IN ('battle'::regclass, 'vote'::regclass) ORDER BY conrelid, conname"
     ).all()
+    indexes = run(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid IN ('battle'::regclass, 'vote'::regclass) AND NOT i.indisunique AND NOT i.indisprimary "
+        "ORDER BY 1"
+    ).all()
     for table, name, _ in keys:
-        connection.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        run(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        run(f"DROP INDEX {name}")
     yield
+    for _, definition in indexes:
+        run(definition)
     for table, name, definition in keys:
-        connection.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        run(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 class _Lookup:
