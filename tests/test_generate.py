@@ -14,7 +14,7 @@ from arena.db import transaction
 from arena.models import GenerationError, Model, Prompt, Reply
 from arena.services.generation import GenerationInputError, GenerationOptions, generate, plan_generation
 from arena.services.llm import call_kwargs, error_message, error_type, stream_reply
-from arena.services.retry import RetryPolicy
+from arena.services.retry import RetryPolicy, run_coroutine
 from tests.llm_models import KEY_ENV, add_model, served
 from tests.llm_models import add_prompts as _add_prompts
 from tests.test_cli import run_arena
@@ -328,7 +328,6 @@ def test_cli_generate_rejects_bad_input_with_one_line(database_url, session_fact
 
 def test_stream_reply_hands_over_text_as_it_arrives_and_refuses_a_cut_stream(llm_server):
     """The seam the live battles use: pieces of text as they come, and an error (not a reply) when cut."""
-    import asyncio
 
     def model(name):
         return Model(slug=name, display_name=name, litellm_model=f"openai/{name}",
@@ -346,9 +345,9 @@ def test_stream_reply_hands_over_text_as_it_arrives_and_refuses_a_cut_stream(llm
         except Exception as exc:  # noqa: BLE001 - the test inspects what was raised
             return exc, pieces
 
-    completion, pieces = asyncio.run(run("slow"))
+    completion, pieces = run_coroutine(run("slow"))
     assert len(pieces) > 5 and "".join(pieces) == completion.text and completion.answered_by == "slow"
-    failure, pieces = asyncio.run(run("cut-stream"))
+    failure, pieces = run_coroutine(run("cut-stream"))
     assert pieces and error_type(failure) == "bad_response"
 
 

@@ -1,9 +1,9 @@
 """The local OpenAI-compatible server speaks the protocol litellm expects (JSON and SSE), and its injected
 failures reach litellm as the errors a real provider would cause."""
 
-import asyncio
-
 import pytest
+
+from arena.services.retry import run_coroutine
 
 litellm = pytest.importorskip("litellm")
 
@@ -58,5 +58,6 @@ def test_a_malformed_stream_raises(llm_server):
         )
         return [chunk async for chunk in stream]
 
-    with pytest.raises(Exception):  # noqa: B017, PT011 - litellm wraps the JSON error in its own types
-        asyncio.run(consume())
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - litellm wraps the JSON error in its own types
+        run_coroutine(consume())
+    assert "litellm" in type(caught.value).__module__, caught.value

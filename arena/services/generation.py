@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.models import GenerationError, Model, Prompt, Reply
 from arena.services import llm
-from arena.services.retry import CallFailed, RetryPolicy, keep_last_failure, with_retries
+from arena.services.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
 
 # Completion length assumed for cost estimates when a model sets no max_tokens.
 EXPECTED_COMPLETION_TOKENS = 400
@@ -318,4 +318,4 @@ def generate(
     if not plan.calls:
         return GenerationSummary()
     llm.import_litellm()  # pay the import once, before the clock of the first call starts
-    return asyncio.run(_run(factory, plan, options, progress))
+    return run_coroutine(_run(factory, plan, options, progress))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from arena.models import Battle, EqScore, JudgeError, Model, Prompt, Reply, Vote
 from arena.services import llm
-from arena.services.retry import CallFailed, RetryPolicy, keep_last_failure, with_retries
+from arena.services.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
 from ratings.agreement import AgreementStats, agreement
 
 CRITERIA = (
@@ -236,7 +236,7 @@ def judge_replies(
     if not tasks:
         return JudgeSummary()
     llm.import_litellm()
-    return asyncio.run(_run(factory, model, tasks, options, progress))
+    return run_coroutine(_run(factory, model, tasks, options, progress))
 
 
 # Labels shared by the judge and the human: which reply is preferred.

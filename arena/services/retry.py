@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -35,6 +36,17 @@ class CallFailed(Exception):
     def __init__(self, kind: str, message: str, attempts: int) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind, self.message, self.attempts = kind, message, attempts
+
+
+def run_coroutine(coroutine: Awaitable[T]) -> T:
+    """asyncio.run, also from a thread whose event loop is already running (a notebook, or a test process where
+    Playwright's sync API has one): the job's loop then runs in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arena-job") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def keep_last_failure(session, error_table, key: dict, failure: CallFailed) -> None:
