@@ -89,6 +89,7 @@ class _WriteQueue:
         event.listen(engine, "begin", begin)
         event.listen(engine, "commit", end("COMMIT"))
         event.listen(engine, "rollback", end("ROLLBACK"))
+
         def reset(_dbapi_connection, record, _reset_state) -> None:
             # A connection handed back to the pool mid-transaction is rolled back by the pool itself.
             self.release(record)

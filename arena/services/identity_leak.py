@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 IDENTITY_LEAK = "identity_leak"
 
@@ -87,3 +88,20 @@ def battle_leak(reply_a: str | None, reply_b: str | None, names: Iterable[str]) 
         if phrase:
             return IdentityLeak(side, phrase)
     return None
+
+
+def model_names(slug: str, display_name: str | None, provider: str | None, litellm_model: str | None) -> list[str]:
+    """`own_names` of a model row; the demo personas have everyday names ("Brief", "Cheerleader") and no
+    identity to leak."""
+    from arena.services.demo import DEMO_PROVIDER
+
+    if provider == DEMO_PROVIDER:
+        return []
+    return own_names(slug, display_name, provider, litellm_model)
+
+
+@lru_cache(maxsize=4096)
+def cached_battle_leak(reply_a: str, reply_b: str, names: tuple[str, ...]) -> IdentityLeak | None:
+    """`battle_leak`, remembered by the texts and names themselves: the same pair of replies is shown again and
+    again, and the patterns need not run each time."""
+    return battle_leak(reply_a, reply_b, names)

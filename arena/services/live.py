@@ -31,6 +31,7 @@ from arena.services import llm
 from arena.services.battle_ids import new_public_id
 from arena.services.catalog import content_hash
 from arena.services.crisis import CRISIS_FLAG
+from arena.services.identity_leak import IDENTITY_LEAK, cached_battle_leak, model_names
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,14 @@ def _finish(session_factory: sessionmaker[Session], public_id: str, sides: list[
         if battle.expires_at is not None:
             battle.expires_at = now + (battle.expires_at - battle.created_at)
         battle.meta = {**battle.meta, "live": COMPLETE, "requested_at": battle.created_at.isoformat()}
+        names = [
+            n
+            for m in (battle.model_a, battle.model_b)
+            for n in model_names(m.slug, m.display_name, m.provider, m.litellm_model)
+        ]
+        leak = cached_battle_leak(replies["a"].text, replies["b"].text, tuple(names))
+        if leak is not None:
+            battle.meta = {**battle.meta, IDENTITY_LEAK: leak.as_meta()}
         battle.created_at = now
 
 

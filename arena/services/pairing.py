@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from arena.models import Model, Prompt, Reply
+from arena.services.identity_leak import cached_battle_leak, model_names
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Draw:
     prompt_text: str
     reply_a_text: str
     reply_b_text: str
+    # Where a reply gives its model away ({"side", "phrase"}), found when drawn: the battle is stored flagged.
+    identity_leak: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -81,20 +84,23 @@ def shared_prompts(session: Session) -> SharedPrompts:
 
 # Built once (with its parameters bound per call): constructing it costs more than running it.
 _CURRENT_TEXTS = (
-    select(Reply.id, Prompt.text, Reply.text)
+    select(Reply.id, Prompt.text, Reply.text, Model.slug, Model.display_name, Model.provider, Model.litellm_model)
     .join(Prompt, (Prompt.id == Reply.prompt_id) & Prompt.active.is_(True))
     .join(Model, (Model.id == Reply.model_id) & Model.active.is_(True))
     .where(Reply.id.in_([bindparam("reply_low"), bindparam("reply_high")]), Reply.prompt_id == bindparam("prompt_id"))
 )
 
 
-def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high: int) -> dict[int, tuple[str, str]]:
-    """{reply id: (prompt text, reply text)} for the two replies, only while their models and prompt are still
-    active: the cached pool may predate a deactivation or a removal, so every draw is checked here."""
+def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high: int) -> dict[int, tuple]:
+    """{reply id: (prompt text, reply text, model's own names)} for the two replies, only while their models and
+    prompt are still active: the cached pool may predate a deactivation or a removal, so every draw is checked
+    here."""
     params = {"prompt_id": prompt_id, "reply_low": reply_low, "reply_high": reply_high}
     # On the connection (Core), not through the ORM: plain rows are all that is wanted, on every page view.
     rows = session.connection().execute(_CURRENT_TEXTS, params)
-    return {reply_id: (prompt_text, reply_text) for reply_id, prompt_text, reply_text in rows}
+    return {
+        reply_id: (prompt_text, reply_text, model_names(*model)) for reply_id, prompt_text, reply_text, *model in rows
+    }
 
 
 class PairingPool:
@@ -140,7 +146,10 @@ class PairingPool:
                 low = (reply_low, pair.low_model_id, texts[reply_low][1])
                 high = (reply_high, pair.high_model_id, texts[reply_high][1])
                 a, b = (low, high) if rng.random() < 0.5 else (high, low)
-                return Draw(prompt_id, a[0], b[0], a[1], b[1], probability, prompt_text, a[2], b[2])
+                names = tuple(texts[reply_low][2] + texts[reply_high][2])
+                leak = cached_battle_leak(a[2], b[2], names)
+                return Draw(prompt_id, a[0], b[0], a[1], b[1], probability, prompt_text, a[2], b[2],
+                            leak.as_meta() if leak else None)  # fmt: skip
             # The cache was stale (a reply, model or prompt went away): reload once and draw again.
             if attempt == 0:
                 self.invalidate()

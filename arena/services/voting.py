@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -13,8 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, Vote, utcnow
 from arena.services.battle_ids import new_public_id
-from arena.services.demo import DEMO_PROVIDER
-from arena.services.identity_leak import IDENTITY_LEAK, IdentityLeak, battle_leak, own_names
+from arena.services.identity_leak import IDENTITY_LEAK
 from arena.services.pairing import Draw
 
 
@@ -64,7 +62,7 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
         {
             "public_id": public_id,
             "source": "arena",
-            "metadata": {},
+            "metadata": {IDENTITY_LEAK: draw.identity_leak} if draw.identity_leak else {},
             "prompt_id": draw.prompt_id,
             "reply_a_id": draw.reply_a_id,
             "reply_b_id": draw.reply_b_id,
@@ -103,7 +101,9 @@ _CLAIM = (
         Battle.reply_b_id.is_not(None),
     )
     .values(status="voted")
-    .returning(Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.reply_a_id, Battle.reply_b_id, Battle.created_at)
+    .returning(
+        Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.created_at, Battle.__table__.c["metadata"].label("meta")
+    )
 )
 _INSERT_VOTE = insert(Vote.__table__)
 
@@ -132,54 +132,6 @@ def _why_not_open(session: Session, public_id: str, now: datetime) -> VoteReject
     return AlreadyVoted("this battle already has a vote; each battle takes one")
 
 
-_model_a, _model_b = aliased(Model), aliased(Model)
-_reply_a, _reply_b = aliased(Reply), aliased(Reply)
-_LEAK_INPUTS = select(
-    _reply_a.text,
-    _reply_b.text,
-    _model_a.slug,
-    _model_a.display_name,
-    _model_a.provider,
-    _model_a.litellm_model,
-    _model_b.slug,
-    _model_b.display_name,
-    _model_b.provider,
-    _model_b.litellm_model,
-).where(
-    _reply_a.id == bindparam("reply_a_id"),
-    _reply_b.id == bindparam("reply_b_id"),
-    _model_a.id == bindparam("model_a_id"),
-    _model_b.id == bindparam("model_b_id"),
-)
-
-
-@lru_cache(maxsize=4096)
-def _leak_verdict(text_a: str, text_b: str, names: tuple[str, ...]) -> IdentityLeak | None:
-    # Keyed by the texts and names themselves (ids can be reused after a deletion): the same pair of replies is
-    # voted on again and again, and the patterns need not run each time.
-    return battle_leak(text_a, text_b, names)
-
-
-def _own_names(slug: str, display_name: str, provider: str | None, litellm_model: str | None) -> list[str]:
-    # Demo personas have everyday names ("Brief", "Cheerleader") and no identity to leak.
-    if provider == DEMO_PROVIDER:
-        return []
-    return own_names(slug, display_name, provider, litellm_model)
-
-
-def _flag_identity_leak(session: Session, claimed) -> str | None:
-    """Check both replies for a give-away of either model; record what was found on the battle. Returns the
-    exclusion reason when the battle leaks."""
-    ids = ("reply_a_id", "reply_b_id", "model_a_id", "model_b_id")
-    text_a, text_b, *models = session.connection().execute(_LEAK_INPUTS, {k: getattr(claimed, k) for k in ids}).one()
-    leak = _leak_verdict(text_a, text_b, tuple(_own_names(*models[:4]) + _own_names(*models[4:])))
-    if leak is None:
-        return None
-    battle = session.get(Battle, claimed.id)
-    battle.meta = {**(battle.meta or {}), IDENTITY_LEAK: leak.as_meta()}
-    return IDENTITY_LEAK
-
-
 def cast_vote(
     session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
 ) -> RecordedVote:
@@ -197,7 +149,9 @@ def cast_vote(
 
     dwell_ms = max(0, int((now - claimed.created_at).total_seconds() * 1000))
     # A leak excludes the vote whatever the dwell: the visitor knew (or could know) who was who.
-    exclusion = _flag_identity_leak(session, claimed) or (TOO_FAST if dwell_ms < min_dwell_ms else None)
+    # (The replies were checked when the battle was drawn or, live, completed; a leak is in its metadata.)
+    leaked = IDENTITY_LEAK in (claimed.meta or {})
+    exclusion = IDENTITY_LEAK if leaked else (TOO_FAST if dwell_ms < min_dwell_ms else None)
     counts = exclusion is None
     recorded = RecordedVote(claimed.id, outcome, dwell_ms, exclusion)
     try:
