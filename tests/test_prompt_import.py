@@ -120,3 +120,15 @@ def test_the_cli_exits_2_with_one_line_on_a_bad_file(database_url, session_facto
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Prompt)) == 0
         assert s.scalar(select(func.count()).select_from(PromptEmotion)) == 0
+
+
+def test_a_csv_record_is_named_by_its_first_line_when_cells_span_several(database_url, session_factory, tmp_path):
+    path = tmp_path / "multiline.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "emotions"])
+        writer.writerow(["I keep rereading her message.\nThen I put the phone away.", "Sadness"])  # lines 2-3
+        writer.writerow(["Nobody called.\nNot one person.", "Glee"])  # lines 4-5, unknown emotion
+    with pytest.raises(BadInput, match=r"line 4: .*Glee"):
+        _import_file(database_url, path, None, import_prompts)
+    assert stored(session_factory) == {}

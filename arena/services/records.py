@@ -98,13 +98,15 @@ def _csv(path: Path) -> Iterator[tuple[int, dict, int]]:
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         reader = csv.DictReader(text)
+        # csv counts physical lines; a quoted cell may span several, and a record is named by its first line.
+        start = 2
         try:
             for record in reader:
-                # Header is line 1; csv counts physical lines, so multi-line cells keep numbers right.
                 if None in record:
-                    raise RecordError(reader.line_num, "more cells than the header has columns")
-                _check_values(reader.line_num, record)
-                yield reader.line_num, {k: v for k, v in record.items() if v not in ("", None)}, raw.tell()
+                    raise RecordError(start, "more cells than the header has columns")
+                _check_values(start, record)
+                yield start, {k: v for k, v in record.items() if v not in ("", None)}, raw.tell()
+                start = reader.line_num + 1
         except UnicodeDecodeError as exc:
             raise RecordError(reader.line_num + 1, f"not valid UTF-8 ({exc.reason})") from exc
         except csv.Error as exc:
