@@ -210,3 +210,26 @@ def test_a_vote_faster_than_the_dwell_time_is_kept_but_does_not_count(database_u
         vote = s.scalars(select(Vote)).one()
         assert (vote.outcome, vote.counts_for_leaderboard, vote.exclusion_reason) == ("model_a", False, "too_fast")
     app.extensions["arena.engine"].dispose()
+
+
+def test_the_reveal_a_vote_returns_is_the_battle_as_stored(session_factory, demo_loaded):
+    """The claim reads the reveal back in the same statement (subqueries in RETURNING): each side's reply and
+    model must be that side's, as a later read of the stored battle finds them."""
+    import random
+
+    from arena.services.pairing import PairingPool
+    from arena.services.voting import cast_vote, create_battle, find_reveal
+
+    rng, pool = random.Random(11), PairingPool()
+    for outcome in ["model_a", "model_b", "tie", "both_bad"] * 3:
+        with transaction(session_factory) as s:
+            public_id = create_battle(s, pool.draw(s, rng), judge_key="k", ttl=timedelta(hours=1))
+        with transaction(session_factory) as s:
+            returned = cast_vote(s, public_id, outcome)
+        with session_factory() as s:
+            battle = s.scalars(select(Battle).where(Battle.public_id == public_id)).one()
+            expected = (battle.prompt.text, battle.reply_a.text, battle.reply_b.text,
+                        battle.model_a.display_name, battle.model_b.display_name)  # fmt: skip
+            assert find_reveal(s, public_id) == returned
+        assert (returned.prompt, returned.reply_a, returned.reply_b, returned.model_a, returned.model_b) == expected
+        assert (returned.public_id, returned.outcome, returned.exclusion_reason) == (public_id, outcome, None)

@@ -89,9 +89,18 @@ def is_expired(battle: Battle, now: datetime) -> bool:
 TOO_FAST = "too_fast"
 
 
+_battle, _prompts, _replies, _models = Battle.__table__, Prompt.__table__, Reply.__table__, Model.__table__
+
+
+def _shown(column, table, key):
+    """What the reveal shows of a battle's prompt, reply or model: a subquery the claim returns, so a vote needs
+    no separate read (SQLite and PostgreSQL both take subqueries in RETURNING)."""
+    return select(column).where(table.c.id == key).correlate(_battle).scalar_subquery()
+
+
 # Built once, like _REVEAL below: building statements per request costs more than running them.
 _CLAIM = (
-    update(Battle.__table__)
+    update(_battle)
     .where(
         Battle.public_id == bindparam("claim_public_id"),
         Battle.status == "open",
@@ -102,17 +111,32 @@ _CLAIM = (
     )
     .values(status="voted")
     .returning(
-        Battle.id, Battle.model_a_id, Battle.model_b_id, Battle.created_at, Battle.__table__.c["metadata"].label("meta")
-    )
+        Battle.id,
+        Battle.model_a_id,
+        Battle.model_b_id,
+        Battle.created_at,
+        _battle.c["metadata"].label("meta"),
+        _shown(_prompts.c.text, _prompts, _battle.c.prompt_id).label("prompt"),
+        _shown(_replies.c.text, _replies, _battle.c.reply_a_id).label("reply_a"),
+        _shown(_replies.c.text, _replies, _battle.c.reply_b_id).label("reply_b"),
+        _shown(_models.c.display_name, _models, _battle.c.model_a_id).label("model_a"),
+        _shown(_models.c.display_name, _models, _battle.c.model_b_id).label("model_b"),
+    )  # fmt: skip
 )
 _INSERT_VOTE = insert(Vote.__table__)
 
 
 @dataclass(frozen=True)
-class RecordedVote:
-    battle_id: int
+class Reveal:
+    """A voted battle with everything the reveal shows, read in one query."""
+
+    public_id: str
+    prompt: str
+    reply_a: str
+    reply_b: str
+    model_a: str
+    model_b: str
     outcome: str
-    dwell_ms: int
     exclusion_reason: str | None
 
 
@@ -134,15 +158,16 @@ def _why_not_open(session: Session, public_id: str, now: datetime) -> VoteReject
 
 def cast_vote(
     session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
-) -> RecordedVote:
-    """Record the vote in the caller's transaction. Raises VoteRejected (and writes nothing) otherwise. A vote
-    faster than `min_dwell_ms`, or on a battle whose replies give a model away, is stored all the same, marked
-    as not counting, with its reason."""
+) -> Reveal:
+    """Record the vote in the caller's transaction and return the battle's reveal. Raises VoteRejected (and
+    writes nothing) otherwise. A vote faster than `min_dwell_ms`, or on a battle whose replies give a model away,
+    is stored all the same, marked as not counting, with its reason."""
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
     now = now or utcnow()
     # The conditional update is the claim: of racing requests exactly one sees its row come back. It is also
-    # the whole read, so a vote costs two statements; only a rejected one is looked at again to say why.
+    # the whole read, reveal included, so a vote costs two statements; only a rejected one is looked at again
+    # to say why.
     claimed = session.connection().execute(_CLAIM, {"claim_public_id": public_id, "claim_now": now}).first()
     if claimed is None:
         raise _why_not_open(session, public_id, now)
@@ -152,8 +177,6 @@ def cast_vote(
     # (The replies were checked when the battle was drawn or, live, completed; a leak is in its metadata.)
     leaked = IDENTITY_LEAK in (claimed.meta or {})
     exclusion = IDENTITY_LEAK if leaked else (TOO_FAST if dwell_ms < min_dwell_ms else None)
-    counts = exclusion is None
-    recorded = RecordedVote(claimed.id, outcome, dwell_ms, exclusion)
     try:
         session.connection().execute(
             _INSERT_VOTE,
@@ -164,27 +187,14 @@ def cast_vote(
                 "outcome": outcome,
                 "created_at": now,
                 "dwell_ms": dwell_ms,
-                "counts_for_leaderboard": counts,
-                "exclusion_reason": recorded.exclusion_reason,
+                "counts_for_leaderboard": exclusion is None,
+                "exclusion_reason": exclusion,
             },
         )
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
-    return recorded
-
-
-@dataclass(frozen=True)
-class Reveal:
-    """A voted battle with everything the reveal shows, read in one query."""
-
-    public_id: str
-    prompt: str
-    reply_a: str
-    reply_b: str
-    model_a: str
-    model_b: str
-    outcome: str
-    exclusion_reason: str | None
+    return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
+                  outcome, exclusion)  # fmt: skip
 
 
 def _reveal_statement():

@@ -81,6 +81,11 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.extensions["arena.engine"] = engine
     app.extensions["arena.session_factory"] = make_session_factory(engine)
     app.extensions["arena.read_session_factory"] = make_session_factory(engine, read_only=True)
+    if engine.dialect.name != "sqlite":
+        # SQLite's writers queue in their BEGIN (arena.db), so there every write keeps its transaction.
+        app.extensions["arena.autocommit_session_factory"] = make_session_factory(
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
     app.extensions["arena.pairing"] = PairingPool()
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
 

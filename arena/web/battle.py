@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
-from arena.services.pairing import NoBattleAvailable
+from arena.services.pairing import Draw, NoBattleAvailable
 from arena.services.terms import TermsNotAccepted
 from arena.services.voting import (
     Reveal,
@@ -105,27 +105,32 @@ def _load(token: str) -> Battle:
     return battle
 
 
-def _draw():
+def _start_battle(ttl: timedelta) -> tuple[Draw, str]:
+    """Draw a battle and store it open; returns the draw and the battle's public id."""
     pool = current_app.extensions["arena.pairing"]
     if current_app.extensions["arena.engine"].dialect.name == "sqlite":
-        # In its own short read transaction, ended before the write: the write lock is then held for the insert
-        # alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
+        # The draw in its own short read transaction, ended before the write: the write lock is then held for the
+        # insert alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
         with current_app.extensions["arena.read_session_factory"]() as read:
-            return pool.draw(read)
-    # Elsewhere readers never block writers: one connection and one transaction for the draw and the insert.
-    return pool.draw(db_session())
+            draw = pool.draw(read)
+        db = db_session()
+        public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
+        db.commit()
+        return draw, public_id
+    # Elsewhere each statement is its own transaction: the draw only reads and the insert is one statement, so a
+    # BEGIN and a COMMIT would only add two round trips to the database on every page view.
+    with current_app.extensions["arena.autocommit_session_factory"]() as db:
+        draw = pool.draw(db)
+        return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
 
 
 @bp.get("/")
 def new_battle():
     settings = current_app.extensions["arena.settings"]
     try:
-        draw = _draw()
+        draw, public_id = _start_battle(timedelta(seconds=settings.battle_ttl_seconds))
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
-    db = db_session()
-    public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=timedelta(seconds=settings.battle_ttl_seconds))
-    db.commit()
     return _open_battle(
         AnonymousBattle(_signer().sign(public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text)
     )
@@ -151,9 +156,8 @@ def vote(token: str):
         return _terms_required(token)
     try:
         settings = current_app.extensions["arena.settings"]
-        cast_vote(db, public_id, request.form.get("outcome", ""), min_dwell_ms=settings.min_dwell_ms)
-        # Read in the vote's own transaction: one connection, and the reveal is exactly what was stored.
-        reveal = find_reveal(db, public_id) if htmx else None
+        # The reveal comes back from the vote's own statements: exactly what was stored.
+        reveal = cast_vote(db, public_id, request.form.get("outcome", ""), min_dwell_ms=settings.min_dwell_ms)
         db.commit()
     except VoteRejected as rejected:
         db.rollback()
@@ -162,8 +166,6 @@ def vote(token: str):
             return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
         abort(rejected.status, description=rejected.message)
     if htmx:
-        if reveal is None:
-            abort(404, description="No such battle. Start a new one.")
         return render_template("battle/_reveal.html", battle=_revealed(reveal))
     # Post/Redirect/Get: reloading the reveal page must not post the vote again.
     return redirect(url_for("battle.show_battle", token=token), code=303)

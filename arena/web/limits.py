@@ -4,12 +4,14 @@ limiter's storage (Redis when ARENA_REDIS_URL is set, so limits hold across work
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from flask import current_app, request, session
 
 from arena.services.visitors import keyed_hash
 
 
+@lru_cache(maxsize=8192)  # parsing an address costs more than the rest of a limit check
 def network_of(address: str | None) -> str:
     """The address truncated to its network (/24 for IPv4, /48 for IPv6): enough to slow a flood, too coarse to
     name a person."""

@@ -3,14 +3,19 @@
 Run from the repository root (not part of the default test run; needs `wrk`, `apt-get install wrk`):
 
     python -m tests.benchmarks.load [--postgres postgresql://postgres@127.0.0.1:5432/DB] [--seconds 20]
-                                    [--visitors 16] [--threads 4] [--skip-sqlite]
+                                    [--visitors 16] [--threads N] [--skip-sqlite]
+                                    [--rate-limits off|memory|redis]
 
 The PostgreSQL database given is wiped (its public schema dropped and recreated). Each backend: a fresh migrated
-database with the demo bank, gunicorn on a free loopback port with rate limits off, then wrk for a fixed time,
+database with the demo bank, gunicorn on a free loopback port, then wrk for a fixed time,
 first on a static file (the ceiling of this server on this machine) and then on the battle loop: every visitor
 (one wrk thread, one connection, its own session cookie) loads GET / as htmx does, posts a vote with the page's
 CSRF token and starts again. wrk runs on the same cores as the server, so the figures are for the whole machine.
 Afterwards every vote that was acknowledged (200 reveal) is looked up by battle id in the database.
+
+Rate limits are off by default: the visitors share one address and vote far faster than a person, so real limits
+would refuse them. `--rate-limits memory|redis` checks limits set too high to be reached on every request, to
+measure what the checks cost.
 """
 
 from __future__ import annotations
@@ -26,8 +31,13 @@ from pathlib import Path
 from tests.gunicorn_server import GunicornServer, prepare_database, public_ids, stored_votes
 
 SCRIPT = Path(__file__).with_name("load_visitor.lua")
+REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 WARM_UP_SECONDS = 3
 TARGETS = {"sqlite": 400, "postgresql": 300}
+# Threads per worker that served the most cycles here. SQLite works inside the worker process, so more threads
+# only contend for the GIL and the single write lock (4 threads: about 400 cycles/s, 2: 500-580); PostgreSQL works
+# in its own server, and a thread waiting on it lets another run (2 threads: about 220, 4: 340).
+THREADS = {"sqlite": 2, "postgresql": 4}
 P99_TARGET_MS = 100
 
 
@@ -55,11 +65,28 @@ def acked_paths(acked_dir: Path) -> list[str]:
     return [line for f in sorted(acked_dir.glob("acked-*.txt")) for line in f.read_text().split()]
 
 
+# Limits far above what the visitors do: every request pays for its checks (as in production) and none is refused.
+UNREACHED_LIMIT = "1000000 per minute"
+
+
+def rate_limit_env(mode: str) -> dict[str, str]:
+    """gunicorn's environment for --rate-limits: off, or checked on every request in memory or in Redis."""
+    if mode == "off":
+        return {}
+    env = {"ARENA_RATE_LIMIT_ENABLED": "1", "ARENA_RATE_LIMIT_BATTLE": UNREACHED_LIMIT,
+           "ARENA_RATE_LIMIT_VOTE": UNREACHED_LIMIT, "ARENA_RATE_LIMIT_NETWORK": UNREACHED_LIMIT}  # fmt: skip
+    if mode == "redis":
+        env["ARENA_REDIS_URL"] = REDIS_URL
+    return env
+
+
 def bench_backend(label: str, url: str, args, tmp: Path) -> dict:
     prepare_database(url)
     log = tmp / f"gunicorn-{label}.log"
     acked_dir = tmp / f"acked-{label}"
-    with GunicornServer(url, workers=2, threads=args.threads, log_path=log) as server:
+    threads = args.threads or THREADS[label]
+    with GunicornServer(url, workers=2, threads=threads, log_path=log,
+                        extra_env=rate_limit_env(args.rate_limits)) as server:  # fmt: skip
         run_wrk(server.url, "battle", WARM_UP_SECONDS, args.visitors, acked_dir / "warm-up")
         static = run_wrk(server.url, "static", args.seconds, args.visitors, acked_dir / "static")
         battle = run_wrk(server.url, "battle", args.seconds, args.visitors, acked_dir / "battle")
@@ -69,6 +96,7 @@ def bench_backend(label: str, url: str, args, tmp: Path) -> dict:
     tracebacks = log.read_text(errors="replace").count("Traceback")
     return {
         "backend": label,
+        "threads": threads,
         "static": static,
         "battle": battle,
         "acked": len(acked),
@@ -85,10 +113,12 @@ def bench_backend(label: str, url: str, args, tmp: Path) -> dict:
 def report(results: list[dict], args) -> bool:
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     print(f"\nload: {wrk_version.split(' [')[0]}, {args.visitors} visitors (one wrk thread and one keep-alive "
-          f"connection each) on the same {os.cpu_count()} cores as gunicorn -k gthread -w 2 --threads {args.threads}; "
-          f"{args.seconds} s per figure after a {WARM_UP_SECONDS} s warm-up")  # fmt: skip
+          f"connection each) on the same {os.cpu_count()} cores as gunicorn -k gthread -w 2 (rate limits "
+          f"{args.rate_limits}); {args.seconds} s per figure after a {WARM_UP_SECONDS} s "
+          "warm-up")  # fmt: skip
     print(f"{'figure':<40}" + "".join(f"{r['backend']:>14}" for r in results) + "   target")
     rows = [
+        ("gunicorn threads per worker", lambda r: f"{r['threads']}", ""),
         ("static file: requests/s (ceiling)", lambda r: f"{r['static']['requests_per_s']:,.0f}", ""),
         (
             "static file: p50 / p99 (ms)",
@@ -139,7 +169,13 @@ def main() -> None:
     parser.add_argument("--postgres", help="URL of a PostgreSQL database to wipe and use")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--visitors", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: sqlite 2, postgresql 4)")
+    parser.add_argument(
+        "--rate-limits",
+        choices=["off", "memory", "redis"],
+        default="off",
+        help="check (never reached) rate limits on every request, in memory or in Redis",
+    )
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
