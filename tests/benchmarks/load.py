@@ -36,7 +36,7 @@ WARM_UP_SECONDS = 3
 TARGETS = {"sqlite": 400, "postgresql": 300}
 # Threads per worker that served the most cycles here. SQLite works inside the worker process, so more threads
 # only contend for the GIL and the single write lock (4 threads: about 400 cycles/s, 2: 500-580); PostgreSQL works
-# in its own server, and a thread waiting on it lets another run (2 threads: about 220, 4: 340).
+# in its own server, and a thread waiting on it lets another run (2 threads: about two thirds of 4's cycles).
 THREADS = {"sqlite": 2, "postgresql": 4}
 P99_TARGET_MS = 100
 
