@@ -43,20 +43,6 @@ class AnonymousBattle:
     reply_b: str
 
 
-@dataclass(frozen=True)
-class RevealedBattle:
-    token: str
-    prompt: str
-    reply_a: str
-    reply_b: str
-    model_a: str
-    model_b: str
-    outcome: str
-    outcome_label: str
-    # Why the vote does not count, when it does not (the visitor is told, never silently dropped).
-    exclusion_reason: str | None = None
-
-
 def _signer():
     return current_app.extensions["arena.battle_ids"]
 
@@ -70,18 +56,8 @@ def anonymous(battle: Battle) -> AnonymousBattle:
     )
 
 
-def _revealed(reveal: Reveal) -> RevealedBattle:
-    return RevealedBattle(
-        token=_signer().sign(reveal.public_id),
-        prompt=reveal.prompt,
-        reply_a=reveal.reply_a,
-        reply_b=reveal.reply_b,
-        model_a=reveal.model_a,
-        model_b=reveal.model_b,
-        outcome=reveal.outcome,
-        outcome_label=OUTCOME_LABELS[reveal.outcome],
-        exclusion_reason=reveal.exclusion_reason,
-    )
+def _reveal_page(reveal: Reveal):
+    return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome])
 
 
 def _open_battle(shown: AnonymousBattle):
@@ -140,7 +116,7 @@ def new_battle():
 def show_battle(token: str):
     battle = _load(token)
     if battle.status == "voted" and (reveal := find_reveal(db_session(), battle.public_id)):
-        return _page_or_partial("battle/_reveal.html", battle=_revealed(reveal))
+        return _reveal_page(reveal)
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")
     return _open_battle(anonymous(battle))
@@ -166,7 +142,7 @@ def vote(token: str):
             return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
         abort(rejected.status, description=rejected.message)
     if htmx:
-        return render_template("battle/_reveal.html", battle=_revealed(reveal))
+        return _reveal_page(reveal)
     # Post/Redirect/Get: reloading the reveal page must not post the vote again.
     return redirect(url_for("battle.show_battle", token=token), code=303)
 
