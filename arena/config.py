@@ -68,7 +68,7 @@ class Settings:
     # A vote cast sooner than this after the battle appeared is kept but does not count (nobody reads two
     # replies that fast).
     min_dwell_ms: int = 2000
-    # The recompute job's vote-quality filters (arena/services/vote_filters.py): votes per visitor and UTC day
+    # The recompute job's vote-quality filters (arena/jobs/vote_filters.py): votes per visitor and UTC day
     # that count, the votes a voter needs before being judged at all, and each rule's false-flag rate.
     daily_vote_cap: int = 500
     filter_min_votes: int = 30

@@ -157,7 +157,7 @@ class Battle(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Random and unguessable for battles shown here (the URL carries it signed, see
-    # arena.services.battle_ids); the file's question_id for imported ones. Exported as question_id.
+    # arena.voting.battle_ids); the file's question_id for imported ones. Exported as question_id.
     public_id: Mapped[str] = mapped_column(String(128), unique=True)
     source: Mapped[str] = mapped_column(String(16), default="arena")
     language: Mapped[str | None] = mapped_column(String(16))
@@ -266,7 +266,7 @@ class ModelAlias(Base):
     __tablename__ = "model_alias"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Normalised (see arena.services.eq_scores.normalise_name).
+    # Normalised (see arena.ingest.eq_scores.normalise_name).
     alias: Mapped[str] = mapped_column(String(200), unique=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="CASCADE"))
 

@@ -17,10 +17,12 @@ from werkzeug.serving import make_server
 from arena import create_app
 from arena.config import Settings
 from arena.db import make_engine, make_session_factory, transaction
+from arena.ingest.demo import load_demo_bank, read_demo_bank
 from arena.migrate import downgrade, upgrade
 from arena.models import Base
-from arena.services.demo import load_demo_bank, read_demo_bank
+from tests.arena_cli import run_arena
 from tests.llm_server import LLMServer
+from tests.votes_files import synthetic_eq_battles, write_jsonl
 
 REQUIRE_ALL = os.environ.get("ARENA_REQUIRE_ALL") == "1"
 POSTGRES_URL = os.environ.get("ARENA_TEST_DATABASE_URL")
@@ -182,3 +184,20 @@ def llm_server(llm_server_session) -> LLMServer:
     """The local OpenAI-compatible server (tests/llm_server.py), with its replies and request log reset."""
     llm_server_session.reset()
     return llm_server_session
+
+
+@pytest.fixture
+def eq_arena(database_url, tmp_path):
+    """A database with 3,000 imported battles whose outcomes depend on reply-level EQ, a rating run and a
+    model-level benchmark: what the analysis needs."""
+    path = write_jsonl(tmp_path / "eq.jsonl", synthetic_eq_battles(3000, seed=5))
+    assert run_arena("import", "votes", str(path), "--database-url", database_url).returncode == 0
+    assert run_arena("ratings", "recompute", "--bootstrap", "100", "--database-url", database_url).returncode == 0
+    scores = tmp_path / "scores.csv"
+    # A model-level benchmark that agrees with the arena on most models, plus a name that matches nothing.
+    lines = ["model,benchmark,snapshot,score,ci_low,ci_high"]
+    lines += [f"provider/m{k},testbench,2026,{1000 + 10 * k},{995 + 10 * k},{1005 + 10 * k}" for k in range(8)]
+    lines += ["ghost-model,testbench,2026,1200,,"]
+    scores.write_text("\n".join(lines) + "\n")
+    assert run_arena("import", "eq-scores", str(scores), "--database-url", database_url).returncode == 0
+    return database_url

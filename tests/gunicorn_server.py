@@ -18,10 +18,10 @@ from sqlalchemy import func, select, text
 
 from arena.config import PROJECT_ROOT
 from arena.db import make_engine, make_session_factory, transaction
+from arena.ingest.demo import load_demo_bank
 from arena.migrate import upgrade
 from arena.models import Battle, Vote
-from arena.services.battle_ids import BattleIdSigner
-from arena.services.demo import load_demo_bank
+from arena.voting.battle_ids import BattleIdSigner
 
 SECRET = "load-test-secret-not-for-production"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,8 @@ from sqlalchemy import func, select
 from arena.db import make_engine, make_session_factory
 from arena.migrate import current_revision, head_revision
 from arena.models import Prompt, Reply
-
-
-def run_arena(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "arena.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+from tests.arena_cli import run_arena
+from tests.gunicorn_server import free_port
 
 
 @pytest.fixture
@@ -96,12 +87,6 @@ def test_serve_refuses_an_unmigrated_database(tmp_path, instance):
     env = {**instance, "ARENA_SECRET_KEY": "x" * 32}
     result = run_arena("serve", "--database-url", f"sqlite:///{tmp_path / 'new.sqlite3'}", env=env, timeout=60)
     assert result.returncode == 2 and "arena init-db" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_demo_serves_a_battle_on_a_fresh_default_database(instance):

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from arena.config import Settings
 from arena.db import make_engine, make_session_factory
-from arena.services.battle_ids import BattleIdSigner
-from arena.services.markdown import render_markdown
-from arena.services.pairing import PairingPool
+from arena.voting.battle_ids import BattleIdSigner
+from arena.voting.pairing import PairingPool
+from arena.web.markdown import render_markdown
 
 csrf = CSRFProtect()
 htmx = HTMX()

@@ -7,8 +7,8 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from arena.services import moderation
-from arena.services.visitors import keyed_hash
+from arena.voting import moderation
+from arena.voting.visitors import keyed_hash
 from arena.web import db_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

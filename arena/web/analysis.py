@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from arena.services.leaderboard import TABS
-from arena.services.snapshots import OVERALL, RecomputeError, latest_analysis, resolve_category
+from arena.jobs.leaderboard import TABS
+from arena.jobs.snapshots import OVERALL, RecomputeError, latest_analysis, resolve_category
 from arena.web import htmx, read_session
 from arena.web.charts import scatter, whisker_chart
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from arena.services.leaderboard import snapshot
-from arena.services.snapshots import OVERALL, RecomputeError
+from arena.jobs.leaderboard import snapshot
+from arena.jobs.snapshots import OVERALL, RecomputeError
 from arena.web import read_session
 from arena.web.openapi import openapi_document
 

@@ -9,9 +9,9 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
-from arena.services.pairing import Draw, NoBattleAvailable
-from arena.services.terms import TermsNotAccepted
-from arena.services.voting import (
+from arena.voting.pairing import Draw, NoBattleAvailable
+from arena.voting.terms import TermsNotAccepted
+from arena.voting.voting import (
     Reveal,
     VoteRejected,
     cast_vote,

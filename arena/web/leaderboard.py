@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from arena.services.leaderboard import TABS, BoardSnapshot, snapshot
-from arena.services.moderation import count_votes
-from arena.services.snapshots import OVERALL, RecomputeError
+from arena.jobs.leaderboard import TABS, BoardSnapshot, snapshot
+from arena.jobs.snapshots import OVERALL, RecomputeError
+from arena.voting.moderation import count_votes
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, whisker_chart
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from flask import current_app, request, session
 
-from arena.services.visitors import keyed_hash
+from arena.voting.visitors import keyed_hash
 
 
 @lru_cache(maxsize=8192)  # parsing an address costs more than the rest of a limit check

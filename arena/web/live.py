@@ -10,9 +10,9 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
 
-from arena.services import live
-from arena.services.crisis import screen
-from arena.services.voting import find_battle
+from arena.llm import live
+from arena.voting.crisis import screen
+from arena.voting.voting import find_battle
 from arena.web import db_session, htmx
 from arena.web.battle import OUTCOME_LABELS, anonymous
 from arena.web.visitor import terms_accepted, visitor_key

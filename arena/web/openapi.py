@@ -5,7 +5,7 @@ examples never drift from what the API accepts. tests/test_openapi.py fuzzes eve
 
 from __future__ import annotations
 
-from arena.services.leaderboard import TABS
+from arena.jobs.leaderboard import TABS
 from arena.taxonomy import EMONET_CATEGORIES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from arena.services.privacy import delete_visitor_data
+from arena.voting.privacy import delete_visitor_data
 from arena.web import db_session
 from arena.web.visitor import existing_visitor_key, forget_visitor
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app, session
 
-from arena.services import terms
-from arena.services.visitors import judge_key, new_visitor_id
+from arena.voting import terms
+from arena.voting.visitors import judge_key, new_visitor_id
 from arena.web import db_session
 
 # The terms version this session is known to have accepted (already in the database): saves the lookup.

@@ -22,10 +22,10 @@ import numpy as np
 from sqlalchemy import insert, text
 
 from arena.db import make_engine, make_session_factory, transaction
+from arena.jobs import vote_filters
+from arena.jobs.recompute import RecomputeRequest, recompute
 from arena.migrate import upgrade
 from arena.models import Battle, Model, Vote
-from arena.services import vote_filters
-from arena.services.recompute import RecomputeRequest, recompute
 from ratings.simulate import simulate_voters, true_strengths
 
 OUTCOME = np.array(["model_a", "model_b", "tie", "both_bad"])

@@ -18,12 +18,12 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from arena.db import make_engine, make_session_factory
+from arena.llm import client as llm
+from arena.llm.generation import GenerationOptions, generate
+from arena.llm.retry import RetryPolicy
 from arena.migrate import upgrade
 from arena.models import Base, Reply
-from arena.services import llm
-from arena.services.generation import GenerationOptions, generate
-from arena.services.retry import RetryPolicy
-from tests.llm_models import add_model, add_prompts, served
+from tests.llm.llm_models import add_model, add_prompts, served
 from tests.llm_server import LLMServer
 
 

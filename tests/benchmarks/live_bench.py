@@ -28,9 +28,9 @@ from werkzeug.serving import make_server
 
 from arena import create_app
 from arena.db import make_engine, make_session_factory, transaction
+from arena.ingest.demo import load_demo_bank, read_demo_bank
 from arena.migrate import upgrade
 from arena.models import Model
-from arena.services.demo import load_demo_bank, read_demo_bank
 from tests.conftest import CSRF_INPUT, make_settings, parse_battle_page
 from tests.llm_server import LLMServer
 

@@ -25,8 +25,8 @@ import numpy as np
 from sqlalchemy.engine import make_url
 
 from arena.db import make_engine, make_session_factory
+from arena.jobs.recompute import aggregate
 from arena.migrate import upgrade
-from arena.services.recompute import aggregate
 from ratings import bradley_terry as bt
 from ratings.simulate import simulate, true_strengths
 from tests.ratings.reference import reference_theta

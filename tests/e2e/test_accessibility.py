@@ -14,9 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from arena.config import PROJECT_ROOT
+from tests.arena_cli import run_arena
 from tests.conftest import parse_battle_page
-from tests.test_analysis import eq_arena  # noqa: F401 - a fixture: imported votes, ratings and EQ scores
-from tests.test_cli import run_arena
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +108,7 @@ def cast_votes(client, n: int) -> None:
 
 def recompute_ratings(database_url: str) -> None:
     from arena.db import make_engine, make_session_factory
-    from arena.services.recompute import RecomputeRequest, recompute
+    from arena.jobs.recompute import RecomputeRequest, recompute
 
     engine = make_engine(database_url)
     recompute(make_session_factory(engine), make_session_factory(engine, read_only=True), RecomputeRequest(rounds=30))

@@ -128,7 +128,7 @@ def test_battle_is_readable_on_phone_and_desktop(browser, live_server, demo_load
 
 def test_leaderboard_tabs_switch_in_place(page, live_server, demo_loaded, client, database_url, console_errors):
     from arena.db import make_engine, make_session_factory
-    from arena.services.recompute import RecomputeRequest, recompute
+    from arena.jobs.recompute import RecomputeRequest, recompute
     from tests.conftest import parse_battle_page
 
     for k in range(60):
@@ -150,8 +150,8 @@ def test_leaderboard_tabs_switch_in_place(page, live_server, demo_loaded, client
 @pytest.mark.parametrize("path", ["/leaderboard", "/analysis"])
 def test_result_pages_fit_a_phone(browser, live_server, demo_loaded, client, database_url, path):
     from arena.db import make_engine, make_session_factory
-    from arena.services.analysis import analyse
-    from arena.services.recompute import RecomputeRequest, recompute
+    from arena.jobs.analysis import analyse
+    from arena.jobs.recompute import RecomputeRequest, recompute
     from tests.conftest import parse_battle_page
 
     for k in range(80):

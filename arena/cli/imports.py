@@ -1,0 +1,163 @@
+"""`arena import prompts|votes|replies|eq-scores`: files in, all or nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from arena.cli.common import BadInput, database_option, open_engine, progress_bar, require_schema
+from arena.ingest.records import FORMATS
+
+
+@click.group("import")
+def import_group() -> None:
+    """Bring prompts, replies, votes or EQ scores in from files."""
+
+
+def import_file(database_url: str, path: Path, fmt: str | None, importer, *, progress: bool = False):
+    """Read `path` with `importer(session, records[, progress])` in one transaction: all of it, or (on a bad
+    record: exit 2 naming its line) nothing. Returns the importer's summary."""
+    from arena.db import make_session_factory
+    from arena.ingest.records import RecordError, detect_format, read_records
+
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    try:
+        fmt = detect_format(path, fmt)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    engine = open_engine(database_url)
+    try:
+        require_schema(engine)
+        with make_session_factory(engine)() as session, progress_bar(path.stat().st_size, "importing") as bar:
+            try:
+                records = read_records(path, fmt)
+                summary = importer(session, records, progress=bar.reached) if progress else importer(session, records)
+                session.commit()
+            except RecordError as exc:
+                session.rollback()
+                raise BadInput(f"{path.name}: {exc}; nothing was imported") from exc
+    finally:
+        # Callers other than the one-shot CLI (tests, scripts) import many files; each must not leave a pool.
+        engine.dispose()
+    return summary
+
+
+@import_group.command("prompts")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
+def import_prompts_command(database_url: str, file: Path, fmt: str | None) -> None:
+    """Emotional messages: {"text": "...", "emotions": ["Sadness", {"name": "Shame", "intensity": 2}],
+    "situation": "...", "need": "...", "language": "en"}, only text required. JSONL, CSV or Parquet.
+
+    All or nothing: a malformed record stops the import, names its line, and leaves the database unchanged.
+    A message already stored (same text, ignoring spacing) is kept as it is, so a re-import adds nothing."""
+    from arena.ingest.prompt_import import import_prompts
+
+    summary = import_file(database_url, file, fmt, import_prompts)
+    click.echo(f"{file.name}: {summary}")
+
+
+@import_group.command("votes")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
+@click.option(
+    "--exclusive",
+    is_flag=True,
+    help="PostgreSQL: check foreign keys and build plain indexes once for the whole file, not per row (about "
+    "twice as fast); the battle and vote tables are locked until the import ends, so the site waits. Needs the "
+    "tables' owner.",
+)
+def import_votes_command(database_url: str, file: Path, fmt: str | None, exclusive: bool) -> None:
+    """Battles in the LMArena schema (model_a, model_b, winner, ...): JSONL, CSV or Parquet.
+
+    All or nothing: a malformed record stops the import, names its line, and leaves the database unchanged.
+    Records whose question_id is already present are skipped, so a re-import adds nothing."""
+    from sqlalchemy.exc import ProgrammingError
+
+    from arena.ingest.vote_import import import_votes
+
+    def importer(session, records, progress):
+        return import_votes(session, records, progress, exclusive=exclusive)
+
+    try:
+        summary = import_file(database_url, file, fmt, importer, progress=True)
+    except ProgrammingError as exc:
+        if exclusive and "must be owner" in str(exc):
+            raise BadInput("--exclusive needs the owner of the battle and vote tables; import without it") from exc
+        raise
+    click.echo(f"{file.name}: {summary}")
+
+
+@import_group.command("replies")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice((*FORMATS, "eqbench4")),
+    help="Default: from the file's extension. eqbench4: FILE is a directory of EQ-Bench 4 transcripts "
+    "(<model>/<n>.json).",
+)
+def import_replies_command(database_url: str, file: Path, fmt: str | None) -> None:
+    """Replies from a file: {"prompt": "...", "model": "<slug>", "reply": "..."} (or "prompt_id" for a stored
+    prompt); optional emotions, situation, need, language for new prompts. Unknown prompts and models are made.
+    With --format eqbench4, FILE is a directory of EQ-Bench 4 transcripts: each opening user message becomes a
+    prompt (tagged with the scenario's category), each first assistant turn that model's reply."""
+    from arena.ingest.reply_import import import_replies
+
+    if fmt == "eqbench4":
+        summary = _import_transcripts(database_url, file)
+    else:
+        if file.is_dir():
+            raise BadInput(f"{file} is a directory; for EQ-Bench 4 transcripts pass --format eqbench4")
+        summary = import_file(database_url, file, fmt, import_replies)
+    click.echo(f"{file.name}: {summary}")
+
+
+def _import_transcripts(database_url: str, directory: Path):
+    """EQ-Bench 4 transcripts, all or nothing like any other import; a bad transcript is named by its file."""
+    from arena.db import make_session_factory
+    from arena.ingest.eqbench4 import read_transcripts, transcript_files
+    from arena.ingest.records import RecordError
+    from arena.ingest.reply_import import import_replies
+
+    if not directory.is_dir():
+        raise BadInput(f"{directory}: not a directory of EQ-Bench 4 transcripts (<model>/<n>.json)")
+    files = transcript_files(directory)
+    if not files:
+        raise BadInput(f"{directory}: no transcripts found (expected <model>/<n>.json files)")
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine)() as session:
+        try:
+            summary = import_replies(session, read_transcripts(files))
+            session.commit()
+        except RecordError as exc:
+            session.rollback()
+            where = files[exc.line - 1]
+            reason = str(exc).removeprefix(f"line {exc.line}: ")
+            if not reason.startswith(f"{where.parent.name}/"):
+                reason = f"{where.parent.name}/{where.name}: {reason}"
+            raise BadInput(f"{reason}; nothing was imported") from exc
+    return summary
+
+
+@import_group.command("eq-scores")
+@database_option
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--bundled", type=click.Choice(["eqbench"]), help="Load the published EQ-Bench scores shipped with EQ Arena."
+)
+def import_eq_scores_command(database_url: str, file: Path | None, bundled: str | None) -> None:
+    """Model-level EQ scores: CSV with model, benchmark, snapshot, score[, ci_low, ci_high, trait columns, source]."""
+    from arena.ingest.eq_scores import BUNDLED, import_eq_scores
+
+    if (file is None) == (bundled is None):
+        raise BadInput("give a FILE or --bundled eqbench (one of them)")
+    path = BUNDLED[bundled] if bundled else file
+    summary = import_file(database_url, path, None, import_eq_scores)
+    click.echo(f"{path.name}: {summary}")

@@ -1,0 +1,166 @@
+"""`arena generate` and `arena judge`: jobs that call models through litellm."""
+
+from __future__ import annotations
+
+import click
+
+from arena.cli.common import BadInput, database_option, print_json, progress_bar, session_factory, split_values
+
+
+def llm_options(command):
+    """Concurrency, timeout and retry options shared by `generate` and `judge`."""
+    options = [
+        click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256)),
+        click.option(
+            "--timeout",
+            default=60.0,
+            show_default=True,
+            type=click.FloatRange(0.01),
+            help="Seconds per call (the whole reply).",
+        ),
+        click.option(
+            "--retries",
+            default=2,
+            show_default=True,
+            type=click.IntRange(0, 20),
+            help="Retries after a timeout, rate limit, provider error or broken reply.",
+        ),
+        click.option(
+            "--backoff",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(0),
+            help="Seconds before the first retry; doubles each time (at most 30).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def require_litellm() -> None:
+    import importlib.util
+
+    # Only whether it is installed: importing it takes seconds, and bad input should fail fast.
+    if importlib.util.find_spec("litellm") is None:
+        raise BadInput("calling models needs litellm: pip install -e '.[llm]'")
+
+
+@click.command("generate")
+@database_option
+@click.option("--models", "model_slugs", multiple=True, help="Only these model slugs (repeatable or comma-separated).")
+@click.option("--prompts", "prompt_ids", multiple=True, help="Only these prompt ids (repeatable or comma-separated).")
+@llm_options
+@click.option("--max-cost", type=click.FloatRange(0), help="USD budget: no call starts that could pass it.")
+@click.option("--dry-run", is_flag=True, help="Show the planned calls and their estimated cost; call nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def generate_command(database_url, model_slugs, prompt_ids, concurrency, timeout, retries, backoff, max_cost,
+                     dry_run, as_json) -> None:  # fmt: skip
+    """Fill every missing (active prompt, active model) reply through litellm; resumable, never duplicates."""
+    from arena.llm.generation import GenerationInputError, GenerationOptions, generate, plan_generation
+    from arena.llm.retry import RetryPolicy
+
+    slugs = split_values(model_slugs)
+    try:
+        ids = tuple(int(i) for i in split_values(prompt_ids))
+    except ValueError as exc:
+        raise BadInput(f"--prompts takes prompt ids (numbers), got {', '.join(prompt_ids)}") from exc
+    options = GenerationOptions(
+        models=slugs, prompt_ids=ids, concurrency=concurrency, max_cost=max_cost,
+        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
+    )  # fmt: skip
+    factory = session_factory(database_url)
+    require_litellm()
+    try:
+        with factory() as session:
+            plan = plan_generation(session, options)
+    except GenerationInputError as exc:
+        raise BadInput(str(exc)) from exc
+    planned = plan.as_dict()
+    if dry_run:
+        if as_json:
+            print_json({"dry_run": True, **planned})
+            return
+        unpriced = f" (+ {planned['unpriced_calls']} calls with unknown price)" if planned["unpriced_calls"] else ""
+        click.echo(f"{planned['planned_calls']} calls planned, estimated cost "
+                   f"${planned['estimated_cost_usd']:.4f}{unpriced}")  # fmt: skip
+        for slug, n in planned["per_model"].items():
+            click.echo(f"  {slug:<32} {n:>6} calls")
+        return
+    with progress_bar(len(plan.calls), "generating") as bar:
+        summary = generate(factory, options, plan=plan, progress=bar.reached)
+    if as_json:
+        print_json({**planned, **summary.as_dict()})
+        return
+    click.echo(summary.line() if plan.calls else "nothing to generate: every reply is there")
+
+
+@click.group("judge", invoke_without_command=True)
+@database_option
+@click.option("--judge-model", "judge", help="Slug of the registered judge model (required to score).")
+@click.option("--models", "model_slugs", multiple=True, help="Only replies of these models (repeatable or a,b).")
+@click.option("--limit", type=click.IntRange(1), help="Score at most this many replies.")
+@llm_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@click.pass_context
+def judge_group(ctx, database_url, judge, model_slugs, limit, concurrency, timeout, retries, backoff, as_json):
+    """Score replies on the EQ rubric with a judge model (resumable); `arena judge agreement` compares the judge
+    with the human votes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from arena.llm.judging import JudgeInputError, JudgeOptions, judge_model, judge_replies, plan_judging
+    from arena.llm.retry import RetryPolicy
+
+    if not judge:
+        raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
+    options = JudgeOptions(
+        judge=judge, models=split_values(model_slugs), limit=limit, concurrency=concurrency,
+        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
+    )  # fmt: skip
+    factory = session_factory(database_url)
+    require_litellm()
+    try:
+        with factory() as session:
+            model, tasks = judge_model(session, judge), plan_judging(session, options)
+    except JudgeInputError as exc:
+        raise BadInput(str(exc)) from exc
+    with progress_bar(len(tasks), "judging") as bar:
+        summary = judge_replies(factory, options, model=model, tasks=tasks, progress=bar.reached)
+    if as_json:
+        print_json({"judge": judge, "planned": len(tasks), **summary.as_dict()})
+        return
+    click.echo(summary.line(judge) if tasks else f"{judge}: nothing to score: every reply has its scores")
+
+
+@judge_group.command("agreement")
+@database_option
+@click.option("--judge-model", "judge", required=True, help="Slug of the judge whose scores to compare.")
+@click.option("--bootstrap", "rounds", default=2000, show_default=True, type=click.IntRange(10, 100_000))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def judge_agreement_command(database_url, judge, rounds, seed, as_json) -> None:
+    """How often the judge's preferred reply (higher overall score) matches the human vote: accuracy and Cohen's
+    kappa with 95% bootstrap intervals. `decisive`: votes for A or B (a judge tie counts as a miss);
+    `three_way`: all votes, both_bad read as a tie."""
+    from arena.llm.judging import judge_agreement
+
+    with session_factory(database_url)() as session:
+        result = judge_agreement(session, judge, rounds=rounds, seed=seed)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"{judge}: {result['n_battles']} voted battles with both replies scored "
+               f"({result['judge_ties']} judged equal)")  # fmt: skip
+    for view in ("decisive", "three_way"):
+        stats = result[view]
+        if not stats["n"]:
+            click.echo(f"  {view:<10} n=0: nothing to compare")
+            continue
+        kappa = "undefined" if stats["kappa"] is None else f"{stats['kappa']:.3f}"
+        click.echo(f"  {view:<10} n={stats['n']:<6} accuracy {stats['accuracy']:.3f} {_ci(stats['accuracy_ci'])}  "
+                   f"kappa {kappa} {_ci(stats['kappa_ci'])}")  # fmt: skip
+
+
+def _ci(bounds) -> str:
+    low, high = bounds
+    return "[-]" if low is None else f"[{low:.3f}, {high:.3f}]"

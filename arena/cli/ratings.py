@@ -1,0 +1,189 @@
+"""`arena ratings recompute` and `arena analysis eq`: rating snapshots and what drives preference."""
+
+from __future__ import annotations
+
+import contextlib
+
+import click
+
+from arena.cli.common import BadInput, database_option, open_engine, require_schema
+from arena.config import ConfigError, Settings
+
+
+@click.group("ratings")
+def ratings_group() -> None:
+    """Rating snapshots from the votes."""
+
+
+def _anchor(value: str | None) -> tuple[str | None, float]:
+    if value is None:
+        return None, 1000.0
+    slug, _, score = value.partition("=")
+    try:
+        return slug, float(score) if score else 1000.0
+    except ValueError as exc:
+        raise BadInput(f"--anchor takes SLUG or SLUG=SCORE, got {value!r}") from exc
+
+
+def _filter_settings():
+    from arena.jobs.vote_filters import FilterSettings
+
+    try:
+        settings = Settings.from_env().checked_filters()
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
+
+
+@ratings_group.command("recompute")
+@database_option
+@click.option("--bootstrap", "rounds", default=1000, show_default=True, type=click.IntRange(2, 100_000),
+              help="Bootstrap rounds (bootstrap and cluster intervals).")  # fmt: skip
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--ci", type=click.Choice(["bootstrap", "sandwich", "cluster"]), default="bootstrap", show_default=True)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="'overall', an EmoNet group or category; repeatable. Default: overall and every group with votes.",
+)
+@click.option("--both-bad", type=click.Choice(["tie", "drop"]), default="tie", show_default=True)
+@click.option("--anchor", help="Pin a model's score: SLUG or SLUG=SCORE (default score 1000).")
+@click.option(
+    "--no-filters",
+    is_flag=True,
+    help="Skip the vote-quality filters (and lift their earlier exclusions); other exclusions stay.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, as_json) -> None:
+    """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
+    import json
+
+    from arena.db import make_session_factory
+    from arena.jobs.recompute import RecomputeRequest, recompute
+    from arena.jobs.snapshots import RecomputeError, run_ratings
+
+    filters = None if no_filters else _filter_settings()
+    engine = open_engine(database_url)
+    require_schema(engine)
+    anchor_model, anchor_score = _anchor(anchor)
+    request = RecomputeRequest(
+        ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
+        anchor_model=anchor_model, anchor_score=anchor_score, filters=filters,
+    )  # fmt: skip
+    factory = make_session_factory(engine)
+    try:
+        result = recompute(factory, make_session_factory(engine, read_only=True), request)
+    except RecomputeError as exc:
+        raise BadInput(str(exc)) from exc
+    primary = result.results[0]
+    with factory() as session:
+        rows = run_ratings(session, result.run_id, primary.category)
+    ratings = [
+        {
+            "model": model.slug,
+            "rating": round(r.rating, 3),
+            "ci_low": round(r.ci_low, 3),
+            "ci_high": round(r.ci_high, 3),
+            "rank_ub": r.rank_ub,
+            "battles": r.battles,
+            "win_rate": None if r.win_rate is None else round(r.win_rate, 4),
+        }
+        for r, model in rows
+    ]
+    if as_json:
+        payload = {
+            "run_id": result.run_id,
+            "n_votes": result.n_votes,
+            "category": primary.category,
+            "categories": [c.category for c in result.results],
+            "ratings": ratings,
+            "excluded": result.excluded,
+            "filters": result.filters.as_params(),
+        }
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"rating run {result.run_id}: {result.n_votes} votes, {len(ratings)} models, "
+               f"{ci} intervals, categories: {', '.join(c.category for c in result.results)}")  # fmt: skip
+    if result.excluded:
+        reasons = ", ".join(f"{n} {reason or '(no reason)'}" for reason, n in result.excluded.items())
+        click.echo(f"not counted: {reasons}")
+    click.echo(f"{'rank':>4}  {'model':<40} {'rating':>8}  {'95% CI':>17}  {'battles':>8}")
+    for row in ratings:
+        click.echo(f"{row['rank_ub']:>4}  {row['model']:<40} {row['rating']:>8.1f}  "
+                   f"[{row['ci_low']:>7.1f}, {row['ci_high']:>7.1f}]  {row['battles']:>8}")  # fmt: skip
+
+
+@click.group("analysis")
+def analysis_group() -> None:
+    """What drives preference: EQ, length, format, sycophancy."""
+
+
+@analysis_group.command("eq")
+@database_option
+@click.option(
+    "--category",
+    help="'overall', an EmoNet group or category. Default: overall (shown) and every group "
+    "the rating run rated (stored for the analysis page).",
+)
+@click.option("--rating-run", "rating_run_id", type=int, help="Default: the latest run that rated the category.")
+@click.option(
+    "--min-eq-battles",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Battles with a reply-level EQ score on both sides needed before eq_overall enters the model.",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, seed, as_json) -> None:
+    """Covariate coefficients (BT with style and EQ covariates), the EQ- and style-controlled leaderboard, and
+    the rank correlation of arena ratings with model-level EQ benchmarks, for the latest rating run."""
+    import json
+
+    from arena.db import make_session_factory
+    from arena.jobs.analysis import AnalysisError, analyse
+    from arena.jobs.snapshots import RecomputeError
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
+    options = dict(rating_run_id=rating_run_id, min_eq_battles=min_eq_battles, seed=seed)
+    try:
+        result = analyse(factory, reader, category=category or "overall", **options)
+    except (AnalysisError, RecomputeError) as exc:
+        raise BadInput(str(exc)) from exc
+    if category is None:
+        from arena.models import RatingRun
+
+        with reader() as session:
+            run = session.get(RatingRun, result["rating_run_id"])
+            groups = [c for c in run.params.get("categories", []) if c != "overall"]
+        for group in groups:
+            # A group the run rated but with too little to analyse: its analysis page says so.
+            with contextlib.suppress(AnalysisError):
+                analyse(factory, reader, category=group, **{**options, "rating_run_id": result["rating_run_id"]})
+    if as_json:
+        keys = ("rating_run_id", "n_battles", "coefficients", "correlations", "controlled_ratings")
+        click.echo(json.dumps({**{k: result[k] for k in keys}, **{k: v for k, v in result.items() if k not in keys}}))
+        return
+    click.echo(
+        f"analysis {result['analysis_run_id']} of rating run {result['rating_run_id']} ({result['category']}): "
+        f"{result['n_battles']} battles"
+    )
+    click.echo(f"{'covariate':<16} {'log-odds':>9} {'95% CI':>19} {'per SD':>8} {'odds ratio':>10}")
+    for c in result["coefficients"]:
+        click.echo(
+            f"{c['feature']:<16} {c['estimate']:>9.3f} [{c['ci_low']:>8.3f}, {c['ci_high']:>8.3f}] "
+            f"{c['estimate_std']:>8.3f} {c['odds_ratio']:>10.3f}"
+        )
+    if result["dropped_covariates"]:
+        click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
+    for c in result["correlations"]:
+        if c["method"] is None:
+            click.echo(f"{c['benchmark']} {c['snapshot']}: {c['n_models']} models matched, too few to correlate")
+        else:
+            click.echo(
+                f"{c['benchmark']} {c['snapshot']} {c['method']}: {c['estimate']:.3f} "
+                f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}] over {c['n_models']} models"
+            )

@@ -1,0 +1,89 @@
+"""`arena init-db`, `arena demo` and `arena serve`: the schema and the site."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import click
+
+from arena.cli.common import BadInput, database_option, open_engine, require_schema
+from arena.config import ConfigError, Settings, instance_path
+
+
+def demo_secret_key() -> str:
+    """A random secret kept in the instance folder, so demo sessions survive a restart."""
+    folder = instance_path()
+    path = folder / "demo-secret-key"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+@click.command("init-db")
+@database_option
+def init_db(database_url: str) -> None:
+    """Create or upgrade the schema (Alembic upgrade head)."""
+    from arena.migrate import current_revision, upgrade
+
+    engine = open_engine(database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    state = "already at" if before == after else f"upgraded from {before or 'empty'} to"
+    click.echo(f"schema {state} revision {after}")
+
+
+@click.command()
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--reset", is_flag=True, help="Remove the demo content (with its battles and votes) and load it afresh.")
+@click.option("--no-serve", is_flag=True, help="Load the demo bank and exit.")
+def demo(database_url: str, host: str, port: int, reset: bool, no_serve: bool) -> None:
+    """Initialise the database, load the demo bank (demo personas, not real models) and serve the site."""
+    from arena.db import make_session_factory, transaction
+    from arena.ingest.demo import load_demo_bank, remove_demo_content
+    from arena.migrate import upgrade
+
+    engine = open_engine(database_url)
+    upgrade(engine)
+    with transaction(make_session_factory(engine)) as session:
+        if reset:
+            remove_demo_content(session)
+        summary = load_demo_bank(session)
+    click.echo(f"demo bank: {summary}")
+    if no_serve:
+        return
+    secret = os.environ.get("ARENA_SECRET_KEY") or demo_secret_key()
+    _serve(Settings.from_env(database_url=database_url, secret_key=secret), host, port)
+
+
+@click.command()
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+def serve(database_url: str, host: str, port: int) -> None:
+    """Run the site with the development server (production: gunicorn -k gthread 'arena:create_app()')."""
+    engine = open_engine(database_url)
+    require_schema(engine)
+    _serve(Settings.from_env(database_url=database_url), host, port)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from arena import create_app
+    from arena.dev_server import PrivateRequestHandler
+
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    click.echo(f"EQ Arena on http://{host}:{port}/  (Ctrl+C to stop)")
+    sys.stdout.flush()
+    run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=PrivateRequestHandler)

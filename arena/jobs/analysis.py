@@ -1,0 +1,416 @@
+"""The EQ analysis: how much of human preference do emotional intelligence, length, format and sycophancy
+explain? Battle rows -> covariate differences -> BT with covariates (ratings.covariates), plus the rank
+correlation of arena ratings with model-level EQ benchmarks. One AnalysisRun stores the whole result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from arena.ingest.eq_scores import match_snapshots
+from arena.jobs.features import FEATURE_SET_VERSION, FEATURES, reply_features
+from arena.jobs.recompute import code_version, in_category
+from arena.jobs.snapshots import OVERALL, latest_run, resolve_category
+from arena.models import (
+    AnalysisRun,
+    Battle,
+    BattleReplyFeature,
+    EqScore,
+    Model,
+    Rating,
+    RatingRun,
+    Reply,
+    ReplyFeature,
+    Vote,
+)
+from ratings.correlation import rank_correlations, se_from_interval
+from ratings.covariates import CovariateBattles, fit_covariates
+
+FEATURE_NAMES = tuple(f.name for f in FEATURES)
+# Count features enter as normalised differences (a - b) / (a + b + 1), as LMArena's style control does;
+# length is the same transform on tokens.
+COVARIATES = {
+    "length_ratio": "tokens",
+    "headers": "headers",
+    "list_items": "list_items",
+    "bold": "bold",
+    "questions": "questions",
+    "validation": "validation",
+    "apology": "apology",
+    "advice": "advice",
+    "referral": "referral",
+    "sycophancy": "sycophancy",
+}
+EQ_COVARIATE = "eq_overall"
+COVARIATE_DOCS = {
+    "length_ratio": "(tokens_a - tokens_b) / (tokens_a + tokens_b + 1)",
+    "eq_overall": "reply-level EQ score of A minus B, in points of the judge's 0-10 scale",
+    **{
+        name: f"({f}_a - {f}_b) / ({f}_a + {f}_b + 1), {f} as in the feature set"
+        for name, f in COVARIATES.items()
+        if name != "length_ratio"
+    },
+}
+SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "both_bad": 0.5}
+EQ_BINS = (-10.0, -3.0, -1.0, 1.0, 3.0, 10.0)
+MIN_CLUSTERS = 30
+
+
+class AnalysisError(ValueError):
+    """The analysis cannot run (no rating run, too few battles, ...); the message says why."""
+
+
+@dataclass
+class BattleTable:
+    model_a: np.ndarray
+    model_b: np.ndarray
+    score: np.ndarray
+    voter: np.ndarray
+    features_a: np.ndarray  # (n, len(FEATURE_NAMES)), NaN where unknown
+    features_b: np.ndarray
+    eq_a: np.ndarray  # NaN where unknown
+    eq_b: np.ndarray
+
+
+def _vector(features: dict | None) -> list[float]:
+    features = features or {}
+    return [float(features[n]) if features.get(n) is not None else np.nan for n in FEATURE_NAMES]
+
+
+def _conv_metadata_features(meta: dict, side: str) -> dict | None:
+    """Style counts from LMArena's conv_metadata, for imported battles that carry no text."""
+    conv = meta.get("conv_metadata") or {}
+    tokens = conv.get(f"sum_assistant_{side}_tokens")
+    if tokens is None:
+        return None
+    headers = conv.get(f"header_count_{side}") or {}
+    lists = conv.get(f"list_count_{side}") or {}
+    bold = conv.get(f"bold_count_{side}") or {}
+    return {
+        "tokens": tokens,
+        "headers": sum(headers.values()) if isinstance(headers, dict) else None,
+        "list_items": sum(lists.values()) if isinstance(lists, dict) else None,
+        "bold": sum(bold.values()) if isinstance(bold, dict) else None,
+    }
+
+
+def _last_assistant_turn(conversation) -> str | None:
+    texts = [t.get("content") for t in conversation or () if isinstance(t, dict) and t.get("role") == "assistant"]
+    return texts[-1] if texts and isinstance(texts[-1], str) else None
+
+
+def _eq_from_meta(value) -> float:
+    if isinstance(value, dict) and isinstance(value.get("overall"), (int, float)):
+        return float(value["overall"])
+    return np.nan
+
+
+def ensure_features(factory: sessionmaker[Session], category: tuple[str, ...] | None) -> int:
+    """Compute and store the features of every reply in counted battles that lacks them (resumable)."""
+    added = 0
+    with factory() as session, session.begin():
+        battles = select(Battle.reply_a_id, Battle.reply_b_id).join(Vote, Vote.battle_id == Battle.id)
+        if category is not None:
+            battles = battles.where(in_category(category))
+        reply_ids = {r for row in session.execute(battles) for r in row if r is not None}
+        have = set(session.scalars(select(ReplyFeature.reply_id).where(ReplyFeature.version == FEATURE_SET_VERSION)))
+        missing = sorted(reply_ids - have)
+        for start in range(0, len(missing), 1000):
+            chunk = missing[start : start + 1000]
+            for reply_id, text in session.execute(select(Reply.id, Reply.text).where(Reply.id.in_(chunk))):
+                session.add(ReplyFeature(reply_id=reply_id, version=FEATURE_SET_VERSION, features=reply_features(text)))
+                added += 1
+        # Imported battles with conversation text but no Reply rows: features per battle side.
+        imported = select(Battle.id, Battle.meta).where(Battle.source == "import", Battle.reply_a_id.is_(None))
+        if category is not None:
+            imported = imported.where(in_category(category))
+        done = set(
+            session.scalars(
+                select(BattleReplyFeature.battle_id).where(BattleReplyFeature.version == FEATURE_SET_VERSION)
+            )
+        )
+        for battle_id, meta in session.execute(imported):
+            if battle_id in done:
+                continue
+            for side in ("a", "b"):
+                text = _last_assistant_turn((meta or {}).get(f"conversation_{side}"))
+                if text is not None:
+                    session.add(
+                        BattleReplyFeature(
+                            battle_id=battle_id, side=side, version=FEATURE_SET_VERSION, features=reply_features(text)
+                        )
+                    )
+                    added += 1
+    return added
+
+
+def load_battles(session: Session, model_index: dict[int, int], category: tuple[str, ...] | None) -> BattleTable:
+    reply_features_by_id = dict(
+        session.execute(
+            select(ReplyFeature.reply_id, ReplyFeature.features).where(ReplyFeature.version == FEATURE_SET_VERSION)
+        ).all()
+    )
+    side_features = {
+        (b, s): f
+        for b, s, f in session.execute(
+            select(BattleReplyFeature.battle_id, BattleReplyFeature.side, BattleReplyFeature.features).where(
+                BattleReplyFeature.version == FEATURE_SET_VERSION
+            )
+        )
+    }
+    eq_by_reply = dict(
+        session.execute(select(EqScore.reply_id, EqScore.score).where(EqScore.criterion == "overall")).all()
+    )
+    stmt = (
+        select(
+            Battle.id,
+            Vote.model_a_id,
+            Vote.model_b_id,
+            Vote.outcome,
+            Battle.judge_key,
+            Battle.reply_a_id,
+            Battle.reply_b_id,
+            Battle.meta,
+        )
+        .join(Vote, Vote.battle_id == Battle.id)
+        .where(Vote.counts_for_leaderboard.is_(True))
+        .order_by(Battle.id)
+    )
+    if category is not None:
+        stmt = stmt.where(in_category(category))
+    a, b, score, voters, fa, fb, eqa, eqb = [], [], [], [], [], [], [], []
+    voter_ids: dict[str, int] = {}
+    for battle_id, ma, mb, outcome, judge, ra, rb, meta in session.execute(stmt).yield_per(20_000):
+        if ma not in model_index or mb not in model_index:
+            continue
+        meta = meta or {}
+        a.append(model_index[ma])
+        b.append(model_index[mb])
+        score.append(SCORE[outcome])
+        voters.append(voter_ids.setdefault(judge or f"battle:{battle_id}", len(voter_ids)))
+        for side, reply_id, out, eq_out in (("a", ra, fa, eqa), ("b", rb, fb, eqb)):
+            if reply_id is not None:
+                features = reply_features_by_id.get(reply_id)
+                eq = eq_by_reply.get(reply_id, np.nan)
+            else:
+                features = side_features.get((battle_id, side)) or _conv_metadata_features(meta, side)
+                eq = _eq_from_meta(meta.get(f"eq_{side}"))
+            out.append(_vector(features))
+            eq_out.append(eq)
+    width = len(FEATURE_NAMES)
+    return BattleTable(
+        model_a=np.array(a, dtype=np.int64),
+        model_b=np.array(b, dtype=np.int64),
+        score=np.array(score, dtype=np.float64),
+        voter=np.array(voters, dtype=np.int64),
+        features_a=np.array(fa, dtype=np.float64).reshape(-1, width),
+        features_b=np.array(fb, dtype=np.float64).reshape(-1, width),
+        eq_a=np.array(eqa, dtype=np.float64),
+        eq_b=np.array(eqb, dtype=np.float64),
+    )
+
+
+def covariates(table: BattleTable, min_eq_battles: int) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """(X, names, rows used, dropped names). A covariate known for under half the battles is left out; so is
+    one that never varies. eq_overall enters when at least `min_eq_battles` battles have it on both sides."""
+    columns, names, dropped = [], [], []
+    for name, feature in COVARIATES.items():
+        k = FEATURE_NAMES.index(feature)
+        x_a, x_b = table.features_a[:, k], table.features_b[:, k]
+        columns.append((x_a - x_b) / (x_a + x_b + 1.0))
+        names.append(name)
+    eq_known = np.isfinite(table.eq_a) & np.isfinite(table.eq_b)
+    if eq_known.sum() >= min_eq_battles:
+        columns.append(table.eq_a - table.eq_b)
+        names.append(EQ_COVARIATE)
+    else:
+        dropped.append(EQ_COVARIATE)
+    matrix = np.column_stack(columns) if columns else np.empty((len(table.score), 0))
+    known = np.isfinite(matrix)
+    keep_cols = [j for j in range(matrix.shape[1]) if known[:, j].mean() >= 0.5 or names[j] == EQ_COVARIATE]
+    dropped += [names[j] for j in range(matrix.shape[1]) if j not in keep_cols]
+    matrix, names = matrix[:, keep_cols], [names[j] for j in keep_cols]
+    rows = np.all(np.isfinite(matrix), axis=1)
+    varying = [j for j in range(matrix.shape[1]) if rows.any() and np.ptp(matrix[rows, j]) > 0]
+    dropped += [names[j] for j in range(matrix.shape[1]) if j not in varying]
+    return matrix[:, varying], [names[j] for j in varying], rows, dropped
+
+
+def eq_win_rate_bins(table: BattleTable) -> list[dict]:
+    """A's win rate (ties half) by the EQ difference of the two replies, with a normal-approximation 95% CI."""
+    diff = table.eq_a - table.eq_b
+    known = np.isfinite(diff)
+    bins = []
+    for low, high in zip(EQ_BINS[:-1], EQ_BINS[1:], strict=True):
+        inside = known & (diff >= low) & ((diff < high) if high < EQ_BINS[-1] else (diff <= high))
+        n = int(inside.sum())
+        if n == 0:
+            bins.append({"low": low, "high": high, "n": 0, "win_rate": None, "ci_low": None, "ci_high": None})
+            continue
+        rate = float(table.score[inside].mean())
+        half = 1.959963984540054 * float(table.score[inside].std(ddof=0)) / np.sqrt(n)
+        bins.append(
+            {
+                "low": low,
+                "high": high,
+                "n": n,
+                "win_rate": rate,
+                "ci_low": max(0.0, rate - half),
+                "ci_high": min(1.0, rate + half),
+            }
+        )
+    return bins
+
+
+def _round(value: float, places: int = 6) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), places)
+
+
+def analyse(
+    factory: sessionmaker[Session],
+    read_factory: sessionmaker[Session],
+    *,
+    category: str = OVERALL,
+    rating_run_id: int | None = None,
+    min_eq_battles: int = 50,
+    seed: int = 0,
+    rounds: int = 2000,
+) -> dict:
+    label, categories = resolve_category(category)
+    ensure_features(factory, categories)
+    with read_factory() as session:
+        run = session.get(RatingRun, rating_run_id) if rating_run_id is not None else latest_run(session, label)
+        if run is None:
+            raise AnalysisError(f"no rating run for {label!r}: run `arena ratings recompute` first")
+        ratings = session.execute(
+            select(Rating, Model)
+            .join(Model, Model.id == Rating.model_id)
+            .where(Rating.run_id == run.id, Rating.category == label)
+        ).all()
+        if not ratings:
+            raise AnalysisError(f"rating run {run.id} has no ratings for {label!r}")
+        model_ids = [r.model_id for r, _ in ratings]
+        model_index = {m: k for k, m in enumerate(model_ids)}
+        table = load_battles(session, model_index, categories)
+        matches = match_snapshots(session, model_ids)
+    result: dict = {
+        "rating_run_id": run.id,
+        "category": label,
+        "feature_set": FEATURE_SET_VERSION,
+        "n_battles": int(len(table.score)),
+        "coefficients": [],
+        "correlations": [],
+        "controlled_ratings": [],
+        "covariate_docs": COVARIATE_DOCS,
+        "eq_win_rate": eq_win_rate_bins(table),
+    }
+    matrix, names, rows, dropped = covariates(table, min_eq_battles)
+    result["dropped_covariates"] = dropped
+    result["covariate_fit_error"] = None
+    # Voter-clustered errors need many voters: with a handful, the clustered "meat" collapses towards zero and
+    # the intervals become falsely narrow. Below the threshold, errors are robust per battle.
+    n_voters = len(np.unique(table.voter[rows]))
+    result["clustered_by_voter"] = bool(n_voters >= MIN_CLUSTERS)
+    if names and rows.sum() >= max(20, 5 * len(names)):
+        battles = CovariateBattles(
+            n_models=len(model_ids),
+            model_a=table.model_a[rows],
+            model_b=table.model_b[rows],
+            score=table.score[rows],
+            features=matrix[rows],
+            names=tuple(names),
+            cluster=table.voter[rows] if result["clustered_by_voter"] else None,
+        )
+        try:
+            fit = fit_covariates(battles)
+        except (ValueError, RuntimeError) as exc:
+            # Collinear covariates (say, a style that one model always has) or separated data: report, not crash.
+            fit = None
+            result["covariate_fit_error"] = str(exc)
+        if fit is not None:
+            result["n_battles"] = int(rows.sum())
+            result["coefficients"] = [
+                {
+                    "feature": c.feature,
+                    "estimate": _round(c.estimate),
+                    "ci_low": _round(c.ci_low),
+                    "ci_high": _round(c.ci_high),
+                    "estimate_std": _round(c.estimate_std),
+                    "odds_ratio": _round(c.odds_ratio),
+                    "std_ci_low": _round(c.std_ci_low),
+                    "std_ci_high": _round(c.std_ci_high),
+                }
+                for c in fit.coefficients()
+            ]
+            rating, low, high = fit.controlled_ratings()
+            result["controlled_ratings"] = sorted(
+                (
+                    {
+                        "model": m.slug,
+                        "rating": _round(rating[k], 3),
+                        "ci_low": _round(low[k], 3),
+                        "ci_high": _round(high[k], 3),
+                    }
+                    for k, (_, m) in enumerate(ratings)
+                ),
+                key=lambda r: -r["rating"],
+            )
+    rng = np.random.default_rng(seed)
+    by_model = {r.model_id: r for r, _ in ratings}
+    slugs = {m.id: m.slug for _, m in ratings}
+    result["eq_scatter"] = {"benchmark": None, "snapshot": None, "points": []}
+    for match in matches:
+        pairs = [(by_model[m], entry) for m, entry in match.matched if m in by_model]
+        entry_row = {
+            "benchmark": match.benchmark,
+            "snapshot": match.snapshot,
+            "n_models": len(pairs),
+            "unmatched": match.unmatched,
+        }
+        if len(pairs) < 3:
+            result["correlations"].append(
+                {**entry_row, "method": None, "estimate": None, "ci_low": None, "ci_high": None}
+            )
+            continue
+        arena = np.array([r.rating for r, _ in pairs])
+        arena_se = se_from_interval([r.ci_low for r, _ in pairs], [r.ci_high for r, _ in pairs])
+        scores = np.array([e.score for _, e in pairs])
+        score_se = np.array(
+            [
+                0.0 if e.ci_low is None or e.ci_high is None else float(se_from_interval(e.ci_low, e.ci_high))
+                for _, e in pairs
+            ]
+        )
+        points = [
+            {"model": slugs[r.model_id], "rating": _round(r.rating, 3), "rating_ci_low": _round(r.ci_low, 3),
+             "rating_ci_high": _round(r.ci_high, 3), "score": _round(e.score, 4), "score_ci_low": _round(e.ci_low, 4),
+             "score_ci_high": _round(e.ci_high, 4), "benchmark_name": e.model_name}
+            for r, e in pairs
+        ]  # fmt: skip
+        if len(points) > len(result["eq_scatter"]["points"]):
+            result["eq_scatter"] = {"benchmark": match.benchmark, "snapshot": match.snapshot, "points": points}
+        for c in rank_correlations(arena, scores, rng, rating_se=arena_se, score_se=score_se, rounds=rounds):
+            result["correlations"].append(
+                {
+                    **entry_row,
+                    "method": c.method,
+                    "estimate": _round(c.estimate),
+                    "ci_low": _round(c.ci_low),
+                    "ci_high": _round(c.ci_high),
+                }
+            )
+    with factory() as session, session.begin():
+        stored = AnalysisRun(
+            rating_run_id=run.id,
+            feature_version=FEATURE_SET_VERSION,
+            code_version=code_version(),
+            params={"category": label, "min_eq_battles": min_eq_battles, "seed": seed, "rounds": rounds},
+            result=result,
+        )
+        session.add(stored)
+        session.flush()
+        result["analysis_run_id"] = stored.id
+    return result

@@ -1,0 +1,230 @@
+"""Vote-quality filters, run by the recompute job before the ratings are fitted.
+
+Filters never delete: an excluded vote stays stored with its reason, is counted on the admin page, and an admin
+can re-include it (which marks it `reincluded_at`, so no later run excludes it again). The rules, each
+conservative (see ratings/voter_quality.py for the statistics):
+
+- daily_cap: a visitor's votes beyond the first `daily_cap` of a UTC day (earliest first).
+- one_sided: a voter with at least `min_votes` votes who (nearly) always picks the same side (A or B), or the
+  same model, far more often than the ratings (or even a strong liking) make probable.
+- outlier_voter: a voter with at least `min_votes` votes that are improbable under the ratings (Chatbot Arena's
+  anomalous users), who agrees with the crowd at most half as much as expected and follows no consistent
+  taste of their own, i.e. votes like a coin against clear differences.
+
+Only votes cast here with a visitor key are judged; imported votes keep the counting and reason they came with,
+and other reasons (too_fast, ...) are never touched. Each run re-evaluates from scratch: its own exclusions
+that no longer apply are lifted, in the same transaction that sets the new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from arena.models import Battle, Vote
+from arena.voting.moderation import DAILY_CAP, ONE_SIDED, OUTLIER_VOTER
+from ratings import bradley_terry as bt
+from ratings import voter_quality as vq
+from ratings.intervals import ClusteredOutcomes
+from ratings.outcomes import PairOutcomes
+
+# In the order they are applied: a vote excluded by an earlier rule keeps that reason.
+FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER)
+_KEYS_PER_STATEMENT = 500
+_ADVISORY_LOCK = 0x766F7465  # "vote": this job's write step, one at a time
+MAX_DETAILS = 200
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    daily_cap: int = 500
+    min_votes: int = vq.DEFAULT_MIN_VOTES
+    alpha: float = vq.DEFAULT_ALPHA
+
+    def __post_init__(self) -> None:
+        if self.daily_cap < 1:
+            raise ValueError("the daily vote cap must be at least 1")
+        if self.min_votes < 2:
+            raise ValueError("the filters' minimum number of votes must be at least 2")
+        if not 0 < self.alpha < 1:
+            raise ValueError("the filters' alpha must be between 0 and 1")
+
+
+@dataclass
+class FilterPlan:
+    """What the read step decided: the voters to exclude per rule, and why (for the run's parameters)."""
+
+    settings: FilterSettings | None
+    voters: dict[str, list[str]] = field(default_factory=dict)
+    tests: dict[str, int] = field(default_factory=dict)
+    # Per flagged voter: the rule and the figures it was decided on (the first MAX_DETAILS).
+    details: list[dict] = field(default_factory=list)
+    # False when no vote was cast here with a visitor key (an imported data set): nothing to cap.
+    anyone_judged: bool = True
+
+
+@dataclass
+class FilterReport:
+    """What a run's filters did; stored in RatingRun.params["filters"]."""
+
+    enabled: bool
+    settings: dict | None
+    excluded: dict[str, int]
+    voters: dict[str, int]
+    tests: dict[str, int]
+    lifted: int
+    details: list[dict]
+
+    def as_params(self) -> dict:
+        return asdict(self)
+
+
+def _is_judged():
+    """Only votes cast here with a visitor key are judged."""
+    return and_(Battle.source != "import", Battle.judge_key.is_not(None))
+
+
+def _candidates(dialect: str) -> Select:
+    """Every judged vote that counts or that these filters excluded, with its voter and its rank in the voter's
+    UTC day (earliest first). Votes excluded for any other reason are not candidates, so are never touched."""
+    # PostgreSQL stores timestamptz (read in UTC, whatever the session's zone); SQLite naive UTC text.
+    day = func.date(func.timezone("UTC", Vote.created_at) if dialect == "postgresql" else Vote.created_at)
+    rank = func.row_number().over(partition_by=(Battle.judge_key, day), order_by=(Vote.created_at, Vote.id))
+    ours = and_(Vote.exclusion_reason.in_(FILTER_REASONS), Vote.reincluded_at.is_(None))
+    return (
+        select(
+            Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.outcome, Vote.reincluded_at,
+            Battle.judge_key.label("voter"), rank.label("day_rank"),
+        )
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(_is_judged(), or_(Vote.counts_for_leaderboard.is_(True), ours))
+    )  # fmt: skip
+
+
+def _over_cap(candidates, cap: int):
+    return and_(candidates.c.day_rank > cap, candidates.c.reincluded_at.is_(None))
+
+
+def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt.DEFAULT_ALPHA, both_bad="tie"):
+    """Read step: which voters each rule excludes, from per-voter counts (GROUP BY voter, model pair, outcome,
+    for voters with enough votes to be tested) under a first fit of every vote that counts once the daily cap
+    is applied. Holds only aggregates in memory."""
+    if settings is None:
+        return FilterPlan(None)
+    result = FilterPlan(settings, voters={ONE_SIDED: [], OUTLIER_VOTER: []})
+    if session.scalar(select(Battle.id).where(_is_judged()).limit(1)) is None:
+        result.anyone_judged = False
+        return result
+    candidates = _candidates(session.get_bind().dialect.name).subquery()
+    kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).subquery()
+    voter_votes = func.count().over(partition_by=kept.c.voter)
+    sized = select(kept, voter_votes.label("voter_votes")).subquery()
+    # One pass: voters with enough votes to be tested get their own rows; the rest count only towards the fit.
+    tested = case((sized.c.voter_votes >= settings.min_votes, sized.c.voter), else_=None)
+    cell = (sized.c.model_a_id, sized.c.model_b_id, sized.c.outcome)
+    connection = session.connection()  # plain rows: no ORM bookkeeping for what can be many of them
+    rows = connection.execute(select(tested, *cell, func.count()).group_by(tested, *cell)).all()
+    unjudged = connection.execute(
+        select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.counts_for_leaderboard.is_(True), ~_is_judged())
+        .group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)
+    ).all()
+    pairs = [r[1:] for r in rows] + unjudged
+    judged = [r for r in rows if r[0] is not None]
+    model_ids = sorted({r[0] for r in pairs} | {r[1] for r in pairs})
+    if len(model_ids) < 2 or not judged:
+        return result
+    index = {m: k for k, m in enumerate(model_ids)}
+    n = len(model_ids)
+    # A cell may repeat (voters tested and not): the win matrix adds them up.
+    everyone = PairOutcomes.from_rows(n, [(index[a], index[b], o, c) for a, b, o, c in pairs])
+    theta = bt.fit(everyone.win_matrix(both_bad), alpha=alpha)
+    cells = _voter_cells(judged, index, theta)
+    keys = sorted({r[0] for r in judged})
+    by_position = vq.one_sided_by_position(cells, min_votes=settings.min_votes, alpha=settings.alpha)
+    by_model = vq.one_sided_by_model(cells, n, min_votes=settings.min_votes, alpha=settings.alpha)
+    outliers = vq.outlier_voters(cells, min_votes=settings.min_votes, alpha=settings.alpha)
+    one_sided = by_position.flagged | by_model.flagged
+    result.voters[ONE_SIDED] = [keys[v] for v in np.flatnonzero(one_sided)]
+    result.voters[OUTLIER_VOTER] = [keys[v] for v in np.flatnonzero(outliers.flagged & ~one_sided)]
+    result.tests = {
+        "one_sided_position": 2 * by_position.n_tests,
+        "one_sided_model": by_model.n_tests,
+        "outlier_voter": outliers.n_tests,
+    }
+    for v in np.flatnonzero(one_sided | outliers.flagged)[:MAX_DETAILS]:
+        if by_position.flagged[v]:
+            rule, flags, figures = "same_side", by_position, {"share_a": by_position.effect[v]}
+        elif by_model.flagged[v]:
+            rule, flags = "same_model", by_model
+            figures = {"model_id": model_ids[by_model.model[v]], "share": by_model.effect[v]}
+        else:
+            rule, flags, figures = "improbable_under_ratings", outliers, {"agreement": outliers.effect[v]}
+        result.details.append({
+            "voter": keys[v], "reason": OUTLIER_VOTER if flags is outliers else ONE_SIDED, "rule": rule,
+            "votes": int(flags.n_votes[v]), "p_bound": float(f"{flags.p_bound[v]:.3g}"),
+            **{k: x if isinstance(x, int) else round(float(x), 4) for k, x in figures.items()},
+        })  # fmt: skip
+    return result
+
+
+def _voter_cells(rows, index: dict[int, int], theta: np.ndarray) -> vq.VoteCells:
+    return vq.VoteCells.from_clustered(ClusteredOutcomes.from_rows(rows, index), theta)
+
+
+def apply(session: Session, decided: FilterPlan) -> FilterReport:
+    """Write step (call inside one transaction): lift this job's earlier exclusions, then one bulk UPDATE per
+    rule. Re-included votes and other reasons are never touched."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two overlapping runs would update the same rows in different orders (a deadlock); take turns instead.
+        # SQLite's single writer already serialises them.
+        session.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+    ours = (
+        select(Vote.id)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(
+            Vote.counts_for_leaderboard.is_(False),
+            Vote.exclusion_reason.in_(FILTER_REASONS),
+            Vote.reincluded_at.is_(None),
+            _is_judged(),
+        )
+    )
+    lifted = _set(session, Vote.id.in_(ours), counts=True, reason=None)
+    settings = decided.settings
+    excluded = dict.fromkeys(FILTER_REASONS, 0)
+    if settings is not None and decided.anyone_judged:
+        candidates = _candidates(session.get_bind().dialect.name).subquery()
+        over_cap = select(candidates.c.id).where(_over_cap(candidates, settings.daily_cap))
+        excluded[DAILY_CAP] = _set(session, Vote.id.in_(over_cap), counts=False, reason=DAILY_CAP)
+        for reason in (ONE_SIDED, OUTLIER_VOTER):
+            keys = decided.voters.get(reason, [])
+            for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+                battles = select(Battle.id).where(
+                    Battle.judge_key.in_(keys[start : start + _KEYS_PER_STATEMENT]), _is_judged()
+                )
+                excluded[reason] += _set(session, Vote.battle_id.in_(battles), counts=False, reason=reason)
+    return FilterReport(
+        enabled=settings is not None,
+        settings=None if settings is None else asdict(settings),
+        excluded=excluded,
+        voters={reason: len(keys) for reason, keys in decided.voters.items()},
+        tests=decided.tests,
+        lifted=lifted,
+        details=decided.details,
+    )
+
+
+def _set(session: Session, which, *, counts: bool, reason: str | None) -> int:
+    conditions = [which]
+    if not counts:  # exclusions only ever take votes that count and were never re-included by an admin
+        conditions += [Vote.counts_for_leaderboard.is_(True), Vote.reincluded_at.is_(None)]
+    return session.execute(
+        update(Vote)
+        .where(*conditions)
+        .values(counts_for_leaderboard=counts, exclusion_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -1,0 +1,190 @@
+"""The model registry: which models answer through litellm, and how to reach them (see arena/llm/client.py for
+the metadata keys). Keys are never stored: only the name of the environment variable that holds one."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from arena.models import Model
+
+# Metadata keys the registry owns: a sync or add sets them from the spec and removes those the spec leaves out.
+REGISTRY_KEYS = ("api_base", "api_key_env", "fallbacks", "params", "input_cost_per_token", "output_cost_per_token")
+TOML_FIELDS = {"slug", "litellm", "display", "provider", "active", *REGISTRY_KEYS}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RegistryError(ValueError):
+    """A model specification that cannot be registered; the message says why."""
+
+
+@dataclass
+class ModelSpec:
+    slug: str
+    litellm: str
+    display: str | None = None
+    provider: str | None = None
+    active: bool | None = None  # None: keep the current flag (new models start active)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> ModelSpec:
+        if not self.slug or not self.slug.strip() or self.slug != self.slug.strip():
+            raise RegistryError(f"model slug {self.slug!r} is empty or has surrounding spaces")
+        if not self.litellm or not self.litellm.strip():
+            raise RegistryError(f"{self.slug}: litellm model is empty")
+        env = self.meta.get("api_key_env")
+        if env is not None and not (isinstance(env, str) and ENV_NAME.match(env)):
+            raise RegistryError(f"{self.slug}: api_key_env must be an environment variable NAME, got {env!r}")
+        for key in ("input_cost_per_token", "output_cost_per_token"):
+            value = self.meta.get(key)
+            if value is not None and not (_is_number(value) and value >= 0 and math.isfinite(value)):
+                raise RegistryError(f"{self.slug}: {key} must be a number >= 0, got {value!r}")
+        if ("input_cost_per_token" in self.meta) != ("output_cost_per_token" in self.meta):
+            raise RegistryError(f"{self.slug}: give both input_cost_per_token and output_cost_per_token")
+        fallbacks = self.meta.get("fallbacks")
+        if fallbacks is not None and not (
+            isinstance(fallbacks, list) and all(isinstance(s, str) and s for s in fallbacks)
+        ):
+            raise RegistryError(f"{self.slug}: fallbacks must be a list of model slugs")
+        if fallbacks and self.slug in fallbacks:
+            raise RegistryError(f"{self.slug}: a model cannot be its own fallback")
+        if self.meta.get("params") is not None and not isinstance(self.meta["params"], dict):
+            raise RegistryError(f"{self.slug}: params must be a table of completion parameters")
+        return self
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def spec_from_mapping(entry: dict[str, Any], where: str) -> ModelSpec:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: each [[models]] entry must be a table")
+    if "api_key" in entry:
+        raise RegistryError(f"{where}: API keys are never stored; name the environment variable with api_key_env")
+    unknown = sorted(set(entry) - TOML_FIELDS)
+    if unknown:
+        raise RegistryError(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(TOML_FIELDS))})")
+    for key in ("slug", "litellm"):
+        if not isinstance(entry.get(key), str):
+            raise RegistryError(f"{where}: {key} (a string) is required")
+    if "active" in entry and not isinstance(entry["active"], bool):
+        raise RegistryError(f"{where}: active must be true or false")
+    meta = {k: entry[k] for k in REGISTRY_KEYS if k in entry}
+    spec = ModelSpec(
+        slug=entry["slug"], litellm=entry["litellm"], display=entry.get("display"),
+        provider=entry.get("provider"), active=entry.get("active"), meta=meta,
+    )  # fmt: skip
+    try:
+        return spec.validate()
+    except RegistryError as exc:
+        raise RegistryError(f"{where}: {exc}") from exc
+
+
+def read_models_toml(path: Path) -> list[ModelSpec]:
+    """Model specs from a TOML file of `[[models]]` tables (see the README's "Real models")."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path.name}: not valid TOML: {exc}") from exc
+    extra = sorted(set(data) - {"models"})
+    if extra:
+        raise RegistryError(f"{path.name}: unknown top-level key(s) {', '.join(extra)}; expected [[models]] tables")
+    entries = data.get("models")
+    if not isinstance(entries, list) or not entries:
+        raise RegistryError(f"{path.name}: no [[models]] tables")
+    specs = [spec_from_mapping(e, f"{path.name} model {i + 1}") for i, e in enumerate(entries)]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.slug in seen:
+            raise RegistryError(f"{path.name}: model {spec.slug} appears twice")
+        seen.add(spec.slug)
+    return specs
+
+
+def upsert_model(session: Session, spec: ModelSpec) -> str:
+    """Register or update one model; returns 'added', 'updated' or 'unchanged'. Other metadata (aliases, ...) and
+    everything that refers to the model (replies, votes, ratings) stay as they are."""
+    model = session.scalar(select(Model).where(Model.slug == spec.slug))
+    provider = spec.provider or (spec.litellm.split("/", 1)[0] if "/" in spec.litellm else None)
+    if model is None:
+        model = Model(
+            slug=spec.slug, display_name=spec.display or spec.slug, provider=provider, litellm_model=spec.litellm,
+            active=True if spec.active is None else spec.active, meta=dict(spec.meta),
+        )  # fmt: skip
+        session.add(model)
+        session.flush()
+        return "added"
+    meta = {k: v for k, v in (model.meta or {}).items() if k not in REGISTRY_KEYS}
+    meta.update(spec.meta)
+    wanted = {
+        "display_name": spec.display or model.display_name,
+        "provider": provider,
+        "litellm_model": spec.litellm,
+        "active": model.active if spec.active is None else spec.active,
+        "meta": meta,
+    }
+    if all(getattr(model, k) == v for k, v in wanted.items()):
+        return "unchanged"
+    for key, value in wanted.items():
+        setattr(model, key, value)
+    session.flush()
+    return "updated"
+
+
+def check_fallbacks(session: Session) -> None:
+    """Every fallback names a model with a litellm model string."""
+    models = {m.slug: m for m in session.scalars(select(Model))}
+    for model in models.values():
+        for slug in (model.meta or {}).get("fallbacks") or []:
+            target = models.get(slug)
+            if target is None:
+                raise RegistryError(f"{model.slug}: fallback {slug} is not a registered model")
+            if not target.litellm_model:
+                raise RegistryError(f"{model.slug}: fallback {slug} has no litellm model")
+
+
+def sync_models(session: Session, specs: list[ModelSpec]) -> dict[str, int]:
+    """Register every spec (in the caller's transaction: all of them or, on an error, none). Models not in the
+    file are left alone."""
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    for spec in specs:
+        counts[upsert_model(session, spec)] += 1
+    check_fallbacks(session)
+    return counts
+
+
+def set_active(session: Session, slug: str, active: bool) -> bool:
+    """Activate or deactivate a model (its replies, votes and ratings are kept); returns whether it changed."""
+    model = session.scalar(select(Model).where(Model.slug == slug))
+    if model is None:
+        raise RegistryError(f"no model {slug}")
+    changed = model.active != active
+    model.active = active
+    return changed
+
+
+def describe(model: Model) -> dict[str, Any]:
+    """A model as `arena models list --json` shows it (the key variable's name, never its value)."""
+    meta = model.meta or {}
+    return {
+        "slug": model.slug,
+        "display_name": model.display_name,
+        "provider": model.provider,
+        "litellm_model": model.litellm_model,
+        "active": model.active,
+        **{k: meta.get(k) for k in REGISTRY_KEYS},
+    }
+
+
+def list_models(session: Session) -> list[dict[str, Any]]:
+    return [describe(m) for m in session.scalars(select(Model).order_by(Model.slug))]

@@ -1,0 +1,87 @@
+"""Votes kept but not counted: how many, why, and putting them back. Used by the admin pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from arena.models import Battle, Model, RatingRun, Vote, utcnow
+from arena.voting.voting import TOO_FAST
+
+# Reasons set by the recompute job's vote-quality filters (arena/jobs/vote_filters.py). They live here, with
+# their explanations, so the admin pages never import the filters' statistics (numpy, scipy, choix).
+DAILY_CAP = "daily_cap"
+ONE_SIDED = "one_sided"
+OUTLIER_VOTER = "outlier_voter"
+
+# One line per reason, shown beside its count on the admin page.
+EXPLANATIONS = {
+    TOO_FAST: "Cast sooner after the battle appeared than anyone reads two replies (ARENA_MIN_DWELL_MS).",
+    DAILY_CAP: "Beyond the visitor's first ARENA_DAILY_VOTE_CAP votes of that UTC day (the earliest ones count).",
+    ONE_SIDED: "The voter nearly always picked the same side, or the same model, far beyond what the ratings "
+    "or even a strong liking make probable.",
+    OUTLIER_VOTER: "The voter's votes are improbable under the ratings: they agree with the crowd at most half "
+    "as much as expected and follow no consistent taste of their own.",
+}
+
+
+def explain(reason: str | None) -> str:
+    if reason is None:
+        return "No reason was recorded (for example, imported that way)."
+    return EXPLANATIONS.get(reason, "Set outside the arena's own rules (for example, carried by an import).")
+
+
+@dataclass(frozen=True)
+class ArenaTotals:
+    votes: int
+    counted: int
+    battles: int
+    models: int
+    active_models: int
+    reincluded: int
+    latest_run: RatingRun | None
+
+
+def count_votes(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Vote)) or 0
+
+
+def totals(session: Session) -> ArenaTotals:
+    def count(stmt) -> int:
+        return session.scalar(stmt) or 0
+
+    return ArenaTotals(
+        votes=count_votes(session),
+        counted=count(select(func.count()).select_from(Vote).where(Vote.counts_for_leaderboard.is_(True))),
+        battles=count(select(func.count()).select_from(Battle)),
+        models=count(select(func.count()).select_from(Model)),
+        active_models=count(select(func.count()).select_from(Model).where(Model.active.is_(True))),
+        reincluded=count(select(func.count()).select_from(Vote).where(Vote.reincluded_at.is_not(None))),
+        latest_run=session.scalar(select(RatingRun).order_by(RatingRun.id.desc()).limit(1)),
+    )
+
+
+def exclusions(session: Session) -> list[tuple[str | None, int]]:
+    """(reason, votes) for every vote that does not count, most frequent first."""
+    return [
+        (reason, n)
+        for reason, n in session.execute(
+            select(Vote.exclusion_reason, func.count())
+            .where(Vote.counts_for_leaderboard.is_(False))
+            .group_by(Vote.exclusion_reason)
+            .order_by(func.count().desc())
+        )
+    ]
+
+
+def reinclude(session: Session, reason: str) -> int:
+    """Count again every vote excluded for `reason` (from the next rating run on); returns how many. The votes
+    are marked re-included, so the recompute job's filters never exclude them again."""
+    return session.execute(
+        update(Vote)
+        .where(Vote.counts_for_leaderboard.is_(False), Vote.exclusion_reason == reason)
+        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount

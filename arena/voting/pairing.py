@@ -1,0 +1,156 @@
+"""Draw the next battle: uniform over pairs of active models that replied to a common active prompt,
+then uniform over the prompts that pair shares. Each battle records the probability of its draw."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session, aliased
+
+from arena.models import Model, Prompt, Reply
+from arena.voting.identity_leak import cached_battle_leak, model_names
+
+
+@dataclass(frozen=True)
+class Draw:
+    prompt_id: int
+    reply_a_id: int
+    reply_b_id: int
+    model_a_id: int
+    model_b_id: int
+    # P(this unordered model pair and this prompt) = 1/(pairs) * 1/(prompts the pair shares).
+    # Sides are then a fair coin, so the ordered battle's probability is half of this.
+    probability: float
+    # What the visitor is shown, read with the draw so the page needs no further queries.
+    prompt_text: str
+    reply_a_text: str
+    reply_b_text: str
+    # Where a reply gives its model away ({"side", "phrase"}), found when drawn: the battle is stored flagged.
+    identity_leak: dict | None = None
+
+
+@dataclass(frozen=True)
+class EligiblePair:
+    low_model_id: int
+    high_model_id: int
+    shared_prompts: int
+
+
+# (low model id, high model id) -> [(prompt id, low model's reply id, high model's reply id), ...]
+SharedPrompts = dict[tuple[int, int], list[tuple[int, int, int]]]
+
+
+class NoBattleAvailable(LookupError):
+    """Fewer than two active models have replied to a common active prompt."""
+
+
+def eligible_pairs(session: Session) -> list[EligiblePair]:
+    r1, r2 = aliased(Reply), aliased(Reply)
+    m1, m2 = aliased(Model), aliased(Model)
+    stmt = (
+        select(r1.model_id, r2.model_id, func.count())
+        .join(r2, (r2.prompt_id == r1.prompt_id) & (r2.model_id > r1.model_id))
+        .join(m1, (m1.id == r1.model_id) & m1.active.is_(True))
+        .join(m2, (m2.id == r2.model_id) & m2.active.is_(True))
+        .join(Prompt, (Prompt.id == r1.prompt_id) & Prompt.active.is_(True))
+        .group_by(r1.model_id, r2.model_id)
+        .order_by(r1.model_id, r2.model_id)
+    )
+    return [EligiblePair(a, b, n) for a, b, n in session.execute(stmt)]
+
+
+def shared_prompts(session: Session) -> SharedPrompts:
+    """Per eligible pair (low model id, high model id): its shared active prompts as (prompt id, low model's
+    reply id, high model's reply id), ordered by prompt id. One query for the whole pool."""
+    r1, r2 = aliased(Reply), aliased(Reply)
+    m1, m2 = aliased(Model), aliased(Model)
+    stmt = (
+        select(r1.model_id, r2.model_id, r1.prompt_id, r1.id, r2.id)
+        .join(r2, (r2.prompt_id == r1.prompt_id) & (r2.model_id > r1.model_id))
+        .join(m1, (m1.id == r1.model_id) & m1.active.is_(True))
+        .join(m2, (m2.id == r2.model_id) & m2.active.is_(True))
+        .join(Prompt, (Prompt.id == r1.prompt_id) & Prompt.active.is_(True))
+        .order_by(r1.model_id, r2.model_id, r1.prompt_id)
+    )
+    pool: SharedPrompts = {}
+    for low, high, prompt_id, reply_low, reply_high in session.execute(stmt):
+        pool.setdefault((low, high), []).append((prompt_id, reply_low, reply_high))
+    return pool
+
+
+# Built once (with its parameters bound per call): constructing it costs more than running it.
+_CURRENT_TEXTS = (
+    select(Reply.id, Prompt.text, Reply.text, Model.slug, Model.display_name, Model.provider, Model.litellm_model)
+    .join(Prompt, (Prompt.id == Reply.prompt_id) & Prompt.active.is_(True))
+    .join(Model, (Model.id == Reply.model_id) & Model.active.is_(True))
+    .where(Reply.id.in_([bindparam("reply_low"), bindparam("reply_high")]), Reply.prompt_id == bindparam("prompt_id"))
+)
+
+
+def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high: int) -> dict[int, tuple]:
+    """{reply id: (prompt text, reply text, model's own names)} for the two replies, only while their models and
+    prompt are still active: the cached pool may predate a deactivation or a removal, so every draw is checked
+    here."""
+    params = {"prompt_id": prompt_id, "reply_low": reply_low, "reply_high": reply_high}
+    # On the connection (Core), not through the ORM: plain rows are all that is wanted, on every page view.
+    rows = session.connection().execute(_CURRENT_TEXTS, params)
+    return {
+        reply_id: (prompt_text, reply_text, model_names(*model)) for reply_id, prompt_text, reply_text, *model in rows
+    }
+
+
+class PairingPool:
+    """Caches the eligible pairs and their shared prompts for a short while: the join over all replies is the
+    costly part, and it changes only when replies, models or prompts do. Each draw still checks its two replies
+    against the database (one indexed lookup that also fetches the texts to show)."""
+
+    def __init__(self, ttl_seconds: float = 30.0) -> None:
+        self._ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._pairs: list[EligiblePair] | None = None
+        self._prompts: SharedPrompts = {}
+        self._loaded_at = 0.0
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._pairs = None
+
+    def _current(self, session: Session) -> tuple[list[EligiblePair], SharedPrompts]:
+        with self._lock:
+            if self._pairs is not None and time.monotonic() - self._loaded_at < self._ttl:
+                return self._pairs, self._prompts
+        prompts = shared_prompts(session)
+        pairs = [EligiblePair(low, high, len(rows)) for (low, high), rows in prompts.items()]
+        with self._lock:
+            self._pairs, self._prompts, self._loaded_at = pairs, prompts, time.monotonic()
+        return pairs, prompts
+
+    def draw(self, session: Session, rng: random.Random | None = None) -> Draw:
+        rng = rng or random.SystemRandom()
+        for attempt in range(2):
+            pairs, prompts = self._current(session)
+            if not pairs:
+                raise NoBattleAvailable("no two active models have replied to the same active prompt")
+            pair = rng.choice(pairs)
+            prompt_id, reply_low, reply_high = prompts[(pair.low_model_id, pair.high_model_id)][
+                rng.randrange(pair.shared_prompts)
+            ]
+            texts = _current_texts(session, prompt_id, reply_low, reply_high)
+            if len(texts) == 2:
+                prompt_text = texts[reply_low][0]
+                probability = 1.0 / (len(pairs) * pair.shared_prompts)
+                low = (reply_low, pair.low_model_id, texts[reply_low][1])
+                high = (reply_high, pair.high_model_id, texts[reply_high][1])
+                a, b = (low, high) if rng.random() < 0.5 else (high, low)
+                names = tuple(texts[reply_low][2] + texts[reply_high][2])
+                leak = cached_battle_leak(a[2], b[2], names)
+                return Draw(prompt_id, a[0], b[0], a[1], b[1], probability, prompt_text, a[2], b[2],
+                            leak.as_meta() if leak else None)  # fmt: skip
+            # The cache was stale (a reply, model or prompt went away): reload once and draw again.
+            if attempt == 0:
+                self.invalidate()
+        raise NoBattleAvailable("the pool of replies changed while drawing; try again")

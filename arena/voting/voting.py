@@ -1,0 +1,230 @@
+"""Create battles and record votes. One vote per battle holds under concurrency: a conditional UPDATE
+(status open -> voted) admits one request, and UNIQUE(vote.battle_id) backs it up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, Vote, utcnow
+from arena.voting.battle_ids import new_public_id
+from arena.voting.identity_leak import IDENTITY_LEAK
+from arena.voting.pairing import Draw
+
+
+class VoteRejected(Exception):
+    """A vote that cannot be recorded; `status` is the HTTP status that says why."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidOutcome(VoteRejected):
+    status = 400
+
+
+class BattleNotFound(VoteRejected):
+    status = 404
+
+
+class AlreadyVoted(VoteRejected):
+    status = 409
+
+
+class BattleExpired(VoteRejected):
+    status = 410
+
+
+class BattleNotReady(VoteRejected):
+    """A live battle whose replies are still streaming (or never arrived)."""
+
+    status = 409
+
+
+# A plain Core INSERT on the session's connection rather than the ORM: this runs on every page view, nothing
+# reads the row back within the request, and the ORM's bookkeeping cost more than the statement.
+_INSERT_BATTLE = insert(Battle.__table__)
+
+
+def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> str:
+    """Store a new open battle for `draw` in the caller's transaction; returns its public id."""
+    now = utcnow()
+    public_id = new_public_id()
+    session.connection().execute(
+        _INSERT_BATTLE,
+        {
+            "public_id": public_id,
+            "source": "arena",
+            "metadata": {IDENTITY_LEAK: draw.identity_leak} if draw.identity_leak else {},
+            "prompt_id": draw.prompt_id,
+            "reply_a_id": draw.reply_a_id,
+            "reply_b_id": draw.reply_b_id,
+            "model_a_id": draw.model_a_id,
+            "model_b_id": draw.model_b_id,
+            "judge_key": judge_key,
+            "sampling_prob": draw.probability,
+            "status": "open",
+            "created_at": now,
+            "expires_at": now + ttl,
+        },
+    )
+    return public_id
+
+
+def find_battle(session: Session, public_id: str) -> Battle | None:
+    return session.scalar(select(Battle).where(Battle.public_id == public_id))
+
+
+def is_expired(battle: Battle, now: datetime) -> bool:
+    return battle.status == "expired" or (battle.expires_at is not None and battle.expires_at <= now)
+
+
+TOO_FAST = "too_fast"
+
+
+_battle, _prompts, _replies, _models = Battle.__table__, Prompt.__table__, Reply.__table__, Model.__table__
+
+
+def _shown(column, table, key):
+    """What the reveal shows of a battle's prompt, reply or model: a subquery the claim returns, so a vote needs
+    no separate read (SQLite and PostgreSQL both take subqueries in RETURNING)."""
+    return select(column).where(table.c.id == key).correlate(_battle).scalar_subquery()
+
+
+# Built once, like _REVEAL below: building statements per request costs more than running them.
+_CLAIM = (
+    update(_battle)
+    .where(
+        Battle.public_id == bindparam("claim_public_id"),
+        Battle.status == "open",
+        or_(Battle.expires_at.is_(None), Battle.expires_at > bindparam("claim_now", type_=UTCDateTime())),
+        # A live battle takes a vote only once both replies arrived whole.
+        Battle.reply_a_id.is_not(None),
+        Battle.reply_b_id.is_not(None),
+    )
+    .values(status="voted")
+    .returning(
+        Battle.id,
+        Battle.model_a_id,
+        Battle.model_b_id,
+        Battle.created_at,
+        _battle.c["metadata"].label("meta"),
+        _shown(_prompts.c.text, _prompts, _battle.c.prompt_id).label("prompt"),
+        _shown(_replies.c.text, _replies, _battle.c.reply_a_id).label("reply_a"),
+        _shown(_replies.c.text, _replies, _battle.c.reply_b_id).label("reply_b"),
+        _shown(_models.c.display_name, _models, _battle.c.model_a_id).label("model_a"),
+        _shown(_models.c.display_name, _models, _battle.c.model_b_id).label("model_b"),
+    )  # fmt: skip
+)
+_INSERT_VOTE = insert(Vote.__table__)
+
+
+@dataclass(frozen=True)
+class Reveal:
+    """A voted battle with everything the reveal shows, read in one query."""
+
+    public_id: str
+    prompt: str
+    reply_a: str
+    reply_b: str
+    model_a: str
+    model_b: str
+    outcome: str
+    exclusion_reason: str | None
+
+
+def _why_not_open(session: Session, public_id: str, now: datetime) -> VoteRejected:
+    battle = find_battle(session, public_id)
+    if battle is None:
+        return BattleNotFound("no such battle")
+    if battle.status == "voted":
+        return AlreadyVoted("this battle already has a vote; each battle takes one")
+    if battle.source == "live" and (battle.reply_a_id is None or battle.reply_b_id is None):
+        if battle.status == "expired":
+            return BattleExpired("a model failed to answer this message, so it takes no vote; write another")
+        return BattleNotReady("the replies are not complete yet; vote when both have arrived")
+    if is_expired(battle, now):
+        return BattleExpired("this battle has expired; start a new one")
+    # Open and unexpired now, so another request changed it between our update and this read.
+    return AlreadyVoted("this battle already has a vote; each battle takes one")
+
+
+def cast_vote(
+    session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
+) -> Reveal:
+    """Record the vote in the caller's transaction and return the battle's reveal. Raises VoteRejected (and
+    writes nothing) otherwise. A vote faster than `min_dwell_ms`, or on a battle whose replies give a model away,
+    is stored all the same, marked as not counting, with its reason."""
+    if outcome not in OUTCOMES:
+        raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
+    now = now or utcnow()
+    # The conditional update is the claim: of racing requests exactly one sees its row come back. It is also
+    # the whole read, reveal included, so a vote costs two statements; only a rejected one is looked at again
+    # to say why.
+    claimed = session.connection().execute(_CLAIM, {"claim_public_id": public_id, "claim_now": now}).first()
+    if claimed is None:
+        raise _why_not_open(session, public_id, now)
+
+    dwell_ms = max(0, int((now - claimed.created_at).total_seconds() * 1000))
+    # A leak excludes the vote whatever the dwell: the visitor knew (or could know) who was who.
+    # (The replies were checked when the battle was drawn or, live, completed; a leak is in its metadata.)
+    leaked = IDENTITY_LEAK in (claimed.meta or {})
+    exclusion = IDENTITY_LEAK if leaked else (TOO_FAST if dwell_ms < min_dwell_ms else None)
+    try:
+        session.connection().execute(
+            _INSERT_VOTE,
+            {
+                "battle_id": claimed.id,
+                "model_a_id": claimed.model_a_id,
+                "model_b_id": claimed.model_b_id,
+                "outcome": outcome,
+                "created_at": now,
+                "dwell_ms": dwell_ms,
+                "counts_for_leaderboard": exclusion is None,
+                "exclusion_reason": exclusion,
+            },
+        )
+    except IntegrityError as exc:
+        raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
+    return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
+                  outcome, exclusion)  # fmt: skip
+
+
+def _reveal_statement():
+    reply_a, reply_b = aliased(Reply), aliased(Reply)
+    model_a, model_b = aliased(Model), aliased(Model)
+    return (
+        select(
+            Battle.public_id,
+            Prompt.text,
+            reply_a.text,
+            reply_b.text,
+            model_a.display_name,
+            model_b.display_name,
+            Vote.outcome,
+            Vote.exclusion_reason,
+        )  # fmt: skip
+        .join(Vote, Vote.battle_id == Battle.id)
+        .join(Prompt, Prompt.id == Battle.prompt_id)
+        .join(reply_a, reply_a.id == Battle.reply_a_id)
+        .join(reply_b, reply_b.id == Battle.reply_b_id)
+        .join(model_a, model_a.id == Battle.model_a_id)
+        .join(model_b, model_b.id == Battle.model_b_id)
+        .where(Battle.public_id == bindparam("public_id"))
+    )
+
+
+_REVEAL = _reveal_statement()
+
+
+def find_reveal(session: Session, public_id: str) -> Reveal | None:
+    """The reveal of a voted battle, or None if it has no vote (or no shown replies)."""
+    row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
+    return Reveal(*row) if row else None

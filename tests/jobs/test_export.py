@@ -1,0 +1,145 @@
+"""`arena export`: LMArena-schema battles, ratings, analysis and a dataset card; a round trip reproduces the
+ratings exactly."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import pytest
+from sqlalchemy import select, update
+
+from arena.db import make_engine, make_session_factory, transaction
+from arena.jobs.recompute import RecomputeRequest, recompute
+from arena.migrate import upgrade
+from arena.models import Model, Prompt, Vote
+from tests.arena_cli import run_arena
+from tests.conftest import parse_battle_page
+from tests.votes_files import write_jsonl
+
+PREFERENCE = {"Warm Listener": 3.0, "Structured Guide": 2.5, "Curious Coach": 2.0, "The Fixer": 1.5, "Brief": 0.8,
+              "Cheerleader": 0.6}  # fmt: skip
+
+
+def vote_on_demo(client, session_factory, n: int, seed: int = 1) -> None:
+    from sqlalchemy import select
+
+    from arena.models import Battle
+
+    rng = random.Random(seed)
+    for _ in range(n):
+        action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+        with session_factory() as s:
+            battle = s.scalars(select(Battle).order_by(Battle.id.desc())).first()
+            a = PREFERENCE[battle.model_a.display_name.split(" (")[0]]
+            b = PREFERENCE[battle.model_b.display_name.split(" (")[0]]
+        outcome = "tie" if rng.random() < 0.15 else ("model_a" if rng.random() < a / (a + b) else "model_b")
+        client.post(action, data={"outcome": outcome, "csrf_token": csrf})
+
+
+@pytest.fixture
+def voted(client, demo_loaded, session_factory, database_url, tmp_path):
+    vote_on_demo(client, session_factory, 150)
+    with transaction(session_factory) as s:  # a few excluded votes must stay excluded after the round trip
+        s.execute(update(Vote).where(Vote.id <= 10).values(counts_for_leaderboard=False, exclusion_reason="test"))
+    extra = [
+        {"question_id": f"imp-{k}", "model_a": "demo-brief", "model_b": "outsider", "winner": "model_b",
+         "eq_a": {"overall": 4}, "eq_b": {"overall": 8}, "tstamp": 1_700_000_000 + k}
+        for k in range(20)
+    ]  # fmt: skip
+    assert (
+        run_arena(
+            "import", "votes", str(write_jsonl(tmp_path / "x.jsonl", extra)), "--database-url", database_url
+        ).returncode
+        == 0
+    )
+    return database_url
+
+
+def ratings_of(database_url: str) -> dict:
+    """Every category's ratings from a fresh recompute with a fixed seed: {category: {slug: figures}}."""
+    engine = make_engine(database_url)
+    try:
+        result = recompute(make_session_factory(engine), make_session_factory(engine, read_only=True),
+                           RecomputeRequest(rounds=200, seed=9))  # fmt: skip
+        with make_session_factory(engine)() as s:
+            slugs = dict(s.execute(select(Model.id, Model.slug)).all())
+    finally:
+        engine.dispose()
+    return {
+        r.category: {
+            slugs[m]: (r.board.rating[k], r.board.ci_low[k], r.board.ci_high[k], r.board.rank_ub[k], r.board.battles[k])
+            for k, m in enumerate(r.model_ids)
+        }
+        for r in result.results
+    }
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+def test_round_trip_reproduces_the_ratings(voted, tmp_path, fmt):
+    before = ratings_of(voted)
+    out = tmp_path / "export"
+    result = run_arena("export", "--format", fmt, "--out", str(out), "--database-url", voted)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"battles.{fmt}", "ratings.csv", "analysis.json", "kaggle55k.csv", "README.md"]
+    )
+    fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    engine = make_engine(fresh)
+    upgrade(engine)
+    engine.dispose()
+    imported = run_arena("import", "votes", str(out / f"battles.{fmt}"), "--database-url", fresh)
+    assert imported.returncode == 0, imported.stderr
+    assert "170 imported" in imported.stdout
+    after = ratings_of(fresh)
+    assert len(before) > 2 and after == before  # every category, every figure, to the last digit
+
+
+def test_battle_rows_follow_the_lmarena_schema(voted, tmp_path, session_factory):
+    out = tmp_path / "export"
+    run_arena("export", "--format", "jsonl", "--out", str(out), "--database-url", voted)
+    rows = [json.loads(line) for line in (out / "battles.jsonl").read_text().splitlines()]
+    assert len(rows) == 170
+    arena_row = next(r for r in rows if r["prompt_id"] is not None)
+    assert arena_row["winner"] in {"model_a", "model_b", "tie", "tie (bothbad)"}
+    assert arena_row["conversation_a"][0]["role"] == "user" and arena_row["conversation_a"][1]["role"] == "assistant"
+    assert arena_row["conversation_a"][0]["content"] == arena_row["conversation_b"][0]["content"]
+    meta = arena_row["conv_metadata"]
+    assert {"sum_user_tokens", "sum_assistant_a_tokens", "header_count_a", "list_count_b", "bold_count_a"} <= set(meta)
+    assert arena_row["category_tag"]["emotion_v0.1"]["categories"]
+    assert 0 < arena_row["sampling_prob"] <= 1 and len(arena_row["judge_hash"]) == 32
+    assert sum(not r["counts_for_leaderboard"] for r in rows) == 10
+    assert all(r["exclusion_reason"] == "test" for r in rows if not r["counts_for_leaderboard"])
+    imported = next(r for r in rows if r["question_id"] == "imp-0")
+    assert imported["eq_a"] == {"overall": 4} and imported["eq_b"] == {"overall": 8}
+    kaggle = list(csv.DictReader((out / "kaggle55k.csv").open()))
+    assert len(kaggle) == 170
+    for row, battle in zip(kaggle, rows, strict=True):
+        one_hot = (int(row["winner_model_a"]), int(row["winner_model_b"]), int(row["winner_tie"]))
+        assert sum(one_hot) == 1
+        assert one_hot[0] == (battle["winner"] == "model_a") and one_hot[2] == battle["winner"].startswith("tie")
+    card = (out / "README.md").read_text()
+    assert "170" in card and "judge_hash" in card and "keyed hash" in card
+
+
+def test_public_export_leaves_out_flagged_messages(voted, tmp_path, session_factory):
+    with transaction(session_factory) as s:
+        flagged = s.scalars(
+            update(Prompt).where(Prompt.id <= 5).values(moderation_flags=["crisis"]).returning(Prompt.id)
+        ).all()
+    out = tmp_path / "public"
+    result = run_arena("export", "--format", "jsonl", "--public", "--out", str(out), "--database-url", voted)
+    assert result.returncode == 0
+    rows = [json.loads(line) for line in (out / "battles.jsonl").read_text().splitlines()]
+    assert rows and all(r["prompt_id"] not in flagged for r in rows)
+    left_out = 170 - len(rows)
+    assert f"{left_out} private battles left out" in result.stdout
+    assert "left out" in (out / "README.md").read_text()
+
+
+def test_export_refuses_a_file_as_directory(voted, tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("x")
+    result = run_arena("export", "--out", str(target), "--database-url", voted)
+    assert result.returncode == 2 and "not a directory" in result.stderr

@@ -1,0 +1,106 @@
+"""Identity leaks: a reply that names its model flags the battle; its vote is kept, does not count, and the
+visitor is told why."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from arena.db import transaction
+from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
+from arena.models import Battle, Vote
+from arena.voting.identity_leak import battle_leak, find_leak, own_names
+from tests.conftest import parse_battle_page
+from tests.shared_data import shared_file
+
+HX = {"HX-Request": "true"}
+
+LEAKS = [
+    "As an AI language model developed by OpenAI, I don't have feelings, but I hear you.",
+    "As an AI created by Google, I can't be there in person, but I'm listening.",
+    "As a large language model trained by Mistral AI, I want to say: that sounds hard.",
+    "I'm Claude, and I'm really sorry you're going through this.",
+    "Hi! I am ChatGPT. Losing a job is painful.",
+    "I was trained by Anthropic to be helpful, and I want to help here.",
+    "My developers at Meta would want me to say: you matter.",
+]
+CLEAN = [
+    "That sounds really heavy. What part of it weighs on you most?",
+    "As a friend, I'd say take the evening off and call your sister.",
+    "I'm sorry. Grief doesn't follow a schedule, and you're allowed to feel this.",
+    "You put in the work; being passed over for someone newer would sting anyone.",
+    "In brief: you did nothing wrong, and it makes sense you're angry.",
+]
+
+
+@pytest.mark.parametrize("text", LEAKS)
+def test_self_identification_is_found(text):
+    assert find_leak(text)
+
+
+@pytest.mark.parametrize("text", CLEAN)
+def test_ordinary_replies_are_not_flagged(text):
+    assert find_leak(text, own_names("claude-sonnet-5", "openai/gpt-5.4")) is None
+
+
+def test_a_reply_naming_either_model_of_its_battle_is_found():
+    names = own_names("meta_muse-spark-1.1", "Muse Spark", "Meta", "openrouter/meta/muse-spark-1.1")
+    assert "Muse Spark" in names and "muse-spark-1.1" in names
+    leak = battle_leak("Take your time.", "Muse Spark here: that sounds exhausting.", names)
+    assert leak is not None and (leak.side, leak.phrase) == ("b", "Muse Spark")
+    assert battle_leak("Take your time.", "A muse sparked the idea.", names) is None
+
+
+def test_no_real_eqbench4_reply_is_a_false_alarm():
+    rows = [json.loads(line) for line in shared_file("eqbench4_replies.jsonl").read_text().splitlines()]
+    names = own_names(*{r["model_slug"] for r in rows})
+    assert [r["reply"] for r in rows if find_leak(r["reply"], names)] == []
+
+
+def one_battle(session_factory, reply_a: str, reply_b: str) -> None:
+    with transaction(session_factory) as s:
+        prompt, _ = get_or_create_prompt(s, "They gave my promotion to someone with half my experience.",
+                                         source="imported")  # fmt: skip
+        for slug, text in (("openai_gpt-5.4", reply_a), ("claude-sonnet-5", reply_b)):
+            model, _ = get_or_create_model(s, slug)
+            get_or_create_reply(s, prompt, model, text)
+
+
+def vote_on_the_battle(client) -> str:
+    action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+    response = client.post(action, data={"outcome": "model_a", "csrf_token": csrf}, headers=HX)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_a_leaking_battle_takes_a_vote_that_does_not_count(client, session_factory):
+    one_battle(session_factory, "Oh no. I'm sorry, that is so unfair.", LEAKS[0])
+    reveal = vote_on_the_battle(client)
+    assert "will not count" in reveal and "gave away which model wrote it" in reveal
+    with session_factory() as s:
+        vote = s.scalars(select(Vote)).one()
+        assert (vote.outcome, vote.counts_for_leaderboard, vote.exclusion_reason) == ("model_a", False,
+                                                                                     "identity_leak")  # fmt: skip
+        battle = s.scalars(select(Battle)).one()
+        side = "a" if battle.model_a.slug == "claude-sonnet-5" else "b"
+        assert battle.meta["identity_leak"]["side"] == side
+        assert battle.meta["identity_leak"]["phrase"].startswith("As an AI language model developed by OpenAI")
+
+
+def test_a_clean_battle_counts(client, session_factory):
+    one_battle(session_factory, "Oh no. I'm sorry, that is so unfair.", CLEAN[3])
+    reveal = vote_on_the_battle(client)
+    assert "will not count" not in reveal
+    with session_factory() as s:
+        vote = s.scalars(select(Vote)).one()
+        assert (vote.counts_for_leaderboard, vote.exclusion_reason) == (True, None)
+        assert "identity_leak" not in (s.scalars(select(Battle)).one().meta or {})
+
+
+def test_no_demo_battle_is_flagged(client, demo_loaded, session_factory):
+    for _ in range(5):
+        assert "will not count" not in vote_on_the_battle(client)
+    with session_factory() as s:
+        assert set(s.scalars(select(Vote.counts_for_leaderboard))) == {True}

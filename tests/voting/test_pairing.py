@@ -1,0 +1,119 @@
+"""The pairing service draws uniformly over eligible model pairs, then over their shared prompts."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from scipy.stats import chisquare
+from sqlalchemy import update
+
+from arena.db import transaction
+from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
+from arena.models import Model, Prompt
+from arena.voting.pairing import NoBattleAvailable, PairingPool, eligible_pairs
+
+# Which models replied to which prompt: pairs share 3, 2, 1 or 0 prompts, so a draw that were uniform
+# over (pair, prompt) combinations instead of over pairs would be caught.
+REPLIES = {
+    "p1": ["m1", "m2", "m3"],
+    "p2": ["m1", "m2"],
+    "p3": ["m1", "m2", "m4"],
+    "p4": ["m3", "m4"],
+    "p5": ["m5"],
+}
+
+
+@pytest.fixture
+def small_pool(session_factory):
+    ids = {}
+    with transaction(session_factory) as s:
+        for prompt_text, slugs in REPLIES.items():
+            prompt, _ = get_or_create_prompt(s, f"message {prompt_text}", source="curated")
+            ids[prompt_text] = prompt.id
+            for slug in slugs:
+                model, _ = get_or_create_model(s, slug)
+                ids[slug] = model.id
+                get_or_create_reply(s, prompt, model, f"{slug} answers {prompt_text}")
+    return ids
+
+
+def pair_name(draw, ids):
+    names = {v: k for k, v in ids.items() if k.startswith("m")}
+    return tuple(sorted((names[draw.model_a_id], names[draw.model_b_id])))
+
+
+def test_eligible_pairs_count_shared_prompts(session_factory, small_pool):
+    with session_factory() as s:
+        pairs = {(p.low_model_id, p.high_model_id): p.shared_prompts for p in eligible_pairs(s)}
+    i = small_pool
+    assert pairs == {
+        (i["m1"], i["m2"]): 3,
+        (i["m1"], i["m3"]): 1,
+        (i["m2"], i["m3"]): 1,
+        (i["m1"], i["m4"]): 1,
+        (i["m2"], i["m4"]): 1,
+        (i["m3"], i["m4"]): 1,
+    }
+
+
+def test_draws_are_uniform_over_pairs_then_prompts_with_recorded_probability(session_factory, small_pool):
+    pool, rng = PairingPool(), random.Random(2024)
+    pair_counts, prompt_counts, sides = Counter(), Counter(), Counter()
+    n = 3000
+    with session_factory() as s:
+        for _ in range(n):
+            draw = pool.draw(s, rng)
+            pair = pair_name(draw, small_pool)
+            pair_counts[pair] += 1
+            if pair == ("m1", "m2"):
+                prompt_counts[draw.prompt_id] += 1
+                assert draw.probability == pytest.approx(1 / (6 * 3))
+                sides[draw.model_a_id == small_pool["m1"]] += 1
+            else:
+                assert draw.probability == pytest.approx(1 / 6)
+    assert len(pair_counts) == 6
+    assert chisquare(list(pair_counts.values())).pvalue > 0.001
+    assert len(prompt_counts) == 3 and chisquare(list(prompt_counts.values())).pvalue > 0.001
+    assert chisquare([sides[True], sides[False]]).pvalue > 0.001
+
+
+def test_replies_come_from_the_drawn_models_and_prompt(session_factory, small_pool):
+    pool = PairingPool()
+    with session_factory() as s:
+        from arena.models import Reply
+
+        for seed in range(50):
+            draw = pool.draw(s, random.Random(seed))
+            a, b = s.get(Reply, draw.reply_a_id), s.get(Reply, draw.reply_b_id)
+            assert (a.model_id, b.model_id) == (draw.model_a_id, draw.model_b_id)
+            assert a.prompt_id == b.prompt_id == draw.prompt_id
+
+
+def test_inactive_models_and_prompts_leave_the_pool(session_factory, small_pool):
+    with transaction(session_factory) as s:
+        s.execute(update(Model).where(Model.slug.in_(["m3", "m4"])).values(active=False))
+        s.execute(update(Prompt).where(Prompt.id == small_pool["p1"]).values(active=False))
+    with session_factory() as s:
+        pairs = [(p.low_model_id, p.high_model_id, p.shared_prompts) for p in eligible_pairs(s)]
+    assert pairs == [(small_pool["m1"], small_pool["m2"], 2)]
+
+
+def test_no_pair_means_no_battle(session_factory):
+    with session_factory() as s, pytest.raises(NoBattleAvailable):
+        PairingPool().draw(s)
+
+
+def test_stale_cache_is_refreshed(session_factory, small_pool):
+    pool = PairingPool(ttl_seconds=3600)
+    with session_factory() as s:
+        pool.draw(s, random.Random(1))
+    with transaction(session_factory) as s:
+        s.execute(update(Model).where(Model.slug.in_(["m3", "m4"])).values(active=False))
+        s.execute(update(Prompt).where(Prompt.id != small_pool["p2"]).values(active=False))
+    with session_factory() as s:
+        for seed in range(20):
+            draw = pool.draw(s, random.Random(seed))
+            assert draw.prompt_id == small_pool["p2"]
+            assert pair_name(draw, small_pool) == ("m1", "m2")
