@@ -22,7 +22,6 @@ from arena.migrate import downgrade, upgrade
 from arena.models import Base
 from tests.arena_cli import run_arena
 from tests.llm_server import LLMServer
-from tests.votes_files import synthetic_eq_battles, write_jsonl
 
 REQUIRE_ALL = os.environ.get("ARENA_REQUIRE_ALL") == "1"
 POSTGRES_URL = os.environ.get("ARENA_TEST_DATABASE_URL")
@@ -190,6 +189,10 @@ def llm_server(llm_server_session) -> LLMServer:
 def eq_arena(database_url, tmp_path):
     """A database with 3,000 imported battles whose outcomes depend on reply-level EQ, a rating run and a
     model-level benchmark: what the analysis needs."""
+    # Imported here: tests/llm/test_live_battles.py imports this conftest in a subprocess that must stay free
+    # of numpy and the rating engine.
+    from tests.votes_files import synthetic_eq_battles, write_jsonl
+
     path = write_jsonl(tmp_path / "eq.jsonl", synthetic_eq_battles(3000, seed=5))
     assert run_arena("import", "votes", str(path), "--database-url", database_url).returncode == 0
     assert run_arena("ratings", "recompute", "--bootstrap", "100", "--database-url", database_url).returncode == 0
