@@ -197,14 +197,17 @@ def _import_transcripts(database_url: str, directory: Path):
 @database_option
 @click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
-    "--bundled", type=click.Choice(["eqbench"]), help="Load the published EQ-Bench scores shipped with EQ Arena."
+    "--bundled",
+    type=click.Choice(["eqbench", "eqbench4"]),
+    help="Load published scores shipped with EQ Arena: eqbench (EQ-Bench 3 and v2) or eqbench4 (EQ-Bench 4 Elo "
+    "with intervals and ability scores, named as in its transcripts).",
 )
 def import_eq_scores_command(database_url: str, file: Path | None, bundled: str | None) -> None:
     """Model-level EQ scores: CSV with model, benchmark, snapshot, score[, ci_low, ci_high, trait columns, source]."""
     from arena.ingest.eq_scores import BUNDLED, import_eq_scores
 
     if (file is None) == (bundled is None):
-        raise BadInput("give a FILE or --bundled eqbench (one of them)")
+        raise BadInput("give a FILE or --bundled eqbench|eqbench4 (one of them)")
     path = BUNDLED[bundled] if bundled else file
     summary = import_file(database_url, path, None, import_eq_scores)
     click.echo(f"{path.name}: {summary}")
