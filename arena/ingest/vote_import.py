@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from arena.ingest.battle_records import StagedBattle, no_site_key, parse_battle
 from arena.ingest.catalog import CatalogError, content_hash, get_or_create_prompt
 from arena.ingest.records import RecordError
-from arena.models import Battle, Model, Prompt
+from arena.models import Model, Prompt
 
 BATCH = 5_000
 # Called with each record refused (its error, and the record when it could be read) when invalid rows are skipped.
@@ -141,7 +141,17 @@ class _Staging:
 
     def _write_sqlite(self) -> tuple[int, int, int]:
         run = self.connection.exec_driver_sql
-        first_of_each = "s.seq IN (SELECT MIN(seq) FROM import_staging GROUP BY question_id)"
+        # Keep only what is new, as on PostgreSQL: drop records already imported (only a non-empty table can
+        # hold them), then repeats of a question_id within the file (the first one stays).
+        present = 0
+        if run("SELECT EXISTS (SELECT 1 FROM battle)").scalar_one():
+            present = run(
+                "DELETE FROM import_staging WHERE EXISTS (SELECT 1 FROM battle b "
+                "WHERE b.public_id = import_staging.question_id)"
+            ).rowcount
+        repeated = run(
+            "DELETE FROM import_staging WHERE seq NOT IN (SELECT MIN(seq) FROM import_staging GROUP BY question_id)"
+        ).rowcount
         # The naive UTC text with microseconds that SQLAlchemy reads back as a timestamp. Whole microseconds are
         # rounded once, then split: strftime itself rounds a fractional time to milliseconds (a tstamp of
         # x.9996 would land in the next second).
@@ -149,31 +159,25 @@ class _Staging:
         created_at = (
             f"strftime('%Y-%m-%d %H:%M:%S', {micros} / 1000000, 'unixepoch') || printf('.%06d', {micros} % 1000000)"
         )
-        before = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one()
-        present = 0
-        if before:
-            present = run(
-                "SELECT COUNT(*) FROM import_staging s WHERE EXISTS (SELECT 1 FROM battle b "
-                "WHERE b.public_id = s.question_id)"
-            ).scalar_one()
-        run(
-            "INSERT INTO battle (public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
+        # Each battle's id is the table's largest id before the import plus its staging position, so the votes
+        # are written straight from the staging table too, with no join back by public_id. The scalar subquery
+        # runs once, before the first row goes in; the statement holds the write lock from then on.
+        inserted = run(
+            "INSERT INTO battle (id, public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
             "created_at, language, metadata) "
-            f"SELECT s.question_id, 'import', s.prompt_id, s.model_a_id, s.model_b_id, s.judge_key, 'voted', "
-            f"{created_at}, s.language, s.meta FROM import_staging s "
-            f"WHERE {first_of_each} AND NOT EXISTS (SELECT 1 FROM battle b WHERE b.public_id = s.question_id) "
-            "ORDER BY s.seq"
-        )
-        inserted = self.connection.execute(select(func.count()).select_from(Battle)).scalar_one() - before
-        run(
-            "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard, "
-            "exclusion_reason) SELECT b.id, b.model_a_id, b.model_b_id, s.outcome, b.created_at, s.counted, "
-            "s.exclusion_reason FROM import_staging s "
-            "JOIN battle b ON b.public_id = s.question_id "
-            f"WHERE {first_of_each} AND b.source = 'import' "
-            "AND NOT EXISTS (SELECT 1 FROM vote v WHERE v.battle_id = b.id) ORDER BY s.seq"
-        )
-        return inserted, present, self.staged - inserted - present
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM battle) + 1 + s.seq, s.question_id, 'import', s.prompt_id, "
+            f"s.model_a_id, s.model_b_id, s.judge_key, 'voted', {created_at}, s.language, s.meta "
+            "FROM import_staging s ORDER BY s.seq"
+        ).rowcount
+        if inserted:
+            # The last staged row took the largest id: that fixes the offset every staged row was given.
+            base = run("SELECT (SELECT MAX(id) FROM battle) - (SELECT MAX(seq) FROM import_staging)").scalar_one()
+            run(
+                "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard, "
+                f"exclusion_reason) SELECT {int(base)} + s.seq, s.model_a_id, s.model_b_id, s.outcome, {created_at}, "
+                "s.counted, s.exclusion_reason FROM import_staging s ORDER BY s.seq"
+            )
+        return inserted, present, repeated
 
 
 @contextlib.contextmanager
