@@ -162,22 +162,44 @@ class _Staging:
         # Each battle's id is the table's largest id before the import plus its staging position, so the votes
         # are written straight from the staging table too, with no join back by public_id. The scalar subquery
         # runs once, before the first row goes in; the statement holds the write lock from then on.
-        inserted = run(
-            "INSERT INTO battle (id, public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
-            "created_at, language, metadata) "
-            "SELECT (SELECT COALESCE(MAX(id), 0) FROM battle) + 1 + s.seq, s.question_id, 'import', s.prompt_id, "
-            f"s.model_a_id, s.model_b_id, s.judge_key, 'voted', {created_at}, s.language, s.meta "
-            "FROM import_staging s ORDER BY s.seq"
-        ).rowcount
-        if inserted:
-            # The last staged row took the largest id: that fixes the offset every staged row was given.
-            base = run("SELECT (SELECT MAX(id) FROM battle) - (SELECT MAX(seq) FROM import_staging)").scalar_one()
-            run(
-                "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard, "
-                f"exclusion_reason) SELECT {int(base)} + s.seq, s.model_a_id, s.model_b_id, s.outcome, {created_at}, "
-                "s.counted, s.exclusion_reason FROM import_staging s ORDER BY s.seq"
-            )
+        largest = run("SELECT COALESCE(MAX(id), 0) FROM battle").scalar_one()
+        big = self.staged - present - repeated >= largest
+        with _plain_indexes_rebuilt(self.connection) if big else contextlib.nullcontext():
+            inserted = run(
+                "INSERT INTO battle (id, public_id, source, prompt_id, model_a_id, model_b_id, judge_key, status, "
+                "created_at, language, metadata) "
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM battle) + 1 + s.seq, s.question_id, 'import', "
+                f"s.prompt_id, s.model_a_id, s.model_b_id, s.judge_key, 'voted', {created_at}, s.language, s.meta "
+                "FROM import_staging s ORDER BY s.seq"
+            ).rowcount
+            if inserted:
+                # The last staged row took the largest id: that fixes the offset every staged row was given.
+                base = run("SELECT (SELECT MAX(id) FROM battle) - (SELECT MAX(seq) FROM import_staging)").scalar_one()
+                run(
+                    "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, "
+                    f"counts_for_leaderboard, exclusion_reason) SELECT {int(base)} + s.seq, s.model_a_id, "
+                    f"s.model_b_id, s.outcome, {created_at}, s.counted, s.exclusion_reason FROM import_staging s "
+                    "ORDER BY s.seq"
+                )
         return inserted, present, repeated
+
+
+@contextlib.contextmanager
+def _plain_indexes_rebuilt(connection: Connection):
+    """SQLite: an import at least as big as the table builds the battle and vote tables' plain (non-unique)
+    indexes once, by sorting, instead of updating them row by row (1M battles: about 4.5 s of updates against
+    2.8 s of building). An SQLite import holds the write lock anyway and readers keep seeing the committed
+    schema, so unlike PostgreSQL's --exclusive this costs the site nothing; a failure rolls the DDL back."""
+    run = connection.exec_driver_sql
+    indexes = run(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('battle', 'vote') "
+        "AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
+    ).all()
+    for name, _ in indexes:
+        run(f'DROP INDEX "{name}"')
+    yield
+    for _, definition in indexes:
+        run(definition)
 
 
 @contextlib.contextmanager
