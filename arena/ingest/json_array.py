@@ -78,13 +78,12 @@ class _Reader:
         return bool(more)
 
     def peek(self) -> bytes:
-        while self.pos < len(self.data) and self.data[self.pos] in _SPACE:
-            self.pos += 1
-            if self.pos == len(self.data):
-                self.fill()
-        if self.pos >= len(self.data):
-            self.fill()
-        return self.data[self.pos : self.pos + 1]
+        """The next byte that is not whitespace (b"" at the end), reading more as often as needed."""
+        while True:
+            while self.pos < len(self.data) and self.data[self.pos] in _SPACE:
+                self.pos += 1
+            if self.pos < len(self.data) or not self.fill():
+                return self.data[self.pos : self.pos + 1]
 
     def line_at(self, pos: int) -> int:
         self.line += self.data.count(b"\n", self.counted, pos)
