@@ -15,9 +15,10 @@ def import_group() -> None:
     """Bring prompts, replies, votes or EQ scores in from files."""
 
 
-def import_file(database_url: str, path: Path, fmt: str | None, importer, *, progress: bool = False):
+def import_file(database_url: str, path: Path, fmt: str | None, importer, *, progress: bool = False, on_error=None):
     """Read `path` with `importer(session, records[, progress])` in one transaction: all of it, or (on a bad
-    record: exit 2 naming its line) nothing. Returns the importer's summary."""
+    record: exit 2 naming its line) nothing. `on_error` takes records the reader cannot read, instead of
+    stopping. Returns the importer's summary."""
     from arena.db import make_session_factory
     from arena.ingest.records import RecordError, detect_format, read_records
 
@@ -32,7 +33,7 @@ def import_file(database_url: str, path: Path, fmt: str | None, importer, *, pro
         require_schema(engine)
         with make_session_factory(engine)() as session, progress_bar(path.stat().st_size, "importing") as bar:
             try:
-                records = read_records(path, fmt)
+                records = read_records(path, fmt, on_error)
                 summary = importer(session, records, progress=bar.reached) if progress else importer(session, records)
                 session.commit()
             except RecordError as exc:
@@ -63,7 +64,19 @@ def import_prompts_command(database_url: str, file: Path, fmt: str | None) -> No
 @import_group.command("votes")
 @database_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file's extension (.json by its content)."
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the valid records and skip the others, each written with its line and reason to the report.",
+)
+@click.option(
+    "--skip-report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where --skip-invalid writes the skipped records (JSON lines). Default: FILE.skipped.jsonl beside FILE.",
+)
 @click.option(
     "--exclusive",
     is_flag=True,
@@ -71,24 +84,58 @@ def import_prompts_command(database_url: str, file: Path, fmt: str | None) -> No
     "twice as fast); the battle and vote tables are locked until the import ends, so the site waits. Needs the "
     "tables' owner.",
 )
-def import_votes_command(database_url: str, file: Path, fmt: str | None, exclusive: bool) -> None:
-    """Battles in the LMArena schema (model_a, model_b, winner, ...): JSONL, CSV or Parquet.
+def import_votes_command(
+    database_url: str, file: Path, fmt: str | None, skip_invalid: bool, skip_report: Path | None, exclusive: bool
+) -> None:
+    """Battles as published: FastChat's battle schema (model_a, model_b, winner, judge or judge_hash, anony, tstamp,
+    ...; JSON lines or clean_battle_*.json's JSON array), LMArena's 100k/140k columns and Kaggle's 55k CSV; JSONL,
+    JSON, CSV or Parquet. A raw `judge` is hashed with ARENA_SECRET_KEY and never stored.
 
-    All or nothing: a malformed record stops the import, names its line, and leaves the database unchanged.
-    Records whose question_id is already present are skipped, so a re-import adds nothing."""
+    All or nothing unless --skip-invalid: a malformed record stops the import, names its line, and leaves the
+    database unchanged. Records whose question_id is already present are skipped, so a re-import adds nothing;
+    records without one are told apart by content and occurrence (two identical lines are two votes)."""
+    import dataclasses
+
     from sqlalchemy.exc import ProgrammingError
 
+    from arena.config import Settings
+    from arena.hashing import judge_key
+    from arena.ingest.battle_records import MissingSecret, no_site_key
+    from arena.ingest.skip_report import SkipReport, default_report_path
     from arena.ingest.vote_import import import_votes
 
+    if skip_report is not None and not skip_invalid:
+        raise BadInput("--skip-report goes with --skip-invalid")
+    secret = Settings.from_env().secret_key
+    hash_judge = (lambda raw: judge_key(secret, raw)) if secret else no_site_key
+    report = SkipReport(skip_report or default_report_path(file)) if skip_invalid and file.is_file() else None
+    unread = 0
+
+    def unreadable(error, record) -> None:
+        nonlocal unread
+        unread += 1
+        report(error, record)
+
     def importer(session, records, progress):
-        return import_votes(session, records, progress, exclusive=exclusive)
+        return import_votes(session, records, progress, exclusive=exclusive, hash_judge=hash_judge, skip=report)
 
     try:
-        summary = import_file(database_url, file, fmt, importer, progress=True)
-    except ProgrammingError as exc:
-        if exclusive and "must be owner" in str(exc):
+        summary = import_file(database_url, file, fmt, importer, progress=True, on_error=unreadable if report else None)
+    except BaseException as exc:
+        if report is not None:
+            report.discard()
+        if isinstance(exc, ProgrammingError) and exclusive and "must be owner" in str(exc):
             raise BadInput("--exclusive needs the owner of the battle and vote tables; import without it") from exc
+        if isinstance(exc, MissingSecret):
+            raise BadInput(f"{file.name}: {exc}; nothing was imported") from exc
         raise
+    if report is not None and report.count:
+        report.keep()
+        summary = dataclasses.replace(summary, read=summary.read + unread, invalid=report.count)
+        click.echo(f"{file.name}: {summary} (skipped records: {report.path})")
+        return
+    if report is not None:
+        report.discard()
     click.echo(f"{file.name}: {summary}")
 
 
@@ -150,14 +197,17 @@ def _import_transcripts(database_url: str, directory: Path):
 @database_option
 @click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
-    "--bundled", type=click.Choice(["eqbench"]), help="Load the published EQ-Bench scores shipped with EQ Arena."
+    "--bundled",
+    type=click.Choice(["eqbench", "eqbench4"]),
+    help="Load published scores shipped with EQ Arena: eqbench (EQ-Bench 3 and v2) or eqbench4 (EQ-Bench 4 Elo "
+    "with intervals and ability scores, named as in its transcripts).",
 )
 def import_eq_scores_command(database_url: str, file: Path | None, bundled: str | None) -> None:
     """Model-level EQ scores: CSV with model, benchmark, snapshot, score[, ci_low, ci_high, trait columns, source]."""
     from arena.ingest.eq_scores import BUNDLED, import_eq_scores
 
     if (file is None) == (bundled is None):
-        raise BadInput("give a FILE or --bundled eqbench (one of them)")
+        raise BadInput("give a FILE or --bundled eqbench|eqbench4 (one of them)")
     path = BUNDLED[bundled] if bundled else file
     summary = import_file(database_url, path, None, import_eq_scores)
     click.echo(f"{path.name}: {summary}")

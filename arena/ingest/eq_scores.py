@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from arena.ingest.records import RecordError
 from arena.models import Model, ModelAlias, ModelEqScore
 
-BUNDLED = {"eqbench": Path(__file__).resolve().parent.parent / "data" / "eq_scores" / "eqbench.csv"}
+_DATA = Path(__file__).resolve().parent.parent / "data" / "eq_scores"
+# eqbench: EQ-Bench 3 and v2 (four snapshots); eqbench4: EQ-Bench 4, named by its transcript slugs.
+BUNDLED = {"eqbench": _DATA / "eqbench.csv", "eqbench4": _DATA / "eqbench4.csv"}
 REQUIRED = ("model", "benchmark", "snapshot", "score")
 
 

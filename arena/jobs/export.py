@@ -67,8 +67,10 @@ def _epoch_seconds(session: Session):
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.extract("epoch", Vote.created_at), Float)
     # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds from strftime, the fraction from the text.
+    # strftime is given the whole seconds only: it rounds a fraction to milliseconds, so .9995 would carry.
     stored = cast(Vote.created_at, Text)
-    return cast(func.strftime("%s", stored), Float) + func.coalesce(cast(func.substr(stored, 20, 7), Float), 0.0)
+    whole = cast(func.strftime("%s", func.substr(stored, 1, 19)), Float)
+    return whole + func.coalesce(cast(func.substr(stored, 20, 7), Float), 0.0)
 
 
 def _raw_rows(session: Session, stmt) -> Iterator[tuple]:

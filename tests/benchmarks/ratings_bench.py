@@ -4,6 +4,11 @@ Run from the repository root (not part of the default test run):
 
     python -m tests.benchmarks.ratings_bench [--battles 1000000] [--models 100] [--rounds 1000]
                                             [--postgres postgresql://postgres@127.0.0.1:5432/test]
+                                            [--shapes] [--shapes-only]
+
+--shapes also imports the same battles into fresh SQLite databases from each published file shape (JSON lines,
+a JSON array like FastChat's clean_battle_*.json, CSV, Parquet) and prints battles/s and peak memory per shape;
+--shapes-only does just that.
 
 Import and recompute run as the `arena` commands an operator would type, in child processes, so their wall
 time and peak memory are what a cron job sees. The fit alone and the reference fit are timed in-process.
@@ -30,7 +35,7 @@ from arena.migrate import upgrade
 from ratings import bradley_terry as bt
 from ratings.simulate import simulate, true_strengths
 from tests.ratings.reference import reference_theta
-from tests.votes_files import battle_records, write_jsonl
+from tests.votes_files import battle_records, write_csv, write_jsonl, write_parquet
 
 
 def measured_child(args: list[str]) -> tuple[float, float, str]:
@@ -122,6 +127,34 @@ def bench_backend(label: str, url: str, votes_file: Path, battles: int, rounds: 
     }
 
 
+def write_json_array(path: Path, records) -> Path:
+    """FastChat's clean_battle layout: one JSON array, indented."""
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("[\n")
+        for k, record in enumerate(records):
+            handle.write(("" if k == 0 else ",\n") + json.dumps(record, indent=2))
+        handle.write("\n]\n")
+    return path
+
+
+def bench_shapes(tmp: Path, records: list[dict]) -> None:
+    """`arena import votes` of the same battles in each file shape, into a fresh SQLite database each."""
+    shapes = {
+        "jsonl": lambda: write_jsonl(tmp / "shape.jsonl", records),
+        "json array": lambda: write_json_array(tmp / "shape.json", records),
+        "csv": lambda: write_csv(tmp / "shape.csv", records),
+        "parquet": lambda: write_parquet(tmp / "shape.parquet", records),
+    }
+    print(f"\n{'file shape (SQLite import)':<28}{'battles/s':>12}{'wall s':>9}{'peak MB':>9}")
+    for name, write in shapes.items():
+        path = write()
+        database = tmp / f"shape-{name.replace(' ', '-')}.sqlite3"
+        wall, peak = timed_import(f"sqlite:///{database}", path)
+        print(f"{name:<28}{len(records) / wall:>12,.0f}{wall:>9.1f}{peak:>9.0f}")
+        path.unlink()
+        database.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--battles", type=int, default=1_000_000)
@@ -130,6 +163,8 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("ARENA_TEST_DATABASE_URL"),
                         help="admin URL of a PostgreSQL server (a database arena_bench is made there)")  # fmt: skip
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--shapes", action="store_true", help="also time the import per file shape")
+    parser.add_argument("--shapes-only", action="store_true", help="only time the import per file shape")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
@@ -138,7 +173,14 @@ def main() -> None:
         names = [f"model-{k:03d}" for k in range(args.models)]
         start = time.perf_counter()
         battles = simulate(true_strengths(args.models, rng), args.battles, rng, n_voters=50_000)
-        votes_file = write_jsonl(tmp / "battles.jsonl", battle_records(battles, names))
+        # Fields as LMArena's files carry them: question_id, judge_hash, tstamp, language.
+        records = ({**r, "language": "English"} for r in battle_records(battles, names))
+        if args.shapes or args.shapes_only:
+            records = list(records)
+            bench_shapes(tmp, records)
+            if args.shapes_only:
+                return
+        votes_file = write_jsonl(tmp / "battles.jsonl", records)
         print(f"{args.battles:,} battles over {args.models} models written to JSONL "
               f"({votes_file.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s")  # fmt: skip
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from arena.db import transaction
 from arena.ingest.catalog import get_or_create_model
 from arena.ingest.eq_scores import BUNDLED, add_alias, match_snapshots, normalise_name, short_name
-from arena.models import ModelEqScore
+from arena.models import Model, ModelEqScore
 from tests.arena_cli import run_arena
 from tests.shared_data import shared_file
 
@@ -98,3 +98,36 @@ def test_a_full_name_beats_a_prefix_match_and_ambiguity_never_guesses(session_fa
         (match,) = match_snapshots(s, [model.id, other.id])
     assert {m: e.model_name for m, e in match.matched} == {model.id: "chatgpt-4o-latest"}
     assert sorted(match.unmatched) == ["a/mini", "b/mini", "openai/chatgpt-4o-latest"]
+
+
+ABILITIES = ("bond_and_rapport", "authenticity", "attunement", "meeting_prefs_and_needs", "emotion_sensemaking",
+             "emotion_management")  # fmt: skip
+
+
+def test_bundled_eqbench4_restates_the_published_leaderboard():
+    published = list(csv.DictReader(shared_file("eqbench4_models.csv").open(encoding="utf-8")))
+    bundled = list(csv.DictReader(BUNDLED["eqbench4"].open(encoding="utf-8")))
+    assert len(bundled) == len(published) == 28
+    for ours, theirs in zip(bundled, published, strict=True):
+        assert (ours["model"], ours["benchmark"], ours["snapshot"]) == (theirs["slug"], "eqbench4", "2026-07-26")
+        for mine, published_column in (("score", "elo"), ("ci_low", "elo_ci_low"), ("ci_high", "elo_ci_high")):
+            assert float(ours[mine]) == float(theirs[published_column])
+        for ability in ABILITIES:
+            assert float(ours[f"trait_{ability}_1_10"]) == float(theirs[f"abs_{ability}"])
+            assert float(ours[f"trait_{ability}_elo"]) == float(theirs[f"abs_elo_{ability}"])
+        assert ours["source"] == theirs["source"] and "EQ-bench/EQ-bench-site@" in ours["source"]
+
+
+def test_bundled_eqbench4_meets_every_imported_eqbench4_model_without_aliases(database_url, session_factory, tmp_path):
+    from tests.ingest.test_eqbench4_import import import_dir, shared_rows, write_transcripts
+
+    assert import_dir(write_transcripts(tmp_path / "t", shared_rows()), database_url).returncode == 0
+    result = run_arena("import", "eq-scores", "--bundled", "eqbench4", "--database-url", database_url)
+    assert result.returncode == 0 and "28 scores added" in result.stdout, result.stderr
+    with session_factory() as s:
+        ids = s.scalars(select(Model.id)).all()
+        (match,) = [m for m in match_snapshots(s, ids) if m.benchmark == "eqbench4"]
+        kimi = s.scalars(select(ModelEqScore).where(ModelEqScore.model_name == "moonshotai_kimi-k3")).one()
+    assert (len(match.matched), match.unmatched) == (28, [])
+    assert (kimi.score, kimi.ci_low, kimi.ci_high) == (1339.3, 1325.0, 1355.5)
+    assert kimi.traits["trait_attunement_1_10"] == 8.84

@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from arena.cli.common import BadInput
 from arena.cli.imports import import_file
+from arena.ingest.battle_records import WINNERS
 from arena.ingest.catalog import content_hash
 from arena.ingest.eq_scores import import_eq_scores
 from arena.ingest.prompt_import import import_prompts
 from arena.ingest.reply_import import import_replies
-from arena.ingest.vote_import import WINNERS, import_votes
+from arena.ingest.vote_import import import_votes
 from arena.models import Battle, Model, ModelEqScore, Prompt, Reply, Vote
 from arena.taxonomy import EMONET_CATEGORIES
 from tests.arena_cli import run_arena
