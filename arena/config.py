@@ -86,6 +86,8 @@ class Settings:
     rate_limit_live: str = "10 per minute"
     # Per network (hashed /24 or /48): fresh cookies must not multiply a visitor's live battles.
     rate_limit_live_network: str = "20 per minute"
+    # Admin login attempts per network.
+    rate_limit_admin_login: str = "5 per minute"
     # Open live streams one worker may hold (0: half its threads, known from arena.gunicorn_conf; else 4), and
     # across every worker and host; the day's live spending in USD, overall and per network (None: no budget;
     # the per-network budget defaults to a tenth of the overall one).
@@ -123,6 +125,7 @@ class Settings:
             live_timeout_seconds=_env_int("ARENA_LIVE_TIMEOUT_SECONDS", cls.live_timeout_seconds),
             rate_limit_live=os.environ.get("ARENA_RATE_LIMIT_LIVE") or cls.rate_limit_live,
             rate_limit_live_network=os.environ.get("ARENA_RATE_LIMIT_LIVE_NETWORK") or cls.rate_limit_live_network,
+            rate_limit_admin_login=os.environ.get("ARENA_RATE_LIMIT_ADMIN_LOGIN") or cls.rate_limit_admin_login,
             live_streams_per_worker=_env_int("ARENA_LIVE_STREAMS_PER_WORKER", cls.live_streams_per_worker),
             live_max_concurrent=_env_int("ARENA_LIVE_MAX_CONCURRENT", cls.live_max_concurrent),
             live_daily_budget_usd=_env_float("ARENA_LIVE_DAILY_BUDGET_USD", None),

@@ -154,3 +154,6 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
     live_per_network = limiter.limit(settings.rate_limit_live_network, key_func=network_limit_key,
                                      scope="live-network")  # fmt: skip
     app.view_functions["live.start"] = live_per_network(app.view_functions["live.start"])
+    # Guessing the admin token is throttled per network, whatever the cookies.
+    admin_login = limiter.limit(settings.rate_limit_admin_login, key_func=network_limit_key, scope="admin-login")
+    app.view_functions["admin.login"] = admin_login(app.view_functions["admin.login"])
