@@ -346,3 +346,13 @@ def test_hostile_model_text_stays_inert_in_the_stream(client, session_factory, l
     for name, data, _ in events:
         assert active_content(data) == [], name
     assert any("&lt;script&gt;" in data for name, data, _ in events if name == "a")
+
+
+def test_a_nul_character_is_a_400_and_stores_nothing(client, session_factory, llm_server):
+    add_live_models(session_factory, llm_server, "kind-one", "kind-two")
+    refused = start(client, "Half a message\x00 and the rest")
+    assert refused.status_code == 400 and "NUL" in refused.get_data(as_text=True)
+    assert client.get("/leaderboard?category=a%00b").status_code == 400
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Prompt)) == 0
+    assert llm_server.requests == []
