@@ -12,6 +12,7 @@ from arena.config import Settings
 from arena.db import make_engine, make_session_factory
 from arena.voting.battle_ids import BattleIdSigner
 from arena.voting.pairing import PairingPool
+from arena.web.bidi import finalize
 from arena.web.live_gate import LiveGate
 from arena.web.markdown import render_markdown
 
@@ -99,6 +100,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.teardown_appcontext(_close_session)
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.finalize = finalize
 
     from arena.web import admin, analysis, api, battle, errors, leaderboard, live, privacy, terms
 

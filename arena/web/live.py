@@ -15,6 +15,7 @@ from arena.voting.crisis import screen
 from arena.voting.voting import find_battle
 from arena.web import db_session, htmx
 from arena.web.battle import OUTCOME_LABELS, anonymous
+from arena.web.bidi import strip_bidi
 from arena.web.limits import network_limit_key
 from arena.web.live_gate import Refusal, Ticket
 from arena.web.visitor import terms_accepted, visitor_key
@@ -126,7 +127,7 @@ def stream(token: str):
     def events():
         for event in live.stream_battle(factory, public_id, timeout_seconds=timeout):
             if event.name in ("a", "b"):
-                yield _event(event.name, str(escape(event.text)))
+                yield _event(event.name, str(escape(strip_bidi(event.text))))
             elif event.name == "done":
                 if ticket is not None:
                     ticket.close(event.cost_usd)
