@@ -356,3 +356,15 @@ def test_a_nul_character_is_a_400_and_stores_nothing(client, session_factory, ll
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Prompt)) == 0
     assert llm_server.requests == []
+
+
+def test_the_page_of_a_live_battle_still_streaming_is_not_a_500(client, session_factory, llm_server):
+    add_live_models(session_factory, llm_server, "kind-one", "kind-two")
+    page = start(client).get_data(as_text=True)
+    with session_factory() as s:
+        public_id = s.scalars(select(Battle.public_id)).one()
+    token = client.application.extensions["arena.battle_ids"].sign(public_id)
+    early = client.get(f"/battles/{token}")
+    assert early.status_code == 409 and "not complete yet" in early.get_data(as_text=True)
+    stream_of(client, page)
+    assert client.get(f"/battles/{token}").status_code == 200
