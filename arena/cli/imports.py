@@ -78,13 +78,15 @@ def import_votes_command(database_url: str, file: Path, fmt: str | None, exclusi
     Records whose question_id is already present are skipped, so a re-import adds nothing."""
     from sqlalchemy.exc import ProgrammingError
 
-    from arena.ingest.vote_import import import_votes
+    from arena.ingest.vote_import import ImportBusy, import_votes
 
     def importer(session, records, progress):
         return import_votes(session, records, progress, exclusive=exclusive)
 
     try:
         summary = import_file(database_url, file, fmt, importer, progress=True)
+    except ImportBusy as exc:
+        raise BadInput(f"{file.name}: {exc}; nothing was imported") from exc
     except ProgrammingError as exc:
         if exclusive and "must be owner" in str(exc):
             raise BadInput("--exclusive needs the owner of the battle and vote tables; import without it") from exc
