@@ -84,6 +84,17 @@ class Settings:
     live_max_chars: int = 2000
     live_timeout_seconds: int = 60
     rate_limit_live: str = "10 per minute"
+    # Per network (hashed /24 or /48): fresh cookies must not multiply a visitor's live battles.
+    rate_limit_live_network: str = "20 per minute"
+    # Admin login attempts per network.
+    rate_limit_admin_login: str = "5 per minute"
+    # Open live streams one worker may hold (0: half its threads, known from arena.gunicorn_conf; else 4), and
+    # across every worker and host; the day's live spending in USD, overall and per network (None: no budget;
+    # the per-network budget defaults to a tenth of the overall one).
+    live_streams_per_worker: int = 0
+    live_max_concurrent: int = 32
+    live_daily_budget_usd: float | None = None
+    live_network_daily_budget_usd: float | None = None
     # A litellm moderation model (e.g. openai/omni-moderation-latest) screening live messages after the keyword
     # screen; its API base and the NAME of the environment variable holding its key (the key is read at call time).
     moderation_model: str | None = None
@@ -113,6 +124,12 @@ class Settings:
             live_max_chars=_env_int("ARENA_LIVE_MAX_CHARS", cls.live_max_chars),
             live_timeout_seconds=_env_int("ARENA_LIVE_TIMEOUT_SECONDS", cls.live_timeout_seconds),
             rate_limit_live=os.environ.get("ARENA_RATE_LIMIT_LIVE") or cls.rate_limit_live,
+            rate_limit_live_network=os.environ.get("ARENA_RATE_LIMIT_LIVE_NETWORK") or cls.rate_limit_live_network,
+            rate_limit_admin_login=os.environ.get("ARENA_RATE_LIMIT_ADMIN_LOGIN") or cls.rate_limit_admin_login,
+            live_streams_per_worker=_env_int("ARENA_LIVE_STREAMS_PER_WORKER", cls.live_streams_per_worker),
+            live_max_concurrent=_env_int("ARENA_LIVE_MAX_CONCURRENT", cls.live_max_concurrent),
+            live_daily_budget_usd=_env_float("ARENA_LIVE_DAILY_BUDGET_USD", None),
+            live_network_daily_budget_usd=_env_float("ARENA_LIVE_NETWORK_DAILY_BUDGET_USD", None),
             moderation_model=os.environ.get("ARENA_MODERATION_MODEL") or None,
             moderation_api_base=os.environ.get("ARENA_MODERATION_API_BASE") or None,
             moderation_api_key_env=os.environ.get("ARENA_MODERATION_API_KEY_ENV") or None,
@@ -144,8 +161,18 @@ class Settings:
             raise ConfigError("ARENA_LIVE_MAX_CHARS must be positive")
         if self.live_timeout_seconds <= 0:
             raise ConfigError("ARENA_LIVE_TIMEOUT_SECONDS must be positive")
+        if self.live_streams_per_worker < 0:
+            raise ConfigError("ARENA_LIVE_STREAMS_PER_WORKER must be 0 (half the threads) or more")
+        if self.live_max_concurrent < 1:
+            raise ConfigError("ARENA_LIVE_MAX_CONCURRENT must be 1 or more")
+        for name, value in (("ARENA_LIVE_DAILY_BUDGET_USD", self.live_daily_budget_usd),
+                            ("ARENA_LIVE_NETWORK_DAILY_BUDGET_USD", self.live_network_daily_budget_usd)):  # fmt: skip
+            if value is not None and not value >= 0:
+                raise ConfigError(f"{name} must be a number of dollars, 0 or more")
         if self.max_body_bytes < 1024:
             raise ConfigError("ARENA_MAX_BODY_BYTES must be at least 1024 (a vote form is a few hundred bytes)")
+        if self.live_network_daily_budget_usd is None and self.live_daily_budget_usd is not None:
+            return replace(self, live_network_daily_budget_usd=self.live_daily_budget_usd / 10).checked_filters()
         return self.checked_filters()
 
     def checked_filters(self) -> Settings:

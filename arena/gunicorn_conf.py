@@ -31,3 +31,10 @@ class PrivateLogger(Logger):
 
 
 logger_class = PrivateLogger
+
+
+def post_worker_init(worker) -> None:
+    # An open live stream holds a thread: bound them by this worker's threads, so pages and votes keep some.
+    gate = getattr(worker.wsgi, "extensions", {}).get("arena.live_gate")
+    if gate is not None:
+        gate.fit_threads(worker.cfg.threads)

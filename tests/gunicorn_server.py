@@ -49,7 +49,7 @@ class GunicornServer:
     """gunicorn master + workers in a child process; `stop()` always ends the whole process group."""
 
     def __init__(self, database_url: str, *, workers: int = 2, threads: int = 4, log_path: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:  # fmt: skip
+                 extra_env: dict[str, str] | None = None, production_config: bool = False) -> None:  # fmt: skip
         self.database_url = database_url
         self.workers = workers
         self.threads = threads
@@ -57,10 +57,13 @@ class GunicornServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.extra_env = extra_env or {}
+        # With arena.gunicorn_conf: its hooks (the live gate's share of threads) and its private access log.
+        self.production_config = production_config
         self.process: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(self.workers), "--threads",
+        config = ["-c", "python:arena.gunicorn_conf"] if self.production_config else []
+        return [sys.executable, "-m", "gunicorn", *config, "-k", "gthread", "-w", str(self.workers), "--threads",
                 str(self.threads), "-b", f"127.0.0.1:{self.port}", "arena:create_app()"]  # fmt: skip
 
     def start(self, timeout: float = 60) -> GunicornServer:

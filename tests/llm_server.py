@@ -48,6 +48,11 @@ class RecordedRequest:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's backlog of 5 resets connections when a load test opens a hundred streams at once.
+    request_queue_size = 256
+
+
 class LLMServer:
     def __init__(self) -> None:
         self.replies: dict[str, str | Callable[[Messages], str]] = {}
@@ -55,7 +60,7 @@ class LLMServer:
         self.calls: dict[str, int] = {}
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -220,3 +225,17 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> dict[str, A
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
+
+
+if __name__ == "__main__":
+    # `python -m tests.llm_server`: serve from a process of its own (load tests keep its threads off the client's
+    # GIL), print the URL, stop when stdin closes.
+    import sys
+
+    served = LLMServer().start()
+    # `--slow-words N`: the `slow` model writes N distinct words (litellm refuses a stream repeating one chunk).
+    if sys.argv[1:2] == ["--slow-words"]:
+        served.replies["slow"] = " ".join(f"word{i}" for i in range(int(sys.argv[2])))
+    print(served.url, flush=True)
+    sys.stdin.read()
+    served.stop()

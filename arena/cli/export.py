@@ -23,7 +23,7 @@ from arena.cli.common import BadInput, database_option, open_engine, require_sch
 def export_command(database_url: str, fmt: str, out_dir: Path, public: bool) -> None:
     """Battles (LMArena schema), ratings, analysis, a Kaggle-style view and a dataset card, for researchers."""
     from arena.db import make_session_factory
-    from arena.jobs.export import export
+    from arena.jobs.export import ExportError, export
 
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"{out_dir} exists and is not a directory")
@@ -35,7 +35,10 @@ def export_command(database_url: str, fmt: str, out_dir: Path, public: bool) -> 
     engine = open_engine(database_url)
     require_schema(engine)
     with make_session_factory(engine, read_only=True)() as session:
-        summary = export(session, out_dir, fmt, public=public)
+        try:
+            summary = export(session, out_dir, fmt, public=public)
+        except ExportError as exc:
+            raise BadInput(str(exc)) from exc
     left_out = f", {summary.skipped_private} private battles left out" if public else ""
     click.echo(f"exported {summary.battles} battles{left_out} to {out_dir}: {', '.join(summary.files)}")
 

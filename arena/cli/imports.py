@@ -102,7 +102,7 @@ def import_votes_command(
     from arena.hashing import judge_key
     from arena.ingest.battle_records import MissingSecret, no_site_key
     from arena.ingest.skip_report import SkipReport, default_report_path
-    from arena.ingest.vote_import import import_votes
+    from arena.ingest.vote_import import ImportBusy, import_votes
 
     if skip_report is not None and not skip_invalid:
         raise BadInput("--skip-report goes with --skip-invalid")
@@ -124,6 +124,8 @@ def import_votes_command(
     except BaseException as exc:
         if report is not None:
             report.discard()
+        if isinstance(exc, ImportBusy):
+            raise BadInput(f"{file.name}: {exc}; nothing was imported") from exc
         if isinstance(exc, ProgrammingError) and exclusive and "must be owner" in str(exc):
             raise BadInput("--exclusive needs the owner of the battle and vote tables; import without it") from exc
         if isinstance(exc, MissingSecret):

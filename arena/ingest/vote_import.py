@@ -273,6 +273,14 @@ class _Lookup:
         return found
 
 
+# PostgreSQL advisory lock held by a running vote import for its transaction ("arena" + "votes" in ASCII).
+IMPORT_LOCK_KEY = 0x6172656E61766F74
+
+
+class ImportBusy(Exception):
+    """Another vote import holds the database's import lock."""
+
+
 def import_votes(
     session: Session,
     records: Iterable[tuple[int, dict, int]],
@@ -286,6 +294,11 @@ def import_votes(
     on the first bad record and the caller rolls back, so nothing is written; with it, each bad record goes to
     `skip` and the others are imported. `hash_judge` turns a file's raw `judge` into the stored voter key."""
     connection = session.connection()
+    # Two imports at once would both stage and insert the same question ids, and the second would fail deep in
+    # its work (or wait on the first's --exclusive locks): say so at once instead.
+    lock = f"SELECT pg_try_advisory_xact_lock({IMPORT_LOCK_KEY})"
+    if connection.dialect.name == "postgresql" and not connection.exec_driver_sql(lock).scalar():
+        raise ImportBusy("another `arena import votes` is running on this database; run this one when it ends")
     if connection.dialect.name == "sqlite":
         # The default 2 MB page cache thrashes on a million random index inserts; 128 MB keeps them in memory.
         connection.exec_driver_sql("PRAGMA cache_size=-131072")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gc
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,6 +279,27 @@ def _write_ratings(session: Session, path: Path) -> int:
         return n
 
 
+class ExportError(ValueError):
+    """The export cannot be written where asked; the message names the path."""
+
+
+def _refuse_symlinks(out_dir: Path, names: list[str]) -> None:
+    # A link planted where an export file goes would have the export overwrite whatever it points at.
+    for name in names:
+        for path in (out_dir / name, out_dir / f"{name}.partial"):
+            if path.is_symlink():
+                raise ExportError(f"{path} is a symbolic link; the export never writes through one (remove it)")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write beside `path`, then move into place: the move replaces a link itself, never what it points at."""
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    partial.replace(path)
+
+
 def export(session: Session, out_dir: Path, fmt: str, *, public: bool = False) -> ExportSummary:
     """Write the export into `out_dir`. Each file is written under a temporary name and moved into place when
     complete, so a failed or interrupted export never leaves a half-written file behind."""
@@ -286,6 +308,7 @@ def export(session: Session, out_dir: Path, fmt: str, *, public: bool = False) -
     out_dir.mkdir(parents=True, exist_ok=True)
     battles_path = out_dir / f"battles.{fmt}"
     kaggle_path = out_dir / "kaggle55k.csv"
+    _refuse_symlinks(out_dir, [battles_path.name, kaggle_path.name, "ratings.csv", "analysis.json", "README.md"])
     partial = {p: p.with_name(p.name + ".partial") for p in (battles_path, kaggle_path)}
     writer = _Writer(partial[battles_path], fmt)
     skipped: list[int] = []
@@ -313,9 +336,10 @@ def export(session: Session, out_dir: Path, fmt: str, *, public: bool = False) -
         temporary.replace(final)
     ratings_rows = _write_ratings(session, out_dir / "ratings.csv")
     analysis = latest_analysis(session, OVERALL)
-    (out_dir / "analysis.json").write_text(json.dumps(analysis.result if analysis else {}, indent=1) + "\n")
-    (out_dir / "README.md").write_text(
-        _dataset_card(fmt, count, len(models), len(skipped), public, ratings_rows, analysis is not None)
+    _write_text(out_dir / "analysis.json", json.dumps(analysis.result if analysis else {}, indent=1) + "\n")
+    _write_text(
+        out_dir / "README.md",
+        _dataset_card(fmt, count, len(models), len(skipped), public, ratings_rows, analysis is not None),
     )
     files = [battles_path.name, "ratings.csv", "analysis.json", "kaggle55k.csv", "README.md"]
     return ExportSummary(battles=count, skipped_private=len(skipped), files=files)

@@ -248,6 +248,8 @@ class LiveEvent:
 
     name: str
     text: str = ""
+    # On 'done': what both calls cost in USD, when both prices and token counts are known.
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,23 @@ def _claim(session_factory: sessionmaker[Session], public_id: str) -> tuple[str,
         return battle.prompt.text, [("a", battle.model_a), ("b", battle.model_b)]
 
 
-def _finish(session_factory: sessionmaker[Session], public_id: str, sides: list[_Side], results: dict) -> None:
+def pending_battle_cost(session_factory: sessionmaker[Session], public_id: str) -> float | None:
+    """The estimated cost (USD) of both calls of a live battle still waiting for its stream; None when there is
+    no such battle (the stream will say so). A model without a known price counts as free."""
+    from arena.llm.generation import estimate_cost
+
+    with session_factory() as session:
+        battle = session.scalar(select(Battle).where(Battle.public_id == public_id, Battle.source == "live"))
+        if battle is None or (battle.meta or {}).get("live") != PENDING or battle.status != "open":
+            return None
+        text, models = battle.prompt.text, (battle.model_a, battle.model_b)
+    # Priced after the session has closed: the first price lookup imports litellm (seconds), and on SQLite an
+    # open session holds the write lock.
+    return sum(estimate_cost(model, text) or 0.0 for model in models)
+
+
+def _finish(session_factory: sessionmaker[Session], public_id: str, sides: list[_Side], results: dict) -> float | None:
+    """Store both replies and open the battle for its vote; returns what the two calls cost (None: unknown)."""
     with session_factory() as session, session.begin():
         battle = session.scalar(select(Battle).where(Battle.public_id == public_id).with_for_update())
         replies = {}
@@ -306,6 +324,9 @@ def _finish(session_factory: sessionmaker[Session], public_id: str, sides: list[
         if leak is not None:
             battle.meta = {**battle.meta, IDENTITY_LEAK: leak.as_meta()}
         battle.created_at = now
+        # Generated carries the token counts llm.cost_usd reads from a Completion.
+        costs = [llm.cost_usd(m, results[side]) for side, m in (("a", battle.model_a), ("b", battle.model_b))]
+        return None if None in costs else sum(costs)
 
 
 def _fail(session_factory: sessionmaker[Session], public_id: str, error: LiveError) -> None:
@@ -364,9 +385,9 @@ def stream_battle(
                 raise payload
             else:
                 results[name] = payload
-        _finish(session_factory, public_id, sides, results)
+        cost = _finish(session_factory, public_id, sides, results)
         settled = True
-        yield LiveEvent("done")
+        yield LiveEvent("done", cost_usd=cost)
     except LiveError as error:
         cancel.set()
         log.info("live battle failed: %s", error)

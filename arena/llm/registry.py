@@ -19,6 +19,73 @@ from arena.models import Model
 REGISTRY_KEYS = ("api_base", "api_key_env", "fallbacks", "params", "input_cost_per_token", "output_cost_per_token")
 TOML_FIELDS = {"slug", "litellm", "display", "provider", "active", *REGISTRY_KEYS}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A parameter whose name says it holds a credential (api_key, x-api-key, access_token, client_secret, password,
+# Authorization, ...): never stored; the key belongs in the environment, named by api_key_env.
+KEY_LIKE = re.compile(
+    r"(?:^|[_\-.])(?:api[_\-.]?)?(?:keys?|token|secrets?|password|passwd|pwd|authorization|auth|credentials?|bearer|"
+    r"cookie)(?:$|[_\-.])|apikey|accesskey|secretkey",
+    re.IGNORECASE,
+)
+MASK = "***"
+
+
+def credential_fields(meta: dict[str, Any], where: str = "params") -> list[str]:
+    """The dotted names of every key-like field under `params` (nested tables too), and `api_base` when its URL
+    carries a user or password; names only, never values."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                here = f"{path}.{name}"
+                if KEY_LIKE.search(str(name)) and not str(name).endswith("_env"):
+                    found.append(here)
+                else:
+                    walk(inner, here)
+        elif isinstance(value, list):
+            for i, inner in enumerate(value):
+                walk(inner, f"{path}[{i}]")
+
+    walk(meta.get("params"), where)
+    base = meta.get("api_base")
+    if isinstance(base, str) and _has_userinfo(base):
+        found.append("api_base")
+    return found
+
+
+def _has_userinfo(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "@" in url
+    return bool(parts.username or parts.password) or "@" in parts.netloc
+
+
+def masked(meta: dict[str, Any]) -> dict[str, Any]:
+    """Registry metadata with anything key-like already stored replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: MASK if KEY_LIKE.search(str(k)) and not str(k).endswith("_env") else walk(v)
+                    for k, v in value.items()}  # fmt: skip
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    out = dict(meta)
+    if isinstance(out.get("params"), dict):
+        out["params"] = walk(out["params"])
+    base = out.get("api_base")
+    if isinstance(base, str) and _has_userinfo(base):
+        try:
+            parts = urlsplit(base)
+            out["api_base"] = urlunsplit(parts._replace(netloc=f"{MASK}@{parts.netloc.rsplit('@', 1)[-1]}"))
+        except ValueError:
+            out["api_base"] = MASK
+    return out
 
 
 class RegistryError(ValueError):
@@ -57,6 +124,13 @@ class ModelSpec:
             raise RegistryError(f"{self.slug}: a model cannot be its own fallback")
         if self.meta.get("params") is not None and not isinstance(self.meta["params"], dict):
             raise RegistryError(f"{self.slug}: params must be a table of completion parameters")
+        leaked = credential_fields(self.meta)
+        if leaked:
+            fields = ", ".join(leaked)
+            raise RegistryError(
+                f"{self.slug}: {fields} would store a credential in the database; keys are never stored: "
+                "put the key in an environment variable and name it with api_key_env"
+            )
         return self
 
 
@@ -175,7 +249,7 @@ def set_active(session: Session, slug: str, active: bool) -> bool:
 
 def describe(model: Model) -> dict[str, Any]:
     """A model as `arena models list --json` shows it (the key variable's name, never its value)."""
-    meta = model.meta or {}
+    meta = masked(model.meta or {})
     return {
         "slug": model.slug,
         "display_name": model.display_name,

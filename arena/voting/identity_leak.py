@@ -4,6 +4,7 @@ anonymity a vote relies on. Such a battle is flagged and its vote kept but not c
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +20,27 @@ _MODELS = (
     r"ChatGPT|GPT-?\d[\w.-]*|Claude|Gemini|Bard|Gemma|Llama|LLaMA|Mistral|Mixtral|Grok|Qwen|DeepSeek|Copilot|Kimi|"
     r"GLM|Command R|Phi|Pi|Ernie|Yi"
 )
+# Names no everyday word shares: matched in any case ("i'm CLAUDE", "As chatgpt, ...").
+_DISTINCT_MODELS = r"ChatGPT|GPT-?\d[\w.-]*|Claude|Gemini|Gemma|Llama|Mistral|Mixtral|Grok|Qwen|DeepSeek|Copilot"
+
+# Characters that hide a name from a plain match without changing what a reader sees: zero-width and
+# bidirectional controls, the soft hyphen, and letters of other scripts drawn like Latin ones.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+                                    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))  # fmt: skip
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u04bb\u0501\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420"
+    "\u0421\u0422\u0425\u0406\u0408\u0405\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7"
+    "\u03bf\u03b1\u03b9\u03ba\u03bd\u03c1",
+    "aeopcyxijshdABEKMHOPCTXIJSABEZHIKMNOPTYXoaikvp",
+)
+
+
+def fold(text: str) -> str:
+    """Text as a reader sees it: compatibility forms unified (fullwidth, mathematical letters), invisible
+    characters dropped, look-alike letters made Latin."""
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOKALIKES)
+
+
 _PATTERNS = (
     # "As an AI (language model) developed by X", "As a large language model trained by X"
     re.compile(
@@ -29,6 +51,11 @@ _PATTERNS = (
     ),
     # "I'm Claude", "I am ChatGPT, ..." (the model list is case-sensitive: "I'm pi..." in prose is not Pi)
     re.compile(r"\bI(?:'m| am|\u2019m) (?:" + _MODELS + r")\b"),
+    re.compile(r"\bI(?:'m| am|\u2019m) (?:" + _DISTINCT_MODELS + r")\b", re.IGNORECASE),
+    # "As ChatGPT, I ...", "Claude here"
+    re.compile(r"\bAs (?:" + _DISTINCT_MODELS + r")\s*,", re.IGNORECASE),
+    # ... only opening a sentence: "the llama here" in prose names no one.
+    re.compile(r"(?:^|(?<=[.!?]\s)|(?<=\n))(?:" + _DISTINCT_MODELS + r") here\b", re.IGNORECASE),
     # "I was trained by Anthropic", "I'm made by Google", "my creators at OpenAI"
     re.compile(
         r"\b(?:I (?:was|am|'m|\u2019m)|I've been|I have been) (?:developed|created|trained|built|made|designed)"
@@ -67,7 +94,8 @@ def own_names(*names: str | None) -> list[str]:
 
 
 def find_leak(text: str, names: Iterable[str] = ()) -> str | None:
-    """The first phrase of `text` that reveals a model's identity, or None."""
+    """The first phrase of `text` that reveals a model's identity, or None (matched as a reader sees it: `fold`)."""
+    text = fold(text)
     for pattern in _PATTERNS:
         match = pattern.search(text)
         if match:

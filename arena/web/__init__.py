@@ -12,6 +12,8 @@ from arena.config import Settings
 from arena.db import make_engine, make_session_factory
 from arena.voting.battle_ids import BattleIdSigner
 from arena.voting.pairing import PairingPool
+from arena.web.bidi import finalize
+from arena.web.live_gate import LiveGate
 from arena.web.markdown import render_markdown
 
 csrf = CSRFProtect()
@@ -88,6 +90,7 @@ def init_web(app: Flask, settings: Settings) -> None:
         )
     app.extensions["arena.pairing"] = PairingPool()
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
+    app.extensions["arena.live_gate"] = LiveGate(settings)
 
     from arena.web import request_checks
 
@@ -97,6 +100,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.teardown_appcontext(_close_session)
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
+    app.jinja_env.finalize = finalize
 
     from arena.web import admin, analysis, api, battle, errors, leaderboard, live, privacy, terms
 
@@ -148,3 +152,10 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
                                   ("live.stream", settings.rate_limit_live)):  # fmt: skip
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = per_network(limiter.limit(per_visitor)(view))
+    # Each live battle costs two paid calls: fresh cookies must not multiply a network's share of them.
+    live_per_network = limiter.limit(settings.rate_limit_live_network, key_func=network_limit_key,
+                                     scope="live-network")  # fmt: skip
+    app.view_functions["live.start"] = live_per_network(app.view_functions["live.start"])
+    # Guessing the admin token is throttled per network, whatever the cookies.
+    admin_login = limiter.limit(settings.rate_limit_admin_login, key_func=network_limit_key, scope="admin-login")
+    app.view_functions["admin.login"] = admin_login(app.view_functions["admin.login"])

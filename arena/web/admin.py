@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import hmac
+import time
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
 from arena.voting import moderation
 from arena.voting.visitors import keyed_hash
-from arena.web import db_session
+from arena.web import csrf, db_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# CSRF is checked here rather than by CSRFProtect, so that a Bearer token (proof in itself) needs no form token.
+csrf.exempt(bp)
+# An admin session lasts this long from its login (the visitor session cookie itself lives for a year).
+ADMIN_SESSION_SECONDS = 8 * 3600
+
+
+@bp.after_request
+def _no_store(response):
+    # Admin pages show moderation data: no browser or proxy cache may keep a copy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _token() -> str | None:
@@ -30,8 +42,14 @@ def _authorised() -> bool:
         if not hmac.compare_digest(header.removeprefix("Bearer ").encode(), token.encode()):
             abort(403, description="That admin token is not valid.")
         return True
-    mark = session.get("admin")
-    return bool(mark) and hmac.compare_digest(mark, _session_mark(token))
+    mark, since = session.get("admin"), session.get("admin_since", 0)
+    if not mark or time.time() - since > ADMIN_SESSION_SECONDS:
+        return False
+    if not hmac.compare_digest(mark, _session_mark(token)):
+        return False
+    if request.method == "POST":
+        csrf.protect()  # a browser session proves nothing on its own: the form carries the token
+    return True
 
 
 def admin_required(view):
@@ -48,6 +66,7 @@ def admin_required(view):
 
 @bp.post("/login")
 def login():
+    csrf.protect()
     token = _token()
     if not token:
         abort(403, description="The admin pages are disabled: set ARENA_ADMIN_TOKEN to enable them.")
@@ -55,6 +74,15 @@ def login():
     if not hmac.compare_digest(given.encode(), token.encode()):
         abort(403, description="That admin token is not valid.")
     session["admin"] = _session_mark(token)
+    session["admin_since"] = int(time.time())
+    return redirect(url_for("admin.dashboard"), code=303)
+
+
+@bp.post("/logout")
+def logout():
+    csrf.protect()
+    session.pop("admin", None)
+    session.pop("admin_since", None)
     return redirect(url_for("admin.dashboard"), code=303)
 
 

@@ -119,6 +119,10 @@ def show_battle(token: str):
         return _reveal_page(reveal)
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")
+    if battle.reply_a_id is None or battle.reply_b_id is None:
+        # A live battle whose replies are still being written (or were never asked for): nothing to show yet.
+        abort(409, description="This live battle's replies are not complete yet; they appear on the page where "
+                               "you wrote your message.")  # fmt: skip
     return _open_battle(anonymous(battle))
 
 

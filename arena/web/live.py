@@ -15,6 +15,9 @@ from arena.voting.crisis import screen
 from arena.voting.voting import find_battle
 from arena.web import db_session, htmx
 from arena.web.battle import OUTCOME_LABELS, anonymous
+from arena.web.bidi import strip_bidi
+from arena.web.limits import network_limit_key
+from arena.web.live_gate import Refusal, Ticket
 from arena.web.visitor import terms_accepted, visitor_key
 
 bp = Blueprint("live", __name__)
@@ -47,6 +50,9 @@ def start():
     if len(text) > settings.live_max_chars:
         error = f"Your message is {len(text)} characters long; the limit is {settings.live_max_chars}."
         return _page_or_partial("live/_form.html", 400, message=text, error=error)
+    refusal = _gate().busy(network_limit_key())
+    if refusal is not None:
+        return _busy(refusal)
     key = visitor_key()
     db = db_session()
     signals = screen(text)
@@ -79,6 +85,16 @@ def start():
     return _page_or_partial("live/_stream.html", prompt=battle.prompt.text, token=token, labels=OUTCOME_LABELS)
 
 
+def _gate():
+    return current_app.extensions["arena.live_gate"]
+
+
+def _busy(refusal: Refusal):
+    """503 with Retry-After: nothing was stored or sent, so trying again later loses nothing."""
+    body, status = _page_or_partial("live/_busy.html", 503, reason=refusal.reason)
+    return Response(body, status, headers={"Retry-After": str(refusal.retry_after)})
+
+
 def _event(name: str, data: str = "") -> str:
     # One `data:` line per line of payload (SSE joins them with newlines); never an `id:`.
     lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -95,12 +111,26 @@ def stream(token: str):
     factory = current_app.extensions["arena.session_factory"]
     timeout = _settings().live_timeout_seconds
     terms_needed = not terms_accepted()
+    # End the request's transaction before the stream's own: on SQLite it holds the write lock (arena.db).
+    db_session().rollback()
+    ticket: Ticket | None = None
+    estimate = live.pending_battle_cost(factory, public_id)
+    if estimate is not None:
+        # Admitted before the battle is claimed: a refused stream leaves it pending, and the page's event source
+        # asks again after Retry-After.
+        admitted = _gate().admit(network_limit_key(), estimate)
+        if isinstance(admitted, Refusal):
+            return Response(admitted.reason, 503, mimetype="text/plain",
+                            headers={"Retry-After": str(admitted.retry_after)})  # fmt: skip
+        ticket = admitted
 
     def events():
         for event in live.stream_battle(factory, public_id, timeout_seconds=timeout):
             if event.name in ("a", "b"):
-                yield _event(event.name, str(escape(event.text)))
+                yield _event(event.name, str(escape(strip_bidi(event.text))))
             elif event.name == "done":
+                if ticket is not None:
+                    ticket.close(event.cost_usd)
                 with factory() as s:
                     battle = find_battle(s, public_id)
                     context = {"battle": anonymous(battle), "labels": OUTCOME_LABELS, "terms_needed": terms_needed}
@@ -112,4 +142,9 @@ def stream(token: str):
         yield _event("close")
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return Response(stream_with_context(events()), mimetype="text/event-stream", headers=headers)
+    response = Response(stream_with_context(events()), mimetype="text/event-stream", headers=headers)
+    if ticket is not None:
+        # However else the stream ends (failed, the visitor gone, never started): free the slot; the reserved
+        # estimate stays spent, since the calls may have been billed.
+        response.call_on_close(ticket.close)
+    return response

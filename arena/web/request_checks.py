@@ -51,8 +51,18 @@ def _post_is_a_utf8_form() -> None:
             abort(400, description="The form is not valid UTF-8.")
 
 
+def _no_nul_characters() -> None:
+    # A NUL is never text anyone typed; PostgreSQL refuses it in a string (a 500 there) while SQLite would store it.
+    if "\x00" in request.query_string.decode("utf-8", "replace") or "%00" in request.query_string.decode("latin-1"):
+        abort(400, description="The address contains a NUL character, which no text field may hold.")
+    form = request.method == "POST" and request.mimetype in FORM_TYPES and request.routing_exception is None
+    if form and any("\x00" in value for value in request.form.values()):
+        abort(400, description="The form contains a NUL character, which no text field may hold.")
+
+
 def register(app: Flask) -> None:
     """Call before CSRFProtect.init_app: before_request hooks run in the order they were added."""
     app.before_request(_path_is_utf8)
     app.before_request(_query_string_is_utf8)
     app.before_request(_post_is_a_utf8_form)
+    app.before_request(_no_nul_characters)

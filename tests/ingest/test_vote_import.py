@@ -212,3 +212,25 @@ def test_an_exclusive_import_keeps_every_key_and_index_and_matches_a_shared_one(
     assert [r[0] for r in rows] == [f"q{k}" for k in range(len(records))]
     assert all(r[2] for r in rows)
     assert rows[-1][3] == datetime.fromtimestamp(records[-1]["tstamp"], UTC)
+
+
+def test_a_second_concurrent_import_on_postgresql_exits_2(postgres_migrated, battles, tmp_path):
+    from sqlalchemy import text
+
+    from arena.db import make_engine
+    from arena.ingest.vote_import import IMPORT_LOCK_KEY
+    from tests.conftest import _truncate_all
+
+    url = postgres_migrated
+    _truncate_all(url)
+    path = write_jsonl(tmp_path / "votes.jsonl", battle_records(battles, NAMES))
+    engine = make_engine(url)
+    try:
+        with engine.begin() as first_import:  # the first import, mid-way: it holds the import lock
+            first_import.execute(text(f"SELECT pg_advisory_xact_lock({IMPORT_LOCK_KEY})"))
+            second = run_arena("import", "votes", str(path), "--database-url", url)
+            lines = second.stderr.strip().splitlines()
+            assert second.returncode == 2 and len(lines) == 1 and "another `arena import votes`" in lines[0]
+        assert run_arena("import", "votes", str(path), "--database-url", url).returncode == 0  # once it ended
+    finally:
+        engine.dispose()

@@ -143,3 +143,21 @@ def test_export_refuses_a_file_as_directory(voted, tmp_path):
     target.write_text("x")
     result = run_arena("export", "--out", str(target), "--database-url", voted)
     assert result.returncode == 2 and "not a directory" in result.stderr
+
+
+def test_export_never_writes_through_a_symlink(database_url, tmp_path):
+    from tests.arena_cli import run_arena
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.md").symlink_to(victim)
+    result = run_arena("export", "--format", "jsonl", "--out", str(out), "--database-url", database_url)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "symbolic link" in lines[0], result.stderr
+    assert victim.read_text() == "keep me\n"
+    (out / "README.md").unlink()
+    (out / "battles.jsonl.partial").symlink_to(victim)
+    assert run_arena("export", "--format", "jsonl", "--out", str(out), "--database-url", database_url).returncode == 2
+    assert victim.read_text() == "keep me\n"

@@ -241,8 +241,9 @@ def test_neither_litellm_nor_the_rating_engine_is_imported_by_the_web_app(databa
     script = f"""
 import sys
 from arena import create_app
-from tests.conftest import make_settings
-app = create_app(make_settings({database_url!r}))
+from arena.config import Settings
+# Not tests.conftest: its helpers import numpy, which is what this script must not see.
+app = create_app(Settings(database_url={database_url!r}, secret_key="s", testing=True, rate_limit_enabled=False))
 assert "litellm" not in sys.modules, "create_app imported litellm"
 client = app.test_client()
 assert client.get("/").status_code == 200
@@ -345,3 +346,25 @@ def test_hostile_model_text_stays_inert_in_the_stream(client, session_factory, l
     for name, data, _ in events:
         assert active_content(data) == [], name
     assert any("&lt;script&gt;" in data for name, data, _ in events if name == "a")
+
+
+def test_a_nul_character_is_a_400_and_stores_nothing(client, session_factory, llm_server):
+    add_live_models(session_factory, llm_server, "kind-one", "kind-two")
+    refused = start(client, "Half a message\x00 and the rest")
+    assert refused.status_code == 400 and "NUL" in refused.get_data(as_text=True)
+    assert client.get("/leaderboard?category=a%00b").status_code == 400
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Prompt)) == 0
+    assert llm_server.requests == []
+
+
+def test_the_page_of_a_live_battle_still_streaming_is_not_a_500(client, session_factory, llm_server):
+    add_live_models(session_factory, llm_server, "kind-one", "kind-two")
+    page = start(client).get_data(as_text=True)
+    with session_factory() as s:
+        public_id = s.scalars(select(Battle.public_id)).one()
+    token = client.application.extensions["arena.battle_ids"].sign(public_id)
+    early = client.get(f"/battles/{token}")
+    assert early.status_code == 409 and "not complete yet" in early.get_data(as_text=True)
+    stream_of(client, page)
+    assert client.get(f"/battles/{token}").status_code == 200

@@ -210,3 +210,47 @@ def test_cli_models_sync_rejects_a_stored_key_without_writing(database_url, sess
     assert result.returncode == 2 and "API keys are never stored" in result.stderr
     assert "nothing was changed" in result.stderr and "sk-9" not in result.stderr
     assert models_by_slug(session_factory) == {}
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ('params = { api_key = "sk-live-SECRET1" }', "params.api_key"),
+        (
+            'params = { extra_headers = { Authorization = "Bearer sk-live-SECRET1" } }',
+            "params.extra_headers.Authorization",
+        ),
+        ('params = { aws_secret_access_key = "sk-live-SECRET1" }', "params.aws_secret_access_key"),
+        ('params = { token = "sk-live-SECRET1" }', "params.token"),
+        ('params = { password = "sk-live-SECRET1" }', "params.password"),
+        ('api_base = "https://me:sk-live-SECRET1@llm.example/v1"', "api_base"),
+    ],
+)
+def test_cli_models_sync_refuses_a_credential_anywhere(database_url, session_factory, tmp_path, entry, field):
+    path = write(tmp_path, f'[[models]]\nslug = "leaky"\nlitellm = "openai/x"\n{entry}\n')
+    result = run_arena("models", "sync", str(path), "--database-url", database_url)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and field in lines[0], result.stderr
+    assert "SECRET1" not in result.stderr + result.stdout
+    assert models_by_slug(session_factory) == {}
+
+
+def test_cli_models_add_refuses_credentials_in_the_api_base(database_url, session_factory):
+    result = run_arena("models", "add", "x", "--litellm", "openai/x", "--api-base", "http://u:SECRET2@h/v1",
+                       "--database-url", database_url)  # fmt: skip
+    assert result.returncode == 2 and "api_base" in result.stderr and "SECRET2" not in result.stderr
+    assert models_by_slug(session_factory) == {}
+
+
+def test_models_list_masks_a_key_stored_before_the_check(database_url, session_factory):
+    with transaction(session_factory) as s:
+        s.add(Model(slug="old", display_name="Old", litellm_model="openai/x",
+                    meta={"params": {"api_key": "sk-OLD3", "max_tokens": 300,
+                                     "extra_headers": {"X-Api-Key": "sk-OLD3"}},
+                          "api_base": "https://u:sk-OLD3@h/v1"}))  # fmt: skip
+    result = run_arena("models", "list", "--json", "--database-url", database_url)
+    assert result.returncode == 0 and "sk-OLD3" not in result.stdout
+    model = json.loads(result.stdout)["models"][0]
+    assert model["params"] == {"api_key": "***", "max_tokens": 300, "extra_headers": {"X-Api-Key": "***"}}
+    assert model["api_base"] == "https://***@h/v1"
+    assert "sk-OLD3" not in run_arena("models", "list", "--database-url", database_url).stdout

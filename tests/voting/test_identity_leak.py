@@ -104,3 +104,25 @@ def test_no_demo_battle_is_flagged(client, demo_loaded, session_factory):
         assert "will not count" not in vote_on_the_battle(client)
     with session_factory() as s:
         assert set(s.scalars(select(Vote.counts_for_leaderboard))) == {True}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "As ChatGPT, I can't feel what you feel, but I hear you.",
+        "Claude here. That sounds so hard.",
+        "Hi! claude here, and I'm listening.",
+        "I'm \u0421laude, and I'm sorry.",  # a Cyrillic capital Es
+        "I'm Cl\u200baude, and I'm sorry.",  # a zero-width space
+        "I'm \uff23\uff4c\uff41\uff55\uff44\uff45, and I'm sorry.",  # fullwidth letters
+        "i am CLAUDE and this is hard.",
+        "As an AI developed by \u041epen\u0410I, I still care.",
+    ],
+)
+def test_disguised_identities_are_caught(text):
+    assert find_leak(text) is not None
+
+
+@pytest.mark.parametrize("text", ["Look at the llama here, it is calm.", "I'm pi-eyed tonight.", "In brief: rest."])
+def test_everyday_words_are_not_identities(text):
+    assert find_leak(text) is None

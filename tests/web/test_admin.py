@@ -70,3 +70,58 @@ def test_excluded_votes_are_counted_and_can_be_reincluded(admin_app, with_votes,
     assert sorted(rows, key=str) == sorted([(True, None)] * 5 + [(False, "too_fast")], key=str)
     assert len(marked) == 2  # re-included: the recompute job's filters leave them counted from now on
     assert "2 votes re-included by an admin" in client.get("/admin/").get_data(as_text=True)
+
+
+def login(client) -> str:
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/").get_data(as_text=True)).group(1)
+    assert client.post("/admin/login", data={"token": TOKEN, "csrf_token": csrf}).status_code == 303
+    return csrf
+
+
+def test_admin_pages_are_never_cached(admin_app):
+    client = admin_app.test_client()
+    assert client.get("/admin/").headers["Cache-Control"] == "no-store"  # the login page too
+    login(client)
+    assert client.get("/admin/").headers["Cache-Control"] == "no-store"
+
+
+def test_a_bearer_token_post_needs_no_csrf_token_but_a_session_post_does(admin_app, with_votes):
+    bearer = admin_app.test_client()
+    done = bearer.post(
+        "/admin/votes/reinclude", data={"reason": "daily_cap"}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert done.status_code == 303
+    wrong = bearer.post("/admin/votes/reinclude", data={"reason": "daily_cap"}, headers={"Authorization": "Bearer no"})
+    assert wrong.status_code == 403
+    browser = admin_app.test_client()
+    login(browser)
+    assert browser.post("/admin/votes/reinclude", data={"reason": "daily_cap"}).status_code == 400
+
+
+def test_an_admin_session_expires_and_can_log_out(admin_app, monkeypatch):
+    from arena.web import admin
+
+    client = admin_app.test_client()
+    csrf = login(client)
+    assert client.get("/admin/").status_code == 200
+    assert client.post("/admin/logout", data={"csrf_token": csrf}).status_code == 303
+    assert client.get("/admin/").status_code == 401
+    login(client)
+    real = admin.time.time
+    monkeypatch.setattr(admin.time, "time", lambda: real() + admin.ADMIN_SESSION_SECONDS + 1)
+    assert client.get("/admin/").status_code == 401  # hours later, not a year
+
+
+def test_admin_login_is_throttled_per_network(database_url):
+    import uuid
+
+    settings = make_settings(database_url, admin_token=TOKEN, rate_limit_enabled=True,
+                             secret_key=f"admin-{uuid.uuid4()}", rate_limit_admin_login="3 per minute")  # fmt: skip
+    app = create_app(settings)
+    statuses = []
+    for _ in range(5):
+        fresh = app.test_client()  # new cookies each time: the limit is the network's
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', fresh.get("/admin/").get_data(as_text=True)).group(1)
+        statuses.append(fresh.post("/admin/login", data={"token": "guess", "csrf_token": csrf}).status_code)
+    assert statuses == [403, 403, 403, 429, 429]
+    app.extensions["arena.engine"].dispose()
