@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Vote
@@ -52,16 +52,20 @@ def plan(connection: Connection, sized, *, min_votes: int, alpha: float, model_i
     voter's number of such votes) columns; `theta`: the first fit's strengths, in `model_ids` order."""
     result = CohortPlan()
     index = {m: k for k, m in enumerate(model_ids)}
+    young = case((sized.c.voter_votes < min_votes, True), else_=False)
     cell = (sized.c.model_a_id, sized.c.model_b_id)
+    # One pass over the votes for both rules: per network, young or not, model pair and outcome.
     rows = connection.execute(
-        select(sized.c.network, *cell, sized.c.outcome, func.count())
+        select(sized.c.network, young, *cell, sized.c.outcome, func.count())
         .where(sized.c.network.is_not(None))
-        .group_by(sized.c.network, *cell, sized.c.outcome)
+        .group_by(sized.c.network, young, *cell, sized.c.outcome)
     ).all()
-    rows = [r for r in rows if r[1] in index and r[2] in index]
+    rows = [r for r in rows if r[2] in index and r[3] in index]
     if rows:
-        _favouring(result, rows, index, model_ids, theta, min_votes=min_votes, alpha=alpha)
-    _selective(result, connection, sized, index, model_ids, min_votes=min_votes, alpha=alpha)
+        networks = [(network, a, b, outcome, n) for network, _, a, b, outcome, n in rows]
+        _favouring(result, networks, index, model_ids, theta, min_votes=min_votes, alpha=alpha)
+    young_votes = [(network, a, b, n) for network, is_young, a, b, _, n in rows if is_young]
+    _selective(result, connection, sized, young_votes, index, model_ids, min_votes=min_votes, alpha=alpha)
     return result
 
 
@@ -80,12 +84,9 @@ def _favouring(result: CohortPlan, rows, index, model_ids, theta, *, min_votes: 
         })  # fmt: skip
 
 
-def _selective(result: CohortPlan, connection, sized, index, model_ids, *, min_votes: int, alpha: float) -> None:
+def _selective(result: CohortPlan, connection, sized, voted_rows, index, model_ids, *, min_votes: int,
+               alpha: float) -> None:  # fmt: skip
     young = sized.c.network.is_not(None) & (sized.c.voter_votes < min_votes)
-    cell = (sized.c.model_a_id, sized.c.model_b_id)
-    voted_rows = connection.execute(
-        select(sized.c.network, *cell, func.count()).where(young).group_by(sized.c.network, *cell)
-    ).all()
     if not voted_rows:
         result.tests["young_cohort"] = 0
         return
