@@ -83,18 +83,20 @@ def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0
                  "created_at": when[k], "voter_key": f"v{v[k]}", "network_hash": network[v[k]]}
                 for k in rows
             ])  # fmt: skip
+    # Explicit ids, as above: PostgreSQL's sequence never saw those.
     with transaction(factory) as s:
         s.execute(insert(Battle), [
-            {"public_id": f"left{n}", "source": "arena", "judge_key": f"v{v[k]}", "model_a_id": ids[a[k]],
-             "model_b_id": ids[b[k]], "status": "open", "created_at": when[k]}
+            {"id": len(a) + n + 1, "public_id": f"left{n}", "source": "arena", "judge_key": f"v{v[k]}",
+             "model_a_id": ids[a[k]], "model_b_id": ids[b[k]], "status": "open", "created_at": when[k]}
             for n, k in enumerate(left) if not str(v[k]).startswith("picky")
         ])  # fmt: skip
         # The picky cohort was shown three battles for each it voted on; it left those without its model.
         target = int(np.argmin(theta))
         others = [m for m in range(n_models) if m != target]
         s.execute(insert(Battle), [
-            {"public_id": f"picky-left{n}", "source": "arena", "judge_key": f"vpicky-{n % 30}",
-             "model_a_id": ids[pair[0]], "model_b_id": ids[pair[1]], "status": "open", "created_at": START}
+            {"id": 2 * len(a) + n + 1, "public_id": f"picky-left{n}", "source": "arena",
+             "judge_key": f"vpicky-{n % 30}", "model_a_id": ids[pair[0]], "model_b_id": ids[pair[1]],
+             "status": "open", "created_at": START}
             for n, pair in enumerate(rng.choice(others, 2, replace=False) for _ in range(30 * 16))
         ])  # fmt: skip
     engine.dispose()
