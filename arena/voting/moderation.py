@@ -17,8 +17,6 @@ ONE_SIDED = "one_sided"
 OUTLIER_VOTER = "outlier_voter"
 NETWORK_ONE_SIDED = "network_one_sided"
 YOUNG_COHORT = "young_cohort"
-# Set when the vote is cast (arena.web.battle): the visitor had not solved the proof-of-work challenge.
-UNVERIFIED = "unverified"
 
 # One line per reason, shown beside its count on the admin page.
 EXPLANATIONS = {
@@ -34,8 +32,6 @@ EXPLANATIONS = {
     YOUNG_COHORT: "Young identities from one network (each with too few votes to be judged alone) that voted when "
     "a given model was on screen and left the other battles, which only someone who recognises the replies can "
     "do; their votes in battles with that model are not counted.",
-    UNVERIFIED: "Cast by a visitor who had not solved the proof-of-work challenge (a browser without "
-    "JavaScript, or a script); counted only if the operator sets ARENA_COUNT_UNVERIFIED.",
 }
 
 

@@ -204,12 +204,11 @@ def cast_vote(
     network_hash: str | None = None,
     now: datetime | None = None,
     min_dwell_ms: int = 0,
-    exclusion: str | None = None,
 ) -> Reveal:
     """Record `voter_key`'s vote in the caller's transaction and return the battle's reveal. Raises VoteRejected
     (and writes nothing) otherwise, also when the battle was shown to another key. A vote faster than
     `min_dwell_ms`, or on a battle whose replies give a model away, is stored all the same, marked as not
-    counting, with its reason; so is one the caller gives an `exclusion` reason for (an unverified visitor)."""
+    counting, with its reason."""
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
     now = now or utcnow()
@@ -226,7 +225,7 @@ def cast_vote(
     # A leak excludes the vote whatever the dwell: the visitor knew (or could know) who was who.
     # (The replies were checked when the battle was drawn or, live, completed; a leak is in its metadata.)
     leaked = IDENTITY_LEAK in (claimed.meta or {})
-    exclusion = IDENTITY_LEAK if leaked else (TOO_FAST if dwell_ms < min_dwell_ms else exclusion)
+    exclusion = IDENTITY_LEAK if leaked else (TOO_FAST if dwell_ms < min_dwell_ms else None)
     try:
         session.connection().execute(
             _INSERT_VOTE,
