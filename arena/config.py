@@ -65,6 +65,9 @@ class Settings:
     rate_limit_battle: str = "60 per minute"
     rate_limit_vote: str = "30 per minute"
     rate_limit_network: str = "600 per minute"
+    # New visitor identities a network (the hashed /24 or /48) may be given per hour: every per-visitor defence
+    # is only as strong as the cost of a new visitor.
+    new_visitors_per_network_hour: int = 30
     # A vote cast sooner than this after the battle appeared is kept but does not count (nobody reads two
     # replies that fast).
     min_dwell_ms: int = 2000
@@ -118,6 +121,9 @@ class Settings:
             rate_limit_battle=os.environ.get("ARENA_RATE_LIMIT_BATTLE") or cls.rate_limit_battle,
             rate_limit_vote=os.environ.get("ARENA_RATE_LIMIT_VOTE") or cls.rate_limit_vote,
             rate_limit_network=os.environ.get("ARENA_RATE_LIMIT_NETWORK") or cls.rate_limit_network,
+            new_visitors_per_network_hour=_env_int(
+                "ARENA_NEW_VISITORS_PER_NETWORK_HOUR", cls.new_visitors_per_network_hour
+            ),
             proxy_hops=_env_int("ARENA_PROXY_HOPS", 0),
             min_dwell_ms=_env_int("ARENA_MIN_DWELL_MS", 2000),
             terms_version=os.environ.get("ARENA_TERMS_VERSION") or cls.terms_version,
@@ -153,6 +159,8 @@ class Settings:
             raise ConfigError("ARENA_BATTLE_TTL_SECONDS must be positive")
         if self.proxy_hops < 0:
             raise ConfigError("ARENA_PROXY_HOPS must be 0 or more")
+        if self.new_visitors_per_network_hour < 1:
+            raise ConfigError("ARENA_NEW_VISITORS_PER_NETWORK_HOUR must be 1 or more")
         if self.min_dwell_ms < 0:
             raise ConfigError("ARENA_MIN_DWELL_MS must be 0 or more")
         if not 0 < len(self.terms_version) <= TERMS_VERSION_MAX or not self.terms_version.isprintable():

@@ -208,6 +208,10 @@ class Vote(Base):
     exclusion_reason: Mapped[str | None] = mapped_column(String(64))
     # Set when an admin re-includes the vote: the quality filters leave it counted from then on.
     reincluded_at: Mapped[datetime | None] = mapped_column()
+    # Who voted (always the key the battle was shown to) and the keyed hash of their network (/24 or /48), so
+    # the filters can judge networks and cohorts; NULL for imported votes and votes from before both were kept.
+    voter_key: Mapped[str | None] = mapped_column(String(64))
+    network_hash: Mapped[str | None] = mapped_column(String(64))
 
     battle: Mapped[Battle] = relationship(back_populates="vote")
 
@@ -357,6 +361,16 @@ class TermsAcceptance(Base):
     accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("visitor_key", "version", name="uq_terms_acceptance_visitor_version"),)
+
+
+class RetiredVisitorKey(Base):
+    """A visitor key deleted under privacy: a browser still carrying it gets a new identity, never this one."""
+
+    __tablename__ = "retired_visitor_key"
+
+    # SHA-256 of the key, not the key: recognises the stale browser, links nothing to old exports' judge_hash.
+    key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    retired_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class GenerationError(Base):

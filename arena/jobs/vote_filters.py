@@ -10,6 +10,9 @@ conservative (see ratings/voter_quality.py for the statistics):
 - outlier_voter: a voter with at least `min_votes` votes that are improbable under the ratings (Chatbot Arena's
   anomalous users), who agrees with the crowd at most half as much as expected and follows no consistent
   taste of their own, i.e. votes like a coin against clear differences.
+- network_one_sided, young_cohort: groups rather than single identities (arena/jobs/cohort_filters.py), since a
+  new identity is cheap: a network whose votes favour one model far beyond the ratings, and young identities
+  of one network that vote only when a given model is on screen.
 
 Only votes cast here with a visitor key are judged; imported votes keep the counting and reason they came with,
 and other reasons (too_fast, ...) are never touched. Each run re-evaluates from scratch: its own exclusions
@@ -24,15 +27,16 @@ import numpy as np
 from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from arena.jobs import cohort_filters
 from arena.models import Battle, Vote
-from arena.voting.moderation import DAILY_CAP, ONE_SIDED, OUTLIER_VOTER
+from arena.voting.moderation import DAILY_CAP, NETWORK_ONE_SIDED, ONE_SIDED, OUTLIER_VOTER, YOUNG_COHORT
 from ratings import bradley_terry as bt
 from ratings import voter_quality as vq
 from ratings.intervals import ClusteredOutcomes
 from ratings.outcomes import PairOutcomes
 
 # In the order they are applied: a vote excluded by an earlier rule keeps that reason.
-FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER)
+FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER, NETWORK_ONE_SIDED, YOUNG_COHORT)
 _KEYS_PER_STATEMENT = 500
 _ADVISORY_LOCK = 0x766F7465  # "vote": this job's write step, one at a time
 MAX_DETAILS = 200
@@ -64,6 +68,8 @@ class FilterPlan:
     details: list[dict] = field(default_factory=list)
     # False when no vote was cast here with a visitor key (an imported data set): nothing to cap.
     anyone_judged: bool = True
+    # Networks and young cohorts to exclude, per model (cohort_filters).
+    cohorts: list[cohort_filters.Cohort] = field(default_factory=list)
 
 
 @dataclass
@@ -97,7 +103,7 @@ def _candidates(dialect: str) -> Select:
     return (
         select(
             Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.outcome, Vote.reincluded_at,
-            Battle.judge_key.label("voter"), rank.label("day_rank"),
+            Battle.judge_key.label("voter"), Vote.network_hash.label("network"), rank.label("day_rank"),
         )
         .join(Battle, Battle.id == Vote.battle_id)
         .where(_is_judged(), or_(Vote.counts_for_leaderboard.is_(True), ours))
@@ -114,7 +120,7 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
     is applied. Holds only aggregates in memory."""
     if settings is None:
         return FilterPlan(None)
-    result = FilterPlan(settings, voters={ONE_SIDED: [], OUTLIER_VOTER: []})
+    result = FilterPlan(settings, voters={ONE_SIDED: [], OUTLIER_VOTER: [], NETWORK_ONE_SIDED: [], YOUNG_COHORT: []})
     if session.scalar(select(Battle.id).where(_is_judged()).limit(1)) is None:
         result.anyone_judged = False
         return result
@@ -136,17 +142,34 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
     pairs = [r[1:] for r in rows] + unjudged
     judged = [r for r in rows if r[0] is not None]
     model_ids = sorted({r[0] for r in pairs} | {r[1] for r in pairs})
-    if len(model_ids) < 2 or not judged:
+    if len(model_ids) < 2:
         return result
     index = {m: k for k, m in enumerate(model_ids)}
-    n = len(model_ids)
     # A cell may repeat (voters tested and not): the win matrix adds them up.
-    everyone = PairOutcomes.from_rows(n, [(index[a], index[b], o, c) for a, b, o, c in pairs])
+    everyone = PairOutcomes.from_rows(len(model_ids), [(index[a], index[b], o, c) for a, b, o, c in pairs])
     theta = bt.fit(everyone.win_matrix(both_bad), alpha=alpha)
+    result.tests = {"one_sided_position": 0, "one_sided_model": 0, "outlier_voter": 0}
+    if judged:
+        _judge_voters(result, judged, model_ids, theta)
+    # Groups too: identities too young for the rules above still vote from a network.
+    groups = cohort_filters.plan(connection, sized, min_votes=settings.min_votes, alpha=settings.alpha,
+                                 model_ids=model_ids, theta=theta)  # fmt: skip
+    result.cohorts = groups.cohorts
+    result.tests.update(groups.tests)
+    for cohort in groups.cohorts:
+        result.voters[cohort.reason].append(f"{cohort.network}:{cohort.model_id}")
+    result.details += groups.details[: max(0, MAX_DETAILS - len(result.details))]
+    return result
+
+
+def _judge_voters(result: FilterPlan, judged, model_ids: list[int], theta: np.ndarray) -> None:
+    """The per-voter rules, on the voters with enough votes to be tested."""
+    settings = result.settings
+    index = {m: k for k, m in enumerate(model_ids)}
     cells = _voter_cells(judged, index, theta)
     keys = sorted({r[0] for r in judged})
     by_position = vq.one_sided_by_position(cells, min_votes=settings.min_votes, alpha=settings.alpha)
-    by_model = vq.one_sided_by_model(cells, n, min_votes=settings.min_votes, alpha=settings.alpha)
+    by_model = vq.one_sided_by_model(cells, len(model_ids), min_votes=settings.min_votes, alpha=settings.alpha)
     outliers = vq.outlier_voters(cells, min_votes=settings.min_votes, alpha=settings.alpha)
     one_sided = by_position.flagged | by_model.flagged
     result.voters[ONE_SIDED] = [keys[v] for v in np.flatnonzero(one_sided)]
@@ -169,7 +192,6 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
             "votes": int(flags.n_votes[v]), "p_bound": float(f"{flags.p_bound[v]:.3g}"),
             **{k: x if isinstance(x, int) else round(float(x), 4) for k, x in figures.items()},
         })  # fmt: skip
-    return result
 
 
 def _voter_cells(rows, index: dict[int, int], theta: np.ndarray) -> vq.VoteCells:
@@ -207,6 +229,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
                     Battle.judge_key.in_(keys[start : start + _KEYS_PER_STATEMENT]), _is_judged()
                 )
                 excluded[reason] += _set(session, Vote.battle_id.in_(battles), counts=False, reason=reason)
+        excluded.update(cohort_filters.exclude(session, decided.cohorts, _exclude))
     return FilterReport(
         enabled=settings is not None,
         settings=None if settings is None else asdict(settings),
@@ -216,6 +239,10 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
         lifted=lifted,
         details=decided.details,
     )
+
+
+def _exclude(session: Session, which: list, reason: str) -> int:
+    return _set(session, and_(*which), counts=False, reason=reason)
 
 
 def _set(session: Session, which, *, counts: bool, reason: str | None) -> int:

@@ -15,6 +15,8 @@ from arena.voting.voting import TOO_FAST
 DAILY_CAP = "daily_cap"
 ONE_SIDED = "one_sided"
 OUTLIER_VOTER = "outlier_voter"
+NETWORK_ONE_SIDED = "network_one_sided"
+YOUNG_COHORT = "young_cohort"
 
 # One line per reason, shown beside its count on the admin page.
 EXPLANATIONS = {
@@ -24,6 +26,12 @@ EXPLANATIONS = {
     "or even a strong liking make probable.",
     OUTLIER_VOTER: "The voter's votes are improbable under the ratings: they agree with the crowd at most half "
     "as much as expected and follow no consistent taste of their own.",
+    NETWORK_ONE_SIDED: "Votes from a network (one /24 or /48) that, taken together, nearly always picked the same "
+    "model, far beyond what the ratings or even a strong shared liking make probable; its votes in battles with "
+    "that model are not counted. A shared address alone (a school, an office) is never a reason.",
+    YOUNG_COHORT: "Young identities from one network (each with too few votes to be judged alone) that voted when "
+    "a given model was on screen and left the other battles, which only someone who recognises the replies can "
+    "do; their votes in battles with that model are not counted.",
 }
 
 

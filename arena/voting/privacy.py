@@ -16,6 +16,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Prompt, Reply, TermsAcceptance, Vote
+from arena.voting.retired_keys import retire
 
 # visitors.keyed_hash: 32 lowercase hex digits.
 VISITOR_KEY = re.compile(r"[0-9a-f]{32}")
@@ -87,6 +88,8 @@ def delete_visitor_data(session: Session, visitor_key: str) -> DeletionSummary:
     terms = session.execute(
         delete(TermsAcceptance).where(TermsAcceptance.visitor_key == key).execution_options(synchronize_session=False)
     ).rowcount
+    # Whatever still carries the key (a stale cookie in another tab) can never vote or be shown battles under it.
+    retire(session, key)
     session.expire_all()
     return DeletionSummary(
         votes=votes,

@@ -14,6 +14,7 @@ from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, Vo
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
 from arena.voting.pairing import Draw
+from arena.voting.retired_keys import RetiredKey, digest, is_retired_clause
 
 
 class VoteRejected(Exception):
@@ -42,6 +43,21 @@ class BattleExpired(VoteRejected):
     status = 410
 
 
+class NotYourBattle(VoteRejected):
+    """A battle takes the vote of the visitor it was shown to, no one else's."""
+
+    status = 403
+
+
+class RetiredVisitor(VoteRejected):
+    """The voter's key was deleted under privacy: the browser gets a new identity."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("Your data was deleted, so this browser has a new identity now: start a new battle.")
+
+
 class BattleNotReady(VoteRejected):
     """A live battle whose replies are still streaming (or never arrived)."""
 
@@ -49,15 +65,28 @@ class BattleNotReady(VoteRejected):
 
 
 # A plain Core INSERT on the session's connection rather than the ORM: this runs on every page view, nothing
-# reads the row back within the request, and the ORM's bookkeeping cost more than the statement.
-_INSERT_BATTLE = insert(Battle.__table__)
+# reads the row back within the request, and the ORM's bookkeeping cost more than the statement. It is an
+# INSERT ... SELECT so that the retired-key check rides in the same statement: no extra round trip per page.
+_BATTLE_COLUMNS = ("public_id", "source", "metadata", "prompt_id", "reply_a_id", "reply_b_id", "model_a_id",
+                   "model_b_id", "judge_key", "sampling_prob", "status", "created_at", "expires_at")  # fmt: skip
+_INSERT_BATTLE = (
+    insert(Battle.__table__)
+    .from_select(
+        _BATTLE_COLUMNS,
+        select(*(bindparam(name, type_=Battle.__table__.c[name].type) for name in _BATTLE_COLUMNS)).where(
+            ~is_retired_clause(bindparam("judge_key_digest", type_=Battle.__table__.c.judge_key.type))
+        ),
+    )
+    .returning(Battle.id)
+)  # an INSERT ... SELECT's rowcount is not reported on every backend; a returned row is
 
 
 def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> str:
-    """Store a new open battle for `draw` in the caller's transaction; returns its public id."""
+    """Store a new open battle for `draw` in the caller's transaction; returns its public id. Raises RetiredKey
+    (storing nothing) if `judge_key` was deleted under privacy."""
     now = utcnow()
     public_id = new_public_id()
-    session.connection().execute(
+    stored = session.connection().execute(
         _INSERT_BATTLE,
         {
             "public_id": public_id,
@@ -69,12 +98,15 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
             "model_a_id": draw.model_a_id,
             "model_b_id": draw.model_b_id,
             "judge_key": judge_key,
+            "judge_key_digest": digest(judge_key) if judge_key else "",
             "sampling_prob": draw.probability,
             "status": "open",
             "created_at": now,
             "expires_at": now + ttl,
         },
     )
+    if stored.first() is None:
+        raise RetiredKey
     return public_id
 
 
@@ -104,6 +136,9 @@ _CLAIM = (
     .where(
         Battle.public_id == bindparam("claim_public_id"),
         Battle.status == "open",
+        # Ownership: the vote of the visitor the battle was shown to, under a key not deleted since.
+        Battle.judge_key == bindparam("claim_voter"),
+        ~is_retired_clause(bindparam("claim_voter_digest", type_=Battle.__table__.c.judge_key.type)),
         or_(Battle.expires_at.is_(None), Battle.expires_at > bindparam("claim_now", type_=UTCDateTime())),
         # A live battle takes a vote only once both replies arrived whole.
         Battle.reply_a_id.is_not(None),
@@ -140,10 +175,14 @@ class Reveal:
     exclusion_reason: str | None
 
 
-def _why_not_open(session: Session, public_id: str, now: datetime) -> VoteRejected:
+def _why_not_open(session: Session, public_id: str, voter_key: str, now: datetime) -> VoteRejected:
     battle = find_battle(session, public_id)
     if battle is None:
         return BattleNotFound("no such battle")
+    if battle.judge_key != voter_key:
+        return NotYourBattle("this battle was shown to another visitor and takes only their vote; start your own")
+    if session.scalar(select(is_retired_clause(digest(voter_key)))):
+        return RetiredVisitor()
     if battle.status == "voted":
         return AlreadyVoted("this battle already has a vote; each battle takes one")
     if battle.source == "live" and (battle.reply_a_id is None or battle.reply_b_id is None):
@@ -157,20 +196,30 @@ def _why_not_open(session: Session, public_id: str, now: datetime) -> VoteReject
 
 
 def cast_vote(
-    session: Session, public_id: str, outcome: str, *, now: datetime | None = None, min_dwell_ms: int = 0
+    session: Session,
+    public_id: str,
+    outcome: str,
+    *,
+    voter_key: str,
+    network_hash: str | None = None,
+    now: datetime | None = None,
+    min_dwell_ms: int = 0,
 ) -> Reveal:
-    """Record the vote in the caller's transaction and return the battle's reveal. Raises VoteRejected (and
-    writes nothing) otherwise. A vote faster than `min_dwell_ms`, or on a battle whose replies give a model away,
-    is stored all the same, marked as not counting, with its reason."""
+    """Record `voter_key`'s vote in the caller's transaction and return the battle's reveal. Raises VoteRejected
+    (and writes nothing) otherwise, also when the battle was shown to another key. A vote faster than
+    `min_dwell_ms`, or on a battle whose replies give a model away, is stored all the same, marked as not
+    counting, with its reason."""
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
     now = now or utcnow()
     # The conditional update is the claim: of racing requests exactly one sees its row come back. It is also
     # the whole read, reveal included, so a vote costs two statements; only a rejected one is looked at again
     # to say why.
-    claimed = session.connection().execute(_CLAIM, {"claim_public_id": public_id, "claim_now": now}).first()
+    claim = {"claim_public_id": public_id, "claim_now": now, "claim_voter": voter_key,
+             "claim_voter_digest": digest(voter_key)}  # fmt: skip
+    claimed = session.connection().execute(_CLAIM, claim).first()
     if claimed is None:
-        raise _why_not_open(session, public_id, now)
+        raise _why_not_open(session, public_id, voter_key, now)
 
     dwell_ms = max(0, int((now - claimed.created_at).total_seconds() * 1000))
     # A leak excludes the vote whatever the dwell: the visitor knew (or could know) who was who.
@@ -189,6 +238,8 @@ def cast_vote(
                 "dwell_ms": dwell_ms,
                 "counts_for_leaderboard": exclusion is None,
                 "exclusion_reason": exclusion,
+                "voter_key": voter_key,
+                "network_hash": network_hash,
             },
         )
     except IntegrityError as exc:

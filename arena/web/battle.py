@@ -10,8 +10,11 @@ from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
 from arena.voting.pairing import Draw, NoBattleAvailable
+from arena.voting.retired_keys import RetiredKey
 from arena.voting.terms import TermsNotAccepted
 from arena.voting.voting import (
+    NotYourBattle,
+    RetiredVisitor,
     Reveal,
     VoteRejected,
     cast_vote,
@@ -21,7 +24,8 @@ from arena.voting.voting import (
     is_expired,
 )
 from arena.web import db_session, htmx
-from arena.web.visitor import terms_accepted, visitor_key
+from arena.web.limits import network_hash
+from arena.web.visitor import existing_visitor_key, forget_visitor, terms_accepted, visitor_key
 
 bp = Blueprint("battle", __name__)
 
@@ -82,7 +86,16 @@ def _load(token: str) -> Battle:
 
 
 def _start_battle(ttl: timedelta) -> tuple[Draw, str]:
-    """Draw a battle and store it open; returns the draw and the battle's public id."""
+    """Draw a battle and store it open for this visitor; returns the draw and the battle's public id. A browser
+    still carrying a key deleted under privacy is given a new identity first."""
+    try:
+        return _store_battle(ttl)
+    except RetiredKey:
+        forget_visitor()
+        return _store_battle(ttl)
+
+
+def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
     pool = current_app.extensions["arena.pairing"]
     if current_app.extensions["arena.engine"].dialect.name == "sqlite":
         # The draw in its own short read transaction, ended before the write: the write lock is then held for the
@@ -132,15 +145,23 @@ def vote(token: str):
     public_id = _signer().unsign(token)
     if public_id is None:
         abort(404, description="No such battle. Start a new one.")
-    if not terms_accepted():
-        return _terms_required(token)
+    voter = existing_visitor_key()
     try:
+        if voter is None:
+            # No identity, so this browser was shown no battle: it dropped the cookie, or holds someone's link.
+            raise NotYourBattle("this battle was shown to another visitor (or your browser did not keep its "
+                                "cookie, which voting needs): start your own")  # fmt: skip
+        if not terms_accepted():
+            return _terms_required(token)
         settings = current_app.extensions["arena.settings"]
         # The reveal comes back from the vote's own statements: exactly what was stored.
-        reveal = cast_vote(db, public_id, request.form.get("outcome", ""), min_dwell_ms=settings.min_dwell_ms)
+        reveal = cast_vote(db, public_id, request.form.get("outcome", ""), voter_key=voter,
+                           network_hash=network_hash(), min_dwell_ms=settings.min_dwell_ms)  # fmt: skip
         db.commit()
     except VoteRejected as rejected:
         db.rollback()
+        if isinstance(rejected, RetiredVisitor):
+            forget_visitor()
         if htmx:
             body = render_template("battle/_vote_error.html", message=rejected.message)
             return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from flask import current_app, request, session
+from flask import abort, current_app, request, session
+from limits import parse
 
 from arena.voting.visitors import keyed_hash
 
@@ -33,3 +34,44 @@ def visitor_limit_key() -> str:
 
 def network_limit_key() -> str:
     return "n:" + keyed_hash(current_app.config["SECRET_KEY"], "limit-network", network_of(request.remote_addr))
+
+
+def network_hash() -> str:
+    """The keyed hash of the request's network that a vote row keeps, for the filters that judge networks (its
+    own purpose, so it never matches a limiter key)."""
+    return keyed_hash(current_app.config["SECRET_KEY"], "network", network_of(request.remote_addr))
+
+
+class NewVisitorsCapped(Exception):
+    """This network made as many new identities this hour as ARENA_NEW_VISITORS_PER_NETWORK_HOUR allows."""
+
+
+@lru_cache(maxsize=16)
+def _per_hour(cap: int):
+    return parse(f"{cap} per hour")
+
+
+def take_new_visitor_slot() -> None:
+    """Count one new identity against the request's network, in the limiter's store (Redis when configured, so
+    the cap holds across workers and hosts). Raises NewVisitorsCapped when the network is over its cap. Every
+    route that gives a browser an identity goes through here (arena.web.visitor), so none is a way around it."""
+    settings = current_app.extensions["arena.settings"]
+    if not settings.rate_limit_enabled:
+        return
+    limiter = current_app.extensions["arena.limiter"]
+    try:
+        allowed = limiter.limiter.hit(_per_hour(settings.new_visitors_per_network_hour), "new-visitor",
+                                      network_limit_key())  # fmt: skip
+    except Exception as error:  # noqa: BLE001 - a store that is down must not take the site down (as the limiter)
+        current_app.logger.warning("new-visitor cap not checked, the rate-limit store failed: %s", error)
+        return
+    if not allowed:
+        raise NewVisitorsCapped
+
+
+def refuse_new_visitor():
+    abort(
+        429,
+        description="Too many new visitors from your network in the last hour, so this browser cannot get an "
+        "identity yet. If you voted here before, use the browser you voted with; otherwise try again later.",
+    )

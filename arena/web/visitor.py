@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import current_app, session
 
-from arena.voting import terms
+from arena.voting import retired_keys, terms
 from arena.voting.visitors import judge_key, new_visitor_id
 from arena.web import db_session
+from arena.web.limits import NewVisitorsCapped, refuse_new_visitor, take_new_visitor_slot
 
 # The terms version this session is known to have accepted (already in the database): saves the lookup.
 TERMS_ACCEPTED = "terms"
 
 
 def visitor_key() -> str:
-    """The visitor's key, giving the browser a visitor id first if it has none."""
+    """The visitor's key, giving the browser a visitor id first if it has none (429 when its network has made
+    too many new identities this hour)."""
     visitor = session.get("visitor")
     if not visitor:
-        visitor = new_visitor_id()
-        session["visitor"] = visitor
-        session.permanent = True
+        try:
+            visitor = _new_identity()
+        except NewVisitorsCapped:
+            refuse_new_visitor()
     return judge_key(current_app.config["SECRET_KEY"], visitor)
+
+
+def _new_identity() -> str:
+    """Every identity is minted here: one slot of the network's hourly cap each."""
+    take_new_visitor_slot()
+    visitor = new_visitor_id()
+    session["visitor"] = visitor
+    session.permanent = True
+    return visitor
 
 
 def existing_visitor_key() -> str | None:
@@ -49,16 +63,24 @@ def terms_accepted() -> bool:
 
 
 def accept_terms() -> None:
-    """Store the acceptance of the current version (idempotent) and remember it in the session."""
+    """Store the acceptance of the current version (idempotent) and remember it in the session; a browser still
+    carrying a key deleted under privacy accepts under a new identity."""
     version = terms_version()
     db = db_session()
-    terms.accept(db, visitor_key(), version)
+    key = visitor_key()
+    if retired_keys.is_retired(db, key):
+        forget_visitor()
+        key = visitor_key()
+    terms.accept(db, key, version)
     db.commit()
     session[TERMS_ACCEPTED] = version
 
 
 def forget_visitor() -> None:
-    """After a deletion: a fresh visitor id, so nothing new links back to the deleted key, and terms asked anew."""
+    """After a deletion (or on meeting a deleted key): a fresh visitor id, so nothing new links back to the deleted
+    key, and the terms asked anew. Minted like any other identity; if the network is over its cap, the browser
+    has none until it may get one."""
     session.pop(TERMS_ACCEPTED, None)
-    session["visitor"] = new_visitor_id()
-    session.permanent = True
+    session.pop("visitor", None)
+    with contextlib.suppress(NewVisitorsCapped):
+        _new_identity()

@@ -5,9 +5,12 @@ Run from the repository root (not part of the default test run):
     python -m tests.benchmarks.filters_bench [--votes 300000] [--voters 3000] [--models 50]
                                              [--postgres postgresql://postgres@127.0.0.1:5432/test_filters]
 
-Honest voters with tastes, plus a few scripts (always A, coin flips, a flooder beyond the daily cap). Prints the
-time of the read step (per-voter aggregate + first fit + tests), of the write step (one UPDATE per rule), the
-per-voter rows the Python side held, and what was excluded; and a whole recompute with and without filters.
+Honest voters with tastes, plus a few scripts (always A, coin flips, a flooder beyond the daily cap) and a cohort
+of young identities on one network that vote only when one model is on screen. Honest voters sit on networks
+like real ones: most alone, a third behind 20 shared addresses (schools, offices), each leaving some battles
+unvoted. Prints the time of the read step (per-voter and per-network aggregates + first fit + tests), of the
+write step (one UPDATE per rule), what was excluded, and the false-exclusion rate: the share of honest votes the
+filters took out, overall and behind shared addresses; and a whole recompute with and without filters.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0
     coin_a = extra[1][0]
     extra[1] = (coin_a, (coin_a + rng.integers(1, n_models, 400)) % n_models, extra[1][2], extra[1][3])
     flood = simulate_voters(theta, np.array([600]), rng)
+    extra.append(_picky_cohort(rng, n_models, theta, identities=30, votes=8))
     extra.append((flood.model_a, flood.model_b, flood.outcome, np.full(600, "flooder", dtype=object)))
     a = np.concatenate([a] + [e[0] for e in extra])
     b = np.concatenate([b] + [e[1] for e in extra])
@@ -54,6 +58,9 @@ def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0
     # Voters vote at most a few dozen times an hour; the flooder 600 times in ten hours.
     when = [START + timedelta(minutes=3 * k) for k in range(len(a) - 600)]
     when += [START + timedelta(seconds=10 * k) for k in range(600)]
+    network = _networks(rng, v)
+    # Honest voters leave about one battle in ten unvoted: the selective-voting rule compares with what was shown.
+    left = rng.integers(0, len(a), len(a) // 10)
     engine = make_engine(url)
     upgrade(engine)
     factory = make_session_factory(engine)
@@ -73,10 +80,53 @@ def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0
             ])  # fmt: skip
             s.execute(insert(Vote), [
                 {"battle_id": k + 1, "model_a_id": ids[a[k]], "model_b_id": ids[b[k]], "outcome": OUTCOME[o[k]],
-                 "created_at": when[k]}
+                 "created_at": when[k], "voter_key": f"v{v[k]}", "network_hash": network[v[k]]}
                 for k in rows
             ])  # fmt: skip
+    # Explicit ids, as above: PostgreSQL's sequence never saw those.
+    with transaction(factory) as s:
+        s.execute(insert(Battle), [
+            {"id": len(a) + n + 1, "public_id": f"left{n}", "source": "arena", "judge_key": f"v{v[k]}",
+             "model_a_id": ids[a[k]], "model_b_id": ids[b[k]], "status": "open", "created_at": when[k]}
+            for n, k in enumerate(left) if not str(v[k]).startswith("picky")
+        ])  # fmt: skip
+        # The picky cohort was shown three battles for each it voted on; it left those without its model.
+        target = int(np.argmin(theta))
+        others = [m for m in range(n_models) if m != target]
+        s.execute(insert(Battle), [
+            {"id": 2 * len(a) + n + 1, "public_id": f"picky-left{n}", "source": "arena",
+             "judge_key": f"vpicky-{n % 30}", "model_a_id": ids[pair[0]], "model_b_id": ids[pair[1]],
+             "status": "open", "created_at": START}
+            for n, pair in enumerate(rng.choice(others, 2, replace=False) for _ in range(30 * 16))
+        ])  # fmt: skip
     engine.dispose()
+
+
+def _picky_cohort(rng, n_models: int, theta, *, identities: int, votes: int):
+    """Young identities that vote only in battles with the weakest model, for it 80% of the time (so their network
+    alone is not one-sided), and leave the rest (stored as open battles by populate)."""
+    target = int(np.argmin(theta))
+    a = rng.integers(0, n_models, identities * votes)
+    b = (a + rng.integers(1, n_models, len(a))) % n_models
+    a = np.where((a != target) & (b != target), target, a)
+    picks_target = rng.random(len(a)) < 0.8
+    o = np.where((a == target) == picks_target, 0, 1)
+    voters = np.array([f"picky-{k // votes}" for k in range(len(a))], dtype=object)
+    return a, b, o, voters
+
+
+def _networks(rng, voters) -> dict:
+    """Most voters alone on their network; a third behind 20 shared addresses; each script on its own."""
+    network = {}
+    for voter in sorted(set(voters), key=str):
+        name = str(voter)
+        if name.startswith("picky"):
+            network[voter] = "net-picky"
+        elif not name.isdigit():
+            network[voter] = f"net-{name}"
+        else:
+            network[voter] = f"shared-{rng.integers(20)}" if rng.random() < 1 / 3 else f"home-{name}"
+    return network
 
 
 def measure(url: str, label: str) -> None:
@@ -95,6 +145,7 @@ def measure(url: str, label: str) -> None:
         n_votes = s.execute(text("SELECT count(*) FROM vote")).scalar_one()
     print(f"[{label}] {n_votes:,} votes, {sum(decided.tests.values())} tests: filter read {read:.2f} s, "
           f"write {write:.2f} s; voters flagged {report.voters}, votes excluded {report.excluded}")  # fmt: skip
+    _false_exclusions(reader, label)
     for filters in (settings, None, settings):
         request = RecomputeRequest(ci="sandwich", categories=("overall",), filters=filters)
         t = time.perf_counter()
@@ -102,6 +153,22 @@ def measure(url: str, label: str) -> None:
         print(f"[{label}] whole recompute (sandwich), filters {'on ' if filters else 'off'}: "
               f"{time.perf_counter() - t:.2f} s")  # fmt: skip
     engine.dispose()
+
+
+def _false_exclusions(reader, label: str) -> None:
+    """Honest voters' votes the filters took out (honest: numbered voters), overall and behind shared addresses."""
+    with reader() as s:
+        rows = s.execute(text(
+            "SELECT v.voter_key, v.network_hash, v.counts_for_leaderboard, v.exclusion_reason FROM vote v"
+        )).all()  # fmt: skip
+    honest = [r for r in rows if r[0][1:].isdigit()]
+    shared = [r for r in honest if r[1].startswith("shared")]
+    for name, group in (("honest", honest), ("honest behind shared addresses", shared)):
+        lost = [r for r in group if not r[2] and r[3] != "daily_cap"]
+        print(f"[{label}] {name}: {len(lost)} of {len(group):,} votes excluded by the filters "
+              f"({100 * len(lost) / max(len(group), 1):.3f}%)")  # fmt: skip
+    picky = [r for r in rows if r[0].startswith("vpicky")]
+    print(f"[{label}] picky cohort: {sum(not r[2] for r in picky)} of {len(picky)} votes excluded")
 
 
 def main() -> None:

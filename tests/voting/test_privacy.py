@@ -41,7 +41,7 @@ class World:
 
 def _vote(session, draw: Draw, key: str, outcome: str) -> str:
     public_id = create_battle(session, draw, judge_key=key, ttl=TTL)
-    cast_vote(session, public_id, outcome)
+    cast_vote(session, public_id, outcome, voter_key=key)
     return public_id
 
 

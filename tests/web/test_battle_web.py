@@ -225,7 +225,7 @@ def test_the_reveal_a_vote_returns_is_the_battle_as_stored(session_factory, demo
         with transaction(session_factory) as s:
             public_id = create_battle(s, pool.draw(s, rng), judge_key="k", ttl=timedelta(hours=1))
         with transaction(session_factory) as s:
-            returned = cast_vote(s, public_id, outcome)
+            returned = cast_vote(s, public_id, outcome, voter_key="k")
         with session_factory() as s:
             battle = s.scalars(select(Battle).where(Battle.public_id == public_id)).one()
             expected = (battle.prompt.text, battle.reply_a.text, battle.reply_b.text,
