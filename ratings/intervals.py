@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ratings import batched
+from ratings import batched, resample
 from ratings import bradley_terry as bt
 from ratings.outcomes import OUTCOME_CODES, Outcome, PairOutcomes
 
@@ -118,7 +118,7 @@ def bootstrap(
     p = cells.counts / cells.counts.sum()
 
     def draw_counts(generator: np.random.Generator, size: int) -> np.ndarray:
-        return generator.multinomial(total, p, size=size).astype(np.float64)
+        return resample.multinomial(generator, total, p, size)
 
     return _resample_and_fit(rounds, rng, draw_counts, cells, theta0)
 
