@@ -180,3 +180,38 @@ def simulate_covariates(
     score = np.where(u < p - tie_mass / 2, 1.0, np.where(u < p + tie_mass / 2, 0.5, 0.0))
     battles = CovariateBattles(n, a, b, score, features, names)
     return SyntheticCovariateBattles(theta=theta, beta=beta, battles=battles)
+
+
+@dataclass(frozen=True)
+class SyntheticBoards:
+    """Votes on several boards (emotion groups) whose strengths differ: board g has theta + delta_g."""
+
+    theta: np.ndarray  # (n,) the shared strengths
+    board_theta: np.ndarray  # (boards, n) each board's true strengths, mean zero
+    boards: tuple[SyntheticBattles, ...]
+
+    def aggregate(self) -> tuple[PairOutcomes, list[PairOutcomes]]:
+        """The overall counts (every board's battles) and each board's."""
+        per_board = [b.aggregate() for b in self.boards]
+        n = len(self.theta)
+        overall = PairOutcomes(
+            n,
+            np.concatenate([o.model_a for o in per_board]),
+            np.concatenate([o.model_b for o in per_board]),
+            np.concatenate([o.outcome for o in per_board]),
+            np.concatenate([o.count for o in per_board]),
+        )
+        return overall, per_board
+
+
+def simulate_boards(
+    theta: np.ndarray, tau: float, battles_per_board, rng: np.random.Generator, **kwargs
+) -> SyntheticBoards:
+    """One board per entry of battles_per_board, board g's strengths theta + normal(0, tau) per model (centred),
+    its battles drawn by `simulate` on them."""
+    theta = np.asarray(theta, dtype=np.float64)
+    deltas = rng.normal(0.0, tau, (len(battles_per_board), len(theta)))
+    board_theta = theta + deltas
+    board_theta -= board_theta.mean(axis=1, keepdims=True)
+    boards = tuple(simulate(t, int(k), rng, **kwargs) for t, k in zip(board_theta, battles_per_board, strict=True))
+    return SyntheticBoards(theta=theta, board_theta=board_theta, boards=boards)
