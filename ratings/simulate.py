@@ -215,3 +215,19 @@ def simulate_boards(
     board_theta -= board_theta.mean(axis=1, keepdims=True)
     boards = tuple(simulate(t, int(k), rng, **kwargs) for t, k in zip(board_theta, battles_per_board, strict=True))
     return SyntheticBoards(theta=theta, board_theta=board_theta, boards=boards)
+
+
+def simulate_davidson(theta: np.ndarray, nu: float, n_battles: int, rng: np.random.Generator) -> SyntheticBattles:
+    """Battles (uniform distinct pairs, sides random) from Davidson's tie model: P(a wins) : P(tie) : P(b wins)
+    = pi_a : nu sqrt(pi_a pi_b) : pi_b, with pi = exp(theta)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    n = len(theta)
+    a = rng.integers(0, n, n_battles)
+    b = rng.integers(0, n - 1, n_battles)
+    b = b + (b >= a)
+    half = 0.5 * (theta[a] - theta[b])
+    weights = np.stack([np.exp(half), np.full(n_battles, nu), np.exp(-half)], axis=1)
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    pick = (rng.random(n_battles)[:, None] > cumulative[:, :2]).sum(axis=1)
+    outcome = np.array([Outcome.A_WINS, Outcome.TIE, Outcome.B_WINS], dtype=np.int64)[pick]
+    return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=rng.integers(0, 1000, n_battles))
