@@ -70,11 +70,13 @@ def simulate(
     tie_share: float = 0.4,
     both_bad_share: float = 0.2,
     n_voters: int = 1000,
+    position_edge: float = 0.0,
 ) -> SyntheticBattles:
     """`n_battles` battles between uniformly drawn distinct pairs, sides random.
 
     tie_share: fraction of the tie-able mass 2*min(p, 1-p) that becomes a tie (0 = no ties).
     n_voters: voters are drawn uniformly for each battle (see `repeated` for correlated voters).
+    position_edge: logits added to side A's margin in every battle (voters who favour the first reply).
     """
     n = len(theta)
     if n < 2:
@@ -85,7 +87,7 @@ def simulate(
     b = rng.integers(0, n - 1, n_battles)
     b = b + (b >= a)
     voter = rng.integers(0, n_voters, n_battles)
-    outcome = _draw_outcomes(theta[a] - theta[b], rng, tie_share, both_bad_share)
+    outcome = _draw_outcomes(theta[a] - theta[b] + position_edge, rng, tie_share, both_bad_share)
     return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=voter)
 
 
