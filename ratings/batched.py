@@ -28,6 +28,10 @@ _MAX_CHORD_STEPS = 12
 # An accepted Newton step may raise the objective by rounding noise only.
 _OBJECTIVE_SLACK = 1e-12
 _MAX_HALVINGS = 40
+# No step moves a strength by more than this (logits). Where a model is linked to the rest only by the prior's
+# virtual ties its curvature is tiny, and a full Newton step would throw it so far that every probability
+# saturates and the next Hessian is singular; capped steps still converge, the last ones being full Newton steps.
+MAX_STEP = 2.0
 
 
 class PairLayout:
@@ -91,7 +95,7 @@ def _chord(forward, backward, theta, inverse, layout, tol) -> np.ndarray:
     total = forward + backward
     converged = np.zeros(theta.shape[0], dtype=bool)
     active = np.arange(theta.shape[0])
-    previous = np.full(len(active), np.inf)
+    previous = np.full(len(active), MAX_STEP / _CHORD_CONTRACTION)
     for _ in range(_MAX_CHORD_STEPS):
         p = expit(layout.gaps(theta[active]))
         step = -layout.per_model(total[active] * p - forward[active]) @ inverse
@@ -119,6 +123,7 @@ def _newton(forward, backward, theta, rows, layout, tol, max_iter):
         p = expit(gap)
         gradient = layout.per_model(t * p - f)
         step = -np.linalg.solve(definite(layout.laplacian(t * p * (1 - p))), gradient[..., None])[..., 0]
+        step *= np.minimum(1.0, MAX_STEP / np.maximum(np.max(np.abs(step), axis=1), 1e-300))[:, None]
         step_gap = layout.gaps(step)
         fraction = np.ones(len(active))
         pending = np.arange(len(active))

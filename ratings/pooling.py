@@ -77,6 +77,7 @@ def posterior_mode(
         gradient = layout.per_model(total * p - forward) + np.einsum("gij,gj->gi", precision, theta - centre)
         hessian = layout.laplacian(total * p * (1 - p)) + precision
         step = -np.linalg.solve(hessian, gradient[..., None])[..., 0]
+        step *= np.minimum(1.0, batched.MAX_STEP / np.maximum(np.max(np.abs(step), axis=1), 1e-300))[:, None]
         fraction = np.ones(rows)
         for _ in range(_MAX_HALVINGS):
             trial = theta + fraction[:, None] * step

@@ -67,3 +67,29 @@ def test_bad_input_is_refused():
         batched.fit_many(np.zeros((2, 3, 4)), 0.01, np.zeros(3))
     with pytest.raises(ValueError, match="alpha"):
         batched.fit_many(np.zeros((2, 3, 3)), 0.0, np.zeros(3))
+
+
+def test_a_model_tied_to_the_rest_only_by_the_prior_converges_to_choix():
+    # Model 2 met nobody in this resample; a full Newton step would throw it ~40 logits away.
+    forward = np.array([[0.005] * 6])
+    backward = np.array([[1.005, 0.005, 0.005, 0.005, 3.005, 0.005]])
+    start = np.array([0.5, 1.23, -3.7, 1.97])
+    ours = batched.fit_pairs(forward, backward, start, batched.PairLayout(4))
+    wins = np.zeros((4, 4))
+    wins[1, 0], wins[3, 1] = 1, 3
+    assert np.max(np.abs(bt.to_elo(ours[0]) - bt.to_elo(bt.fit(wins, bt.DEFAULT_ALPHA, tol=1e-12)))) < 0.001
+
+
+def test_tiny_random_boards_always_bootstrap():
+    from ratings.leaderboard import RatingParams, rate
+    from ratings.outcomes import PairOutcomes
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(2, 8))
+        rows = []
+        for _ in range(int(rng.integers(1, 12))):
+            a, b = rng.choice(n, 2, replace=False)
+            rows.append((a, b, rng.choice(["model_a", "model_b", "tie", "both_bad"]), int(rng.integers(1, 4))))
+        board = rate(PairOutcomes.from_rows(n, rows), RatingParams(rounds=30, seed=trial))
+        assert np.all(np.isfinite(board.ci_low)) and np.all(board.ci_low <= board.ci_high)
