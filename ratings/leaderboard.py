@@ -154,3 +154,49 @@ def rate(
         params=params,
         component=labels,
     )
+
+
+def to_elo_by_component(theta: np.ndarray, labels: np.ndarray, anchor: tuple[int, float] | None) -> np.ndarray:
+    """Elo scores centred on 1000 within each component; the anchor, if any, pins its own component."""
+    scores = np.empty(len(theta))
+    for models in components.members(labels):
+        local = None
+        if anchor is not None and anchor[0] in models:
+            local = (int(np.searchsorted(models, anchor[0])), anchor[1])
+        scores[models] = bt.to_elo(theta[models], local)
+    return scores
+
+
+def from_posterior(
+    outcomes: PairOutcomes,
+    theta: np.ndarray,
+    covariance: np.ndarray,
+    labels: np.ndarray,
+    params: RatingParams = RatingParams(),
+) -> Leaderboard:
+    """A board from a posterior (a pooled board): normal 95% intervals from `covariance`; `labels` are the
+    components of the overall board, whose centring and anchor this board shares."""
+    rating = to_elo_by_component(theta, labels, params.anchor)
+    variance = np.diag(covariance).copy()
+    if params.anchor is not None:
+        # Pinning model k measures everyone in k's component relative to k: Var(theta_i - theta_k).
+        k = params.anchor[0]
+        same = labels == labels[k]
+        variance[same] = variance[same] + covariance[k, k] - 2 * covariance[same, k]
+    half = Z_95 * bt.ELO_SCALE * np.sqrt(np.maximum(variance, 0.0))
+    ci_low, ci_high = rating - half, rating + half
+    battles, wins, ties = model_totals(outcomes)
+    rank_ub = np.ones(len(theta), dtype=np.int64)
+    for models in components.members(labels):
+        present = models[battles[models] > 0]
+        if len(present):
+            rank_ub[present] = rank_upper_bound(ci_low[present], ci_high[present])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        win_rate = np.where(battles > 0, (wins + 0.5 * ties) / battles, np.nan)
+        pair_battles = outcomes.battle_matrix("tie")
+        pair_win_rate = np.where(pair_battles > 0, outcomes.win_matrix("tie") / pair_battles, np.nan)
+    return Leaderboard(
+        rating=rating, ci_low=ci_low, ci_high=ci_high, rank_ub=rank_ub, battles=battles, wins=wins, ties=ties,
+        win_rate=win_rate, pair_battles=pair_battles, pair_win_rate=pair_win_rate, theta=theta, params=params,
+        component=labels,
+    )  # fmt: skip
