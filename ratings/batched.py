@@ -18,6 +18,7 @@ probabilities; never a dense (rounds, n, n) array of sigmoids, which would do ev
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.special import expit, log_expit
 
 # A step this small in every coordinate (logits; 1e-7 is 0.00002 Elo points) ends a round.
@@ -47,6 +48,10 @@ class PairLayout:
         rows = np.arange(len(self.i))
         self.incidence[rows, self.i] = 1.0
         self.incidence[rows, self.j] = -1.0
+        # The same as a sparse matrix: products with it are single-threaded and skip the zeros, where a dense BLAS
+        # product spends n/2 times the work and competes for cores with the bootstrap's own threads.
+        self._sparse = sparse.csr_array(self.incidence)
+        self._sparse_t = sparse.csr_array(self.incidence.T)
         self._flat_ij = self.i * n + self.j
         self._flat_ji = self.j * n + self.i
         self._diagonal = np.arange(n) * (n + 1)
@@ -61,11 +66,16 @@ class PairLayout:
         return flat[..., self._flat_ij], flat[..., self._flat_ji]
 
     def gaps(self, theta: np.ndarray) -> np.ndarray:
-        return theta @ self.incidence.T
+        """theta_i - theta_j per pair, for every row of theta."""
+        if theta.ndim == 1:
+            return self._sparse @ theta
+        return (self._sparse @ theta.T).T
 
     def per_model(self, per_pair: np.ndarray) -> np.ndarray:
         """sum over pairs of x_p (e_i - e_j)."""
-        return per_pair @ self.incidence
+        if per_pair.ndim == 1:
+            return self._sparse_t @ per_pair
+        return (self._sparse_t @ per_pair.T).T
 
     def laplacian(self, weight: np.ndarray) -> np.ndarray:
         """sum over pairs of weight_p (e_i - e_j)(e_i - e_j)^T, for every row of weight: (..., n, n)."""

@@ -33,7 +33,7 @@ from ratings import bradley_terry as bt
 
 # The grid of tau in logits: from boards that barely differ (0.9 Elo points) to wildly different ones.
 _LOG_TAU_BOUNDS = (np.log(0.005), np.log(4.0))
-_GRID = 28
+_GRID = 16
 _TOL = 1e-8
 _MAX_ITER = 100
 _MAX_HALVINGS = 40
