@@ -236,6 +236,8 @@ class RatingRun(Base):
     n_votes: Mapped[int] = mapped_column(Integer)
     # Per category: the model order and the pairwise battle and win-rate matrices, for the charts.
     matrices: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What the run found beyond per-model ratings: tie propensity, position bias, pooling per board, components.
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     ratings: Mapped[list[Rating]] = relationship(back_populates="run", order_by="Rating.rating.desc()")
 
@@ -257,11 +259,34 @@ class Rating(Base):
     wins: Mapped[float] = mapped_column(Float)
     ties: Mapped[float] = mapped_column(Float)
     win_rate: Mapped[float | None] = mapped_column(Float)
+    # Connected component of the comparison graph (0: the largest); ratings compare within one component only.
+    component: Mapped[int | None] = mapped_column(Integer)
+    # Pooled boards: the weight of the other votes' rating in this one (0: all its own votes, 1: all borrowed).
+    borrowed: Mapped[float | None] = mapped_column(Float)
+    # Share of the model's battles voted "both bad", with its 95% interval.
+    both_bad_share: Mapped[float | None] = mapped_column(Float)
+    both_bad_low: Mapped[float | None] = mapped_column(Float)
+    both_bad_high: Mapped[float | None] = mapped_column(Float)
 
     run: Mapped[RatingRun] = relationship(back_populates="ratings")
     model: Mapped[Model] = relationship()
 
     __table_args__ = (UniqueConstraint("run_id", "category", "model_id", name="uq_rating_run_category_model"),)
+
+
+class PairWeight(Base):
+    """Active sampling: the probability with which the pairing service draws each pair of models, computed by a
+    rating run from its snapshot (the web path only reads these rows)."""
+
+    __tablename__ = "pair_weight"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("rating_run.id", ondelete="CASCADE"))
+    model_low_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="CASCADE"))
+    model_high_id: Mapped[int] = mapped_column(ForeignKey("model.id", ondelete="CASCADE"))
+    probability: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (UniqueConstraint("run_id", "model_low_id", "model_high_id", name="uq_pair_weight_run_pair"),)
 
 
 class ModelAlias(Base):

@@ -24,6 +24,8 @@ from scipy.special import expit, log_expit
 from scipy.stats import norm
 
 from ratings import bradley_terry as bt
+from ratings.outcomes import Outcome, PairOutcomes
+from ratings.ties import wilson
 
 # An accepted step may raise the objective by rounding noise only: summing a million log-likelihood terms is
 # exact to about 1e-15 relative, a real overshoot is many orders larger.
@@ -387,3 +389,30 @@ def fit_covariates(
         n_battles=float(problem.w.sum()),
         iterations=iteration,
     )
+
+
+POSITION = "position_a"
+
+
+def position_rows(outcomes: PairOutcomes, both_bad: str = "tie") -> CovariateBattles:
+    """The aggregated cells as covariate rows (weight = count) with one feature, `position_a` = 1 in every
+    battle: its beta is the log-odds edge of the reply shown first (side A) over equal strengths. It is identified
+    because sides are drawn at random, so each pair is seen both ways round. Cells the fit ignores (both_bad with
+    both_bad="drop") are left out."""
+    keep = outcomes.count > 0
+    if both_bad == "drop":
+        keep &= outcomes.outcome != Outcome.BOTH_BAD
+    o = outcomes.outcome[keep]
+    score = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
+    return CovariateBattles(
+        outcomes.n_models, outcomes.model_a[keep], outcomes.model_b[keep], score,
+        np.ones((int(keep.sum()), 1)), (POSITION,), weight=outcomes.count[keep],
+    )  # fmt: skip
+
+
+def a_side_wins(outcomes: PairOutcomes) -> tuple[float, float, float, float]:
+    """Side A's share of the decisive votes (A or B better), with its 95% Wilson interval, and their number."""
+    o, c = outcomes.outcome, outcomes.count
+    a_wins, decisive = c[o == Outcome.A_WINS].sum(), c[(o == Outcome.A_WINS) | (o == Outcome.B_WINS)].sum()
+    share, low, high = wilson(np.array([a_wins]), np.array([decisive]))
+    return float(share[0]), float(low[0]), float(high[0]), float(decisive)

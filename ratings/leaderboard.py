@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ratings import bradley_terry as bt
-from ratings import intervals
+from ratings import components, intervals
 from ratings.outcomes import Outcome, PairOutcomes
 
 CI_METHODS = ("bootstrap", "sandwich", "cluster")
@@ -50,6 +50,8 @@ class Leaderboard:
     pair_win_rate: np.ndarray
     theta: np.ndarray
     params: RatingParams = field(default_factory=RatingParams)
+    # Connected component of the comparison graph per model (0: the largest); ratings compare within one only.
+    component: np.ndarray | None = None
 
     def order(self) -> np.ndarray:
         """Model indices by rating, highest first."""
@@ -71,35 +73,67 @@ def model_totals(outcomes: PairOutcomes) -> tuple[np.ndarray, np.ndarray, np.nda
     return battles, wins, ties
 
 
+def _interval(
+    outcomes: PairOutcomes,
+    params: RatingParams,
+    clustered: intervals.ClusteredOutcomes | None,
+    rng: np.random.Generator,
+    anchor: tuple[int, float] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """theta, rating, ci_low, ci_high of one connected set of models."""
+    theta = bt.fit(outcomes.win_matrix(params.both_bad), params.alpha)
+    rating = bt.to_elo(theta, anchor)
+    kwargs = dict(alpha=params.alpha, both_bad=params.both_bad, theta0=theta)
+    if params.ci == "sandwich":
+        cov = intervals.sandwich_covariance(outcomes, theta, alpha=params.alpha, both_bad=params.both_bad)
+        if anchor is not None:
+            # Pinning model k measures everyone relative to k: Var(theta_i - theta_k).
+            k = anchor[0]
+            se = np.sqrt(np.maximum(np.diag(cov) + cov[k, k] - 2 * cov[:, k], 0))
+        else:
+            se = np.sqrt(np.maximum(np.diag(cov), 0))
+        half = Z_95 * bt.ELO_SCALE * se
+        return theta, rating, rating - half, rating + half
+    if params.ci == "cluster":
+        if clustered is None:
+            raise ValueError("the voter-clustered bootstrap needs voter keys")
+        draws = intervals.clustered_bootstrap(clustered, params.rounds, rng, **kwargs)
+    else:
+        draws = intervals.bootstrap(outcomes, params.rounds, rng, **kwargs)
+    ci_low, ci_high = np.percentile(bt.to_elo(draws, anchor), [2.5, 97.5], axis=0)
+    return theta, rating, ci_low, ci_high
+
+
 def rate(
     outcomes: PairOutcomes,
     params: RatingParams = RatingParams(),
     clustered: intervals.ClusteredOutcomes | None = None,
 ) -> Leaderboard:
-    win_matrix = outcomes.win_matrix(params.both_bad)
-    theta = bt.fit(win_matrix, params.alpha)
-    rating = bt.to_elo(theta, params.anchor)
+    """Each connected component of the comparison graph is fitted, resampled and centred on its own (see
+    ratings.components); an anchor pins its own component only. Rank (UB) counts models of the same component."""
+    if params.ci == "cluster" and clustered is None:
+        raise ValueError("the voter-clustered bootstrap needs voter keys")
+    n = outcomes.n_models
+    labels = components.label(outcomes)
+    groups = components.members(labels)
     rng = np.random.default_rng(params.seed)
-    kwargs = dict(alpha=params.alpha, both_bad=params.both_bad, theta0=theta)
-    if params.ci == "sandwich":
-        cov = intervals.sandwich_covariance(outcomes, theta, alpha=params.alpha, both_bad=params.both_bad)
-        if params.anchor is not None:
-            # Pinning model k measures everyone relative to k: Var(theta_i - theta_k).
-            k = params.anchor[0]
-            se = np.sqrt(np.maximum(np.diag(cov) + cov[k, k] - 2 * cov[:, k], 0))
-        else:
-            se = np.sqrt(np.maximum(np.diag(cov), 0))
-        half = Z_95 * bt.ELO_SCALE * se
-        ci_low, ci_high = rating - half, rating + half
-    else:
-        if params.ci == "cluster":
-            if clustered is None:
-                raise ValueError("the voter-clustered bootstrap needs voter keys")
-            draws = intervals.clustered_bootstrap(clustered, params.rounds, rng, **kwargs)
-        else:
-            draws = intervals.bootstrap(outcomes, params.rounds, rng, **kwargs)
-        scores = bt.to_elo(draws, params.anchor)
-        ci_low, ci_high = np.percentile(scores, [2.5, 97.5], axis=0)
+    # One component (the usual case) draws from the seed's own generator, as before components were split.
+    generators = [rng] if len(groups) == 1 else rng.spawn(len(groups))
+    theta, rating, ci_low, ci_high = (np.zeros(n) for _ in range(4))
+    rank_ub = np.ones(n, dtype=np.int64)
+    for models, generator in zip(groups, generators, strict=True):
+        sub, _ = components.restrict(outcomes, models)
+        sub_clustered = components.restrict_clustered(clustered, models) if clustered is not None else None
+        anchor = None
+        if params.anchor is not None and params.anchor[0] in models:
+            anchor = (int(np.searchsorted(models, params.anchor[0])), params.anchor[1])
+        if len(models) < 2:  # cannot happen with battles; kept so a lone model still gets a row
+            rating[models] = bt.ELO_CENTRE if anchor is None else anchor[1]
+            ci_low[models] = ci_high[models] = rating[models]
+            continue
+        parts = _interval(sub, params, sub_clustered, generator, anchor)
+        theta[models], rating[models], ci_low[models], ci_high[models] = parts
+        rank_ub[models] = rank_upper_bound(parts[2], parts[3])
     battles, wins, ties = model_totals(outcomes)
     with np.errstate(invalid="ignore", divide="ignore"):
         win_rate = np.where(battles > 0, (wins + 0.5 * ties) / battles, np.nan)
@@ -109,7 +143,7 @@ def rate(
         rating=rating,
         ci_low=ci_low,
         ci_high=ci_high,
-        rank_ub=rank_upper_bound(ci_low, ci_high),
+        rank_ub=rank_ub,
         battles=battles,
         wins=wins,
         ties=ties,
@@ -118,4 +152,51 @@ def rate(
         pair_win_rate=pair_win_rate,
         theta=theta,
         params=params,
+        component=labels,
     )
+
+
+def to_elo_by_component(theta: np.ndarray, labels: np.ndarray, anchor: tuple[int, float] | None) -> np.ndarray:
+    """Elo scores centred on 1000 within each component; the anchor, if any, pins its own component."""
+    scores = np.empty(len(theta))
+    for models in components.members(labels):
+        local = None
+        if anchor is not None and anchor[0] in models:
+            local = (int(np.searchsorted(models, anchor[0])), anchor[1])
+        scores[models] = bt.to_elo(theta[models], local)
+    return scores
+
+
+def from_posterior(
+    outcomes: PairOutcomes,
+    theta: np.ndarray,
+    covariance: np.ndarray,
+    labels: np.ndarray,
+    params: RatingParams = RatingParams(),
+) -> Leaderboard:
+    """A board from a posterior (a pooled board): normal 95% intervals from `covariance`; `labels` are the
+    components of the overall board, whose centring and anchor this board shares."""
+    rating = to_elo_by_component(theta, labels, params.anchor)
+    variance = np.diag(covariance).copy()
+    if params.anchor is not None:
+        # Pinning model k measures everyone in k's component relative to k: Var(theta_i - theta_k).
+        k = params.anchor[0]
+        same = labels == labels[k]
+        variance[same] = variance[same] + covariance[k, k] - 2 * covariance[same, k]
+    half = Z_95 * bt.ELO_SCALE * np.sqrt(np.maximum(variance, 0.0))
+    ci_low, ci_high = rating - half, rating + half
+    battles, wins, ties = model_totals(outcomes)
+    rank_ub = np.ones(len(theta), dtype=np.int64)
+    for models in components.members(labels):
+        present = models[battles[models] > 0]
+        if len(present):
+            rank_ub[present] = rank_upper_bound(ci_low[present], ci_high[present])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        win_rate = np.where(battles > 0, (wins + 0.5 * ties) / battles, np.nan)
+        pair_battles = outcomes.battle_matrix("tie")
+        pair_win_rate = np.where(pair_battles > 0, outcomes.win_matrix("tie") / pair_battles, np.nan)
+    return Leaderboard(
+        rating=rating, ci_low=ci_low, ci_high=ci_high, rank_ub=rank_ub, battles=battles, wins=wins, ties=ties,
+        win_rate=win_rate, pair_battles=pair_battles, pair_win_rate=pair_win_rate, theta=theta, params=params,
+        component=labels,
+    )  # fmt: skip

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ratings import bradley_terry as bt
+from ratings import sampling
 from ratings.covariates import CovariateBattles
 from ratings.intervals import ClusteredOutcomes
 from ratings.outcomes import Outcome, PairOutcomes
@@ -70,11 +72,13 @@ def simulate(
     tie_share: float = 0.4,
     both_bad_share: float = 0.2,
     n_voters: int = 1000,
+    position_edge: float = 0.0,
 ) -> SyntheticBattles:
     """`n_battles` battles between uniformly drawn distinct pairs, sides random.
 
     tie_share: fraction of the tie-able mass 2*min(p, 1-p) that becomes a tie (0 = no ties).
     n_voters: voters are drawn uniformly for each battle (see `repeated` for correlated voters).
+    position_edge: logits added to side A's margin in every battle (voters who favour the first reply).
     """
     n = len(theta)
     if n < 2:
@@ -85,7 +89,7 @@ def simulate(
     b = rng.integers(0, n - 1, n_battles)
     b = b + (b >= a)
     voter = rng.integers(0, n_voters, n_battles)
-    outcome = _draw_outcomes(theta[a] - theta[b], rng, tie_share, both_bad_share)
+    outcome = _draw_outcomes(theta[a] - theta[b] + position_edge, rng, tie_share, both_bad_share)
     return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=voter)
 
 
@@ -180,3 +184,134 @@ def simulate_covariates(
     score = np.where(u < p - tie_mass / 2, 1.0, np.where(u < p + tie_mass / 2, 0.5, 0.0))
     battles = CovariateBattles(n, a, b, score, features, names)
     return SyntheticCovariateBattles(theta=theta, beta=beta, battles=battles)
+
+
+@dataclass(frozen=True)
+class SyntheticBoards:
+    """Votes on several boards (emotion groups) whose strengths differ: board g has theta + delta_g."""
+
+    theta: np.ndarray  # (n,) the shared strengths
+    board_theta: np.ndarray  # (boards, n) each board's true strengths, mean zero
+    boards: tuple[SyntheticBattles, ...]
+
+    def aggregate(self) -> tuple[PairOutcomes, list[PairOutcomes]]:
+        """The overall counts (every board's battles) and each board's."""
+        per_board = [b.aggregate() for b in self.boards]
+        n = len(self.theta)
+        overall = PairOutcomes(
+            n,
+            np.concatenate([o.model_a for o in per_board]),
+            np.concatenate([o.model_b for o in per_board]),
+            np.concatenate([o.outcome for o in per_board]),
+            np.concatenate([o.count for o in per_board]),
+        )
+        return overall, per_board
+
+
+def simulate_boards(
+    theta: np.ndarray, tau: float, battles_per_board, rng: np.random.Generator, **kwargs
+) -> SyntheticBoards:
+    """One board per entry of battles_per_board, board g's strengths theta + normal(0, tau) per model (centred),
+    its battles drawn by `simulate` on them."""
+    theta = np.asarray(theta, dtype=np.float64)
+    deltas = rng.normal(0.0, tau, (len(battles_per_board), len(theta)))
+    board_theta = theta + deltas
+    board_theta -= board_theta.mean(axis=1, keepdims=True)
+    boards = tuple(simulate(t, int(k), rng, **kwargs) for t, k in zip(board_theta, battles_per_board, strict=True))
+    return SyntheticBoards(theta=theta, board_theta=board_theta, boards=boards)
+
+
+def simulate_davidson(theta: np.ndarray, nu: float, n_battles: int, rng: np.random.Generator) -> SyntheticBattles:
+    """Battles (uniform distinct pairs, sides random) from Davidson's tie model: P(a wins) : P(tie) : P(b wins)
+    = pi_a : nu sqrt(pi_a pi_b) : pi_b, with pi = exp(theta)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    n = len(theta)
+    a = rng.integers(0, n, n_battles)
+    b = rng.integers(0, n - 1, n_battles)
+    b = b + (b >= a)
+    half = 0.5 * (theta[a] - theta[b])
+    weights = np.stack([np.exp(half), np.full(n_battles, nu), np.exp(-half)], axis=1)
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+    pick = (rng.random(n_battles)[:, None] > cumulative[:, :2]).sum(axis=1)
+    outcome = np.array([Outcome.A_WINS, Outcome.TIE, Outcome.B_WINS], dtype=np.int64)[pick]
+    return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=rng.integers(0, 1000, n_battles))
+
+
+@dataclass(frozen=True)
+class SamplingRun:
+    """A simulated arena run under one pairing policy, stopped when the intervals were narrow enough."""
+
+    votes: int
+    mean_half_width: float  # Elo points, 95%
+    covered: float  # share of models whose interval holds the truth
+    theta: np.ndarray  # fitted
+    probability: np.ndarray  # per battle, the probability its pair was drawn with
+    battles: SyntheticBattles
+
+
+def simulate_sampling(
+    theta: np.ndarray,
+    policy: str,
+    rng: np.random.Generator,
+    *,
+    batch: int = 250,
+    target_half_width: float = 25.0,
+    max_votes: int = 500_000,
+    alpha: float = 0.01,
+    floor: float = sampling.DEFAULT_FLOOR,
+    tie_share: float = 0.4,
+    earlier: SyntheticBattles | None = None,
+) -> SamplingRun:
+    """Votes in batches; after each, refit and (for policy "active") recompute the pair weights from the fit, as
+    the recompute job does from each snapshot; stop once the mean 95% half-width is at most the target.
+    `earlier`: votes already cast before the run (e.g. on the models an arena had before new ones arrived); they
+    count toward the intervals, not toward the run's votes."""
+    if policy not in ("uniform", "active"):
+        raise ValueError("policy must be uniform or active")
+    theta = np.asarray(theta, dtype=np.float64)
+    n = len(theta)
+    i_all, j_all = np.triu_indices(n, 1)
+    weights = np.full(len(i_all), 1.0 / len(i_all))
+    parts: list[tuple[np.ndarray, ...]] = []
+    if earlier is not None:
+        parts.append((earlier.model_a, earlier.model_b, earlier.outcome, np.full(len(earlier.outcome), np.nan)))
+    votes = 0
+    if earlier is not None and len(earlier.outcome):
+        outcomes = SyntheticBattles(theta, earlier.model_a, earlier.model_b, earlier.outcome, earlier.voter).aggregate()
+        fitted = bt.fit(outcomes.win_matrix(), alpha)
+        if policy == "active":
+            known = sampling.information(fitted, outcomes.battle_matrix(), alpha)
+            weights = sampling.pair_weights(fitted, known, batch, floor=floor).probability
+    while True:
+        pick = rng.choice(len(i_all), size=batch, p=weights)
+        swap = rng.random(batch) < 0.5
+        a = np.where(swap, j_all[pick], i_all[pick])
+        b = np.where(swap, i_all[pick], j_all[pick])
+        outcome = _draw_outcomes(theta[a] - theta[b], rng, tie_share, 0.2)
+        parts.append((a, b, outcome, weights[pick]))
+        votes += batch
+        model_a = np.concatenate([p[0] for p in parts])
+        battles = SyntheticBattles(
+            theta=theta,
+            model_a=model_a,
+            model_b=np.concatenate([p[1] for p in parts]),
+            outcome=np.concatenate([p[2] for p in parts]),
+            voter=np.zeros(len(model_a), dtype=np.int64),
+        )
+        outcomes = battles.aggregate()
+        fitted = bt.fit(outcomes.win_matrix(), alpha)
+        known = sampling.information(fitted, outcomes.battle_matrix(), alpha)
+        covariance = sampling.covariance(known)
+        half = bt.ELO_SCALE * 1.959963984540054 * np.sqrt(np.maximum(np.diag(covariance), 0.0))
+        if half.mean() <= target_half_width or votes >= max_votes:
+            error = np.abs(bt.to_elo(fitted) - bt.to_elo(theta))
+            return SamplingRun(
+                votes=votes,
+                mean_half_width=float(half.mean()),
+                covered=float(np.mean(error <= half)),
+                theta=fitted,
+                probability=np.concatenate([p[3] for p in parts])[-votes:],
+                battles=battles,
+            )
+        if policy == "active":
+            weights = sampling.pair_weights(fitted, known, batch, floor=floor).probability

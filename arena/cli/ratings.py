@@ -54,8 +54,15 @@ def _filter_settings():
     is_flag=True,
     help="Skip the vote-quality filters (and lift their earlier exclusions); other exclusions stay.",
 )
+@click.option(
+    "--no-pooling",
+    is_flag=True,
+    help="Fit each emotion board on its own votes only, instead of pooling it toward the rest of the votes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, as_json) -> None:
+def recompute_command(
+    database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, as_json
+) -> None:
     """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
     import json
 
@@ -69,7 +76,7 @@ def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anch
     anchor_model, anchor_score = _anchor(anchor)
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
-        anchor_model=anchor_model, anchor_score=anchor_score, filters=filters,
+        anchor_model=anchor_model, anchor_score=anchor_score, filters=filters, pooling=not no_pooling,
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:
@@ -100,6 +107,10 @@ def recompute_command(database_url, rounds, seed, ci, categories, both_bad, anch
             "ratings": ratings,
             "excluded": result.excluded,
             "filters": result.filters.as_params(),
+            "ties": result.summary.get("ties"),
+            "position": result.summary.get("position"),
+            "components": result.summary.get("components"),
+            "boards": result.summary.get("boards"),
         }
         click.echo(json.dumps(payload))
         return

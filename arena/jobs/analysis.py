@@ -27,7 +27,7 @@ from arena.models import (
     Vote,
 )
 from ratings.correlation import rank_correlations, se_from_interval
-from ratings.covariates import CovariateBattles, fit_covariates
+from ratings.covariates import POSITION, CovariateBattles, fit_covariates
 
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 # Count features enter as normalised differences (a - b) / (a + b + 1), as LMArena's style control does;
@@ -48,6 +48,7 @@ EQ_COVARIATE = "eq_overall"
 COVARIATE_DOCS = {
     "length_ratio": "(tokens_a - tokens_b) / (tokens_a + tokens_b + 1)",
     "eq_overall": "reply-level EQ score of A minus B, in points of the judge's 0-10 scale",
+    POSITION: "1 in every battle: the log-odds edge of the reply shown first (side A), strengths held equal",
     **{
         name: f"({f}_a - {f}_b) / ({f}_a + {f}_b + 1), {f} as in the feature set"
         for name, f in COVARIATES.items()
@@ -236,7 +237,9 @@ def covariates(table: BattleTable, min_eq_battles: int) -> tuple[np.ndarray, lis
     rows = np.all(np.isfinite(matrix), axis=1)
     varying = [j for j in range(matrix.shape[1]) if rows.any() and np.ptp(matrix[rows, j]) > 0]
     dropped += [names[j] for j in range(matrix.shape[1]) if j not in varying]
-    return matrix[:, varying], [names[j] for j in varying], rows, dropped
+    # Position bias: a constant column, identified because sides are drawn at random (each pair is seen both ways).
+    matrix = np.column_stack([matrix[:, varying], np.ones(len(table.score))])
+    return matrix, [*(names[j] for j in varying), POSITION], rows, dropped
 
 
 def eq_win_rate_bins(table: BattleTable) -> list[dict]:

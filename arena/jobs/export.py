@@ -253,8 +253,8 @@ def _kaggle_row(row: dict) -> tuple:
 KAGGLE_COLUMNS = ("id", "model_a", "model_b", "prompt", "response_a", "response_b", "winner_model_a",
                   "winner_model_b", "winner_tie")  # fmt: skip
 RATING_COLUMNS = ("run_id", "category", "model", "rating", "ci_low", "ci_high", "rank_ub", "battles", "wins", "ties",
-                  "win_rate", "ci_method", "bootstrap_rounds", "seed", "alpha", "both_bad", "code_version",
-                  "computed_at")  # fmt: skip
+                  "win_rate", "both_bad_share", "both_bad_low", "both_bad_high", "borrowed", "component", "ci_method",
+                  "bootstrap_rounds", "seed", "alpha", "both_bad", "code_version", "computed_at")  # fmt: skip
 
 
 def _write_ratings(session: Session, path: Path) -> int:
@@ -271,6 +271,8 @@ def _write_ratings(session: Session, path: Path) -> int:
                     "run_id": run.id, "category": category, "model": model.slug, "rating": rating.rating,
                     "ci_low": rating.ci_low, "ci_high": rating.ci_high, "rank_ub": rating.rank_ub,
                     "battles": rating.battles, "wins": rating.wins, "ties": rating.ties, "win_rate": rating.win_rate,
+                    "both_bad_share": rating.both_bad_share, "both_bad_low": rating.both_bad_low,
+                    "both_bad_high": rating.both_bad_high, "borrowed": rating.borrowed, "component": rating.component,
                     "ci_method": run.params.get("ci"), "bootstrap_rounds": run.params.get("rounds"), "seed": run.seed,
                     "alpha": run.params.get("alpha"), "both_bad": run.params.get("both_bad"),
                     "code_version": run.code_version, "computed_at": run.finished_at.isoformat(),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from arena.jobs.snapshots import OVERALL, latest_run, resolve_category, run_ratings
+from arena.models import Model
 from arena.taxonomy import EMONET_GROUPS
 
 # Fewer battles than this and a model's rating is shown as provisional.
@@ -26,6 +28,13 @@ class BoardRow:
     battles: int
     win_rate: float | None
     provisional: bool
+    # Connected component of the comparison graph (0: the largest); None for runs before engine v2.
+    component: int | None = None
+    # Pooled boards: weight of the rest of the votes in this rating (0 all its own .. 1 all borrowed).
+    borrowed: float | None = None
+    both_bad_share: float | None = None
+    both_bad_low: float | None = None
+    both_bad_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,18 @@ class BoardSnapshot:
     matrix_slugs: list[str]
     pair_battles: list[list[int]]
     pair_win_rate: list[list[float | None]]
+    # From the run's summary: this board's mean borrowed weight and the family's tau (pooled boards only), the tie
+    # model, position bias, and the components (model slugs per component, largest first).
+    board_borrowed: float | None = None
+    tau: float | None = None
+    ties: dict | None = None
+    position: dict | None = None
+    components: list[list[str]] | None = None
+
+    @property
+    def split(self) -> bool:
+        """The board lists models of more than one component: some were never compared with others."""
+        return len({r.component for r in self.rows if r.component is not None}) > 1
 
     def as_json(self) -> dict:
         return {
@@ -62,9 +83,18 @@ class BoardSnapshot:
                     "battles": r.battles,
                     "win_rate": r.win_rate,
                     "provisional": r.provisional,
+                    "component": r.component,
+                    "borrowed": r.borrowed,
+                    "both_bad_share": r.both_bad_share,
+                    "both_bad_ci": [r.both_bad_low, r.both_bad_high],
                 }
                 for r in self.rows
             ],
+            "borrowed": self.board_borrowed,
+            "tau": self.tau,
+            "ties": self.ties,
+            "position": self.position,
+            "components": self.components,
         }
 
 
@@ -88,9 +118,20 @@ def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
             battles=r.battles,
             win_rate=r.win_rate,
             provisional=r.battles < PROVISIONAL_BATTLES,
+            component=r.component,
+            borrowed=r.borrowed,
+            both_bad_share=r.both_bad_share,
+            both_bad_low=r.both_bad_low,
+            both_bad_high=r.both_bad_high,
         )
         for r, model in ratings
     ]
+    summary = run.summary or {}
+    pooled = (summary.get("boards") or {}).get(label) or {}
+    components = None
+    if summary.get("components") is not None:
+        slugs = _slugs(session, {m for members in summary["components"] for m in members})
+        components = [[slugs.get(m, str(m)) for m in members] for members in summary["components"]]
     return BoardSnapshot(
         run_id=run.id,
         category=label,
@@ -103,4 +144,16 @@ def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
         matrix_slugs=[slug_of.get(m, str(m)) for m in matrices.get("model_ids", [])],
         pair_battles=matrices.get("battles", []),
         pair_win_rate=matrices.get("win_rate", []),
+        board_borrowed=pooled.get("borrowed"),
+        tau=pooled.get("tau"),
+        ties=summary.get("ties"),
+        position=summary.get("position"),
+        components=components,
     )
+
+
+def _slugs(session: Session, model_ids: set[int]) -> dict[int, str]:
+    if not model_ids:
+        return {}
+    rows = session.execute(select(Model.id, Model.slug).where(Model.id.in_(model_ids)))
+    return {model_id: slug for model_id, slug in rows}

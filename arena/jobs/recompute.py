@@ -16,14 +16,14 @@ from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
-from arena.jobs import vote_filters
+from arena.jobs import boards, summary, vote_filters
 from arena.jobs.snapshots import OVERALL, RecomputeError, resolve_category
-from arena.models import Battle, Model, PromptEmotion, Rating, RatingRun, Vote, utcnow
-from arena.taxonomy import EMONET_GROUPS
+from arena.models import Battle, Model, PairWeight, PromptEmotion, Rating, RatingRun, Vote, utcnow
 from arena.voting.moderation import exclusions
 from ratings.intervals import ClusteredOutcomes
 from ratings.leaderboard import Leaderboard, RatingParams, rate
 from ratings.outcomes import PairOutcomes
+from ratings.ties import BothBadRates, both_bad_rates
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class RecomputeRequest:
     anchor_score: float = 1000.0
     # The vote-quality filters' settings; None runs without them (and lifts their earlier exclusions).
     filters: vote_filters.FilterSettings | None = field(default_factory=vote_filters.FilterSettings)
+    # Emotion boards pooled toward the rest of the votes (ratings.pooling); False fits each on its own votes.
+    pooling: bool = True
 
 
 @dataclass
@@ -47,6 +49,11 @@ class CategoryResult:
     model_ids: list[int]
     board: Leaderboard
     n_votes: int
+    both_bad: BothBadRates | None = None
+    # Pooled boards: per model the weight of the rest of the votes in its rating, the board's mean, and tau.
+    borrowed: np.ndarray | None = None
+    board_borrowed: float | None = None
+    tau: float | None = None
 
 
 @dataclass
@@ -57,6 +64,7 @@ class RecomputeResult:
     filters: vote_filters.FilterReport | None = None
     # Votes kept but not counted in this run, per reason (the filters' and every other).
     excluded: dict[str, int] = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
 
 
 def code_version() -> str:
@@ -116,18 +124,6 @@ def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> 
     return model_ids, ClusteredOutcomes.from_rows(rows, {m: k for k, m in enumerate(model_ids)})
 
 
-def _groups_with_votes(session: Session) -> list[str]:
-    # Start from the (few) tagged prompts and probe their battles by index, never scanning all votes.
-    counted_battle = (
-        select(Battle.id)
-        .join(Vote, Vote.battle_id == Battle.id)
-        .where(Battle.prompt_id == PromptEmotion.prompt_id, Vote.counts_for_leaderboard.is_(True))
-        .exists()
-    )
-    present = set(session.scalars(select(PromptEmotion.category).where(counted_battle).distinct()))
-    return [group for group, categories in EMONET_GROUPS.items() if present & set(categories)]
-
-
 def _rate_category(session: Session, label: str, request: RecomputeRequest, anchor_id: int | None):
     label, categories = resolve_category(label)
     if request.ci == "cluster":
@@ -149,6 +145,16 @@ def _rate_category(session: Session, label: str, request: RecomputeRequest, anch
     return label, model_ids, outcomes, clustered, params
 
 
+def _board_results(fits: list[boards.BoardFit]) -> dict[str, CategoryResult]:
+    return {
+        fit.category: CategoryResult(
+            fit.category, fit.model_ids, fit.board, int(fit.outcomes.total), both_bad_rates(fit.outcomes),
+            fit.borrowed, fit.board_borrowed, fit.tau,
+        )  # fmt: skip
+        for fit in fits
+    }
+
+
 def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session], request: RecomputeRequest):
     """Compute and store one RatingRun; returns the RecomputeResult. Raises RecomputeError on bad requests."""
     started = utcnow()
@@ -162,7 +168,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
     with factory() as session, session.begin():
         report = vote_filters.apply(session, decided)
-    # 1. Read: one short read-only transaction, aggregates only.
+    # 1. Read: one short read-only transaction, aggregates only: the overall counts, then one GROUP BY per family
+    # of emotion boards asked for (default: both families, every board with votes).
     with read_factory() as session:
         excluded = {reason or "": n for reason, n in exclusions(session)}
         anchor_id = None
@@ -170,18 +177,43 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             anchor_id = session.scalar(select(Model.id).where(Model.slug == request.anchor_model))
             if anchor_id is None:
                 raise RecomputeError(f"no model with slug {request.anchor_model!r} to anchor on")
-        labels = list(request.categories) if request.categories else [OVERALL, *_groups_with_votes(session)]
-        for label in labels:
-            resolve_category(label)  # unknown names fail before any work
-        jobs = [job for label in labels if (job := _rate_category(session, label, request, anchor_id))]
-    if not jobs:
+        requested = [resolve_category(label)[0] for label in request.categories or ()]  # unknown names fail here
+        overall = _rate_category(session, OVERALL, request, anchor_id)
+        families = {boards.family_of(label) for label in requested if label != OVERALL}
+        if not requested:
+            families = {boards.GROUPS, boards.CATEGORIES}
+        counts = {family: boards.family_counts(session, family) for family in sorted(families)}
+    if overall is None:
         raise RecomputeError("no counted votes between at least two models to rate")
-    # 2. Fit: no transaction open.
-    results = [
-        CategoryResult(label, model_ids, rate(outcomes, params, clustered), int(outcomes.total))
-        for label, model_ids, outcomes, clustered, params in jobs
-    ]
-    # 3. Write: the run and all its ratings in one transaction.
+    # 2. Fit: no transaction open. The overall board first: every emotion board borrows from its votes.
+    _, overall_ids, overall_outcomes, clustered, params = overall
+    overall_board = rate(overall_outcomes, params, clustered)
+    fitted = {OVERALL: CategoryResult(OVERALL, overall_ids, overall_board, int(overall_outcomes.total),
+                                      both_bad_rates(overall_outcomes))}  # fmt: skip
+    for family in counts.values():
+        if request.pooling:
+            fits = boards.pooled(family, overall_ids, overall_outcomes, overall_board, params)
+        else:
+            fits = boards.independent(family, overall_ids, params)
+        fitted.update(_board_results(fits))
+    if requested:
+        results = [fitted[label] for label in requested if label in fitted]
+        if not results:
+            raise RecomputeError("no counted votes between at least two models to rate")
+    else:
+        results = list(fitted.values())
+    run_summary = {
+        "pooling": request.pooling,
+        "ties": summary.ties(overall_outcomes, request.alpha, request.both_bad),
+        "position": summary.position(overall_outcomes, request.alpha, request.both_bad),
+        "components": summary.component_ids(overall_board, overall_ids),
+        "boards": {
+            r.category: {"borrowed": _finite(r.board_borrowed), "tau": _finite(r.tau)}
+            for r in fitted.values() if r.tau is not None
+        },
+    }  # fmt: skip
+    weights = summary.pair_weights(overall_board, overall_ids, overall_outcomes, request.alpha, request.both_bad)
+    # 3. Write: the run, all its ratings and its pair weights in one transaction.
     with factory() as session, session.begin():
         run = RatingRun(
             started_at=started,
@@ -197,33 +229,42 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             code_version=code_version(),
             n_votes=results[0].n_votes,
             matrices={r.category: _matrices(r) for r in results},
+            summary=run_summary,
         )
         session.add(run)
         session.flush()
         session.add_all(rating for r in results for rating in _ratings(run.id, r))
-    return RecomputeResult(run.id, run.n_votes, results, report, excluded)
+        session.add_all(
+            PairWeight(run_id=run.id, model_low_id=low, model_high_id=high, probability=p) for low, high, p in weights
+        )
+    return RecomputeResult(run.id, run.n_votes, results, report, excluded, run_summary)
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
 def _matrices(result: CategoryResult) -> dict:
-    board = result.board
+    board, present = result.board, _present(result)
     return {
-        "model_ids": result.model_ids,
-        "battles": board.pair_battles.astype(int).tolist(),
-        "win_rate": [[_finite(v) for v in row] for row in board.pair_win_rate],
+        "model_ids": [result.model_ids[k] for k in present],
+        "battles": board.pair_battles[np.ix_(present, present)].astype(int).tolist(),
+        "win_rate": [[_finite(v) for v in row] for row in board.pair_win_rate[np.ix_(present, present)]],
     }
 
 
+def _present(result: CategoryResult) -> np.ndarray:
+    """The models a board lists: those with battles on it (a pooled board also rates the others, from the prior)."""
+    return np.flatnonzero(result.board.battles > 0)
+
+
 def _ratings(run_id: int, result: CategoryResult) -> list[Rating]:
-    b = result.board
+    b, bad = result.board, result.both_bad
     return [
         Rating(
             run_id=run_id,
             category=result.category,
-            model_id=model_id,
+            model_id=result.model_ids[k],
             rating=float(b.rating[k]),
             ci_low=float(b.ci_low[k]),
             ci_high=float(b.ci_high[k]),
@@ -232,6 +273,11 @@ def _ratings(run_id: int, result: CategoryResult) -> list[Rating]:
             wins=float(b.wins[k]),
             ties=float(b.ties[k]),
             win_rate=_finite(b.win_rate[k]),
+            component=None if b.component is None else int(b.component[k]),
+            borrowed=None if result.borrowed is None else _finite(result.borrowed[k]),
+            both_bad_share=None if bad is None else _finite(bad.share[k]),
+            both_bad_low=None if bad is None else _finite(bad.ci_low[k]),
+            both_bad_high=None if bad is None else _finite(bad.ci_high[k]),
         )
-        for k, model_id in enumerate(result.model_ids)
+        for k in _present(result)
     ]

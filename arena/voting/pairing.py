@@ -1,8 +1,12 @@
-"""Draw the next battle: uniform over pairs of active models that replied to a common active prompt,
-then uniform over the prompts that pair shares. Each battle records the probability of its draw."""
+"""Draw the next battle: a pair of active models that replied to a common active prompt (uniformly, or with
+ARENA_SAMPLING=active by the pair weights the latest rating run stored), then uniformly one of the prompts that
+pair shares. Each battle records the probability of its draw. The weights are read, never computed, here: one
+query per pool refresh, no rating math on the web path."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import threading
 import time
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
-from arena.models import Model, Prompt, Reply
+from arena.models import Model, PairWeight, Prompt, Reply
 from arena.voting.identity_leak import cached_battle_leak, model_names
 
 
@@ -82,6 +86,29 @@ def shared_prompts(session: Session) -> SharedPrompts:
     return pool
 
 
+def stored_weights(session: Session) -> dict[tuple[int, int], float]:
+    """The pair weights of the newest rating run that stored any: {(low model id, high model id): probability}."""
+    latest = select(func.max(PairWeight.run_id)).scalar_subquery()
+    rows = session.execute(
+        select(PairWeight.model_low_id, PairWeight.model_high_id, PairWeight.probability).where(
+            PairWeight.run_id == latest
+        )
+    )
+    return {(low, high): p for low, high, p in rows}
+
+
+def pair_probabilities(pairs: list[EligiblePair], stored: dict[tuple[int, int], float]) -> list[float]:
+    """Each eligible pair's probability under active sampling: its stored weight, renormalised over the pairs that
+    are eligible now. A pair the run did not weigh (a model that has had no counted vote yet) gets the largest
+    stored weight: a newcomer's pairs are the ones whose votes tell most. With no weights at all, uniform."""
+    if not stored:
+        return [1.0 / len(pairs)] * len(pairs)
+    top = max(stored.values())
+    raw = [stored.get((p.low_model_id, p.high_model_id), top) for p in pairs]
+    total = sum(raw)
+    return [w / total for w in raw]
+
+
 # Built once (with its parameters bound per call): constructing it costs more than running it.
 _CURRENT_TEXTS = (
     select(Reply.id, Prompt.text, Reply.text, Model.slug, Model.display_name, Model.provider, Model.litellm_model)
@@ -108,11 +135,17 @@ class PairingPool:
     costly part, and it changes only when replies, models or prompts do. Each draw still checks its two replies
     against the database (one indexed lookup that also fetches the texts to show)."""
 
-    def __init__(self, ttl_seconds: float = 30.0) -> None:
+    def __init__(self, ttl_seconds: float = 30.0, sampling: str = "uniform") -> None:
+        if sampling not in ("uniform", "active"):
+            raise ValueError("sampling must be uniform or active")
         self._ttl = ttl_seconds
+        self._sampling = sampling
         self._lock = threading.Lock()
         self._pairs: list[EligiblePair] | None = None
         self._prompts: SharedPrompts = {}
+        # Active sampling: each pair's probability and their running sums, for a bisect draw.
+        self._probabilities: list[float] = []
+        self._cumulative: list[float] = []
         self._loaded_at = 0.0
 
     def invalidate(self) -> None:
@@ -125,9 +158,22 @@ class PairingPool:
                 return self._pairs, self._prompts
         prompts = shared_prompts(session)
         pairs = [EligiblePair(low, high, len(rows)) for (low, high), rows in prompts.items()]
+        probabilities = []
+        if self._sampling == "active" and pairs:
+            probabilities = pair_probabilities(pairs, stored_weights(session))
         with self._lock:
             self._pairs, self._prompts, self._loaded_at = pairs, prompts, time.monotonic()
+            self._probabilities, self._cumulative = probabilities, list(itertools.accumulate(probabilities))
         return pairs, prompts
+
+    def _pick(self, pairs: list[EligiblePair], rng: random.Random) -> tuple[EligiblePair, float]:
+        """A pair and the probability it was drawn with."""
+        with self._lock:
+            probabilities, cumulative = self._probabilities, self._cumulative
+        if self._sampling == "active" and len(probabilities) == len(pairs):
+            k = min(bisect.bisect_right(cumulative, rng.random() * cumulative[-1]), len(pairs) - 1)
+            return pairs[k], probabilities[k]
+        return rng.choice(pairs), 1.0 / len(pairs)
 
     def draw(self, session: Session, rng: random.Random | None = None) -> Draw:
         rng = rng or random.SystemRandom()
@@ -135,14 +181,14 @@ class PairingPool:
             pairs, prompts = self._current(session)
             if not pairs:
                 raise NoBattleAvailable("no two active models have replied to the same active prompt")
-            pair = rng.choice(pairs)
+            pair, pair_probability = self._pick(pairs, rng)
             prompt_id, reply_low, reply_high = prompts[(pair.low_model_id, pair.high_model_id)][
                 rng.randrange(pair.shared_prompts)
             ]
             texts = _current_texts(session, prompt_id, reply_low, reply_high)
             if len(texts) == 2:
                 prompt_text = texts[reply_low][0]
-                probability = 1.0 / (len(pairs) * pair.shared_prompts)
+                probability = pair_probability / pair.shared_prompts
                 low = (reply_low, pair.low_model_id, texts[reply_low][1])
                 high = (reply_high, pair.high_model_id, texts[reply_high][1])
                 a, b = (low, high) if rng.random() < 0.5 else (high, low)

@@ -88,7 +88,7 @@ def init_web(app: Flask, settings: Settings) -> None:
         app.extensions["arena.autocommit_session_factory"] = make_session_factory(
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-    app.extensions["arena.pairing"] = PairingPool()
+    app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling)
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)
 

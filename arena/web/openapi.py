@@ -55,8 +55,36 @@ _RATING = {
         "battles": {"type": "integer", "minimum": 0},
         "win_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "Ties count half."},
         "provisional": {"type": "boolean", "description": "Fewer battles than provisional_below_battles."},
+        "component": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "Connected component of the comparison graph (0: the largest). Models in different "
+            "components were never compared, not even through others; their ratings are on separate scales.",
+        },
+        "borrowed": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Pooled emotion boards: the weight of the rest of the votes in this rating "
+            "(0: all its own votes, 1: all borrowed). Null on the overall board.",
+        },
+        "both_bad_share": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Share of this model's battles voted both bad.",
+        },
+        "both_bad_ci": {
+            "type": "array",
+            "items": {"type": ["number", "null"]},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "95% Wilson interval of both_bad_share.",
+        },
     },
 }
+
+_NULLABLE_OBJECT = {"type": ["object", "null"]}
 
 _LEADERBOARD = {
     "type": "object",
@@ -80,6 +108,22 @@ _LEADERBOARD = {
         "bootstrap_rounds": {"type": "integer", "minimum": 0},
         "provisional_below_battles": {"type": "integer", "minimum": 0},
         "ratings": {"type": "array", "items": {"$ref": "#/components/schemas/Rating"}},
+        "borrowed": {
+            "type": ["number", "null"],
+            "description": "Pooled boards: the mean weight of the rest of the votes in this board's ratings.",
+        },
+        "tau": {"type": ["number", "null"], "description": "Pooled boards: how far boards of this family differ "
+                "from the rest of the votes (logits, posterior geometric mean)."},
+        "ties": {**_NULLABLE_OBJECT, "description": "Davidson tie model: propensity (chance of a tie between "
+                 "equally strong models) with ci_low, ci_high; null without ties."},
+        "position": {**_NULLABLE_OBJECT, "description": "Position bias: a_share (side A's share of decisive votes) "
+                     "with a_share_low, a_share_high; position_a (log-odds edge of side A) with its interval."},
+        "components": {
+            "type": ["array", "null"],
+            "items": {"type": "array", "items": {"type": "string"}},
+            "description": "Model slugs per connected component of the comparison graph, largest first: models in "
+            "different components were never compared with each other.",
+        },
     },
 }
 

@@ -1,17 +1,16 @@
-"""Rating engine benchmark: 1,000,000 synthetic battles over 100 models, in SQLite and PostgreSQL.
+"""Rating engine benchmark: a full recompute (overall + every emotion board, 1000 bootstrap rounds, filters on)
+timed as the `arena ratings recompute` command a cron job runs, against the import floor, for a big arena and a
+small site, on SQLite and PostgreSQL; with --old REV, the engine of git revision REV on the same votes beside it.
 
 Run from the repository root (not part of the default test run):
 
-    python -m tests.benchmarks.ratings_bench [--battles 1000000] [--models 100] [--rounds 1000]
-                                            [--postgres postgresql://postgres@127.0.0.1:5432/test]
-                                            [--shapes] [--shapes-only]
+    python -m tests.benchmarks.ratings_bench [--battles 300000] [--models 60] [--rounds 1000]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--old b68b7a6]
 
---shapes also imports the same battles into fresh SQLite databases from each published file shape (JSON lines,
-a JSON array like FastChat's clean_battle_*.json, CSV, Parquet) and prints battles/s and peak memory per shape;
---shapes-only does just that.
-
-Import and recompute run as the `arena` commands an operator would type, in child processes, so their wall
-time and peak memory are what a cron job sees. The fit alone and the reference fit are timed in-process.
+The import floor is the wall time of `python -c "import numpy, scipy.stats, sqlalchemy"`: what any Python job
+that touches the ratings pays before it starts. Targets: the big recompute within 4x the floor, the small one
+within 2x. Every battle's prompt carries EmoNet categories across all seven groups, so the big arena has eight
+boards (overall + 7 groups) besides its category boards.
 """
 
 from __future__ import annotations
@@ -29,32 +28,38 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import make_url
 
-from arena.db import make_engine, make_session_factory
-from arena.jobs.recompute import aggregate
-from arena.migrate import upgrade
-from ratings import bradley_terry as bt
+from arena.taxonomy import EMONET_CATEGORIES
 from ratings.simulate import simulate, true_strengths
-from tests.ratings.reference import reference_theta
-from tests.votes_files import battle_records, write_csv, write_jsonl, write_parquet
+from tests.votes_files import battle_records, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def measured_child(args: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB and stdout of a child process, measured by a small wrapper process
-    (its RUSAGE_CHILDREN is exactly that one child)."""
-    wrapper = (
-        "import resource, subprocess, sys, time, json;"
-        "t = time.perf_counter(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-        "w = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024;"
-        "sys.stderr.write(p.stderr); print(json.dumps({'wall': w, 'peak_mb': r, 'rc': p.returncode, 'out': p.stdout}))"
-    )
-    result = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True)
-    data = json.loads(result.stdout)
-    if data["rc"] != 0:
-        raise SystemExit(f"{' '.join(args[:4])} failed:\n{result.stderr}")
-    return data["wall"], data["peak_mb"], data["out"]
+def import_floor(repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import numpy, scipy.stats, sqlalchemy"], check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
-def fresh_postgres(admin_url: str, name: str = "arena_bench") -> str:
+def tagged_records(battles, names: list[str], n_prompts: int, rng: np.random.Generator):
+    """LMArena records whose prompts carry one or two EmoNet categories, every category used."""
+    tags = [[EMONET_CATEGORIES[p % len(EMONET_CATEGORIES)]] for p in range(n_prompts)]
+    for p in range(0, n_prompts, 3):
+        tags[p].append(EMONET_CATEGORIES[(p * 7 + 3) % len(EMONET_CATEGORIES)])
+    prompt = rng.integers(0, n_prompts, len(battles.outcome))
+    for k, record in enumerate(battle_records(battles, names)):
+        p = int(prompt[k])
+        yield {
+            **record,
+            "conversation_a": [{"role": "user", "content": f"synthetic opener {p}"}],
+            "category_tag": {"emotion_v0.1": sorted(set(tags[p]))},
+        }
+
+
+def fresh_postgres(admin_url: str, name: str) -> str:
     import psycopg
 
     url = make_url(admin_url)
@@ -65,154 +70,81 @@ def fresh_postgres(admin_url: str, name: str = "arena_bench") -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-def timed(fn, repeat: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-ARENA = [sys.executable, "-m", "arena.cli"]
-
-
-def timed_import(url: str, votes_file: Path, *flags: str) -> tuple[float, float]:
-    """Wall seconds and peak MB of `arena import votes` into a freshly migrated database."""
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    wall, peak, _ = measured_child([*ARENA, "import", "votes", str(votes_file), "--database-url", url, *flags])
-    return wall, peak
-
-
-def bench_backend(label: str, url: str, votes_file: Path, battles: int, rounds: int, default_rate: float) -> dict:
-    """Import with --exclusive (on SQLite the same as the default), then recompute, aggregate and fit."""
-    import_wall, import_peak = timed_import(url, votes_file, "--exclusive")
-    engine = make_engine(url)
-    recompute_wall, recompute_peak, out = measured_child(
-        [*ARENA, "ratings", "recompute", "--bootstrap", str(rounds), "--json", "--database-url", url]
-    )
-    board = json.loads(out)
-    assert board["n_votes"] == battles, board["n_votes"]
-
-    reader = make_session_factory(engine, read_only=True)
-    aggregate_times = []
-    for _ in range(3):
-        with reader() as session:
-            start = time.perf_counter()
-            _, outcomes = aggregate(session, None)
-            aggregate_times.append(time.perf_counter() - start)
-    engine.dispose()
-    wins = outcomes.win_matrix()
-    fit_time = timed(lambda: bt.fit(wins), repeat=20)
+def arena(code: Path, *args: str, timed: bool = False) -> tuple[float, str]:
+    """Run `arena ARGS` from the source tree `code`; wall seconds and stdout."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
-    reference = reference_theta(outcomes, alpha=bt.DEFAULT_ALPHA)
-    reference_time = time.perf_counter() - start
-    agreement = float(np.max(np.abs(bt.to_elo(bt.fit(wins)) - bt.to_elo(reference))))
-    return {
-        "backend": label,
-        "default_import_rate": default_rate or battles / import_wall,
-        "import_rate": battles / import_wall,
-        "import_s": import_wall,
-        "import_peak_mb": import_peak,
-        "recompute_s": recompute_wall,
-        "recompute_peak_mb": recompute_peak,
-        "sql_aggregate_s": statistics.median(aggregate_times),
-        "fit_ms": fit_time * 1000,
-        "reference_s": reference_time,
-        "reference_ratio": reference_time / fit_time,
-        "max_diff_vs_reference": agreement,
-    }
+    result = subprocess.run([sys.executable, "-m", "arena.cli", *args], capture_output=True, text=True, env=env,
+                            cwd=code)  # fmt: skip
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"arena {' '.join(args[:3])} ({code}) failed:\n{result.stderr}")
+    return wall, result.stdout
 
 
-def write_json_array(path: Path, records) -> Path:
-    """FastChat's clean_battle layout: one JSON array, indented."""
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("[\n")
-        for k, record in enumerate(records):
-            handle.write(("" if k == 0 else ",\n") + json.dumps(record, indent=2))
-        handle.write("\n]\n")
-    return path
+def recompute_time(code: Path, url: str, votes: Path, rounds: int, repeat: int) -> tuple[float, int]:
+    """Import into a fresh database with `code`'s own schema, then the median recompute wall time and boards."""
+    arena(code, "init-db", "--database-url", url)
+    arena(code, "import", "votes", str(votes), "--database-url", url)
+    times, boards = [], 0
+    for _ in range(repeat):
+        wall, out = arena(code, "ratings", "recompute", "--bootstrap", str(rounds), "--json", "--database-url", url)
+        times.append(wall)
+        boards = len(json.loads(out)["categories"])
+    return statistics.median(times), boards
 
 
-def bench_shapes(tmp: Path, records: list[dict]) -> None:
-    """`arena import votes` of the same battles in each file shape, into a fresh SQLite database each."""
-    shapes = {
-        "jsonl": lambda: write_jsonl(tmp / "shape.jsonl", records),
-        "json array": lambda: write_json_array(tmp / "shape.json", records),
-        "csv": lambda: write_csv(tmp / "shape.csv", records),
-        "parquet": lambda: write_parquet(tmp / "shape.parquet", records),
-    }
-    print(f"\n{'file shape (SQLite import)':<28}{'battles/s':>12}{'wall s':>9}{'peak MB':>9}")
-    for name, write in shapes.items():
-        path = write()
-        database = tmp / f"shape-{name.replace(' ', '-')}.sqlite3"
-        wall, peak = timed_import(f"sqlite:///{database}", path)
-        print(f"{name:<28}{len(records) / wall:>12,.0f}{wall:>9.1f}{peak:>9.0f}")
-        path.unlink()
-        database.unlink()
+def export_old(revision: str, into: Path) -> Path:
+    """The source of an older revision, unpacked read-only from git (no worktree, no checkout)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "arena", "ratings", "pyproject.toml"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--battles", type=int, default=1_000_000)
-    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--battles", type=int, default=300_000)
+    parser.add_argument("--models", type=int, default=60)
+    parser.add_argument("--small-battles", type=int, default=66)
+    parser.add_argument("--small-models", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="recomputes per measurement (median)")
     parser.add_argument("--postgres", default=os.environ.get("ARENA_TEST_DATABASE_URL"),
-                        help="admin URL of a PostgreSQL server (a database arena_bench is made there)")  # fmt: skip
-    parser.add_argument("--skip-sqlite", action="store_true")
-    parser.add_argument("--shapes", action="store_true", help="also time the import per file shape")
-    parser.add_argument("--shapes-only", action="store_true", help="only time the import per file shape")
+                        help="admin URL of a PostgreSQL server (databases arena_bench_* are made there)")  # fmt: skip
+    parser.add_argument("--old", help="git revision of the engine to compare with (e.g. b68b7a6)")
     args = parser.parse_args()
 
+    floor = import_floor()
+    print(f"import floor (numpy, scipy.stats, sqlalchemy): {floor:.2f} s")
+    rows = []
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
         tmp = Path(tmp)
-        rng = np.random.default_rng(2026)
-        names = [f"model-{k:03d}" for k in range(args.models)]
-        start = time.perf_counter()
-        battles = simulate(true_strengths(args.models, rng), args.battles, rng, n_voters=50_000)
-        # Fields as LMArena's files carry them: question_id, judge_hash, tstamp, language.
-        records = ({**r, "language": "English"} for r in battle_records(battles, names))
-        if args.shapes or args.shapes_only:
-            records = list(records)
-            bench_shapes(tmp, records)
-            if args.shapes_only:
-                return
-        votes_file = write_jsonl(tmp / "battles.jsonl", records)
-        print(f"{args.battles:,} battles over {args.models} models written to JSONL "
-              f"({votes_file.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s")  # fmt: skip
-
-        results = []
-        if not args.skip_sqlite:
-            # SQLite imports always hold the database's write lock: --exclusive changes nothing there.
-            results.append(bench_backend("sqlite", f"sqlite:///{tmp / 'bench.sqlite3'}", votes_file, args.battles,
-                                         args.rounds, 0.0))  # fmt: skip
-        if args.postgres:
-            shared_wall, _ = timed_import(fresh_postgres(args.postgres, "arena_bench_shared"), votes_file)
-            results.append(bench_backend("postgresql", fresh_postgres(args.postgres), votes_file, args.battles,
-                                         args.rounds, args.battles / shared_wall))  # fmt: skip
-        else:
-            print("PostgreSQL skipped: pass --postgres URL or set ARENA_TEST_DATABASE_URL")
-
+        engines = {"new": ROOT}
+        if args.old:
+            engines["old"] = export_old(args.old, tmp / "old")
+        scenarios = [("big", args.battles, args.models, 4.0), ("small", args.small_battles, args.small_models, 2.0)]
+        for name, n_battles, n_models, target in scenarios:
+            rng = np.random.default_rng(2026)
+            names = [f"model-{k:03d}" for k in range(n_models)]
+            battles = simulate(true_strengths(n_models, rng), n_battles, rng, n_voters=max(10, n_battles // 20))
+            votes = write_jsonl(tmp / f"{name}.jsonl", tagged_records(battles, names, 210, rng))
+            backends = [("sqlite", lambda label, name=name: f"sqlite:///{tmp / f'{name}-{label}.sqlite3'}")]
+            if args.postgres:
+                backends.append(("postgresql", lambda label, name=name: fresh_postgres(
+                    args.postgres, f"arena_bench_{name}_{label}")))  # fmt: skip
+            for backend, make_url_for in backends:
+                for label, code in engines.items():
+                    wall, boards = recompute_time(code, make_url_for(label), votes, args.rounds, args.repeat)
+                    rows.append((name, n_battles, n_models, backend, label, boards, wall, wall / floor, target))
+                    print(f"  {name} {backend} {label}: {wall:.2f} s", flush=True)
     print()
-    print(f"{'figure':<44}" + "".join(f"{r['backend']:>14}" for r in results) + "   target")
-    rows = [
-        ("import rate, site stays live (battles/s)", "default_import_rate", "{:,.0f}", ""),
-        ("import rate, --exclusive (battles/s)", "import_rate", "{:,.0f}", ">= 50,000"),
-        ("import wall time (s)", "import_s", "{:.1f}", ""),
-        ("import peak memory (MB)", "import_peak_mb", "{:.0f}", "< 500"),
-        (f"recompute, {args.rounds} bootstrap rounds, CLI wall (s)", "recompute_s", "{:.2f}", "< 5"),
-        ("recompute peak memory (MB)", "recompute_peak_mb", "{:.0f}", "< 500"),
-        ("  of which SQL aggregation (s)", "sql_aggregate_s", "{:.3f}", ""),
-        ("BT fit alone, aggregated (ms)", "fit_ms", "{:.1f}", "< 50"),
-        ("reference fit, scipy (s)", "reference_s", "{:.2f}", ""),
-        ("reference time / BT fit time", "reference_ratio", "{:.0f}x", ""),
-        ("max |rating - reference| (Elo points)", "max_diff_vs_reference", "{:.4f}", "< 0.01"),
-    ]
-    for title, key, fmt, target in rows:
-        print(f"{title:<44}" + "".join(f"{fmt.format(r[key]):>14}" for r in results) + f"   {target}")
+    print(f"{'arena':<7}{'battles':>9}{'models':>7}  {'backend':<11}{'engine':<7}{'boards':>7}{'recompute s':>13}"
+          f"{'x floor':>9}   target")  # fmt: skip
+    for name, n_battles, n_models, backend, label, boards, wall, ratio, target in rows:
+        print(f"{name:<7}{n_battles:>9,}{n_models:>7}  {backend:<11}{label:<7}{boards:>7}{wall:>13.2f}{ratio:>8.1f}x"
+              f"   <= {target:g}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def test_json_has_the_documented_shape_and_recovers_the_eq_effect(eq_arena):
     assert eq["ci_low"] <= TRUE_EQ_EFFECT <= eq["ci_high"] and eq["ci_low"] > 0
     length = coefficients["length_ratio"]
     assert length["ci_low"] <= 0 <= length["ci_high"]  # length had no effect here
+    position = coefficients["position_a"]  # nor the side a reply was shown on
+    assert position["ci_low"] <= 0 <= position["ci_high"] and position["ci_high"] - position["ci_low"] < 0.5
     assert len(out["controlled_ratings"]) == 8
     assert all(r["ci_low"] <= r["rating"] <= r["ci_high"] for r in out["controlled_ratings"])
     # EQ-style features need reply text, which these battles lack: they are left out, and said so.

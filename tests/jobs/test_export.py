@@ -94,6 +94,12 @@ def test_round_trip_reproduces_the_ratings(voted, tmp_path, fmt):
     assert "170 imported" in imported.stdout
     after = ratings_of(fresh)
     assert len(before) > 2 and after == before  # every category, every figure, to the last digit
+    with (out / "ratings.csv").open(encoding="utf-8") as handle:
+        overall = [r for r in csv.DictReader(handle) if r["category"] == "overall"]
+    assert overall and all(
+        float(r["both_bad_low"]) <= float(r["both_bad_share"]) <= float(r["both_bad_high"]) and r["component"] == "0"
+        for r in overall
+    )
 
 
 def test_battle_rows_follow_the_lmarena_schema(voted, tmp_path, session_factory):

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from arena.db import make_engine, make_session_factory, transaction
 from arena.jobs.recompute import RecomputeRequest, aggregate, recompute
 from arena.models import Battle, Prompt, PromptEmotion, Rating, RatingRun, Vote
+from arena.taxonomy import EMONET_GROUPS
 from ratings import bradley_terry as bt
 from ratings.leaderboard import RatingParams, rate
 from ratings.simulate import simulate, true_strengths
@@ -165,3 +166,41 @@ def test_excluded_votes_do_not_count(session_factory, imported, database_url):
         s.execute(update(Vote).values(counts_for_leaderboard=False, exclusion_reason="test"))
     result = run_arena("ratings", "recompute", "--database-url", database_url)
     assert result.returncode == 2 and "no counted votes" in result.stderr
+
+
+def test_pooled_boards_summary_and_pair_weights_are_stored(database_url, session_factory, client, demo_loaded):
+    from sqlalchemy import func
+
+    from arena.jobs.boards import GROUPS, family_counts
+    from arena.models import PairWeight
+    from tests.conftest import parse_battle_page
+
+    for k in range(150):
+        action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+        client.post(action, data={"outcome": ["model_a", "model_b", "tie", "both_bad"][k % 4], "csrf_token": csrf})
+    out = recompute_json(database_url, "--bootstrap", "50")
+    groups = [c for c in out["categories"] if c in out["boards"]]
+    assert groups and all(0 <= out["boards"][g]["borrowed"] <= 1 for g in groups)
+    assert 0 < out["ties"]["ci_low"] <= out["ties"]["propensity"] <= out["ties"]["ci_high"] < 1
+    assert out["position"]["a_share_low"] <= out["position"]["a_share"] <= out["position"]["a_share_high"]
+    with session_factory() as s:
+        run = s.get(RatingRun, out["run_id"])
+        assert run.summary["components"] and run.summary["pooling"] is True
+        total = s.scalar(select(func.sum(PairWeight.probability)).where(PairWeight.run_id == run.id))
+        assert total == pytest.approx(1.0)
+        board = s.scalars(select(Rating).where(Rating.run_id == run.id, Rating.category == groups[0])).all()
+        assert board and all(0 <= r.borrowed <= 1 and r.component == 0 for r in board)
+        overall = s.scalars(select(Rating).where(Rating.run_id == run.id, Rating.category == "overall")).all()
+        assert all(r.borrowed is None and r.both_bad_low <= r.both_bad_share <= r.both_bad_high for r in overall)
+        # A battle counts once on a group board however many of the group's categories its prompt carries.
+        counted = family_counts(s, GROUPS)
+        for group, rows in counted.items():
+            battles = {
+                (b.id) for b in s.scalars(
+                    select(Battle).join(Vote).join(PromptEmotion, PromptEmotion.prompt_id == Battle.prompt_id)
+                    .where(PromptEmotion.category.in_(EMONET_GROUPS[group]), Vote.counts_for_leaderboard.is_(True))
+                )
+            }  # fmt: skip
+            assert sum(r[3] for r in rows) == len(battles)
+    independent = recompute_json(database_url, "--bootstrap", "50", "--no-pooling")
+    assert independent["boards"] == {}

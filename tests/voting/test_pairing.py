@@ -117,3 +117,43 @@ def test_stale_cache_is_refreshed(session_factory, small_pool):
             draw = pool.draw(s, random.Random(seed))
             assert draw.prompt_id == small_pool["p2"]
             assert pair_name(draw, small_pool) == ("m1", "m2")
+
+
+def store_weights(session_factory, ids, weights: dict[tuple[str, str], float]) -> None:
+    from arena.models import PairWeight, RatingRun
+
+    with transaction(session_factory) as s:
+        run = RatingRun(params={}, seed=0, code_version="test", n_votes=0, matrices={}, summary={})
+        s.add(run)
+        s.flush()
+        for (a, b), p in weights.items():
+            low, high = sorted((ids[a], ids[b]))
+            s.add(PairWeight(run_id=run.id, model_low_id=low, model_high_id=high, probability=p))
+
+
+def test_active_sampling_draws_by_the_stored_weights_and_records_them(session_factory, small_pool):
+    # The run weighed five of the six eligible pairs; (m3, m4) is new to it and gets the largest weight, 0.5.
+    weights = {("m1", "m2"): 0.5, ("m1", "m3"): 0.1, ("m2", "m3"): 0.1, ("m1", "m4"): 0.1, ("m2", "m4"): 0.2}
+    store_weights(session_factory, small_pool, weights)
+    expected = {**weights, ("m3", "m4"): 0.5}
+    total = sum(expected.values())
+    pool, rng = PairingPool(sampling="active"), random.Random(7)
+    counts, n = Counter(), 4000
+    with session_factory() as s:
+        for _ in range(n):
+            draw = pool.draw(s, rng)
+            pair = pair_name(draw, small_pool)
+            counts[pair] += 1
+            shared = 3 if pair == ("m1", "m2") else 1
+            assert draw.probability == pytest.approx(expected[pair] / total / shared)
+    observed = [counts[p] for p in expected]
+    assert chisquare(observed, [n * w / total for w in expected.values()]).pvalue > 0.001
+    # The uniform policy ignores the weights.
+    with session_factory() as s:
+        assert PairingPool().draw(s, random.Random(1)).probability in (pytest.approx(1 / 6), pytest.approx(1 / 18))
+
+
+def test_active_sampling_without_weights_is_uniform(session_factory, small_pool):
+    with session_factory() as s:
+        draw = PairingPool(sampling="active").draw(s, random.Random(3))
+    assert draw.probability in (pytest.approx(1 / 6), pytest.approx(1 / 18))

@@ -1,0 +1,84 @@
+"""Pooled emotion boards against the truth: synthetic votes on boards whose strengths differ by a known amount,
+one board dense and the rest sparse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ratings import bradley_terry as bt
+from ratings.leaderboard import Z_95
+from ratings.pooling import pool
+from ratings.simulate import simulate_boards, true_strengths
+
+SIZES = [20_000, 300, 150, 400, 200, 250, 120]  # battles per board over 12 models: one dense, six sparse
+SEEDS = range(10)
+
+
+def run(tau: float):
+    """Per seed and board: RMSE (Elo points) of the pooled and of the independent fit, and the pooled hits."""
+    pooled_rmse, independent_rmse, hits, taus = [], [], [], []
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        synthetic = simulate_boards(true_strengths(12, rng), tau, SIZES, rng)
+        overall, boards = synthetic.aggregate()
+        pooled = pool(np.stack([b.win_matrix() for b in boards]), overall.win_matrix())
+        taus.append(pooled.tau)
+        for g, board in enumerate(boards):
+            truth = bt.to_elo(synthetic.board_theta[g])
+            ours = bt.to_elo(pooled.theta[g])
+            alone = bt.to_elo(bt.fit(board.win_matrix()))
+            pooled_rmse.append(np.sqrt(np.mean((ours - truth) ** 2)))
+            independent_rmse.append(np.sqrt(np.mean((alone - truth) ** 2)))
+            half = Z_95 * bt.ELO_SCALE * np.sqrt(np.diag(pooled.covariance[g]))
+            hits.append(np.abs(ours - truth) <= half)
+    shape = (len(SEEDS), len(SIZES))
+    return np.reshape(pooled_rmse, shape), np.reshape(independent_rmse, shape), np.array(hits), np.array(taus)
+
+
+@pytest.mark.parametrize("tau", [0.3, 0.6])
+def test_pooled_boards_beat_independent_fits_on_sparse_boards_and_keep_coverage(tau):
+    pooled, independent, hits, taus = run(tau)
+    sparse = slice(1, None)
+    assert pooled[:, sparse].mean() <= 0.85 * independent[:, sparse].mean()
+    assert hits.mean() >= 0.90
+    assert hits[:, 1:].mean() >= 0.90  # the sparse boards' own intervals, not carried by the dense one
+    # The dense board keeps its own votes: no worse than fitting it alone (within noise).
+    assert pooled[:, 0].mean() <= 1.05 * independent[:, 0].mean()
+    # tau, how far boards differ, is recovered from the data (boards differ from their centre by ~ sqrt(2) tau).
+    assert 0.5 * tau < np.median(taus) < 2 * tau
+
+
+def test_a_sparse_board_borrows_more_than_a_dense_one():
+    rng = np.random.default_rng(1)
+    synthetic = simulate_boards(true_strengths(8, rng), 0.3, [10_000, 100, 1000], rng)
+    overall, boards = synthetic.aggregate()
+    pooled = pool(np.stack([b.win_matrix() for b in boards]), overall.win_matrix())
+    share = pooled.board_borrowed()
+    assert share[0] < share[2] < share[1]
+    assert 0 < share[0] < 0.3 and share[1] > 0.3
+
+
+def test_a_model_absent_from_a_board_borrows_everything_and_is_least_certain():
+    rng = np.random.default_rng(2)
+    synthetic = simulate_boards(true_strengths(5, rng), 0.3, [4000, 300], rng)
+    overall, boards = synthetic.aggregate()
+    wins = np.stack([b.win_matrix() for b in boards])
+    wins[1, 4, :] = wins[1, :, 4] = 0  # model 4 never fought on board 1
+    overall_wins = wins[0] + wins[1]
+    pooled = pool(wins, overall_wins)
+    assert pooled.battles[1, 4] == 0
+    assert pooled.borrowed[1, 4] == pytest.approx(1.0)
+    assert pooled.covariance[1, 4, 4] > 1.2 * np.diagonal(pooled.covariance[1])[:4].max()
+    assert np.all(np.isfinite(pooled.theta))
+
+
+def test_given_tau_zero_like_small_boards_equal_the_rest():
+    rng = np.random.default_rng(3)
+    synthetic = simulate_boards(true_strengths(6, rng), 0.3, [3000, 3000], rng)
+    overall, boards = synthetic.aggregate()
+    wins = np.stack([b.win_matrix() for b in boards])
+    tight = pool(wins, overall.win_matrix(), tau=1e-4)
+    free = pool(wins, overall.win_matrix(), tau=10.0)
+    assert np.max(np.abs(tight.theta[0] - tight.theta[1])) < 0.1  # both near the same pooled strengths
+    assert np.max(np.abs(free.theta[0] - bt.fit(boards[0].win_matrix()))) < 0.02  # all its own votes
