@@ -148,8 +148,14 @@ def _rate_category(session: Session, label: str, request: RecomputeRequest, anch
 def _board_results(fits: list[boards.BoardFit]) -> dict[str, CategoryResult]:
     return {
         fit.category: CategoryResult(
-            fit.category, fit.model_ids, fit.board, int(fit.outcomes.total), both_bad_rates(fit.outcomes),
-            fit.borrowed, fit.board_borrowed, fit.tau,
+            fit.category,
+            fit.model_ids,
+            fit.board,
+            int(fit.outcomes.total),
+            both_bad_rates(fit.outcomes),
+            fit.borrowed,
+            fit.board_borrowed,
+            fit.tau,
         )  # fmt: skip
         for fit in fits
     }

@@ -112,12 +112,21 @@ _LEADERBOARD = {
             "type": ["number", "null"],
             "description": "Pooled boards: the mean weight of the rest of the votes in this board's ratings.",
         },
-        "tau": {"type": ["number", "null"], "description": "Pooled boards: how far boards of this family differ "
-                "from the rest of the votes (logits, posterior geometric mean)."},
-        "ties": {**_NULLABLE_OBJECT, "description": "Davidson tie model: propensity (chance of a tie between "
-                 "equally strong models) with ci_low, ci_high; null without ties."},
-        "position": {**_NULLABLE_OBJECT, "description": "Position bias: a_share (side A's share of decisive votes) "
-                     "with a_share_low, a_share_high; position_a (log-odds edge of side A) with its interval."},
+        "tau": {
+            "type": ["number", "null"],
+            "description": "Pooled boards: how far boards of this family differ "
+            "from the rest of the votes (logits, posterior geometric mean).",
+        },
+        "ties": {
+            **_NULLABLE_OBJECT,
+            "description": "Davidson tie model: propensity (chance of a tie between "
+            "equally strong models) with ci_low, ci_high; null without ties.",
+        },
+        "position": {
+            **_NULLABLE_OBJECT,
+            "description": "Position bias: a_share (side A's share of decisive votes) "
+            "with a_share_low, a_share_high; position_a (log-odds edge of side A) with its interval.",
+        },
         "components": {
             "type": ["array", "null"],
             "items": {"type": "array", "items": {"type": "string"}},

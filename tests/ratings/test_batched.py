@@ -33,9 +33,7 @@ def choix_fits(wins: np.ndarray, start: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("n_models", "n_battles"), [(20, 100_000), (30, 2000), (40, 150), (6, 66)])
 def test_every_round_matches_its_own_choix_fit(n_models, n_battles):
     start, cells, counts, wins = resampled_wins(n_models, n_battles, 40, seed=n_models)
-    ours = batched.fit_pairs(
-        *cells.pair_wins(counts), start, cells.layout, chord_hessian=cells.chord_hessian(start)
-    )
+    ours = batched.fit_pairs(*cells.pair_wins(counts), start, cells.layout, chord_hessian=cells.chord_hessian(start))
     assert np.max(np.abs(bt.to_elo(ours) - bt.to_elo(choix_fits(wins, start)))) < 0.001
 
 

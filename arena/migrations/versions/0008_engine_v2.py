@@ -9,8 +9,8 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0006_vote_review"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
