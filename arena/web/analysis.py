@@ -8,28 +8,28 @@ from flask import Blueprint, abort, render_template, request
 from arena.jobs.leaderboard import TABS
 from arena.jobs.snapshots import OVERALL, RecomputeError, latest_analysis, resolve_category
 from arena.web import htmx, read_session
-from arena.web.charts import scatter, whisker_chart
+from arena.web.charts import responsive_scatter, responsive_whiskers
 
 bp = Blueprint("analysis", __name__)
 
 
 def _charts(result: dict) -> dict:
     coefficients = result.get("coefficients", [])
-    forest = whisker_chart(
+    forest = responsive_whiskers(
         [(c["feature"], c["estimate_std"], c.get("std_ci_low"), c.get("std_ci_high")) for c in coefficients],
         axis_label="Log-odds of winning per standard deviation of the covariate (A minus B)",
         reference=0.0,
         fmt="{:.2f}",
     )
     bins = [b for b in result.get("eq_win_rate", []) if b["n"]]
-    win_rate = whisker_chart(
+    win_rate = responsive_whiskers(
         [(f"{b['low']:+g} to {b['high']:+g} (n={b['n']})", b["win_rate"], b["ci_low"], b["ci_high"]) for b in bins],
         axis_label="Win rate of reply A (ties half), by EQ score of A minus B",
         reference=0.5,
         fmt="{:.2f}",
     )
     points = result.get("eq_scatter", {}).get("points", [])
-    eq_plot = scatter(
+    eq_plot = responsive_scatter(
         [
             {
                 "label": p["model"],

@@ -244,13 +244,13 @@ def test_focus_follows_the_reveal_and_the_next_battle(page, live_server, demo_lo
     new_battle = page.get_by_role("link", name=re.compile("New battle"))
     expect(new_battle).to_be_focused()
     page.keyboard.press("Enter")  # the focused control works from the keyboard
-    heading = page.get_by_role("heading", name="Which reply is better?")
+    heading = page.get_by_role("heading", name="Which reply would you rather receive?")
     expect(heading).to_be_focused()
     # From the heading, Tab goes on into the new battle, not back to the top of the page.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('#battle') !== null")
     page.get_by_role("link", name="Skip to a new battle").click()
-    expect(page.get_by_role("heading", name="Which reply is better?")).to_be_focused()
+    expect(page.get_by_role("heading", name="Which reply would you rather receive?")).to_be_focused()
     assert console_errors == []
 
 
