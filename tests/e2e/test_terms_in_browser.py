@@ -69,7 +69,7 @@ def test_a_vote_before_accepting_says_why_and_where_to_accept(page, live_server,
     assert stored(session_factory) == (["2026-11"], ["tie"])
 
 
-def test_a_stale_page_without_the_accept_control_gets_one_in_the_status(page, live_server, demo_loaded, session_factory):
+def test_a_stale_page_without_the_accept_control_gets_one(page, live_server, demo_loaded, session_factory):
     # A battle drawn before the terms changed has no accept control: the refusal brings one.
     page.goto(live_server + "/")
     page.evaluate("document.querySelector('#battle form.terms-accept').remove()")
