@@ -124,7 +124,7 @@ def whisker_chart(
     ticks = [Tick(x(t), f"{t:g}") for t in _nice_ticks(low, high, 3 if stacked else 5)]
     reference_x = x(reference) if reference is not None else None
     axis_lines = tuple(wrap(axis_label, int(width / (font * 0.55)))) if stacked else (axis_label,)
-    height = int(axis_y + 22 + 16 * len(axis_lines))
+    height = int(axis_y + 28 + 16 * len(axis_lines))
     return WhiskerChart(width, height, left, right, axis_y, rows, ticks, axis_label, reference_x, stacked,
                         axis_lines, font)  # fmt: skip
 
