@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def _env_float(name: str, default: float) -> float:
 
 # terms_acceptance.version is a VARCHAR(32).
 TERMS_VERSION_MAX = 32
+# One plain address, so the privacy page can put it in a mailto: link as it is.
+CONTACT_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z]{2,}")
 
 
 class ConfigError(ValueError):
@@ -108,6 +111,8 @@ class Settings:
     moderation_api_key_env: str | None = None
     # Request bodies larger than this are refused with 413.
     max_body_bytes: int = 64 * 1024
+    # Where visitors write to have their data deleted when they no longer have the browser (privacy page).
+    contact_email: str | None = None
     # Demo and tests may run without a configured secret; production may not.
     require_secret: bool = True
     testing: bool = False
@@ -147,6 +152,7 @@ class Settings:
             filter_alpha=_env_float("ARENA_FILTER_ALPHA", cls.filter_alpha),
             sampling=os.environ.get("ARENA_SAMPLING", cls.sampling).strip().lower() or cls.sampling,
             max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
+            contact_email=(os.environ.get("ARENA_CONTACT_EMAIL") or "").strip() or None,
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -181,6 +187,8 @@ class Settings:
                             ("ARENA_LIVE_NETWORK_DAILY_BUDGET_USD", self.live_network_daily_budget_usd)):  # fmt: skip
             if value is not None and not value >= 0:
                 raise ConfigError(f"{name} must be a number of dollars, 0 or more")
+        if self.contact_email is not None and not CONTACT_EMAIL.fullmatch(self.contact_email):
+            raise ConfigError("ARENA_CONTACT_EMAIL must be one email address (name@example.org)")
         if self.max_body_bytes < 1024:
             raise ConfigError("ARENA_MAX_BODY_BYTES must be at least 1024 (a vote form is a few hundred bytes)")
         if self.sampling not in ("uniform", "active"):

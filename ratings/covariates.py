@@ -8,7 +8,11 @@ computes from the two replies (length ratio, markdown, questions asked, a reply-
 so beta says how much each feature moves the vote, and theta is what is left of a model's strength once its
 replies' features are accounted for. Scores are soft (win 1, tie 1/2, loss 0) and the `alpha` virtual ties per
 pair of models are the same penalised quasi-likelihood as `ratings.bradley_terry`, so with no covariates this
-fit and `bradley_terry.fit` agree. Only theta is penalised; beta is a plain maximum-likelihood estimate.
+fit and `bradley_terry.fit` agree. By default only theta is penalised and beta is a plain maximum-likelihood
+estimate; `beta_prior` > 0 adds a weak ridge on beta per standard deviation of each feature (a normal prior of
+variance 1 / beta_prior on the per-SD log-odds, like arena-rank's ridge on style coefficients), so a feature the
+battles cannot pin down (separation, too few battles where it differs) stays finite, and the fit reports how
+much of each coefficient's information came from the data rather than the prior (`CovariateFit.data_share`).
 
 Unlike the plain BT fit, covariates vary per battle, so the fit works on rows, not on an aggregated win matrix.
 A row may stand for several identical battles through its weight.
@@ -134,6 +138,10 @@ class Coefficient:
     std_ci_high: float
     odds_ratio: float
     se: float
+    # False when the battles cannot pin this coefficient down (see `CovariateFit.identified`); then the numbers
+    # above are the prior's as much as the data's and should not be reported.
+    identified: bool = True
+    reason: str | None = None
 
 
 def _z(level: float) -> float:
@@ -152,13 +160,49 @@ class CovariateFit:
     names: tuple[str, ...]
     n_battles: float
     iterations: int
+    # With a beta prior: per coefficient, the share of its precision that comes from the battles (1 - posterior
+    # variance / prior variance, per SD); None without one. And the battles in which each feature differs.
+    data_share: np.ndarray | None = None
+    varying_battles: np.ndarray | None = None
+    # With a beta prior: how far each beta moves (per unit) when the prior is made ten times weaker.
+    prior_shift: np.ndarray | None = None
 
     @property
     def n_models(self) -> int:
         return len(self.theta)
 
+    def identified(
+        self, min_data_share: float = 0.5, min_varying: int = 20, max_shift_se: float = 0.5
+    ) -> list[str | None]:
+        """Per coefficient, None if the battles pin it down, else the reason they do not: the feature differs in
+        too few battles; the estimate follows the prior (it moves by more than `max_shift_se` standard errors
+        when the prior is made ten times weaker: separation, where the feature alone predicts the outcomes it
+        touches); or the prior supplies most of its information (it moves with the models' strengths or with
+        other features)."""
+        n = self.n_models
+        reasons: list[str | None] = []
+        for index in range(len(self.names)):
+            se = float(np.sqrt(max(self.covariance[n + index, n + index], 0.0)))
+            if self.varying_battles is not None and self.varying_battles[index] < min_varying:
+                varying = float(self.varying_battles[index])
+                reasons.append(f"the replies differ in this in only {varying:.0f} battles (needs {min_varying})")
+            elif self.prior_shift is not None and self.prior_shift[index] > max_shift_se * se:
+                reasons.append(
+                    "the battles cannot pin it down yet (it goes with particular models, or decides every vote it "
+                    "touches): the estimate follows the prior"
+                )
+            elif self.data_share is not None and self.data_share[index] < min_data_share:
+                reasons.append(
+                    "the battles cannot separate this effect from the models' strengths or the other features "
+                    f"(the data carry {self.data_share[index]:.0%} of its information)"
+                )
+            else:
+                reasons.append(None)
+        return reasons
+
     def coefficients(self, level: float = 0.95) -> list[Coefficient]:
         z, n = _z(level), self.n_models
+        reasons = self.identified()
         result = []
         for index, name in enumerate(self.names):
             estimate, sd = float(self.beta[index]), float(self.feature_sd[index])
@@ -175,6 +219,8 @@ class CovariateFit:
                     std_ci_high=high * sd,
                     odds_ratio=float(np.exp(estimate)),
                     se=se,
+                    identified=reasons[index] is None,
+                    reason=reasons[index],
                 )
             )
         return result
@@ -204,9 +250,11 @@ class _Problem:
     covariates. Sums of c_i z_i z_i^T are built from a bincount over (a, b) pairs for the strength block and a
     sparse n x rows difference matrix for the cross block, never from a dense rows x n design."""
 
-    def __init__(self, battles: CovariateBattles, alpha: float) -> None:
+    def __init__(self, battles: CovariateBattles, alpha: float, beta_prior: float = 0.0) -> None:
         if not alpha > 0:
             raise ValueError("alpha must be positive so that every model has a finite rating")
+        if not (beta_prior >= 0 and np.isfinite(beta_prior)):
+            raise ValueError("beta_prior must be a finite number >= 0")
         self.n, self.k, self.alpha = battles.n_models, battles.k, float(alpha)
         self.a, self.b = battles.model_a, battles.model_b
         self.y, self.w, self.x = battles.score, battles.weights(), battles.features
@@ -217,6 +265,10 @@ class _Problem:
             (np.tile([1.0, -1.0], rows), np.column_stack([self.a, self.b]).ravel(), np.arange(0, 2 * rows + 1, 2)),
             shape=(self.n, rows),
         )
+        # The ridge on beta, per unit of each feature: beta_prior per SD, i.e. beta_prior * sd^2 per unit. A
+        # feature with no spread gets the plain prior (the identification check refuses it anyway).
+        sd = _weighted_sd(self.x, self.w)
+        self.beta_precision = float(beta_prior) * np.where(sd > 0, sd, 1.0) ** 2
         # The null direction of the likelihood: shifting every theta by the same amount changes nothing.
         self.null = np.concatenate([np.full(self.n, 1.0 / np.sqrt(self.n)), np.zeros(self.k)])
 
@@ -240,7 +292,9 @@ class _Problem:
         # Each unordered pair: alpha ties, i.e. alpha/2 * (-log sigmoid(d) - log sigmoid(-d)); the diagonal is
         # a constant, dropped.
         prior = -0.5 * self.alpha * (log_expit(gaps).sum() - self.n * log_expit(0.0))
-        return data + prior, eta
+        beta = params[self.n :]
+        ridge = 0.5 * float(np.dot(self.beta_precision, beta**2))
+        return data + prior + ridge, eta
 
     def gram(self, c: np.ndarray) -> np.ndarray:
         """sum_i c_i z_i z_i^T over the rows, (n + k) square."""
@@ -276,6 +330,8 @@ class _Problem:
         prior_gradient, prior_hessian = self.prior_derivatives(params[:n])
         gradient[:n] += prior_gradient
         hessian[:n, :n] += prior_hessian
+        gradient[n:] += self.beta_precision * params[n:]
+        hessian[n:, n:] += np.diag(self.beta_precision)
         return gradient, hessian, p
 
     def factor(self, hessian: np.ndarray):
@@ -319,6 +375,7 @@ def _check_identified(hessian: np.ndarray, problem: _Problem, theta: np.ndarray)
         return
     data = hessian.copy()
     data[:n, :n] -= problem.prior_derivatives(theta)[1]
+    data[n:, n:] -= np.diag(problem.beta_precision)
     beta_block = data[n:, n:]
     scale = np.sqrt(np.diag(beta_block))
     if np.any(scale <= 0):
@@ -337,19 +394,24 @@ def _weighted_sd(features: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum((w @ features**2) / total - mean**2, 0.0))
 
 
-def fit_covariates(
-    battles: CovariateBattles, alpha: float = bt.DEFAULT_ALPHA, tol: float = 1e-10, max_iter: int = 100
-) -> CovariateFit:
-    """Newton's method with the exact Hessian and step halving; converged when no parameter moves by more than
-    `tol`. Raises RuntimeError if that takes more than `max_iter` steps (e.g. a feature that separates wins
-    from losses, whose beta runs off to infinity)."""
-    problem = _Problem(battles, alpha)
+def _data_share(hessian: np.ndarray, problem: _Problem) -> np.ndarray:
+    """Per coefficient, 1 - posterior variance / prior variance: near 1 when the battles determine it, near 0
+    when the ridge does. From the penalised curvature at the fit (where separation shows as flat likelihood)."""
+    n = problem.n
+    if problem.k == 0:
+        return np.zeros(0)
+    inverse = linalg.cho_solve(problem.factor(hessian), np.eye(n + problem.k))
+    posterior = np.diag(inverse)[n:]
+    return np.clip(1.0 - posterior * problem.beta_precision, 0.0, 1.0)
+
+
+def _newton(problem: _Problem, tol: float, max_iter: int, check: bool) -> tuple[np.ndarray, int]:
     n, k = problem.n, problem.k
     params = np.zeros(n + k)
     value, eta = problem.objective(params)
     for iteration in range(1, max_iter + 1):
         gradient, hessian, _ = problem.derivatives(params, eta)
-        if iteration == 1:
+        if iteration == 1 and check:
             _check_identified(hessian, problem, params[:n])
         try:
             step = -linalg.cho_solve(problem.factor(hessian), gradient)
@@ -373,7 +435,29 @@ def fit_covariates(
             f"fit_covariates did not converge in {max_iter} iterations (does a feature separate wins from losses?)"
         )
     params[:n] -= params[:n].mean()
+    return params, iteration
 
+
+def fit_covariates(
+    battles: CovariateBattles,
+    alpha: float = bt.DEFAULT_ALPHA,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    beta_prior: float = 0.0,
+) -> CovariateFit:
+    """Newton's method with the exact Hessian and step halving; converged when no parameter moves by more than
+    `tol`. Without a beta prior, raises ValueError for covariates the battles cannot identify and RuntimeError
+    if convergence takes more than `max_iter` steps (e.g. a feature that separates wins from losses, whose beta
+    runs off to infinity). With one, the fit stays finite and `data_share` says which betas the data pinned."""
+    problem = _Problem(battles, alpha, beta_prior)
+    n, k = problem.n, problem.k
+    params, iteration = _newton(problem, tol, max_iter, check=not beta_prior)
+    prior_shift = None
+    if beta_prior and k:
+        # Refit with a ten times weaker prior: a beta the battles pin down hardly moves; one that separation or
+        # confounding leaves to the prior runs off (by about ln 10 in log-odds under separation).
+        weaker, _ = _newton(_Problem(battles, alpha, beta_prior / 10), tol, max_iter, check=False)
+        prior_shift = np.abs(weaker[n:] - params[n:])
     _, hessian, p = problem.derivatives(params, problem.linear(params))
     inverse = linalg.cho_solve(problem.factor(hessian), np.eye(n + k))
     # inverse = pinv(H) + u u^T / c, and J u = 0, so this is pinv(H) J pinv(H): the covariance of the sum-zero
@@ -388,6 +472,9 @@ def fit_covariates(
         names=battles.names,
         n_battles=float(problem.w.sum()),
         iterations=iteration,
+        data_share=_data_share(hessian, problem) if beta_prior else None,
+        prior_shift=prior_shift,
+        varying_battles=(problem.w @ (battles.features != 0)) if beta_prior else None,
     )
 
 

@@ -112,3 +112,19 @@ def test_demo_serves_a_battle_on_a_fresh_default_database(instance):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_demo_on_a_busy_port_exits_2_with_one_line_before_announcing_a_url(tmp_path):
+    import socket
+
+    from tests.arena_cli import run_arena
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+        result = run_arena("demo", "--port", str(port), "--database-url", url)
+    assert result.returncode == 2
+    assert "cannot listen on" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "http://" not in result.stdout

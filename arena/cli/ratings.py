@@ -184,6 +184,9 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
     )
     click.echo(f"{'covariate':<16} {'log-odds':>9} {'95% CI':>19} {'per SD':>8} {'odds ratio':>10}")
     for c in result["coefficients"]:
+        if c.get("estimate") is None:
+            click.echo(f"{c['feature']:<16} not enough battles yet: {c.get('reason') or 'not identified'}")
+            continue
         click.echo(
             f"{c['feature']:<16} {c['estimate']:>9.3f} [{c['ci_low']:>8.3f}, {c['ci_high']:>8.3f}] "
             f"{c['estimate_std']:>8.3f} {c['odds_ratio']:>10.3f}"

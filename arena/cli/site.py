@@ -84,6 +84,17 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         app = create_app(settings)
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
+    # Bind before announcing the URL: a busy port is bad input (exit 2, one line), not a crash after the URL.
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BadInput(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (try --port with another number)"
+            ) from exc
     click.echo(f"EQ Arena on http://{host}:{port}/  (Ctrl+C to stop)")
     sys.stdout.flush()
     run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=PrivateRequestHandler)

@@ -58,6 +58,10 @@ COVARIATE_DOCS = {
 SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "both_bad": 0.5}
 EQ_BINS = (-10.0, -3.0, -1.0, 1.0, 3.0, 10.0)
 MIN_CLUSTERS = 30
+# The ridge on covariate effects: a normal prior with SD 1 on the log-odds per SD of each covariate (an odds
+# ratio of e per SD is already a very strong effect), weak next to a few dozen battles, and what keeps an early
+# site's estimates finite when a feature alone predicts the few votes it touches.
+BETA_PRIOR = 1.0
 
 
 class AnalysisError(ValueError):
@@ -272,6 +276,23 @@ def _round(value: float, places: int = 6) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), places)
 
 
+ESTIMATE_FIELDS = ("estimate", "ci_low", "ci_high", "estimate_std", "odds_ratio", "std_ci_low", "std_ci_high")
+
+
+def _coefficient_row(c, data_share: float | None) -> dict:
+    """A coefficient the battles cannot pin down is reported without numbers (null) and with the reason: its
+    estimate would be the prior's guess, or an artefact of separation, not a finding."""
+    row = {
+        "feature": c.feature,
+        "identified": c.identified,
+        "reason": c.reason,
+        "data_share": _round(data_share, 4) if data_share is not None else None,
+    }
+    for field in ESTIMATE_FIELDS:
+        row[field] = _round(getattr(c, field)) if c.identified else None
+    return row
+
+
 def analyse(
     factory: sessionmaker[Session],
     read_factory: sessionmaker[Session],
@@ -328,25 +349,16 @@ def analyse(
             cluster=table.voter[rows] if result["clustered_by_voter"] else None,
         )
         try:
-            fit = fit_covariates(battles)
+            fit = fit_covariates(battles, beta_prior=BETA_PRIOR)
         except (ValueError, RuntimeError) as exc:
             # Collinear covariates (say, a style that one model always has) or separated data: report, not crash.
             fit = None
             result["covariate_fit_error"] = str(exc)
         if fit is not None:
             result["n_battles"] = int(rows.sum())
+            shares = fit.data_share if fit.data_share is not None else [None] * len(fit.names)
             result["coefficients"] = [
-                {
-                    "feature": c.feature,
-                    "estimate": _round(c.estimate),
-                    "ci_low": _round(c.ci_low),
-                    "ci_high": _round(c.ci_high),
-                    "estimate_std": _round(c.estimate_std),
-                    "odds_ratio": _round(c.odds_ratio),
-                    "std_ci_low": _round(c.std_ci_low),
-                    "std_ci_high": _round(c.std_ci_high),
-                }
-                for c in fit.coefficients()
+                _coefficient_row(c, share) for c, share in zip(fit.coefficients(), shares, strict=True)
             ]
             rating, low, high = fit.controlled_ratings()
             result["controlled_ratings"] = sorted(

@@ -8,28 +8,30 @@ from flask import Blueprint, abort, render_template, request
 from arena.jobs.leaderboard import TABS
 from arena.jobs.snapshots import OVERALL, RecomputeError, latest_analysis, resolve_category
 from arena.web import htmx, read_session
-from arena.web.charts import scatter, whisker_chart
+from arena.web.charts import responsive_scatter, responsive_whiskers
+from arena.web.study import SHORT, Effect, effects, fmt_points
 
 bp = Blueprint("analysis", __name__)
 
 
-def _charts(result: dict) -> dict:
-    coefficients = result.get("coefficients", [])
-    forest = whisker_chart(
-        [(c["feature"], c["estimate_std"], c.get("std_ci_low"), c.get("std_ci_high")) for c in coefficients],
-        axis_label="Log-odds of winning per standard deviation of the covariate (A minus B)",
+def _charts(result: dict, found: list[Effect]) -> dict:
+    # The same scale as the sentences and the table's first column: points of winning chance for a typical
+    # difference. Effects without enough battles have no numbers to draw.
+    forest = responsive_whiskers(
+        [(e.short, e.points, e.low, e.high) for e in found if e.points is not None],
+        axis_label="Change in the chance of winning, percentage points, for a typical difference",
         reference=0.0,
-        fmt="{:.2f}",
+        fmt="{:+.0f}",
     )
     bins = [b for b in result.get("eq_win_rate", []) if b["n"]]
-    win_rate = whisker_chart(
+    win_rate = responsive_whiskers(
         [(f"{b['low']:+g} to {b['high']:+g} (n={b['n']})", b["win_rate"], b["ci_low"], b["ci_high"]) for b in bins],
         axis_label="Win rate of reply A (ties half), by EQ score of A minus B",
         reference=0.5,
         fmt="{:.2f}",
     )
     points = result.get("eq_scatter", {}).get("points", [])
-    eq_plot = scatter(
+    eq_plot = responsive_scatter(
         [
             {
                 "label": p["model"],
@@ -45,7 +47,7 @@ def _charts(result: dict) -> dict:
         x_label=f"{result['eq_scatter']['benchmark']} {result['eq_scatter']['snapshot']} score" if points else "",
         y_label="Arena rating",
     )
-    return {"forest": forest, "win_rate": win_rate, "eq_plot": eq_plot}
+    return {"forest": forest, "win_rate": win_rate, "eq_plot": eq_plot, "effects": found}
 
 
 @bp.get("/analysis")
@@ -56,7 +58,15 @@ def analysis():
         abort(400, description=str(exc))
     run = latest_analysis(read_session(), category)
     result = run.result if run else None
-    context = dict(result=result, run=run, tabs=TABS, category=category, **(_charts(result) if result else {}))
+    context = dict(
+        result=result,
+        run=run,
+        tabs=TABS,
+        category=category,
+        fmt_points=fmt_points,
+        short_names=SHORT,
+        **(_charts(result, effects(result)) if result else {}),
+    )
     if htmx:
         return render_template("analysis/_analysis.html", **context)
     return render_template("analysis/page.html", **context)

@@ -176,6 +176,11 @@ def _terms_required(token: str):
     """The reason, with the accept control beside it (in the status region for htmx, a page without JS)."""
     rejected = TermsNotAccepted()
     if htmx:
-        body = render_template("terms/_required.html", message=rejected.message, battle_token=token)
+        # The battle already shows the accept control when it was drawn before acceptance: say where it is
+        # rather than show a second one. A battle drawn before a new terms version has none, so it comes here.
+        in_battle = request.form.get("terms_shown") == "1"
+        body = render_template(
+            "terms/_required.html", message=rejected.message, battle_token=token, in_battle=in_battle
+        )
         return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
     return _page_or_partial("terms/_required.html", rejected.status, message=rejected.message, battle_token=token)

@@ -35,12 +35,30 @@ class WhiskerChart:
     axis_label: str = "Score (Elo scale)"
     # x of a reference line (no effect, even odds), when one is drawn.
     reference_x: float | None = None
+    # Narrow layout: each label on its own line above its whisker, so the plot keeps the full width.
+    stacked: bool = False
+    axis_lines: tuple[str, ...] = ()
+    font_size: int = 12
+
+
+@dataclass(frozen=True)
+class Responsive:
+    """One chart drawn twice: the wide layout, and a narrow one whose text still reads at 11 px or more when the
+    SVG is scaled down to a 390 px phone (the CSS shows one of them)."""
+
+    wide: object
+    narrow: object
 
 
 ROW_HEIGHT = 22
+STACKED_ROW_HEIGHT = 36
 # Approximate width of one character of the 12px label font, to leave room for the longest label.
 CHAR_WIDTH = 6.8
 MAX_LABEL = 40
+# The narrow layout's drawing width: on a 390 px screen the chart box is about 340 px, so text is drawn at 13 px
+# to be at least 12 px on screen.
+NARROW_WIDTH = 360
+NARROW_FONT = 13
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -56,6 +74,17 @@ def _shorten(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
+def wrap(text: str, width: int) -> list[str]:
+    """Greedy word wrap (SVG text does not wrap by itself)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
 def whisker_chart(
     entries: list[tuple[str, float, float, float]],
     width: int = 720,
@@ -63,6 +92,7 @@ def whisker_chart(
     axis_label: str = "Score (Elo scale)",
     reference: float | None = None,
     fmt: str = "{:.0f}",
+    stacked: bool = False,
 ) -> WhiskerChart | None:
     """entries: (label, value, ci_low, ci_high), drawn top to bottom in the given order."""
     entries = [e for e in entries if all(v is not None and math.isfinite(v) for v in e[1:])]
@@ -70,23 +100,40 @@ def whisker_chart(
         return None
     low = min([e[2] for e in entries] + ([reference] if reference is not None else []))
     high = max([e[3] for e in entries] + ([reference] if reference is not None else []))
-    pad = max((high - low) * 0.05, 1.0)
+    pad = max((high - low) * 0.05, 1.0) if fmt == "{:.0f}" else max((high - low) * 0.05, 1e-3)
     low, high = low - pad, high + pad
-    entries = [(_shorten(label), *rest) for label, *rest in entries]
-    left, right = int(12 + CHAR_WIDTH * max(len(e[0]) for e in entries)), width - 16
+    font = NARROW_FONT if stacked else 12
+    if stacked:
+        entries = [(_shorten(label, int(width / (font * 0.6))), *rest) for label, *rest in entries]
+        left, right, row_height, top = 10, width - 10, STACKED_ROW_HEIGHT, 30
+    else:
+        entries = [(_shorten(label), *rest) for label, *rest in entries]
+        left, right = int(12 + CHAR_WIDTH * max(len(e[0]) for e in entries)), width - 16
+        row_height, top = ROW_HEIGHT, 12
 
     def x(value: float) -> float:
         return round(left + (value - low) / (high - low) * (right - left), 2)
 
     rows = [
-        Whisker(label, 12 + k * ROW_HEIGHT, x(lo), x(mid), x(hi),
+        Whisker(label, top + k * row_height, x(lo), x(mid), x(hi),
                 f"{label}: {fmt.format(mid)} (95% CI {fmt.format(lo)} to {fmt.format(hi)})")
         for k, (label, mid, lo, hi) in enumerate(entries)
     ]  # fmt: skip
-    axis_y = 12 + len(entries) * ROW_HEIGHT
-    ticks = [Tick(x(t), f"{t:g}") for t in _nice_ticks(low, high)]
+    axis_y = top + len(entries) * row_height - (12 if stacked else 0)
+    # Fewer ticks when narrow, so their labels do not run into each other.
+    ticks = [Tick(x(t), f"{t:g}") for t in _nice_ticks(low, high, 3 if stacked else 5)]
     reference_x = x(reference) if reference is not None else None
-    return WhiskerChart(width, int(axis_y + 30), left, right, axis_y, rows, ticks, axis_label, reference_x)
+    axis_lines = tuple(wrap(axis_label, int(width / (font * 0.55)))) if stacked else (axis_label,)
+    height = int(axis_y + 28 + 16 * len(axis_lines))
+    return WhiskerChart(width, height, left, right, axis_y, rows, ticks, axis_label, reference_x, stacked,
+                        axis_lines, font)  # fmt: skip
+
+
+def responsive_whiskers(entries: list[tuple[str, float, float, float]], **options) -> Responsive | None:
+    wide = whisker_chart(entries, **options)
+    if wide is None:
+        return None
+    return Responsive(wide, whisker_chart(entries, NARROW_WIDTH, stacked=True, **options))
 
 
 @dataclass(frozen=True)
@@ -100,13 +147,40 @@ class HeatCell:
 
 
 @dataclass(frozen=True)
+class HeatLabel:
+    index: int
+    number: str
+    lines: list[str]
+    # The whole name, kept for the accessible title when the drawn lines had to shorten it.
+    full: str
+
+
+@dataclass(frozen=True)
 class Heatmap:
     width: int
     height: int
     cell: int
     margin: int
-    labels: list[tuple[int, str]]
+    top: int
+    labels: list[HeatLabel]
     cells: list[HeatCell]
+    font_size: int = 12
+    # Row by column, the text of each cell ("" where the models never met): the table screen readers get.
+    grid: list[list[str]] = ()
+
+
+# Row names wrap onto two lines of this many characters; columns carry the row's number, so the grid stays
+# narrow enough for a phone and no name is cut at an angle.
+HEAT_LINE = 18
+HEAT_FONT = 12
+
+
+def _heat_label(k: int, name: str) -> HeatLabel:
+    lines = wrap(name, HEAT_LINE)
+    if len(lines) > 2:
+        lines = [lines[0], _shorten(" ".join(lines[1:]), HEAT_LINE)]
+    lines = [_shorten(line, HEAT_LINE + 4) for line in lines]
+    return HeatLabel(k, str(k + 1), lines, name)
 
 
 INK = "#1f2328"
@@ -146,37 +220,43 @@ def readable_ink(background: tuple[float, float, float]) -> str:
 
 
 def heatmap(labels: list[str], win_rate: list[list[float | None]], battles: list[list[int]]) -> Heatmap | None:
-    """Row model's win rate against the column model (ties half); empty where they never met."""
+    """Row model's win rate against the column model (ties half); empty where they never met. Drawn at its own
+    pixel size (never scaled down), in a box that scrolls sideways when a phone is narrower than the grid."""
     n = len(labels)
     if n < 2:
         return None
-    labels = [_shorten(label, 24) for label in labels]
-    cell, margin = 34, int(12 + CHAR_WIDTH * max(len(label) for label in labels))
+    heat_labels = [_heat_label(k, label) for k, label in enumerate(labels)]
+    longest = max(len(f"{h.number}. {line}") for h in heat_labels for line in h.lines)
+    cell, margin, top = 32, int(8 + 0.6 * HEAT_FONT * longest), 24
     cells = []
+    grid = [["" for _ in range(n)] for _ in range(n)]
     for i in range(n):
         for j in range(n):
             rate = win_rate[i][j]
             if i == j or rate is None or not battles[i][j]:
                 continue
+            grid[i][j] = f"{round(rate * 100)}%"
             hue, lightness = _win_rate_hsl(rate)
             cells.append(
                 HeatCell(
                     x=margin + j * cell,
-                    y=margin + i * cell,
+                    y=top + i * cell,
                     fill=f"hsl({hue}, 65%, {lightness}%)",
                     text=f"{round(rate * 100)}",
                     text_fill=readable_ink(colorsys.hls_to_rgb(hue / 360, lightness / 100, 0.65)),
                     title=f"{labels[i]} vs {labels[j]}: {rate:.0%} over {battles[i][j]} battles",
                 )
             )
-    # Column labels are drawn rotated above the grid; their tails reach past its right edge.
     return Heatmap(
-        width=margin + n * cell + margin // 2,
-        height=margin + n * cell + 4,
+        width=margin + n * cell + 2,
+        height=top + n * cell + 4,
         cell=cell,
         margin=margin,
-        labels=list(enumerate(labels)),
+        top=top,
+        labels=heat_labels,
         cells=cells,
+        font_size=HEAT_FONT,
+        grid=grid,
     )
 
 
@@ -205,9 +285,12 @@ class Scatter:
     y_ticks: list[Tick]
     x_label: str
     y_label: str
+    font_size: int = 11
 
 
-def scatter(points: list[dict], x_label: str, y_label: str, width: int = 640, height: int = 420) -> Scatter | None:
+def scatter(
+    points: list[dict], x_label: str, y_label: str, width: int = 640, height: int = 420, font_size: int = 11
+) -> Scatter | None:
     """points: {label, x, x_low, x_high, y, y_low, y_high}; missing interval ends collapse onto the point."""
     if not points:
         return None
@@ -235,5 +318,12 @@ def scatter(points: list[dict], x_label: str, y_label: str, width: int = 640, he
         width, height, left, right, top, bottom, drawn,
         [Tick(sx(t), f"{t:g}") for t in _nice_ticks(x0, x1)],
         [Tick(sy(t), f"{t:g}") for t in _nice_ticks(y0, y1)],
-        x_label, y_label,
+        x_label, y_label, font_size,
     )  # fmt: skip
+
+
+def responsive_scatter(points: list[dict], x_label: str, y_label: str) -> Responsive | None:
+    wide = scatter([dict(p) for p in points], x_label, y_label)
+    if wide is None:
+        return None
+    return Responsive(wide, scatter([dict(p) for p in points], x_label, y_label, NARROW_WIDTH, 320, NARROW_FONT))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from arena.jobs.leaderboard import TABS, BoardSnapshot, snapshot
+from arena.jobs.leaderboard import PROVISIONAL_BATTLES, TABS, BoardSnapshot, snapshot
 from arena.jobs.snapshots import OVERALL, RecomputeError
 from arena.voting.moderation import count_votes
 from arena.web import htmx, read_session
-from arena.web.charts import heatmap, whisker_chart
+from arena.web.charts import heatmap, responsive_whiskers
 
 bp = Blueprint("leaderboard", __name__)
 
@@ -17,7 +17,7 @@ HEATMAP_MODELS = 20
 
 
 def _charts(board: BoardSnapshot):
-    whiskers = whisker_chart([(r.name, r.rating, r.ci_low, r.ci_high) for r in board.rows])
+    whiskers = responsive_whiskers([(r.name, r.rating, r.ci_low, r.ci_high) for r in board.rows])
     top = [r.slug for r in board.rows[:HEATMAP_MODELS]]
     index = {slug: k for k, slug in enumerate(board.matrix_slugs)}
     names = {r.slug: r.name for r in board.rows}
@@ -39,7 +39,7 @@ def leaderboard():
         abort(400, description=str(exc))
     whiskers, heat = _charts(board) if board else (None, None)
     context = dict(board=board, tabs=TABS, category=board.category if board else category, whiskers=whiskers,
-                   heat=heat)  # fmt: skip
+                   heat=heat, provisional_below=PROVISIONAL_BATTLES)  # fmt: skip
     if board is None:
         context["votes"] = count_votes(session)
     if htmx:

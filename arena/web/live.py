@@ -13,7 +13,7 @@ from markupsafe import escape
 from arena.llm import live
 from arena.voting.crisis import screen
 from arena.voting.voting import find_battle
-from arena.web import db_session, htmx
+from arena.web import db_session, htmx, read_session
 from arena.web.battle import OUTCOME_LABELS, anonymous
 from arena.web.bidi import strip_bidi
 from arena.web.limits import network_limit_key
@@ -38,7 +38,9 @@ def _page_or_partial(partial: str, status: int = 200, **context):
 def write_your_own():
     # Start the visitor's session here, so the limit on writing counts this visitor from the first message.
     visitor_key()
-    return _page_or_partial("live/_form.html", message="")
+    # Said before the visitor types, not after: a message written for nothing is a message lost.
+    available = len(live.live_models(read_session())) >= 2
+    return _page_or_partial("live/_form.html", message="", available=available)
 
 
 @bp.post("/live")
@@ -78,8 +80,13 @@ def start():
             ttl=timedelta(seconds=settings.battle_ttl_seconds),
         )
     except live.NoLiveModels:
+        # The models went away between the form and the send: the text stays in the box.
         db.rollback()
-        return _page_or_partial("live/_unavailable.html", 503)
+        error = (
+            "Live battles are not available here right now, so your message was not sent or kept. "
+            "It is still in the box below."
+        )
+        return _page_or_partial("live/_form.html", 503, message=text, error=error)
     db.commit()
     token = current_app.extensions["arena.battle_ids"].sign(battle.public_id)
     return _page_or_partial("live/_stream.html", prompt=battle.prompt.text, token=token, labels=OUTCOME_LABELS)

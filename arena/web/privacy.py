@@ -16,7 +16,11 @@ DELETED = "privacy_deleted"
 
 def _page(status: int = 200, error: str | None = None):
     return render_template(
-        "privacy/page.html", visitor_key=existing_visitor_key(), deleted=session.pop(DELETED, None), error=error
+        "privacy/page.html",
+        visitor_key=existing_visitor_key(),
+        deleted=session.pop(DELETED, None),
+        error=error,
+        contact_email=current_app.extensions["arena.settings"].contact_email,
     ), status
 
 

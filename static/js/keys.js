@@ -3,6 +3,8 @@
 (function () {
   "use strict";
 
+  var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+
   function typingInField(target) {
     if (!target) return false;
     var tag = target.tagName;
@@ -27,11 +29,14 @@
     var root = target && target.isConnected ? target : document.getElementById("battle");
     if (!root) return;
     var focus = root.querySelector("[autofocus]") || root.querySelector("[data-focus-after-swap]");
-    if (focus) focus.focus();
+    // A reveal swapped in where the visitor had scrolled to the vote bar: bring its heading, the model names and
+    // "New battle" into view (focusing the link alone would leave the heading above the screen).
+    var scrollTarget = root.matches("[data-scroll-into-view]") ? root : root.querySelector("[data-scroll-into-view]");
+    if (focus) focus.focus({ preventScroll: Boolean(scrollTarget) });
+    if (scrollTarget) scrollTarget.scrollIntoView({ block: "start", behavior: reducedMotion && reducedMotion.matches ? "auto" : "smooth" });
   });
 
   // Visitors who ask for less motion get swaps without htmx's settle pause (the CSS drops the fades).
-  var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
   var settleDelay = window.htmx ? window.htmx.config.defaultSettleDelay : 0;
   function applyMotionPreference() {
     if (window.htmx && reducedMotion) window.htmx.config.defaultSettleDelay = reducedMotion.matches ? 0 : settleDelay;

@@ -176,7 +176,7 @@ def test_leaderboard_and_a_second_group_tab(page, live_server, demo_loaded, clie
     cast_votes(client, 60)
     recompute_ratings(database_url)
     page.goto(live_server + "/leaderboard")
-    expect(page.locator("svg.whiskers")).to_be_visible()
+    expect(page.locator("svg.whiskers:visible")).to_be_visible()
     expect(page.locator("svg.heatmap")).to_be_visible()
     assert_no_serious_violations(page)
     assert low_contrast_chart_labels(page) == []
@@ -201,7 +201,7 @@ def test_battle_reveal_and_leaderboard_on_a_phone(browser, live_server, demo_loa
     expect(page.get_by_role("heading", name=re.compile("You voted"))).to_be_visible()
     assert_no_serious_violations(page)
     page.goto(live_server + "/leaderboard")
-    expect(page.locator("svg.whiskers")).to_be_visible()
+    expect(page.locator("svg.whiskers:visible")).to_be_visible()
     assert_no_serious_violations(page)
     context.close()
 
@@ -215,10 +215,12 @@ def test_leaderboard_before_any_rating_run(page, live_server):
 def test_analysis_page_with_its_three_charts(page, live_server, eq_arena, console_errors):  # noqa: F811
     assert run_arena("analysis", "eq", "--database-url", eq_arena).returncode == 0
     page.goto(live_server + "/analysis")
-    expect(page.locator("svg.whiskers")).to_have_count(2)
-    expect(page.locator("svg.scatter")).to_be_visible()
+    expect(page.locator("svg.whiskers:visible")).to_have_count(2)
+    expect(page.locator("svg.scatter:visible")).to_be_visible()
     assert_no_serious_violations(page)
     assert low_contrast_chart_labels(page) == []
+    page.locator("details.technical summary").click()  # the coefficient table, audited too
+    assert_no_serious_violations(page)
     page.set_viewport_size({"width": 390, "height": 844})  # the wide tables now scroll sideways
     assert page.evaluate("[...document.querySelectorAll('.table-wrap')].some(w => w.scrollWidth > w.clientWidth)")
     assert_no_serious_violations(page)
@@ -244,13 +246,13 @@ def test_focus_follows_the_reveal_and_the_next_battle(page, live_server, demo_lo
     new_battle = page.get_by_role("link", name=re.compile("New battle"))
     expect(new_battle).to_be_focused()
     page.keyboard.press("Enter")  # the focused control works from the keyboard
-    heading = page.get_by_role("heading", name="Which reply is better?")
+    heading = page.get_by_role("heading", name="Which reply would you rather receive?")
     expect(heading).to_be_focused()
     # From the heading, Tab goes on into the new battle, not back to the top of the page.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('#battle') !== null")
     page.get_by_role("link", name="Skip to a new battle").click()
-    expect(page.get_by_role("heading", name="Which reply is better?")).to_be_focused()
+    expect(page.get_by_role("heading", name="Which reply would you rather receive?")).to_be_focused()
     assert console_errors == []
 
 

@@ -30,8 +30,8 @@ def stored(session_factory) -> tuple[list[str], list[str]]:
 def test_a_new_visitor_accepts_the_terms_then_votes(page, live_server, demo_loaded, session_factory, console_errors):
     page.goto(live_server + "/")
     vote_a = page.get_by_role("button", name="A is better")
-    expect(vote_a).to_be_disabled()
-    page.keyboard.press("a")  # the shortcut cannot vote either
+    expect(vote_a).to_have_attribute("aria-disabled", "true")
+    expect(page.get_by_text("Accept the terms (above the message) to vote.")).to_be_visible()
     expect(page.locator("form.terms-accept").get_by_role("link", name="terms")).to_have_attribute("href", "/terms")
     battle_action = page.locator("form.vote").get_attribute("action")
 
@@ -50,14 +50,33 @@ def test_a_new_visitor_accepts_the_terms_then_votes(page, live_server, demo_load
     assert console_errors == []
 
 
-def test_a_stale_page_is_told_to_accept_first_and_can_accept_there(page, live_server, demo_loaded, session_factory):
+def test_a_vote_before_accepting_says_why_and_where_to_accept(page, live_server, demo_loaded, session_factory):
+    page.set_viewport_size({"width": 390, "height": 844})
     page.goto(live_server + "/")
-    # A page that lost its disabled state (as after a failed request): the server still refuses, with the reason.
-    page.evaluate("document.querySelectorAll('form.vote button').forEach(b => b.disabled = false)")
-    page.get_by_role("button", name="Tie").click()
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight / 2)")
+    page.keyboard.press("t")  # a key, or a tap on the bar (pressable, not disabled): the server says why
     status = page.locator("#vote-status")
     expect(status.get_by_role("alert")).to_contain_text("Accept the terms first")
+    expect(status.get_by_role("alert")).to_contain_text("just below")
+    expect(status.get_by_role("alert")).to_be_in_viewport()
+    accept = page.locator("#battle").get_by_role("button", name="I accept the terms")
+    expect(accept).to_be_in_viewport()
     assert stored(session_factory) == ([], [])
+    accept.click()
+    expect(status).to_be_empty()
+    page.get_by_role("button", name="Tie").click()
+    expect(page.get_by_role("heading", name=re.compile("You voted: Tie"))).to_be_visible()
+    assert stored(session_factory) == (["2026-11"], ["tie"])
+
+
+def test_a_stale_page_without_the_accept_control_gets_one(page, live_server, demo_loaded, session_factory):
+    # A battle drawn before the terms changed has no accept control: the refusal brings one.
+    page.goto(live_server + "/")
+    page.evaluate("document.querySelector('#battle form.terms-accept').remove()")
+    page.evaluate("document.querySelector('input[name=terms_shown]').remove()")
+    page.keyboard.press("t")
+    status = page.locator("#vote-status")
+    expect(status.get_by_role("alert")).to_contain_text("Accept the terms first")
     status.get_by_role("button", name="I accept the terms").click()
     expect(status).to_be_empty()
     page.get_by_role("button", name="Tie").click()

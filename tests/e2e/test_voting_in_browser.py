@@ -139,7 +139,7 @@ def test_leaderboard_tabs_switch_in_place(page, live_server, demo_loaded, client
     engine.dispose()
     page.goto(live_server + "/leaderboard")
     expect(page.locator("table.ratings tbody tr")).to_have_count(6)
-    expect(page.locator("svg.whiskers")).to_be_visible()
+    expect(page.locator("svg.whiskers:visible")).to_be_visible()
     page.get_by_role("link", name="Negative, low energy").click()
     expect(page.locator("#board")).to_have_attribute("data-category", "Negative, low energy")
     expect(page.get_by_role("link", name="Negative, low energy")).to_have_attribute("aria-current", "page")

@@ -24,6 +24,7 @@ def test_json_has_the_documented_shape_and_recovers_the_eq_effect(eq_arena):
         assert set(c) >= {"feature", "estimate", "ci_low", "ci_high", "estimate_std", "odds_ratio"}
         assert c["std_ci_low"] <= c["estimate_std"] <= c["std_ci_high"]
         assert c["odds_ratio"] == pytest.approx(np.exp(c["estimate"]), rel=1e-5)
+        assert c["identified"] and c["reason"] is None and c["data_share"] > 0.9  # 3,000 battles pin them all
     eq = coefficients["eq_overall"]
     assert eq["ci_low"] <= TRUE_EQ_EFFECT <= eq["ci_high"] and eq["ci_low"] > 0
     length = coefficients["length_ratio"]
@@ -69,8 +70,11 @@ def test_analysis_page_draws_the_three_charts(eq_arena, client):
     page = client.get("/analysis")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert html.count('class="whiskers"') == 2 and 'class="scatter"' in html  # forest, win rate; scatter
-    assert "eq_overall" in html and "testbench" in html and "spearman" in html
+    # Forest and win rate, scatter: each drawn in a wide and a narrow layout.
+    assert html.count('class="whiskers chart-wide"') == 2 and html.count('class="scatter chart-wide"') == 1
+    assert html.count('class="whiskers chart-narrow"') == 2 and html.count('class="scatter chart-narrow"') == 1
+    assert "Replies a judge scored higher for emotional intelligence win" in html  # recovered and said plainly
+    assert "Judged EQ" in html and "testbench" in html and "spearman" in html
     assert active_content(html) == []
     fragment = client.get("/analysis?category=Cognitive states", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
@@ -80,4 +84,4 @@ def test_analysis_page_draws_the_three_charts(eq_arena, client):
 
 def test_analysis_page_before_any_analysis(client):
     html = client.get("/analysis").get_data(as_text=True)
-    assert "No analysis for" in html and "arena analysis eq" in html
+    assert "No analysis for" in html and "arena analysis" not in html  # visitors get no operator commands

@@ -220,8 +220,10 @@ def test_bad_input_is_refused_with_a_reason_and_stores_nothing(client, session_f
     long = start(client, "x" * 2001)
     assert long.status_code == 400 and "the limit is 2000" in long.get_data(as_text=True)
     add_live_models(session_factory, llm_server, "only-one")
-    unavailable = start(client)
-    assert unavailable.status_code == 503 and "not available" in unavailable.get_data(as_text=True)
+    unavailable = start(client, "My dog died and I keep setting out two bowls.")
+    body = unavailable.get_data(as_text=True)
+    assert unavailable.status_code == 503 and "not available" in body
+    assert "My dog died and I keep setting out two bowls.</textarea>" in body  # the visitor's text is kept
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Prompt)) == 0
 
@@ -368,3 +370,19 @@ def test_the_page_of_a_live_battle_still_streaming_is_not_a_500(client, session_
     assert early.status_code == 409 and "not complete yet" in early.get_data(as_text=True)
     stream_of(client, page)
     assert client.get(f"/battles/{token}").status_code == 200
+
+
+def test_the_form_says_live_battles_are_unavailable_before_anyone_types(client, session_factory, llm_server):
+    page = client.get("/live").get_data(as_text=True)
+    assert "Live battles are not available here yet" in page
+    assert re.search(r'<fieldset class="plain" disabled', page)
+    add_live_models(session_factory, llm_server, "kind-one", "kind-two")
+    page = client.get("/live").get_data(as_text=True)
+    assert "not available" not in page and '<fieldset class="plain">' in page
+
+
+def test_the_crisis_panel_numbers_are_tap_to_call_and_say_the_message_is_kept(client, llm_server):
+    page = start(client, "I keep thinking about killing myself.").get_data(as_text=True)
+    for number in ("tel:988", "sms:988", "tel:116123", "tel:112", "tel:911", "tel:999"):
+        assert f'href="{number}"' in page
+    assert "kept, flagged, and never shown to a model" in page

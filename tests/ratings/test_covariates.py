@@ -309,3 +309,51 @@ def test_fit_is_a_plain_frozen_record():
     assert fit.covariance.shape == (15, 15) and np.allclose(fit.covariance, fit.covariance.T)
     # The covariance is that of the mean-zero theta: a common shift of every strength has no variance.
     assert np.allclose(fit.covariance[:12].sum(axis=0), 0.0, atol=1e-12)
+
+
+def test_a_weak_beta_prior_barely_moves_well_measured_effects():
+    synth, _ = synthetic(11, n_battles=4000)
+    plain, ridged = fit_covariates(synth.battles), fit_covariates(synth.battles, beta_prior=1.0)
+    assert np.allclose(ridged.beta, plain.beta, atol=0.02)
+    assert all(c.identified and c.reason is None for c in ridged.coefficients())
+    assert np.all(ridged.data_share > 0.95)
+    # Without a prior nothing is judged: the plain fit reports every coefficient as it always did.
+    assert plain.data_share is None and all(c.identified for c in plain.coefficients())
+
+
+def test_the_beta_prior_solves_the_penalised_score_equations():
+    # Written out independently: at the optimum the data's score for beta equals the ridge's pull,
+    # beta_prior * sd^2 * beta (sd per feature column), and the strengths' score equals the alpha prior's.
+    synth, _ = synthetic(12, n_battles=600)
+    b = synth.battles
+    fit = fit_covariates(b, beta_prior=3.0)
+    eta = fit.theta[b.model_a] - fit.theta[b.model_b] + b.features @ fit.beta
+    residual = b.score - expit(eta)
+    assert np.allclose(b.features.T @ residual, 3.0 * b.features.std(axis=0) ** 2 * fit.beta, atol=1e-7)
+
+
+def test_with_a_prior_separation_and_collinearity_are_reported_not_fitted_to_infinity():
+    synth, _ = synthetic(9, n_battles=500)
+    b = synth.battles
+    # A feature that decides every vote: finite, and flagged as resting on the prior.
+    separating = (b.features[:, 0] > 0).astype(float)
+    fit = fit_covariates(CovariateBattles(b.n_models, b.model_a, b.model_b, separating, b.features, b.names),
+                         beta_prior=1.0)  # fmt: skip
+    assert np.all(np.isfinite(fit.beta)) and np.max(np.abs(fit.beta * fit.feature_sd)) < 10
+    first = fit.coefficients()[0]
+    assert not first.identified and "decides every vote" in first.reason
+    # A per-model habit is the strengths' job: finite, flagged.
+    per_model = np.arange(b.n_models, dtype=float)
+    habit = (per_model[b.model_a] - per_model[b.model_b])[:, None]
+    fit = fit_covariates(CovariateBattles(b.n_models, b.model_a, b.model_b, b.score, habit, ("habit",)),
+                         beta_prior=1.0)  # fmt: skip
+    assert not fit.coefficients()[0].identified
+    # A feature that differs in a handful of battles only.
+    rare = np.zeros((len(b.score), 1))
+    rare[:5, 0] = 1.0
+    fit = fit_covariates(CovariateBattles(b.n_models, b.model_a, b.model_b, b.score, rare, ("rare",)),
+                         beta_prior=1.0)  # fmt: skip
+    (coefficient,) = fit.coefficients()
+    assert not coefficient.identified and "only 5 battles" in coefficient.reason
+    with pytest.raises(ValueError, match="beta_prior"):
+        fit_covariates(b, beta_prior=-1.0)

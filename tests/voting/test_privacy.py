@@ -254,3 +254,23 @@ def test_the_command_refuses_a_malformed_key_with_one_line(world, database_url, 
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "not a visitor key" in result.stderr
     assert count(session_factory, select(Vote.id)) == world.my_votes + world.other_votes
+
+
+def test_the_privacy_page_gives_the_contact_address_or_says_there_is_none(database_url, demo_loaded):
+    for email, expected in ((None, "has not published a contact address"),
+                            ("privacy@example.org", 'href="mailto:privacy@example.org"')):  # fmt: skip
+        app = create_app(make_settings(database_url, contact_email=email))
+        client = app.test_client()
+        client.get("/")  # a visitor with a key: the page then shows it, and how to use it
+        assert expected in client.get("/privacy").get_data(as_text=True)
+        app.extensions["arena.engine"].dispose()
+
+
+def test_a_contact_address_that_is_not_one_address_is_refused(monkeypatch):
+    from arena.config import ConfigError, Settings
+
+    monkeypatch.setenv("ARENA_CONTACT_EMAIL", 'x@y.org" onclick="alert(1)')
+    with pytest.raises(ConfigError, match="ARENA_CONTACT_EMAIL"):
+        Settings.from_env(secret_key="s").validated()
+    monkeypatch.setenv("ARENA_CONTACT_EMAIL", " privacy@example.org ")
+    assert Settings.from_env(secret_key="s").validated().contact_email == "privacy@example.org"

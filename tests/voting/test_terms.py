@@ -17,7 +17,7 @@ from tests.conftest import CSRF_INPUT, make_settings, parse_battle_page
 
 HX = {"HX-Request": "true"}
 BATTLE_INPUT = re.compile(r'name="battle" value="([^"]+)"')
-DISABLED_VOTE = re.compile(r'name="outcome" value="[a-z_]+" disabled')
+DISABLED_VOTE = re.compile(r'name="outcome" value="[a-z_]+" aria-disabled="true"')
 
 
 def terms_app(database_url: str, **overrides):

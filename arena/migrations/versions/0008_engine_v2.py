@@ -1,7 +1,7 @@
 """Rating engine v2: per-rating component, borrowed share and both-bad share; a run summary (tie propensity,
 position bias, pooling); the active-sampling pair weights each run computes for the pairing service.
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0006_vote_review
 Create Date: 2026-12-05
 """

@@ -1,0 +1,110 @@
+"""The analysis said in plain words: each covariate's effect as a change in the chance of winning, a sentence per
+effect, and the plain name of each covariate. Pure Python over a stored analysis result (no numpy on the web)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# What each covariate measures, in words (the formulas stay in the technical table): the subject of its sentence
+# and what a difference in it means; SHORT names it on the chart.
+PLAIN = {
+    "length_ratio": ("Longer replies", "how much longer one reply is than the other"),
+    "headers": ("Replies with more headings", "how many more headings one reply has"),
+    "list_items": ("Replies with more bullet points", "how many more list items one reply has"),
+    "bold": ("Replies with more bold text", "how many more bold phrases one reply has"),
+    "questions": ("Replies that ask more questions back", "how many more questions one reply asks"),
+    "validation": (
+        "Replies that say more often that the feelings make sense",
+        "how many more phrases such as 'no wonder' or 'that makes sense' one reply uses",
+    ),
+    "apology": ("Replies with more 'I'm sorry'", "how many more apologies or condolences one reply offers"),
+    "advice": ("Replies that give more advice", "how many more sentences of advice one reply gives"),
+    "referral": (
+        "Replies that point more to professional help",
+        "how many more mentions of a therapist, doctor or helpline one reply makes",
+    ),
+    "sycophancy": ("More flattering replies", "how many more flattering phrases one reply uses"),
+    "eq_overall": (
+        "Replies a judge scored higher for emotional intelligence",
+        "how much higher a judge model scored one reply for emotional intelligence",
+    ),
+}
+
+
+SHORT = {
+    "length_ratio": "Length",
+    "headers": "Headings",
+    "list_items": "Bullet points",
+    "bold": "Bold text",
+    "questions": "Questions back",
+    "validation": "Validating phrases",
+    "apology": "Apologies",
+    "advice": "Advice",
+    "referral": "Pointing to help",
+    "sycophancy": "Flattery",
+    "eq_overall": "Judged EQ",
+}
+
+
+@dataclass(frozen=True)
+class Effect:
+    feature: str
+    subject: str
+    meaning: str
+    short: str
+    # Percentage points of winning gained, in an otherwise even battle, by the reply with a typical amount more
+    # (one standard deviation of the difference across battles); None when the battles cannot pin it down.
+    points: float | None
+    low: float | None
+    high: float | None
+    reason: str | None
+
+    @property
+    def clear(self) -> bool:
+        """The 95% interval excludes no effect at all."""
+        return self.points is not None and (self.low > 0 or self.high < 0)
+
+    @property
+    def sentence(self) -> str:
+        if self.points is None:
+            return f"{self.subject}: not enough battles yet to say whether they win more or less often."
+        direction = "more" if self.points >= 0 else "less"
+        size = abs(round(self.points))
+        interval = f"95% interval {fmt_points(self.low)} to {fmt_points(self.high)}"
+        if size == 0:
+            return f"{self.subject} win about as often as the others, all else equal ({interval})."
+        said = f"{self.subject} win {size} point{'s' if size != 1 else ''} {direction} often, all else equal"
+        if self.clear:
+            return f"{said} ({interval})."
+        return f"{said}, but this could be chance: the {interval} includes no effect."
+
+
+def fmt_points(value: float) -> str:
+    rounded = round(value)
+    return f"{rounded:+d}" if rounded else "0"
+
+
+def win_points(log_odds: float) -> float:
+    """Change in the chance of winning, in percentage points, from even odds."""
+    return 100.0 * (1.0 / (1.0 + math.exp(-log_odds)) - 0.5)
+
+
+def _identified(c: dict) -> bool:
+    numbers = (c.get("estimate_std"), c.get("std_ci_low"), c.get("std_ci_high"))
+    return c.get("identified", True) is not False and all(v is not None and math.isfinite(v) for v in numbers)
+
+
+def effects(result: dict) -> list[Effect]:
+    """Clear effects first (largest first), then uncertain ones, then those without enough battles."""
+    out = []
+    for c in result.get("coefficients", []):
+        subject, meaning = PLAIN.get(c["feature"], (c["feature"], c["feature"]))
+        short = SHORT.get(c["feature"], c["feature"])
+        if _identified(c):
+            points = [win_points(c[key]) for key in ("estimate_std", "std_ci_low", "std_ci_high")]
+            out.append(Effect(c["feature"], subject, meaning, short, *points, None))
+        else:
+            reason = c.get("reason") or "too few battles to pin it down"
+            out.append(Effect(c["feature"], subject, meaning, short, None, None, None, reason))
+    return sorted(out, key=lambda e: (e.points is None, not e.clear, -abs(e.points or 0.0)))
