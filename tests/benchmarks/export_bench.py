@@ -23,7 +23,7 @@ from arena.db import make_engine, make_session_factory
 from arena.migrate import upgrade
 from arena.models import Vote
 from ratings.simulate import simulate, true_strengths
-from tests.benchmarks.ratings_bench import fresh_postgres, measured_child
+from tests.benchmarks.import_bench import fresh_postgres, measured_child
 from tests.votes_files import battle_records, write_jsonl
 
 

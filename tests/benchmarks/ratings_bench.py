@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy.engine import make_url
 
 from arena.taxonomy import EMONET_CATEGORIES
 from ratings.simulate import simulate, true_strengths
+from tests.benchmarks.import_bench import fresh_postgres
 from tests.votes_files import battle_records, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,17 +57,6 @@ def tagged_records(battles, names: list[str], n_prompts: int, rng: np.random.Gen
             "conversation_a": [{"role": "user", "content": f"synthetic opener {p}"}],
             "category_tag": {"emotion_v0.1": sorted(set(tags[p]))},
         }
-
-
-def fresh_postgres(admin_url: str, name: str) -> str:
-    import psycopg
-
-    url = make_url(admin_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def arena(code: Path, *args: str, timed: bool = False) -> tuple[float, str]:
