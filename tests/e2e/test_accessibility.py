@@ -161,12 +161,14 @@ def test_empty_arena_and_error_pages(page, live_server):
     assert_no_serious_violations(page)
 
 
-def test_vote_error_in_place(page, live_server, demo_loaded, client, console_errors):
+def test_vote_error_in_place(page, live_server, demo_loaded, console_errors):
     # A rejected vote swaps its reason into the status region; that state is audited too.
     page.goto(live_server + "/")
+    # The same visitor votes first from another tab (the browser context's cookies): only the battle's own
+    # visitor may vote on it at all.
     action = page.locator("form.vote").get_attribute("action")
-    _, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
-    client.post(action, data={"outcome": "model_a", "csrf_token": csrf})
+    csrf = page.locator("form.vote input[name=csrf_token]").first.get_attribute("value")
+    assert page.request.post(live_server + action, form={"outcome": "model_a", "csrf_token": csrf}).ok
     page.get_by_role("button", name="B is better").click()
     expect(page.locator("#vote-status").get_by_role("alert")).to_contain_text("already has a vote")
     assert_no_serious_violations(page)
