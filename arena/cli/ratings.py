@@ -35,6 +35,17 @@ def _filter_settings():
     return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
 
 
+def cluster_warnings(voters: dict | None) -> list[str]:
+    """Voter-clustered intervals with no voters are the plain bootstrap's: say so rather than let a reader
+    believe repeat voters were accounted for."""
+    if voters is None or voters["votes_without_voter"] == 0:
+        return []
+    if voters["voters"] == 0:
+        return ["--ci cluster: no counted vote names its voter (judge_hash, judge or a site visitor), so each vote "
+                "is its own cluster and the intervals are the plain bootstrap's"]  # fmt: skip
+    return [f"--ci cluster: {voters['votes_without_voter']} counted votes name no voter; each is its own cluster"]
+
+
 @ratings_group.command("recompute")
 @database_option
 @click.option("--bootstrap", "rounds", default=1000, show_default=True, type=click.IntRange(2, 100_000),
@@ -83,6 +94,9 @@ def recompute_command(
         result = recompute(factory, make_session_factory(engine, read_only=True), request)
     except RecomputeError as exc:
         raise BadInput(str(exc)) from exc
+    warnings = cluster_warnings(result.summary.get("voters"))
+    for warning in warnings:
+        click.echo(f"arena: warning: {warning}", err=True)
     primary = result.results[0]
     with factory() as session:
         rows = run_ratings(session, result.run_id, primary.category)
@@ -107,6 +121,7 @@ def recompute_command(
             "ratings": ratings,
             "excluded": result.excluded,
             "filters": result.filters.as_params(),
+            "warnings": warnings,
             "ties": result.summary.get("ties"),
             "position": result.summary.get("position"),
             "components": result.summary.get("components"),

@@ -124,6 +124,17 @@ def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> 
     return model_ids, ClusteredOutcomes.from_rows(rows, {m: k for k, m in enumerate(model_ids)})
 
 
+def counted_voters(session: Session) -> dict[str, int]:
+    """How many distinct voters the counted votes name, and how many votes name none (each its own cluster)."""
+    voters, anonymous = session.execute(
+        select(func.count(Battle.judge_key.distinct()), func.count().filter(Battle.judge_key.is_(None)))
+        .select_from(Vote)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.counts_for_leaderboard.is_(True))
+    ).one()
+    return {"voters": int(voters), "votes_without_voter": int(anonymous)}
+
+
 def _rate_category(session: Session, label: str, request: RecomputeRequest, anchor_id: int | None):
     label, categories = resolve_category(label)
     if request.ci == "cluster":
@@ -189,6 +200,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         if not requested:
             families = {boards.GROUPS, boards.CATEGORIES}
         counts = {family: boards.family_counts(session, family) for family in sorted(families)}
+        voters = counted_voters(session) if request.ci == "cluster" else None
     if overall is None:
         raise RecomputeError("no counted votes between at least two models to rate")
     # 2. Fit: no transaction open. The overall board first: every emotion board borrows from its votes.
@@ -210,6 +222,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         results = list(fitted.values())
     run_summary = {
         "pooling": request.pooling,
+        **({"voters": voters} if voters is not None else {}),
         "ties": summary.ties(overall_outcomes, request.alpha, request.both_bad),
         "position": summary.position(overall_outcomes, request.alpha, request.both_bad),
         "components": summary.component_ids(overall_board, overall_ids),

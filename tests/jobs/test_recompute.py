@@ -141,6 +141,22 @@ def test_anchor_pins_a_model(database_url, imported):
 def test_voter_clustered_intervals_from_the_database(database_url, imported):
     out = recompute_json(database_url, "--ci", "cluster", "--bootstrap", "100")
     assert all(r["ci_low"] < r["rating"] < r["ci_high"] for r in out["ratings"])
+    assert out["warnings"] == []  # every imported vote names its voter
+
+
+def test_clustered_intervals_without_voters_say_so(database_url, tmp_path):
+    rng = np.random.default_rng(3)
+    battles = simulate(true_strengths(len(NAMES), rng), 400, rng)
+    records = [{k: v for k, v in r.items() if k != "judge_hash"} for r in battle_records(battles, NAMES)]
+    path = write_jsonl(tmp_path / "anonymous.jsonl", records)
+    assert run_arena("import", "votes", str(path), "--database-url", database_url).returncode == 0
+    result = run_arena("ratings", "recompute", "--ci", "cluster", "--bootstrap", "50", "--json",
+                       "--database-url", database_url)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no counted vote names its voter" in result.stderr
+    assert json.loads(result.stdout)["warnings"][0].startswith("--ci cluster: no counted vote")
+    plain = run_arena("ratings", "recompute", "--bootstrap", "50", "--json", "--database-url", database_url)
+    assert json.loads(plain.stdout)["warnings"] == [] and "warning" not in plain.stderr
 
 
 @pytest.mark.parametrize(
