@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.log_privacy import keep_row_values_out_of_logs
@@ -82,8 +84,16 @@ class _WriteQueue:
                     return
                 # End the transaction here, then let the next writer in; the driver's own commit or rollback
                 # that follows finds no transaction and does nothing.
+                raw = conn.connection.dbapi_connection
                 try:
-                    conn.connection.dbapi_connection.execute(statement)
+                    raw.execute(statement)
+                except sqlite3.Error as error:
+                    # A COMMIT that fails (a full disk: SQLITE_FULL) leaves the transaction open: end it, and
+                    # raise what SQLAlchemy would have raised, so the site's database-error page answers (503).
+                    if raw.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            raw.execute("ROLLBACK")
+                    raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error
                 finally:
                     self.release(record)
 

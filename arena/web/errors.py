@@ -39,6 +39,14 @@ def _csrf_error(error: CSRFError):
 
 # Seconds a visitor (or client) should wait before retrying while the database is unreachable.
 RETRY_AFTER_SECONDS = 5
+# A full disk needs the operator, not a few seconds: clients are asked to wait longer.
+DISK_FULL_RETRY_AFTER_SECONDS = 60
+
+
+def _disk_full(error: DBAPIError) -> bool:
+    """SQLite's SQLITE_FULL or PostgreSQL's disk_full (SQLSTATE 53100): the write had no room."""
+    orig = error.orig
+    return getattr(orig, "sqlite_errorcode", None) == 13 or getattr(orig, "sqlstate", None) == "53100"
 
 
 def _database_unavailable(error: DBAPIError):
@@ -46,15 +54,19 @@ def _database_unavailable(error: DBAPIError):
     connection pool pings before use, so the site recovers by itself once the database is back."""
     if not isinstance(error, OperationalError) and not error.connection_invalidated:
         return _unexpected(error)
-    current_app.logger.warning("database unavailable: %s", str(error.orig or error).splitlines()[0])
-    response = current_app.make_response(
-        _render(
-            503,
-            "Service Unavailable",
-            "The site cannot reach its database right now. Please try again in a few seconds.",
-        )  # fmt: skip
-    )
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if _disk_full(error):
+        current_app.logger.error("database disk full: %s", str(error.orig or error).splitlines()[0])
+        message = (
+            "The site's database has no room for new data right now. Nothing you sent was stored; "
+            "please try again later."
+        )
+        retry_after = DISK_FULL_RETRY_AFTER_SECONDS
+    else:
+        current_app.logger.warning("database unavailable: %s", str(error.orig or error).splitlines()[0])
+        message = "The site cannot reach its database right now. Please try again in a few seconds."
+        retry_after = RETRY_AFTER_SECONDS
+    response = current_app.make_response(_render(503, "Service Unavailable", message))
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
