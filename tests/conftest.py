@@ -25,6 +25,8 @@ from tests.llm_server import LLMServer
 
 REQUIRE_ALL = os.environ.get("ARENA_REQUIRE_ALL") == "1"
 POSTGRES_URL = os.environ.get("ARENA_TEST_DATABASE_URL")
+# The Redis the rate-limit and shared-counter tests use (its database 15 is flushed by them).
+REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-not-for-production"
 
 

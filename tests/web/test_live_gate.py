@@ -1,10 +1,9 @@
 """Admission of live battles (arena/web/live_gate.py): streams per worker, a cap across workers kept in the shared
-store (memory, or Redis when ARENA_TEST_REDIS_URL is set), the daily budget overall and per network, and what a
+store (memory, and Redis at ARENA_TEST_REDIS_URL), the daily budget overall and per network, and what a
 visitor is told when the site is busy (503 with Retry-After, nothing stored)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 
@@ -16,10 +15,8 @@ from arena import create_app
 from arena.models import Battle, Prompt
 from arena.web.live_gate import LiveGate, Refusal, Ticket
 from arena.web.shared_counters import MemoryCounters, RedisCounters
-from tests.conftest import CSRF_INPUT, make_settings, skip_or_fail
+from tests.conftest import CSRF_INPUT, REDIS_URL, make_settings, skip_or_fail
 from tests.llm.test_live_battles import MESSAGE, STREAM_URL, add_live_models, csrf_of, start, stream_of
-
-REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -33,11 +30,12 @@ def shared(request):
     """A store two gates share, as two gunicorn workers share Redis (or one process its memory)."""
     if request.param == "memory":
         return lambda: MemoryCounters()
-    if not REDIS_URL:
-        skip_or_fail("the Redis store needs ARENA_TEST_REDIS_URL")
     import redis
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    try:
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    except redis.RedisError as exc:
+        skip_or_fail(f"Redis at {REDIS_URL} is not reachable: {exc}")
     return lambda: RedisCounters(REDIS_URL)
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
 from arena import create_app
-from tests.conftest import make_settings, parse_battle_page, skip_or_fail
-
-REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from tests.conftest import REDIS_URL, make_settings, parse_battle_page, skip_or_fail
 
 
 def limited_app(database_url, **overrides):

@@ -154,7 +154,7 @@ def test_new_identities_per_network_are_capped_on_every_route_that_makes_one(dat
 def test_the_identity_cap_holds_across_workers_with_redis(database_url, demo_loaded):
     import redis
 
-    from tests.web.test_rate_limits import REDIS_URL, skip_or_fail
+    from tests.conftest import REDIS_URL, skip_or_fail
 
     try:
         redis.Redis.from_url(REDIS_URL).ping()
