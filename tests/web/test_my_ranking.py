@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select
 
 from arena.models import Battle, Model
 from tests.arena_cli import run_arena
-from tests.conftest import parse_battle_page
+from tests.conftest import SECRET, parse_battle_page
 from tests.e2e.test_accessibility import recompute_ratings
 
 FAVOURITE = "demo-brief"
@@ -160,3 +162,25 @@ def test_no_visitor_id_in_the_address(client, demo_loaded, path):
     response = client.get(path)
     # A query string is ignored (the cookie decides); there is no per-id address.
     assert response.status_code == (200 if "?" in path else 404)
+
+
+def test_the_full_page_imports_no_rating_engine(client, app, demo_loaded, session_factory, database_url):
+    # The page with a fit on it, served in a fresh interpreter to the same visitor (their session cookie): the
+    # fit is pure Python, so numpy, scipy and choix stay out of the worker.
+    vote_until(client, app, session_factory, for_favourite(), 10)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    script = f"""
+import sys
+from arena import create_app
+from arena.config import Settings
+app = create_app(Settings(database_url={database_url!r}, secret_key={SECRET!r}, testing=True,
+                          rate_limit_enabled=False, require_terms=False))
+client = app.test_client()
+client.set_cookie({app.config["SESSION_COOKIE_NAME"]!r}, {cookie!r})
+assert 'id="yours-title"' in client.get("/me/ranking").get_data(as_text=True), "no ranking shown"
+heavy = [m for m in ("litellm", "numpy", "scipy", "choix", "pyarrow") if m in sys.modules]
+assert not heavy, f"the ranking page imported {{heavy}}"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
