@@ -1,7 +1,7 @@
 """What "Your ranking" costs per request: the pure-Python MAP Bradley-Terry fit by number of models and of the
 visitor's votes (the votes spread over uniformly drawn pairs, as the site draws them), then the whole page (beside
-/leaderboard) on SQLite with the demo bank, 10 of the visitor's votes and a crowd snapshot. Prints milliseconds
-(median of repeats).
+/leaderboard) on SQLite with the demo bank, 10 of the visitor's votes and a crowd snapshot, and the check the
+reveal adds to every vote. Prints milliseconds (median of repeats).
 
     python -m tests.benchmarks.my_ranking_bench [--repeats 20]
 """
@@ -43,7 +43,7 @@ def fit_case(models: int, votes: int, seed: int = 1):
     return prior, {pair: tuple(w) for pair, w in games.items()}
 
 
-def page_ms(repeats: int) -> tuple[float, float]:
+def page_ms(repeats: int) -> tuple[float, float, float]:
     from arena import create_app
     from arena.db import make_engine, make_session_factory, transaction
     from arena.ingest.demo import load_demo_bank, read_demo_bank
@@ -67,9 +67,25 @@ def page_ms(repeats: int) -> tuple[float, float]:
         result = (
             median_ms(lambda: visitor.get("/me/ranking"), repeats),
             median_ms(lambda: visitor.get("/leaderboard"), repeats),
+            reveal_check_ms(app, repeats),
         )
         app.extensions["arena.engine"].dispose()
         return result
+
+
+def reveal_check_ms(app, repeats: int) -> float:
+    """The query every reveal adds (does this visitor have 10 votes yet?), for a visitor with 500 votes."""
+    from sqlalchemy import select
+
+    from arena.models import Battle
+    from arena.voting.my_ranking import has_enough_votes
+    from tests.e2e.test_accessibility import cast_votes
+
+    heavy = app.test_client()
+    cast_votes(heavy, 500)
+    with app.extensions["arena.read_session_factory"]() as session:
+        key = session.scalar(select(Battle.judge_key).order_by(Battle.id.desc()).limit(1))
+        return median_ms(lambda: has_enough_votes(session, key), repeats)
 
 
 def main() -> None:
@@ -82,11 +98,12 @@ def main() -> None:
         print(
             f"{models:6d} {votes:6d} {median_ms(lambda p=prior, g=games: map_bradley_terry(p, g), args.repeats):7.2f}"
         )
-    mine, board = page_ms(args.repeats)
+    mine, board, reveal = page_ms(args.repeats)
     print(
         f"SQLite, 6 demo models, 10 own votes, crowd snapshot: GET /me/ranking {mine:.2f} ms, "
         f"/leaderboard {board:.2f} ms"
     )
+    print(f"the reveal's 10-votes check for a visitor with 500 votes: {reveal:.3f} ms")
 
 
 if __name__ == "__main__":
