@@ -72,59 +72,68 @@ class PersonalRanking:
 
 
 def count_own_votes(session: Session, visitor_key: str) -> int:
-    return session.scalar(select(func.count()).select_from(_own_votes(visitor_key).subquery()))
+    return session.scalar(select(func.count()).select_from(_own_votes(visitor_key, Vote.id).subquery()))
 
 
 def has_enough_votes(session: Session, visitor_key: str) -> bool:
     """Whether the visitor has MIN_VOTES votes, counting no further than that (the reveal asks on every vote)."""
-    first = _own_votes(visitor_key).limit(MIN_VOTES).subquery()
+    first = _own_votes(visitor_key, Vote.id).limit(MIN_VOTES).subquery()
     return session.scalar(select(func.count()).select_from(first)) >= MIN_VOTES
 
 
-def _own_votes(visitor_key: str):
+def _own_votes(visitor_key: str, *columns):
     # Both keys, so the ranking reads exactly what privacy deletion removes (the votes on battles shown to the key).
     return (
-        select(Vote.id)
+        select(*columns)
         .join(Battle, Battle.id == Vote.battle_id)
         .where(Battle.judge_key == visitor_key, Vote.voter_key == visitor_key)
     )
 
 
+@dataclass
+class _OwnGames:
+    games: dict[tuple[str, str], list[float]]  # (slug_i, slug_j) -> [wins of i, wins of j], ties half
+    battles: dict[str, int]
+    names: dict[str, str]
+    votes: int = 0
+
+
+def _own_games(session: Session, visitor_key: str) -> _OwnGames:
+    counts = session.execute(
+        _own_votes(visitor_key, Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count()).group_by(
+            Vote.model_a_id, Vote.model_b_id, Vote.outcome
+        )
+    ).all()
+    ids = {m for a, b, _, _ in counts for m in (a, b)}
+    models = session.execute(select(Model.id, Model.slug, Model.display_name).where(Model.id.in_(ids))) if ids else []
+    slugs, names = {}, {}
+    for model_id, slug, name in models:
+        slugs[model_id], names[slug] = slug, name
+    own = _OwnGames(games=defaultdict(lambda: [0.0, 0.0]), battles=defaultdict(int), names=names)
+    for a, b, outcome, n in counts:
+        pair = own.games[(slugs[a], slugs[b])]
+        pair[0] += n * _SCORE_A[outcome]
+        pair[1] += n * (1 - _SCORE_A[outcome])
+        own.battles[slugs[a]] += n
+        own.battles[slugs[b]] += n
+        own.votes += n
+    return own
+
+
 def personal_ranking(session: Session, visitor_key: str, crowd: list[CrowdRating]) -> PersonalRanking:
     """The visitor's ranking of every model on the crowd's board plus any other model they voted on."""
-    rows = session.execute(
-        select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
-        .join(Battle, Battle.id == Vote.battle_id)
-        .where(Battle.judge_key == visitor_key, Vote.voter_key == visitor_key)
-        .group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)
-    ).all()
-    ids = {m for a, b, _, _ in rows for m in (a, b)}
-    models = {i: (slug, name) for i, slug, name in session.execute(
-        select(Model.id, Model.slug, Model.display_name).where(Model.id.in_(ids))
-    )} if ids else {}  # fmt: skip
-    games: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    battles: dict[str, int] = defaultdict(int)
-    votes = 0
-    for a, b, outcome, n in rows:
-        slug_a, slug_b = models[a][0], models[b][0]
-        score = _SCORE_A[outcome]
-        games[(slug_a, slug_b)][0] += n * score
-        games[(slug_a, slug_b)][1] += n * (1 - score)
-        battles[slug_a] += n
-        battles[slug_b] += n
-        votes += n
-
-    names = {c.slug: c.name for c in crowd} | dict(models.values())
+    own = _own_games(session, visitor_key)
+    names = {c.slug: c.name for c in crowd} | own.names
     crowd_theta = {c.slug: (c.rating - ELO_BASE) / ELO_PER_LOGIT for c in crowd}
     # A model the crowd has not rated yet starts level with the crowd's average model.
     centre = sum(crowd_theta.values()) / len(crowd_theta) if crowd_theta else 0.0
     prior = {slug: crowd_theta.get(slug, centre) for slug in names}
-    theta = map_bradley_terry(prior, {pair: (w[0], w[1]) for pair, w in games.items()})
-    ranked = sorted(names, key=lambda s: (-theta[s], s))
+    theta = map_bradley_terry(prior, {pair: (wins[0], wins[1]) for pair, wins in own.games.items()})
+    ranked = sorted(names, key=lambda slug: (-theta[slug], slug))
     return PersonalRanking(
-        votes=votes,
-        rows=[PersonalRow(s, names[s], ELO_BASE + ELO_PER_LOGIT * theta[s], battles.get(s, 0)) for s in ranked],
-        agreement=agreement(theta, crowd_theta, judged=set(battles)) if crowd_theta else None,
+        votes=own.votes,
+        rows=[PersonalRow(s, names[s], ELO_BASE + ELO_PER_LOGIT * theta[s], own.battles.get(s, 0)) for s in ranked],
+        agreement=agreement(theta, crowd_theta, judged=set(own.battles)) if crowd_theta else None,
     )
 
 
@@ -160,15 +169,17 @@ def map_bradley_terry(
             hessian[i][j] -= w
             hessian[j][i] -= w
         step = _solve_positive_definite(hessian, gradient)
+        # Halve the step until it does not lower the posterior (a full step can overshoot far from the mode);
+        # none that helps means rounding error at the mode itself.
         scale = 1.0
-        while True:
+        while scale > 1e-6:
             trial = [x[k] + scale * step[k] for k in range(len(x))]
             value = _log_posterior(trial, mean, pairs, precision)
-            if value >= current or scale < 1e-6:
+            if value >= current:
+                x, current = trial, value
                 break
             scale /= 2
-        x, current = trial, value
-        if max(abs(scale * s) for s in step) < TOLERANCE:
+        if scale <= 1e-6 or max(abs(scale * s) for s in step) < TOLERANCE:
             break
     theta.update(zip(played, x, strict=True))
     return theta
