@@ -5,7 +5,9 @@ and when, so keeping it without the vote would still be personal data), every me
 its replies, emotion tags, features and scores, by the database's ON DELETE CASCADE) and their terms
 acceptances. Another visitor's vote on a message being deleted is not theirs to delete: the vote stays, detached
 from the message and its replies (like an imported battle without text), so no acknowledged vote of anyone else
-is lost. Rating runs are immutable snapshots; the deletion counts from the next recompute."""
+is lost. Rating runs are immutable snapshots; the deletion counts from the next recompute.
+A visitor's own ranking (my_ranking.py) is computed on request from exactly these votes and stored nowhere, so
+it goes with them."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.finalize = finalize
 
-    from arena.web import admin, analysis, api, battle, errors, leaderboard, live, privacy, terms
+    from arena.web import admin, analysis, api, battle, errors, leaderboard, live, my_ranking, privacy, terms
 
     errors.register(app)
     if settings.proxy_hops:
@@ -115,6 +115,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(battle.bp)
     app.register_blueprint(live.bp)
     app.register_blueprint(leaderboard.bp)
+    app.register_blueprint(my_ranking.bp)
     app.register_blueprint(analysis.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
+from arena.voting.my_ranking import has_enough_votes
 from arena.voting.pairing import Draw, NoBattleAvailable
 from arena.voting.retired_keys import RetiredKey
 from arena.voting.terms import TermsNotAccepted
@@ -61,7 +62,10 @@ def anonymous(battle: Battle) -> AnonymousBattle:
 
 
 def _reveal_page(reveal: Reveal):
-    return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome])
+    key = existing_visitor_key()
+    ranking_ready = key is not None and has_enough_votes(db_session(), key)
+    return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
+                            ranking_ready=ranking_ready)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):

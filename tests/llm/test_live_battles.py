@@ -251,7 +251,7 @@ client = app.test_client()
 assert client.get("/").status_code == 200
 assert client.get("/live").status_code == 200
 assert "litellm" not in sys.modules, "serving pages imported litellm"
-for page in ("/leaderboard", "/analysis", "/api/leaderboard", "/privacy"):
+for page in ("/leaderboard", "/analysis", "/api/leaderboard", "/privacy", "/me/ranking"):
     assert client.get(page).status_code in (200, 404), page
 heavy = [m for m in ("litellm", "numpy", "scipy", "choix", "pyarrow") if m in sys.modules]
 assert not heavy, f"serving pages imported {{heavy}}: workers would start seconds slower"

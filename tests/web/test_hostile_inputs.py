@@ -133,10 +133,13 @@ def test_script_payloads_are_inert_on_battle_reveal_leaderboard_and_admin(
         assert "&lt;script&gt;alert(&#39;model&#39;)&lt;/script&gt;" in reveal  # the model's name, as text
     assert len(seen) == hostile_arena
     recompute(session_factory, session_factory, RecomputeRequest(ci="sandwich"))
-    for path in ("/leaderboard", "/analysis", "/admin/"):
+    for path in ("/leaderboard", "/analysis", "/admin/", "/me/ranking"):
         page = client.get(path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert page.status_code == 200, path
         _inert(page.get_data(as_text=True), path)
+    # This visitor voted once per message, enough for their own ranking, which names the models as text too.
+    ranking = client.get("/me/ranking").get_data(as_text=True)
+    assert 'id="yours-title"' in ranking and "&lt;script&gt;alert(&#39;model&#39;)&lt;/script&gt;" in ranking
     admin_html = client.get("/admin/", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in admin_html  # an imported exclusion reason, as text
     api = client.get("/api/leaderboard")
