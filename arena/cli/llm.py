@@ -54,7 +54,7 @@ def require_litellm() -> None:
     "--samples",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 20),
+    type=int,
     help="Replies kept per (message, model): battles draw one at random, so reveals teach less.",
 )
 @llm_options

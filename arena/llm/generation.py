@@ -22,6 +22,8 @@ from arena.llm import client as llm
 from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
 from arena.models import GenerationError, Model, Prompt, Reply
 
+# More samples than this cost more than they protect: a voter's dictionary is already incomplete for long.
+MAX_SAMPLES = 20
 # Completion length assumed for cost estimates when a model sets no max_tokens.
 EXPECTED_COMPLETION_TOKENS = 400
 
@@ -176,8 +178,8 @@ def free_samples(taken: set[int], wanted: int) -> list[int]:
 def plan_generation(session: Session, options: GenerationOptions) -> Plan:
     """One call per reply missing from `options.samples` per (prompt, model), in a stable order (prompt, model,
     sample)."""
-    if options.samples < 1:
-        raise GenerationInputError("--samples must be at least 1")
+    if not 1 <= options.samples <= MAX_SAMPLES:
+        raise GenerationInputError(f"--samples must be from 1 to {MAX_SAMPLES}, got {options.samples}")
     models = _selected_models(session, options.models)
     prompt_query = select(Prompt.id, Prompt.text).where(Prompt.active.is_(True)).order_by(Prompt.id)
     if options.prompt_ids:

@@ -93,8 +93,9 @@ def test_one_sample_is_todays_behaviour_and_raising_n_fills_only_the_missing(ses
     assert all(replies[0] == first[pair][0] and len(replies) == 3 for pair, replies in after.items())
     # Asking for fewer than are stored removes nothing and calls nothing.
     assert not plan(session_factory, samples=2).calls
-    with pytest.raises(GenerationInputError, match="at least 1"):
-        plan(session_factory, samples=0)
+    for wrong in (0, 21):
+        with pytest.raises(GenerationInputError, match="from 1 to 20"):
+            plan(session_factory, samples=wrong)
 
 
 def test_imported_samples_count_towards_n(session_factory, llm_server):
@@ -147,6 +148,7 @@ def test_cli_dry_run_and_max_cost_count_the_extra_calls(database_url, session_fa
     assert json.loads(rest.stdout)["planned_calls"] == 0
 
 
-def test_cli_refuses_zero_samples(database_url, session_factory):
+def test_cli_refuses_zero_samples_with_one_line(database_url, session_factory):
     result = run_arena("generate", "--samples", "0", "--database-url", database_url)
-    assert result.returncode == 2 and "--samples" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["arena: --samples must be from 1 to 20, got 0"], result.stderr
