@@ -125,13 +125,16 @@ class PromptEmotion(Base):
 
 
 class Reply(Base):
-    """One model's reply to one prompt."""
+    """One model's reply to one prompt; `arena generate --samples N` keeps up to N of them (samples 0..N-1)."""
 
     __tablename__ = "reply"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
     model_id: Mapped[int] = mapped_column(ForeignKey("model.id"))
+    # Which of the pair's replies this is: several per pair make a reply-to-model dictionary, learned from the
+    # reveals, costlier to complete.
+    sample: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     text: Mapped[str] = mapped_column(Text)
     litellm_model: Mapped[str | None] = mapped_column(String(300))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
@@ -145,7 +148,7 @@ class Reply(Base):
     model: Mapped[Model] = relationship()
 
     __table_args__ = (
-        UniqueConstraint("prompt_id", "model_id", name="uq_reply_prompt_model"),
+        UniqueConstraint("prompt_id", "model_id", "sample", name="uq_reply_prompt_model_sample"),
         Index("ix_reply_model_prompt", "model_id", "prompt_id"),
     )
 

@@ -50,13 +50,21 @@ def require_litellm() -> None:
 @database_option
 @click.option("--models", "model_slugs", multiple=True, help="Only these model slugs (repeatable or comma-separated).")
 @click.option("--prompts", "prompt_ids", multiple=True, help="Only these prompt ids (repeatable or comma-separated).")
+@click.option(
+    "--samples",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Replies kept per (message, model): battles draw one at random, so reveals teach less.",
+)
 @llm_options
 @click.option("--max-cost", type=click.FloatRange(0), help="USD budget: no call starts that could pass it.")
 @click.option("--dry-run", is_flag=True, help="Show the planned calls and their estimated cost; call nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def generate_command(database_url, model_slugs, prompt_ids, concurrency, timeout, retries, backoff, max_cost,
-                     dry_run, as_json) -> None:  # fmt: skip
-    """Fill every missing (active prompt, active model) reply through litellm; resumable, never duplicates."""
+def generate_command(database_url, model_slugs, prompt_ids, samples, concurrency, timeout, retries, backoff,
+                     max_cost, dry_run, as_json) -> None:  # fmt: skip
+    """Fill every missing (active prompt, active model) reply through litellm, up to --samples replies per pair;
+    resumable, never duplicates."""
     from arena.llm.generation import GenerationInputError, GenerationOptions, generate, plan_generation
     from arena.llm.retry import RetryPolicy
 
@@ -66,7 +74,7 @@ def generate_command(database_url, model_slugs, prompt_ids, concurrency, timeout
     except ValueError as exc:
         raise BadInput(f"--prompts takes prompt ids (numbers), got {', '.join(prompt_ids)}") from exc
     options = GenerationOptions(
-        models=slugs, prompt_ids=ids, concurrency=concurrency, max_cost=max_cost,
+        models=slugs, prompt_ids=ids, concurrency=concurrency, max_cost=max_cost, samples=samples,
         retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
     )  # fmt: skip
     factory = session_factory(database_url)

@@ -6,7 +6,7 @@ import hashlib
 import unicodedata
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from arena.models import Model, Prompt, PromptEmotion, Reply
@@ -81,10 +81,16 @@ def get_or_create_prompt(
 def get_or_create_reply(session: Session, prompt: Prompt, model: Model, text: str, **fields) -> tuple[Reply, bool]:
     if not text or not text.strip():
         raise CatalogError(f"reply of {model.slug!r} is empty")
-    reply = session.scalar(select(Reply).where(Reply.prompt_id == prompt.id, Reply.model_id == model.id))
+    """The pair's stored reply with this text, or a new sample of the pair: a re-import adds nothing, while a
+    different text for the same pair becomes one more sample for battles to draw from."""
+    text = text.strip()
+    pair = (Reply.prompt_id == prompt.id) & (Reply.model_id == model.id)
+    reply = session.scalar(select(Reply).where(pair, Reply.text == text).order_by(Reply.sample).limit(1))
     if reply is not None:
         return reply, False
-    reply = Reply(prompt_id=prompt.id, model_id=model.id, text=text.strip(), **fields)
+    # Two importers racing for the same next sample meet the (prompt, model, sample) constraint: nothing doubles.
+    sample = session.scalar(select(func.coalesce(func.max(Reply.sample) + 1, 0)).where(pair))
+    reply = Reply(prompt_id=prompt.id, model_id=model.id, sample=sample, text=text, **fields)
     session.add(reply)
     session.flush()
     return reply, True

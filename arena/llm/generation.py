@@ -1,4 +1,5 @@
-"""`arena generate`: fill every missing (active prompt, active model) reply through litellm.
+"""`arena generate`: fill every missing (active prompt, active model) reply through litellm, up to `samples`
+replies per pair.
 
 Each call stores its Reply, or its GenerationError, in its own short transaction, so a killed run keeps what
 finished and a rerun calls only what is still missing. A reply is stored only when its stream finished."""
@@ -7,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
+import itertools
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,8 @@ from arena.llm import client as llm
 from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
 from arena.models import GenerationError, Model, Prompt, Reply
 
+# More samples than this cost more than they protect: a voter's dictionary is already incomplete for long.
+MAX_SAMPLES = 20
 # Completion length assumed for cost estimates when a model sets no max_tokens.
 EXPECTED_COMPLETION_TOKENS = 400
 
@@ -35,6 +39,7 @@ class GenerationOptions:
     concurrency: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_cost: float | None = None  # USD
+    samples: int = 1  # replies kept per (prompt, model); a rerun fills only the missing ones
 
 
 @dataclass
@@ -43,6 +48,7 @@ class PlannedCall:
     prompt_text: str
     chain: list[Model]  # the model, then its fallbacks
     estimated_cost: float | None
+    sample: int = 0  # the free sample number this call's reply takes
 
     @property
     def model(self) -> Model:
@@ -53,6 +59,7 @@ class PlannedCall:
 class Plan:
     calls: list[PlannedCall]
     models: list[Model]
+    samples: int = 1
 
     def estimated_cost(self) -> tuple[float, int]:
         """Known estimated cost, and how many calls have no known price."""
@@ -64,6 +71,7 @@ class Plan:
         per_model = Counter(c.model.slug for c in self.calls)
         return {
             "planned_calls": len(self.calls),
+            "samples": self.samples,
             "per_model": {m.slug: per_model.get(m.slug, 0) for m in self.models},
             "estimated_cost_usd": round(cost, 6),
             "unpriced_calls": unpriced,
@@ -81,6 +89,7 @@ class GenerationSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     fallbacks_used: int = 0
+    duplicates: int = 0  # answers identical to a stored sample of their pair: paid for, not kept
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +103,7 @@ class GenerationSummary:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "fallbacks_used": self.fallbacks_used,
+            "duplicates": self.duplicates,
         }
 
     def line(self) -> str:
@@ -106,6 +116,8 @@ class GenerationSummary:
         if self.failed:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failed.items()))
             parts.append(f"{sum(self.failed.values())} failed ({detail}; see generation errors)")
+        if self.duplicates:
+            parts.append(f"{self.duplicates} not kept: same text as a stored sample (raise the model's temperature)")
         if self.fallbacks_used:
             parts.append(f"{self.fallbacks_used} answered by a fallback")
         if self.skipped_budget:
@@ -157,8 +169,17 @@ def _chain(session: Session, model: Model) -> list[Model]:
     return chain
 
 
+def free_samples(taken: set[int], wanted: int) -> list[int]:
+    """The lowest sample numbers not yet taken, as many as the pair still lacks of `wanted` replies."""
+    missing = wanted - len(taken)
+    return list(itertools.islice((n for n in itertools.count() if n not in taken), max(missing, 0)))
+
+
 def plan_generation(session: Session, options: GenerationOptions) -> Plan:
-    """The (prompt, model) pairs without a reply, in a stable order (prompt, then model)."""
+    """One call per reply missing from `options.samples` per (prompt, model), in a stable order (prompt, model,
+    sample)."""
+    if not 1 <= options.samples <= MAX_SAMPLES:
+        raise GenerationInputError(f"--samples must be from 1 to {MAX_SAMPLES}, got {options.samples}")
     models = _selected_models(session, options.models)
     prompt_query = select(Prompt.id, Prompt.text).where(Prompt.active.is_(True)).order_by(Prompt.id)
     if options.prompt_ids:
@@ -169,29 +190,42 @@ def plan_generation(session: Session, options: GenerationOptions) -> Plan:
         if missing:
             raise GenerationInputError(f"no active prompt with id {', '.join(map(str, sorted(missing)))}")
     model_ids = [m.id for m in models]
-    answered = set(session.execute(select(Reply.prompt_id, Reply.model_id).where(Reply.model_id.in_(model_ids))))
+    taken: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for prompt_id, model_id, sample in session.execute(
+        select(Reply.prompt_id, Reply.model_id, Reply.sample).where(Reply.model_id.in_(model_ids))
+    ):
+        taken[(prompt_id, model_id)].add(sample)
     chains = {m.id: _chain(session, m) for m in models}
     calls = [
-        PlannedCall(prompt.id, prompt.text, chains[model.id], estimate_cost(model, prompt.text))
+        PlannedCall(prompt.id, prompt.text, chains[model.id], estimate_cost(model, prompt.text), sample)
         for prompt in prompts
         for model in models
-        if (prompt.id, model.id) not in answered
+        for sample in free_samples(taken.get((prompt.id, model.id), set()), options.samples)
     ]
-    return Plan(calls=calls, models=models)
+    return Plan(calls=calls, models=models, samples=options.samples)
 
 
-def _store_reply(factory: sessionmaker[Session], call: PlannedCall, completion: llm.Completion, cost, attempts):
+def _store_reply(factory: sessionmaker[Session], call: PlannedCall, completion: llm.Completion, cost, attempts) -> str:
+    """'stored', 'duplicate' (the pair already has this text: a repeat teaches a voter nothing new, so the sample
+    stays free for a rerun) or 'conflict' (another run took the sample, or the prompt is gone)."""
+    text = completion.text.strip()
     meta = {"attempts": attempts, **completion.meta}
     if completion.answered_by != call.model.slug:
         meta["fallback_for"] = call.model.slug
         meta["answered_by"] = completion.answered_by
     try:
         with factory() as session, session.begin():
+            same_text = select(Reply.id).where(
+                Reply.prompt_id == call.prompt_id, Reply.model_id == call.model.id, Reply.text == text
+            )
+            if session.scalar(same_text.limit(1)) is not None:
+                return "duplicate"
             session.add(
                 Reply(
                     prompt_id=call.prompt_id,
                     model_id=call.model.id,
-                    text=completion.text.strip(),
+                    sample=call.sample,
+                    text=text,
                     litellm_model=completion.litellm_model,
                     latency_ms=completion.latency_ms,
                     prompt_tokens=completion.prompt_tokens,
@@ -206,9 +240,9 @@ def _store_reply(factory: sessionmaker[Session], call: PlannedCall, completion: 
                 )
             )
     except IntegrityError:
-        # Another run stored this pair meanwhile (or the prompt was deleted): nothing to add.
-        return False
-    return True
+        # Another run stored this sample of the pair meanwhile (or the prompt was deleted): nothing to add.
+        return "conflict"
+    return "stored"
 
 
 def record_error(factory: sessionmaker[Session], prompt_id: int, model_id: int, failure: CallFailed) -> None:
@@ -268,7 +302,11 @@ async def _run(
             answered = next(m for m in call.chain if m.slug == completion.answered_by)
             cost = llm.cost_usd(answered, completion)
             budget.settle(estimate, cost)
-            if _store_reply(factory, call, completion, cost, attempts):
+            outcome = _store_reply(factory, call, completion, cost, attempts)
+            if outcome == "duplicate":
+                summary.duplicates += 1
+                summary.cost_usd += cost or 0.0
+            elif outcome == "stored":
                 summary.generated += 1
                 summary.cost_usd += cost or 0.0
                 summary.unknown_cost += cost is None

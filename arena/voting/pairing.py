@@ -1,7 +1,8 @@
 """Draw the next battle: a pair of active models that replied to a common active prompt (uniformly, or with
 ARENA_SAMPLING=active by the pair weights the latest rating run stored), then uniformly one of the prompts that
-pair shares. Each battle records the probability of its draw. The weights are read, never computed, here: one
-query per pool refresh, no rating math on the web path."""
+pair shares, then uniformly one of each model's stored samples for it (`arena generate --samples`). Each battle
+records the probability of its (pair, prompt) draw; the sample choice is independent of it. The weights are
+read, never computed, here: one query per pool refresh, no rating math on the web path."""
 
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ class EligiblePair:
     shared_prompts: int
 
 
-# (low model id, high model id) -> [(prompt id, low model's reply id, high model's reply id), ...]
-SharedPrompts = dict[tuple[int, int], list[tuple[int, int, int]]]
+# (low model id, high model id) -> [(prompt id, low model's reply ids, high model's reply ids), ...]: a reply id
+# per stored sample of each model.
+SharedPrompts = dict[tuple[int, int], list[tuple[int, tuple[int, ...], tuple[int, ...]]]]
 
 
 class NoBattleAvailable(LookupError):
@@ -56,7 +58,7 @@ def eligible_pairs(session: Session) -> list[EligiblePair]:
     r1, r2 = aliased(Reply), aliased(Reply)
     m1, m2 = aliased(Model), aliased(Model)
     stmt = (
-        select(r1.model_id, r2.model_id, func.count())
+        select(r1.model_id, r2.model_id, func.count(r1.prompt_id.distinct()))
         .join(r2, (r2.prompt_id == r1.prompt_id) & (r2.model_id > r1.model_id))
         .join(m1, (m1.id == r1.model_id) & m1.active.is_(True))
         .join(m2, (m2.id == r2.model_id) & m2.active.is_(True))
@@ -69,20 +71,23 @@ def eligible_pairs(session: Session) -> list[EligiblePair]:
 
 def shared_prompts(session: Session) -> SharedPrompts:
     """Per eligible pair (low model id, high model id): its shared active prompts as (prompt id, low model's
-    reply id, high model's reply id), ordered by prompt id. One query for the whole pool."""
-    r1, r2 = aliased(Reply), aliased(Reply)
-    m1, m2 = aliased(Model), aliased(Model)
+    reply ids, high model's reply ids), ordered by prompt id. One query for the whole pool: each active reply
+    once, paired up here (a self-join would return samples x samples rows per pair and prompt)."""
     stmt = (
-        select(r1.model_id, r2.model_id, r1.prompt_id, r1.id, r2.id)
-        .join(r2, (r2.prompt_id == r1.prompt_id) & (r2.model_id > r1.model_id))
-        .join(m1, (m1.id == r1.model_id) & m1.active.is_(True))
-        .join(m2, (m2.id == r2.model_id) & m2.active.is_(True))
-        .join(Prompt, (Prompt.id == r1.prompt_id) & Prompt.active.is_(True))
-        .order_by(r1.model_id, r2.model_id, r1.prompt_id)
+        select(Reply.model_id, Reply.prompt_id, Reply.id)
+        .join(Model, (Model.id == Reply.model_id) & Model.active.is_(True))
+        .join(Prompt, (Prompt.id == Reply.prompt_id) & Prompt.active.is_(True))
+        .order_by(Reply.model_id, Reply.prompt_id, Reply.sample)
     )
+    by_model: dict[int, dict[int, list[int]]] = {}
+    for model_id, prompt_id, reply_id in session.execute(stmt):
+        by_model.setdefault(model_id, {}).setdefault(prompt_id, []).append(reply_id)
     pool: SharedPrompts = {}
-    for low, high, prompt_id, reply_low, reply_high in session.execute(stmt):
-        pool.setdefault((low, high), []).append((prompt_id, reply_low, reply_high))
+    for low, high in itertools.combinations(sorted(by_model), 2):
+        lows, highs = by_model[low], by_model[high]
+        shared = sorted(lows.keys() & highs.keys())
+        if shared:
+            pool[(low, high)] = [(p, tuple(lows[p]), tuple(highs[p])) for p in shared]
     return pool
 
 
@@ -182,9 +187,11 @@ class PairingPool:
             if not pairs:
                 raise NoBattleAvailable("no two active models have replied to the same active prompt")
             pair, pair_probability = self._pick(pairs, rng)
-            prompt_id, reply_low, reply_high = prompts[(pair.low_model_id, pair.high_model_id)][
+            prompt_id, replies_low, replies_high = prompts[(pair.low_model_id, pair.high_model_id)][
                 rng.randrange(pair.shared_prompts)
             ]
+            # One sample per side, uniformly and independently of the pair and prompt drawn above.
+            reply_low, reply_high = rng.choice(replies_low), rng.choice(replies_high)
             texts = _current_texts(session, prompt_id, reply_low, reply_high)
             if len(texts) == 2:
                 prompt_text = texts[reply_low][0]

@@ -1,4 +1,5 @@
-"""Admin pages behind ARENA_ADMIN_TOKEN: what was excluded from the leaderboard and why, and re-inclusion."""
+"""Admin pages behind ARENA_ADMIN_TOKEN: what was excluded from the leaderboard and why, and re-inclusion; how
+much of the reply bank the reveals have given away."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 
-from arena.voting import moderation
+from arena.voting import exposure, moderation
 from arena.voting.visitors import keyed_hash
 from arena.web import csrf, db_session
 
@@ -91,7 +92,8 @@ def logout():
 def dashboard():
     db = db_session()
     return render_template("admin/dashboard.html", reasons=moderation.exclusions(db), totals=moderation.totals(db),
-                           explain=moderation.explain, reincluded=request.args.get("reincluded"))  # fmt: skip
+                           explain=moderation.explain, reincluded=request.args.get("reincluded"),
+                           revealed=exposure.most_revealed(db), known=exposure.revealed_before(db))  # fmt: skip
 
 
 @bp.post("/votes/reinclude")

@@ -69,3 +69,18 @@ def test_a_bad_line_exits_2_and_changes_nothing(database_url, session_factory, t
         result = run_arena("import", "replies", str(path), "--database-url", database_url)
         assert result.returncode == 2 and "line 3" in result.stderr and reason in result.stderr, result.stderr
         assert counts(session_factory) == (0, 0, 0)
+
+
+def test_a_second_text_for_a_pair_is_a_new_sample_and_a_reimport_adds_nothing(database_url, session_factory, tmp_path):
+    base = {"prompt": "My best friend moved abroad.", "model": "m1"}
+    records = [{**base, "reply": "That is a real loss."}, {**base, "reply": "You will miss them. Call soon?"},
+               {**base, "reply": "  That is a real loss.  "}, {**base, "model": "m2", "reply": "Oh no."}]  # fmt: skip
+    path = write_jsonl(tmp_path / "samples.jsonl", records)
+    first = run_arena("import", "replies", str(path), "--database-url", database_url)
+    assert "4 replies read: 3 added, 1 already present" in first.stdout, first.stdout + first.stderr
+    again = run_arena("import", "replies", str(path), "--database-url", database_url)
+    assert "0 added, 4 already present" in again.stdout
+    with session_factory() as s:
+        stored = s.execute(select(Model.slug, Reply.sample, Reply.text).join(Model).order_by(Model.slug, Reply.sample))
+        assert stored.all() == [("m1", 0, "That is a real loss."), ("m1", 1, "You will miss them. Call soon?"),
+                                ("m2", 0, "Oh no.")]  # fmt: skip

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 from scipy.stats import chisquare
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from arena.db import transaction
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
@@ -157,3 +157,63 @@ def test_active_sampling_without_weights_is_uniform(session_factory, small_pool)
     with session_factory() as s:
         draw = PairingPool(sampling="active").draw(s, random.Random(3))
     assert draw.probability in (pytest.approx(1 / 6), pytest.approx(1 / 18))
+
+
+def add_samples(session_factory, ids, samples: dict[tuple[str, str], int]) -> dict[tuple[str, str], set[int]]:
+    """Extra samples for some (prompt, model) pairs; returns every reply id of each of those pairs."""
+    from arena.models import Reply
+
+    with transaction(session_factory) as s:
+        for (prompt_key, slug), n in samples.items():
+            prompt, model = s.get(Prompt, ids[prompt_key]), s.get(Model, ids[slug])
+            for k in range(1, n):
+                get_or_create_reply(s, prompt, model, f"{slug} answers {prompt_key} a {k}th way")
+    with session_factory() as s:
+        return {
+            (prompt_key, slug): set(
+                s.scalars(select(Reply.id).where(Reply.prompt_id == ids[prompt_key], Reply.model_id == ids[slug]))
+            )
+            for prompt_key, slug in samples
+        }
+
+
+def test_battles_draw_every_sample_uniformly_and_keep_the_pair_probability(session_factory, small_pool):
+    # m1 has 3 samples for p2 and m2 has 2; p1 and p3 keep one each. The pair, the prompt and the recorded
+    # probability must not change: samples only change which of the pair's replies is shown.
+    by_pair = add_samples(session_factory, small_pool, {("p2", "m1"): 3, ("p2", "m2"): 2})
+    with session_factory() as s:
+        pairs = {(p.low_model_id, p.high_model_id): p.shared_prompts for p in eligible_pairs(s)}
+    assert pairs[(small_pool["m1"], small_pool["m2"])] == 3 and len(pairs) == 6
+
+    pool, rng = PairingPool(), random.Random(11)
+    pair_counts, prompt_counts, shown = Counter(), Counter(), Counter()
+    n = 4000
+    with session_factory() as s:
+        for _ in range(n):
+            draw = pool.draw(s, rng)
+            pair = pair_name(draw, small_pool)
+            pair_counts[pair] += 1
+            if pair != ("m1", "m2"):
+                assert draw.probability == pytest.approx(1 / 6)
+                continue
+            assert draw.probability == pytest.approx(1 / (6 * 3))
+            prompt_counts[draw.prompt_id] += 1
+            if draw.prompt_id == small_pool["p2"]:
+                m1_on_a = draw.model_a_id == small_pool["m1"]
+                shown[("m1", draw.reply_a_id if m1_on_a else draw.reply_b_id)] += 1
+                shown[("m2", draw.reply_b_id if m1_on_a else draw.reply_a_id)] += 1
+    assert chisquare(list(pair_counts.values())).pvalue > 0.001
+    assert len(prompt_counts) == 3 and chisquare(list(prompt_counts.values())).pvalue > 0.001
+    for slug in ("m1", "m2"):
+        counts = [shown[(slug, reply_id)] for reply_id in sorted(by_pair[("p2", slug)])]
+        assert all(counts) and chisquare(counts).pvalue > 0.001, (slug, counts)
+
+
+def test_a_sample_of_an_inactive_model_never_shows(session_factory, small_pool):
+    add_samples(session_factory, small_pool, {("p4", "m3"): 3})
+    with transaction(session_factory) as s:
+        s.execute(update(Model).where(Model.slug == "m3").values(active=False))
+    with session_factory() as s:
+        pool = PairingPool()
+        for seed in range(40):
+            assert "m3" not in pair_name(pool.draw(s, random.Random(seed)), small_pool)
