@@ -1,4 +1,4 @@
-"""Migration 0010 (reply samples), both backends: existing replies become sample 0 with their battles and votes;
+"""Migration 0009 (reply samples), both backends: existing replies become sample 0 with their battles and votes;
 the uniqueness moves to (prompt, model, sample); a downgrade that would have to drop samples is refused."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 to (prompt, model, sample), so `arena generate --samples N` can keep N distinct replies while two concurrent runs
 still cannot store the same one twice. Existing replies become sample 0.
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-05
 """
@@ -10,7 +10,7 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
