@@ -48,7 +48,7 @@ class PlannedCall:
     prompt_text: str
     chain: list[Model]  # the model, then its fallbacks
     estimated_cost: float | None
-    sample: int = 0  # the free sample number this call's reply takes
+    sample: int = 0  # the free sample number planned; the reply takes the lowest free one when it is stored
 
     @property
     def model(self) -> Model:
@@ -215,16 +215,21 @@ def _store_reply(factory: sessionmaker[Session], call: PlannedCall, completion: 
         meta["answered_by"] = completion.answered_by
     try:
         with factory() as session, session.begin():
-            same_text = select(Reply.id).where(
-                Reply.prompt_id == call.prompt_id, Reply.model_id == call.model.id, Reply.text == text
-            )
-            if session.scalar(same_text.limit(1)) is not None:
+            stored = session.execute(
+                select(Reply.sample, Reply.text).where(
+                    Reply.prompt_id == call.prompt_id, Reply.model_id == call.model.id
+                )
+            ).all()
+            if any(stored_text == text for _, stored_text in stored):
                 return "duplicate"
+            # The lowest free number, not the planned one: calls of one pair finish in any order, and a sample
+            # 1 kept while the answer planned as sample 0 was a repeat would leave a hole at 0.
+            (sample,) = free_samples({s for s, _ in stored}, len(stored) + 1)
             session.add(
                 Reply(
                     prompt_id=call.prompt_id,
                     model_id=call.model.id,
-                    sample=call.sample,
+                    sample=sample,
                     text=text,
                     litellm_model=completion.litellm_model,
                     latency_ms=completion.latency_ms,

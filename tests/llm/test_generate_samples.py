@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections import defaultdict
 
 import pytest
@@ -110,13 +111,25 @@ def test_imported_samples_count_towards_n(session_factory, llm_server):
 
 def test_an_answer_repeating_a_stored_sample_is_not_kept(session_factory, llm_server):
     add_prompts(session_factory, MESSAGES)
-    add_model(session_factory, **served(llm_server, "warm"))  # the server answers deterministically
+    add_model(session_factory, **served(llm_server, "warm"))
+    seen: set[str] = set()
 
-    summary = generate(session_factory, GenerationOptions(retry=FAST, samples=2))
+    def same_text_first_call_slowest(messages):
+        # The first call of each pair (planned as sample 0) answers last, so the repeat finds sample 0 free.
+        message = messages[-1]["content"]
+        if message not in seen:
+            seen.add(message)
+            time.sleep(0.3)
+        return "the same reply every time"
+
+    llm_server.replies["warm"] = same_text_first_call_slowest
+
+    summary = generate(session_factory, GenerationOptions(retry=FAST, samples=2, concurrency=4))
 
     assert summary.generated == 2 and summary.duplicates == 2
     assert "2 not kept: same text as a stored sample" in summary.line()
-    assert all(len(replies) == 1 for replies in samples_by_pair(session_factory).values())
+    # Whichever call of a pair finished first, its reply is sample 0: no hole a rerun would fill with a repeat.
+    assert all([s for s, _ in replies] == [0] for replies in samples_by_pair(session_factory).values())
     # The sample stays free: a rerun tries it again.
     assert [c.sample for c in plan(session_factory, samples=2).calls] == [1, 1]
 
