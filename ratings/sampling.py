@@ -29,6 +29,9 @@ from scipy.special import expit
 # The share of probability spread uniformly over every eligible pair.
 DEFAULT_FLOOR = 0.2
 _PLAN_ITERATIONS = 60
+# The plan looks this far ahead: a tenth of the votes so far (the arena grows by about that much between two
+# recomputes), at least this many so that a young arena's plan is not a single greedy vote.
+MIN_PLANNED_VOTES = 100
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,23 @@ def plan(
         share = share * np.sqrt(score / mean)
         share /= share.sum()
     return share
+
+
+def planned_votes(votes_so_far: float) -> float:
+    """How many votes the next plan covers: shared by the recompute job and the simulation so that the benchmark
+    measures the policy the site runs."""
+    return max(float(MIN_PLANNED_VOTES), 0.1 * votes_so_far)
+
+
+def mean_sd(theta: np.ndarray, known: np.ndarray, votes: float, share: np.ndarray, i: np.ndarray, j: np.ndarray):
+    """Mean standard deviation of theta after `votes` more votes spread over pairs (i, j) by `share`: the
+    leaderboard's mean half-width over 1.96 ELO_SCALE, the criterion the plan minimises."""
+    w = expit(theta[i] - theta[j])
+    n = len(theta)
+    added = np.zeros((n, n))
+    added[i, j] = added[j, i] = -votes * share * w * (1 - w)
+    added[np.diag_indices(n)] = -added.sum(axis=1)
+    return float(np.sqrt(np.maximum(np.diag(covariance(known + added)), 0.0)).mean())
 
 
 def _spread(covariance: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:

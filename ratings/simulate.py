@@ -263,7 +263,8 @@ def simulate_sampling(
     earlier: SyntheticBattles | None = None,
 ) -> SamplingRun:
     """Votes in batches; after each, refit and (for policy "active") recompute the pair weights from the fit, as
-    the recompute job does from each snapshot; stop once the mean 95% half-width is at most the target.
+    the recompute job does from each snapshot (same plan horizon, `sampling.planned_votes`); stop once the mean 95%
+    half-width is at most the target.
     `earlier`: votes already cast before the run (e.g. on the models an arena had before new ones arrived); they
     count toward the intervals, not toward the run's votes."""
     if policy not in ("uniform", "active"):
@@ -281,7 +282,8 @@ def simulate_sampling(
         fitted = bt.fit(outcomes.win_matrix(), alpha)
         if policy == "active":
             known = sampling.information(fitted, outcomes.battle_matrix(), alpha)
-            weights = sampling.pair_weights(fitted, known, batch, floor=floor).probability
+            ahead = sampling.planned_votes(outcomes.total)
+            weights = sampling.pair_weights(fitted, known, ahead, floor=floor).probability
     while True:
         pick = rng.choice(len(i_all), size=batch, p=weights)
         swap = rng.random(batch) < 0.5
@@ -314,4 +316,5 @@ def simulate_sampling(
                 battles=battles,
             )
         if policy == "active":
-            weights = sampling.pair_weights(fitted, known, batch, floor=floor).probability
+            ahead = sampling.planned_votes(outcomes.total)
+            weights = sampling.pair_weights(fitted, known, ahead, floor=floor).probability

@@ -13,9 +13,6 @@ from ratings.leaderboard import Leaderboard
 from ratings.outcomes import PairOutcomes
 from ratings.ties import fit_ties
 
-# The active-sampling plan looks this far ahead: a tenth of the votes so far, at least this many.
-MIN_PLANNED_VOTES = 100
-
 
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
@@ -60,7 +57,7 @@ def pair_weights(
     """(low model id, high model id, probability) for every pair of the rated models, by ratings.sampling."""
     theta = board.theta
     known = sampling.information(theta, outcomes.battle_matrix(both_bad), alpha)
-    planned = max(MIN_PLANNED_VOTES, 0.1 * outcomes.total)
+    planned = sampling.planned_votes(outcomes.total)
     weights = sampling.pair_weights(theta, known, planned)
     rows = []
     for i, j, p in zip(weights.i, weights.j, weights.probability, strict=True):

@@ -70,3 +70,36 @@ def test_active_sampling_needs_far_fewer_votes_when_models_arrive():
     uniform, active = (simulate_sampling(theta, p, np.random.default_rng(1), **settings) for p in ("uniform", "active"))
     assert active.votes <= 0.7 * uniform.votes
     assert active.covered >= 0.8 and uniform.covered >= 0.8
+
+
+def test_the_plan_looks_a_tenth_of_the_votes_ahead_never_less_than_the_minimum():
+    assert sampling.planned_votes(0) == sampling.MIN_PLANNED_VOTES
+    assert sampling.planned_votes(50_000) == pytest.approx(5_000)
+
+
+def test_mean_sd_is_the_criterion_the_leaderboard_reports():
+    rng = np.random.default_rng(3)
+    theta = true_strengths(6, rng)
+    i, j = np.triu_indices(6, 1)
+    share = rng.dirichlet(np.ones(len(i)))
+    battles = np.zeros((6, 6))
+    battles[i, j] = battles[j, i] = 4000 * share
+    expected = np.sqrt(np.diag(sampling.covariance(sampling.information(theta, battles, 0.01)))).mean()
+    known = sampling.information(theta, np.zeros((6, 6)), 0.01)
+    assert sampling.mean_sd(theta, known, 4000, share, i, j) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_oracle_design_equals_uniform_for_equal_strengths_and_beats_it_for_spread_ones():
+    # Theory check behind the benchmark's ceiling: with equal strengths the balanced complete design is optimal
+    # for centred BT, so no policy can save votes at a cold start; a spread of strengths is what leaves room.
+    i, j = np.triu_indices(8, 1)
+    uniform = np.full(len(i), 1 / len(i))
+    flat = np.zeros(8)
+    known = sampling.information(flat, np.zeros((8, 8)), 0.01)
+    assert np.allclose(sampling.plan(flat, known, 5000, i, j), uniform, atol=1e-6)
+    theta = true_strengths(8, np.random.default_rng(4), spread=1.5)
+    known = sampling.information(theta, np.zeros((8, 8)), 0.01)
+    design = sampling.plan(theta, known, 5000, i, j)
+    assert sampling.mean_sd(theta, known, 5000, design, i, j) < 0.97 * sampling.mean_sd(
+        theta, known, 5000, uniform, i, j
+    )
