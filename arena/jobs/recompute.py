@@ -199,7 +199,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         families = {boards.family_of(label) for label in requested if label != OVERALL}
         if not requested:
             families = {boards.GROUPS, boards.CATEGORIES}
-        counts = {family: boards.family_counts(session, family) for family in sorted(families)}
+        counted = boards.board_counts(session, families)
+        counts = {family: counted[family] for family in sorted(families)}
         voters = counted_voters(session) if request.ci == "cluster" else None
     if overall is None:
         raise RecomputeError("no counted votes between at least two models to rate")
