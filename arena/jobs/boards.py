@@ -4,16 +4,18 @@ then pooled toward the rest of the votes (ratings.pooling) or, without pooling, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
-from sqlalchemy import case, func, select
+from scipy import sparse
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, PromptEmotion, Vote
 from arena.taxonomy import EMONET_CATEGORIES, EMONET_GROUPS, GROUP_OF
 from ratings import pooling
 from ratings.leaderboard import Leaderboard, RatingParams, from_posterior, rate
-from ratings.outcomes import PairOutcomes
+from ratings.outcomes import OUTCOME_CODES, PairOutcomes
 
 GROUPS = "groups"
 CATEGORIES = "categories"
@@ -23,27 +25,87 @@ def family_of(label: str) -> str:
     return GROUPS if label in EMONET_GROUPS else CATEGORIES
 
 
-def family_counts(session: Session, family: str) -> dict[str, list[tuple[int, int, str, int]]]:
-    """Per board of the family that has counted votes: rows (model_a id, model_b id, outcome, votes). A battle
-    counts once per board even when its prompt carries several of the board's categories."""
-    if family == GROUPS:
-        board = case(GROUP_OF, value=PromptEmotion.category)
-        count = func.count(func.distinct(Vote.id))
-    else:
-        board, count = PromptEmotion.category, func.count()
+# Outcome names in their sort order: a board's cells come out ordered by (model_a id, model_b id, outcome name),
+# the order a GROUP BY over those columns gives, whatever the database.
+_OUTCOME_NAMES = ("both_bad", "model_a", "model_b", "tie")
+
+
+@dataclass(frozen=True)
+class Cells:
+    """One board's counted votes per (model_a id, model_b id, outcome) cell, as arrays."""
+
+    model_a: np.ndarray
+    model_b: np.ndarray
+    outcome: np.ndarray  # index into _OUTCOME_NAMES
+    count: np.ndarray
+
+    def __iter__(self):
+        for a, b, o, c in zip(self.model_a.tolist(), self.model_b.tolist(), self.outcome.tolist(),
+                              self.count.tolist(), strict=True):  # fmt: skip
+            yield a, b, _OUTCOME_NAMES[o], int(c)
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+    def model_ids(self) -> set[int]:
+        return set(np.unique(np.concatenate([self.model_a, self.model_b])).tolist())
+
+
+def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
+    """Per family asked for, per board with counted votes: its Cells. One SQL pass counts the votes per (prompt,
+    model_a, model_b, outcome); an indicator matrix (prompt x board) then sums them per board, so a vote counts once
+    on a group board even when its prompt carries several of the group's categories."""
+    families = set(families)
+    if not families:
+        return {}
+    code = case({name: k for k, name in enumerate(_OUTCOME_NAMES)}, value=Vote.outcome)
+    tagged = exists().where(PromptEmotion.prompt_id == Battle.prompt_id)
     stmt = (
-        select(board, Vote.model_a_id, Vote.model_b_id, Vote.outcome, count)
+        select(Battle.prompt_id, Vote.model_a_id, Vote.model_b_id, code, func.count())
         .join(Battle, Battle.id == Vote.battle_id)
-        .join(PromptEmotion, PromptEmotion.prompt_id == Battle.prompt_id)
-        .where(Vote.counts_for_leaderboard.is_(True))
-        .group_by(board, Vote.model_a_id, Vote.model_b_id, Vote.outcome)
+        .where(Vote.counts_for_leaderboard.is_(True), tagged)
+        .group_by(Battle.prompt_id, Vote.model_a_id, Vote.model_b_id, code)
     )
-    boards: dict[str, list[tuple[int, int, str, int]]] = {}
-    for label, a, b, outcome, votes in session.execute(stmt):
-        if label is not None:
-            boards.setdefault(label, []).append((a, b, outcome, votes))
-    order = list(EMONET_GROUPS) if family == GROUPS else list(EMONET_CATEGORIES)
-    return {label: boards[label] for label in order if label in boards}
+    # Flattened straight into one array: numpy's converting a list of rows one by one costs more than the query.
+    rows = np.fromiter(chain.from_iterable(session.execute(stmt)), dtype=np.int64).reshape(-1, 5)
+    tags = session.execute(select(PromptEmotion.prompt_id, PromptEmotion.category)).all()
+    labels = {GROUPS: list(EMONET_GROUPS), CATEGORIES: list(EMONET_CATEGORIES)}
+    if len(rows) == 0:
+        return {family: {} for family in families}
+    prompts, prompt = np.unique(rows[:, 0], return_inverse=True)
+    models, pair = np.unique(rows[:, 1:3], return_inverse=True)
+    pair = pair.reshape(-1, 2)
+    # Cells numbered in (model_a id, model_b id, outcome name) order: np.unique sorts the keys.
+    key = (pair[:, 0] * len(models) + pair[:, 1]) * len(_OUTCOME_NAMES) + rows[:, 3]
+    cells, cell = np.unique(key, return_inverse=True)
+    column = {label: k for k, label in enumerate(labels[GROUPS] + labels[CATEGORIES])}
+    position = {p: k for k, p in enumerate(prompts.tolist())}
+    indicator = np.zeros((len(prompts), len(column)))
+    for prompt_id, category in tags:
+        k = position.get(prompt_id)
+        if k is not None and category in column:
+            indicator[k, column[category]] = 1.0
+            indicator[k, column[GROUP_OF[category]]] = 1.0
+    votes = sparse.csr_matrix((rows[:, 4].astype(np.float64), (cell.ravel(), prompt.ravel())),
+                              shape=(len(cells), len(prompts)))  # fmt: skip
+    per_board = np.asarray(votes @ indicator)  # cells x boards
+    a, rest = np.divmod(cells, len(models) * len(_OUTCOME_NAMES))
+    b, outcome = np.divmod(rest, len(_OUTCOME_NAMES))
+    out: dict[str, dict[str, Cells]] = {}
+    for family in families:
+        out[family] = {}
+        for label in labels[family]:
+            counted = per_board[:, column[label]]
+            on = np.flatnonzero(counted)
+            if len(on):
+                out[family][label] = Cells(models[a[on]], models[b[on]], outcome[on], counted[on])
+    return out
+
+
+def family_counts(session: Session, family: str) -> dict[str, Cells]:
+    """Per board of the family that has counted votes: its Cells (iterating gives (model_a id, model_b id, outcome,
+    votes) rows). A battle counts once per board even when its prompt carries several of the board's categories."""
+    return board_counts(session, {family})[family]
 
 
 @dataclass
@@ -58,12 +120,14 @@ class BoardFit:
     tau: float | None = None
 
 
-def to_outcomes(rows, index: dict[int, int]) -> PairOutcomes:
-    return PairOutcomes.from_rows(len(index), [(index[a], index[b], o, c) for a, b, o, c in rows])
+def to_outcomes(cells: Cells, index: dict[int, int]) -> PairOutcomes:
+    lookup = np.vectorize(index.__getitem__, otypes=[np.int64])
+    outcome = np.array([OUTCOME_CODES[name] for name in _OUTCOME_NAMES], dtype=np.int64)[cells.outcome]
+    return PairOutcomes(len(index), lookup(cells.model_a), lookup(cells.model_b), outcome, cells.count.astype(float))
 
 
 def pooled(
-    family: dict[str, list[tuple]], overall_ids: list[int], overall: PairOutcomes, overall_board: Leaderboard,
+    family: dict[str, Cells], overall_ids: list[int], overall: PairOutcomes, overall_board: Leaderboard,
     params: RatingParams,
 ) -> list[BoardFit]:  # fmt: skip
     """Every board of a family, pooled toward the rest of the votes; boards keep the overall model order and list
@@ -82,11 +146,11 @@ def pooled(
     return fits
 
 
-def independent(family: dict[str, list[tuple]], order: list[int], params: RatingParams) -> list[BoardFit]:
+def independent(family: dict[str, Cells], order: list[int], params: RatingParams) -> list[BoardFit]:
     """Every board fitted on its own votes only (no pooling), over its own models in overall order."""
     fits = []
     for label, rows in family.items():
-        present = {m for a, b, *_ in rows for m in (a, b)}
+        present = rows.model_ids()
         ids = [m for m in order if m in present]
         if len(ids) < 2:
             continue
