@@ -43,6 +43,8 @@ def _env_float(name: str, default: float) -> float:
 
 # terms_acceptance.version is a VARCHAR(32).
 TERMS_VERSION_MAX = 32
+# A challenge's counter fits the widget's uint32; beyond ten million a phone would pass its 90 s timeout.
+MIN_POW_DIFFICULTY, MAX_POW_DIFFICULTY = 2, 10_000_000
 # One plain address, so the privacy page can put it in a mailto: link as it is.
 CONTACT_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z]{2,}")
 
@@ -88,6 +90,11 @@ class Settings:
     terms_version: str = "2026-11"
     # Off only for tests (and embedders) that vote without the terms step; the site always asks.
     require_terms: bool = True
+    # The proof-of-work a browser solves once, with the terms, before its votes count (arena/voting/proof_of_work.py):
+    # the most key derivations a challenge can take (a browser needs about three quarters of it on average), and
+    # whether votes of a visitor who never solved one (no JavaScript) count all the same.
+    pow_difficulty: int = 4_000
+    count_unverified: bool = False
     # Live battles ("write your own"): the longest message, how long a model may take before the visitor is
     # told it failed, and how many a visitor may start (each one costs two paid model calls).
     live_max_chars: int = 2000
@@ -135,6 +142,8 @@ class Settings:
             proxy_hops=_env_int("ARENA_PROXY_HOPS", 0),
             min_dwell_ms=_env_int("ARENA_MIN_DWELL_MS", 2000),
             terms_version=os.environ.get("ARENA_TERMS_VERSION") or cls.terms_version,
+            pow_difficulty=_env_int("ARENA_POW_DIFFICULTY", cls.pow_difficulty),
+            count_unverified=_env_bool("ARENA_COUNT_UNVERIFIED", cls.count_unverified),
             live_max_chars=_env_int("ARENA_LIVE_MAX_CHARS", cls.live_max_chars),
             live_timeout_seconds=_env_int("ARENA_LIVE_TIMEOUT_SECONDS", cls.live_timeout_seconds),
             rate_limit_live=os.environ.get("ARENA_RATE_LIMIT_LIVE") or cls.rate_limit_live,
@@ -173,6 +182,10 @@ class Settings:
             raise ConfigError("ARENA_NEW_VISITORS_PER_NETWORK_HOUR must be 1 or more")
         if self.min_dwell_ms < 0:
             raise ConfigError("ARENA_MIN_DWELL_MS must be 0 or more")
+        if not MIN_POW_DIFFICULTY <= self.pow_difficulty <= MAX_POW_DIFFICULTY:
+            raise ConfigError(
+                f"ARENA_POW_DIFFICULTY must be {MIN_POW_DIFFICULTY} to {MAX_POW_DIFFICULTY} (key derivations)"
+            )
         if not 0 < len(self.terms_version) <= TERMS_VERSION_MAX or not self.terms_version.isprintable():
             raise ConfigError(f"ARENA_TERMS_VERSION must be 1 to {TERMS_VERSION_MAX} printable characters")
         if self.live_max_chars <= 0:

@@ -391,6 +391,15 @@ class TermsAcceptance(Base):
     __table_args__ = (UniqueConstraint("visitor_key", "version", name="uq_terms_acceptance_visitor_version"),)
 
 
+class VisitorProof(Base):
+    """A visitor (keyed hash) solved the proof-of-work once: from then on their votes count (by the other rules)."""
+
+    __tablename__ = "visitor_proof"
+
+    visitor_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    solved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class RetiredVisitorKey(Base):
     """A visitor key deleted under privacy: a browser still carrying it gets a new identity, never this one."""
 

@@ -120,7 +120,8 @@ def demo_loaded(session_factory, demo_bank):
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
-    # Tests vote instantly and without the terms step; the dwell rule and the terms have their own tests.
+    # Tests vote instantly, without the terms step, and their votes count without a proof-of-work; the dwell
+    # rule, the terms and the proof-of-work have their own tests.
     values = dict(
         database_url=database_url,
         secret_key=SECRET,
@@ -128,6 +129,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
         rate_limit_enabled=False,
         min_dwell_ms=0,
         require_terms=False,
+        count_unverified=True,
     )
     values.update(overrides)
     return Settings(**values)
@@ -152,6 +154,17 @@ def client(app):
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 VOTE_ACTION = re.compile(r'action="(/battles/[^"/]+/vote)"')
+
+
+def solve_proof(client, headers: dict | None = None) -> str:
+    """What a browser's widget does: fetch this visitor's challenge and solve it; returns the form field's value.
+    (altcha is imported here: some tests import this module in a process that must stay light.)"""
+    import altcha
+
+    response = client.get("/terms/challenge", headers=headers or {})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    challenge = altcha.Challenge.from_dict(response.get_json())
+    return altcha.Payload(challenge, altcha.solve_challenge(challenge, timeout=60)).to_base64()
 
 
 def parse_battle_page(html: str) -> tuple[str, str]:

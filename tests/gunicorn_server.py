@@ -73,6 +73,7 @@ class GunicornServer:
             ARENA_SECRET_KEY=SECRET,
             ARENA_RATE_LIMIT_ENABLED="0",
             ARENA_MIN_DWELL_MS="0",
+            ARENA_COUNT_UNVERIFIED="1",
             PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         )
         env.update(self.extra_env)

@@ -271,8 +271,10 @@ def _matrices(result: CategoryResult) -> dict:
         "model_ids": [result.model_ids[k] for k in present],
         "battles": board.pair_battles[np.ix_(present, present)].astype(int).tolist(),
         # math.isfinite on plain floats: a numpy scalar per cell cost a second on a 60-model arena's 48 boards.
-        "win_rate": [[round(v, 6) if isfinite(v) else None for v in row]
-                     for row in board.pair_win_rate[np.ix_(present, present)].tolist()],  # fmt: skip
+        "win_rate": [
+            [round(v, 6) if isfinite(v) else None for v in row]
+            for row in board.pair_win_rate[np.ix_(present, present)].tolist()
+        ],  # fmt: skip
     }
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Model, RatingRun, Vote, utcnow
-from arena.voting.voting import TOO_FAST
+from arena.voting.voting import TOO_FAST, UNVERIFIED
 
 # Reasons set by the recompute job's vote-quality filters (arena/jobs/vote_filters.py). They live here, with
 # their explanations, so the admin pages never import the filters' statistics (numpy, scipy, choix).
@@ -21,6 +21,8 @@ YOUNG_COHORT = "young_cohort"
 # One line per reason, shown beside its count on the admin page.
 EXPLANATIONS = {
     TOO_FAST: "Cast sooner after the battle appeared than anyone reads two replies (ARENA_MIN_DWELL_MS).",
+    UNVERIFIED: "The voter never solved the browser's proof-of-work (no JavaScript, or a script that did not pay "
+    "for its identity); re-include them, or set ARENA_COUNT_UNVERIFIED, to count such votes.",
     DAILY_CAP: "Beyond the visitor's first ARENA_DAILY_VOTE_CAP votes of that UTC day (the earliest ones count).",
     ONE_SIDED: "The voter nearly always picked the same side, or the same model, far beyond what the ratings "
     "or even a strong liking make probable.",

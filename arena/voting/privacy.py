@@ -2,10 +2,10 @@
 
 What goes: every battle shown to the key (with its vote; a battle is itself a record of what this visitor saw
 and when, so keeping it without the vote would still be personal data), every message the visitor wrote (with
-its replies, emotion tags, features and scores, by the database's ON DELETE CASCADE) and their terms
-acceptances. Another visitor's vote on a message being deleted is not theirs to delete: the vote stays, detached
-from the message and its replies (like an imported battle without text), so no acknowledged vote of anyone else
-is lost. Rating runs are immutable snapshots; the deletion counts from the next recompute.
+its replies, emotion tags, features and scores, by the database's ON DELETE CASCADE), their terms acceptances
+and their proof-of-work record. Another visitor's vote on a message being deleted is not theirs to delete: the
+vote stays, detached from the message and its replies (like an imported battle without text), so no acknowledged
+vote of anyone else is lost. Rating runs are immutable snapshots; the deletion counts from the next recompute.
 A visitor's own ranking (my_ranking.py) is computed on request from exactly these votes and stored nowhere, so
 it goes with them."""
 
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from arena.models import Battle, Prompt, Reply, TermsAcceptance, Vote
+from arena.models import Battle, Prompt, Reply, TermsAcceptance, VisitorProof, Vote
 from arena.voting.retired_keys import retire
 
 # visitors.keyed_hash: 32 lowercase hex digits.
@@ -90,6 +90,7 @@ def delete_visitor_data(session: Session, visitor_key: str) -> DeletionSummary:
     terms = session.execute(
         delete(TermsAcceptance).where(TermsAcceptance.visitor_key == key).execution_options(synchronize_session=False)
     ).rowcount
+    session.execute(delete(VisitorProof).where(VisitorProof.visitor_key == key))
     # Whatever still carries the key (a stale cookie in another tab) can never vote or be shown battles under it.
     retire(session, key)
     session.expire_all()

@@ -119,6 +119,9 @@ def is_expired(battle: Battle, now: datetime) -> bool:
 
 
 TOO_FAST = "too_fast"
+# The voter never solved the proof-of-work (arena/voting/proof_of_work.py): a browser without JavaScript, or a
+# script that did not pay for its identity.
+UNVERIFIED = "unverified"
 
 
 _battle, _prompts, _replies, _models = Battle.__table__, Prompt.__table__, Reply.__table__, Model.__table__
@@ -204,11 +207,12 @@ def cast_vote(
     network_hash: str | None = None,
     now: datetime | None = None,
     min_dwell_ms: int = 0,
+    verified: bool = True,
 ) -> Reveal:
     """Record `voter_key`'s vote in the caller's transaction and return the battle's reveal. Raises VoteRejected
-    (and writes nothing) otherwise, also when the battle was shown to another key. A vote faster than
-    `min_dwell_ms`, or on a battle whose replies give a model away, is stored all the same, marked as not
-    counting, with its reason."""
+    (and writes nothing) otherwise, also when the battle was shown to another key. A vote on a battle whose
+    replies give a model away, faster than `min_dwell_ms`, or by a voter not `verified` is stored all the same,
+    marked as not counting, with its reason (the first of those three that applies)."""
     if outcome not in OUTCOMES:
         raise InvalidOutcome(f"outcome must be one of {', '.join(OUTCOMES)}")
     now = now or utcnow()
@@ -225,7 +229,7 @@ def cast_vote(
     # A leak excludes the vote whatever the dwell: the visitor knew (or could know) who was who.
     # (The replies were checked when the battle was drawn or, live, completed; a leak is in its metadata.)
     leaked = IDENTITY_LEAK in (claimed.meta or {})
-    exclusion = IDENTITY_LEAK if leaked else (TOO_FAST if dwell_ms < min_dwell_ms else None)
+    exclusion = IDENTITY_LEAK if leaked else TOO_FAST if dwell_ms < min_dwell_ms else None if verified else UNVERIFIED
     try:
         session.connection().execute(
             _INSERT_VOTE,

@@ -26,6 +26,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
+        # The proof-of-work widget's solver runs in workers served from here (static/vendor/altcha-*).
+        "worker-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
@@ -148,6 +150,7 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
     for endpoint, per_visitor in (("battle.new_battle", settings.rate_limit_battle),
                                   ("battle.vote", settings.rate_limit_vote),
                                   ("terms.accept", settings.rate_limit_vote),
+                                  ("terms.challenge", settings.rate_limit_battle),
                                   ("privacy.delete", settings.rate_limit_vote),
                                   ("live.start", settings.rate_limit_live),
                                   ("live.stream", settings.rate_limit_live)):  # fmt: skip

@@ -26,7 +26,7 @@ from arena.voting.voting import (
 )
 from arena.web import db_session, htmx
 from arena.web.limits import network_hash
-from arena.web.visitor import existing_visitor_key, forget_visitor, terms_accepted, visitor_key
+from arena.web.visitor import existing_visitor_key, forget_visitor, proof_paid, terms_accepted, visitor_key
 
 bp = Blueprint("battle", __name__)
 
@@ -160,7 +160,8 @@ def vote(token: str):
         settings = current_app.extensions["arena.settings"]
         # The reveal comes back from the vote's own statements: exactly what was stored.
         reveal = cast_vote(db, public_id, request.form.get("outcome", ""), voter_key=voter,
-                           network_hash=network_hash(), min_dwell_ms=settings.min_dwell_ms)  # fmt: skip
+                           network_hash=network_hash(), min_dwell_ms=settings.min_dwell_ms,
+                           verified=settings.count_unverified or proof_paid())  # fmt: skip
         db.commit()
     except VoteRejected as rejected:
         db.rollback()

@@ -2,10 +2,11 @@
 
 Fifty fresh identities from one /24, each holding a complete reply-to-model dictionary (the reveals teach it),
 vote for one demo persona whenever it is on screen and skip every other battle, beside honest long-lived voters
-on their own networks and a school of young honest voters behind one shared address. The proof-of-work is taken
-as paid (an attacker can pay it), so the identity cap, the rate limits and the cohort filters must hold on their
-own: after a recompute the target moves by less than its own interval's half-width, and at least 95% of the
-honest votes count. Without the filters the same votes move it far beyond that (the attack is real)."""
+on their own networks and a school of young honest voters behind one shared address. Every identity pays the
+proof-of-work with the terms, as a script can (at a low difficulty here, to keep the test quick), so the identity
+cap, the rate limits and the cohort filters must hold on their own: after a recompute the target moves by less
+than its own interval's half-width, and at least 95% of the honest votes count. Without the filters the same
+votes move it far beyond that (the attack is real)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from arena.jobs.recompute import RecomputeRequest, recompute
 from arena.models import Model, Reply, Vote
 from arena.voting.visitors import judge_key
 from arena.web.markdown import render_markdown
-from tests.conftest import make_settings, parse_battle_page
+from tests.conftest import CSRF_INPUT, make_settings, parse_battle_page, solve_proof
 
 TARGET = "demo-cheerleader"
 # The honest crowd's taste, in logits: the target is the weakest persona.
@@ -52,6 +53,12 @@ class Visitor:
     def battle(self):
         return self.client.get("/", headers=self.headers)
 
+    def pay(self, html: str) -> int:
+        """Accept the terms with a solved proof-of-work, as the widget does; returns the status."""
+        proof = solve_proof(self.client, self.headers)
+        data = {"csrf_token": CSRF_INPUT.search(html).group(1), "altcha": proof}
+        return self.client.post("/terms/accept", data=data, headers=self.headers).status_code
+
     def vote(self, html: str, outcome: str) -> int:
         action, csrf = parse_battle_page(html)
         return self.client.post(action, data={"outcome": outcome, "csrf_token": csrf}, headers=self.headers).status_code
@@ -63,10 +70,12 @@ class Visitor:
 
 
 def honest_votes(visitor: Visitor, n: int, known, rng, taste: dict[str, float]) -> None:
-    for _ in range(n):
+    for k in range(n):
         page = visitor.battle()
         assert page.status_code == 200
         html = page.get_data(as_text=True)
+        if k == 0:
+            assert visitor.pay(html) == 303
         a, b = on_screen(html, known)
         if rng.random() < 0.1:
             outcome = "tie"
@@ -90,6 +99,9 @@ def attack(app, known) -> dict[str, int]:
             seen["identities"] += attempt == 0
             seen["battles"] += 1
             html = page.get_data(as_text=True)
+            if attempt == 0 and bot.pay(html) == 429:
+                seen["refused_requests"] += 1
+                break
             a, b = on_screen(html, known)
             if TARGET in (a, b):
                 status = bot.vote(html, "model_a" if a == TARGET else "model_b")
@@ -126,6 +138,7 @@ def test_one_network_cannot_rig_the_board(database_url, demo_loaded, session_fac
     limits = {"new_visitors_per_network_hour": 1000, "rate_limit_network": "100000 per minute"} if patient else {}
     app = create_app(make_settings(database_url, secret_key=secret, rate_limit_enabled=True, proxy_hops=1,
                                    rate_limit_battle="1000 per minute", rate_limit_vote="1000 per minute",
+                                   require_terms=True, count_unverified=False, pow_difficulty=50,
                                    **limits))  # fmt: skip
     Visitor.secret = secret
     known, rng = dictionary(session_factory), np.random.default_rng(3)
@@ -164,4 +177,6 @@ def test_one_network_cannot_rig_the_board(database_url, demo_loaded, session_fac
     assert len(counted) == 24 * 40 + 12 * 12
     assert sum(counted) >= 0.95 * len(counted), result.filters.details
     assert attack_counted is None, result.filters.excluded
+    with session_factory() as s:  # every identity paid: no vote was left out for want of the proof-of-work
+        assert s.scalar(select(Vote.id).where(Vote.exclusion_reason == "unverified").limit(1)) is None
     app.extensions["arena.engine"].dispose()
