@@ -13,6 +13,7 @@ from sqlalchemy import select
 from arena import create_app
 from arena.models import TermsAcceptance, VisitorProof, Vote
 from tests.conftest import make_settings
+from tests.e2e.test_accessibility import assert_no_serious_violations
 
 pytestmark = pytest.mark.e2e
 
@@ -55,6 +56,7 @@ def test_the_browser_pays_while_the_visitor_reads_and_the_vote_counts(
     expect(widget).to_be_visible()
     # The accept button stays on screen beside the widget: the widget does not push it off a phone.
     expect(page.get_by_role("button", name="I accept the terms")).to_be_in_viewport()
+    assert_no_serious_violations(page)  # axe, with the widget in its solved state
 
     page.get_by_role("button", name="I accept the terms").click()
     vote_a = page.get_by_role("button", name="A is better")
@@ -92,6 +94,32 @@ def test_without_javascript_the_vote_is_kept_as_unverified(browser, live_server,
         page.get_by_role("button", name="B is better").click()
         expect(page.get_by_role("heading", name=re.compile("You voted: B is better"))).to_be_visible()
         expect(page.get_by_text("will not count")).to_be_visible()
+        expect(page.get_by_text("The check needs JavaScript")).to_be_visible()
         assert stored(session_factory) == (1, 0, [(False, "unverified")])
+    finally:
+        context.close()
+
+
+def test_the_reveal_offers_the_check_to_a_visitor_who_skipped_it(browser, live_server, demo_loaded, session_factory):
+    # Accepted without JavaScript, back with it on: the unverified reveal's widget pays, and the next vote counts.
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live_server + "/")
+    page.get_by_role("button", name="I accept the terms").click()
+    cookies = context.cookies()
+    context.close()
+    context = browser.new_context()
+    context.add_cookies(cookies)
+    try:
+        page = context.new_page()
+        page.goto(live_server + "/")
+        page.get_by_role("button", name="Tie").click()
+        expect(page.get_by_text("will not count on the leaderboard yet")).to_be_visible()
+        expect(page.locator('form.verify input[name="altcha"]')).to_have_value(re.compile("."), timeout=20_000)
+        assert_no_serious_violations(page)
+        page.get_by_role("button", name="Do the check now").click()
+        page.get_by_role("button", name="B is better").click()
+        expect(page.get_by_role("heading", name=re.compile("You voted: B is better"))).to_be_visible()
+        assert stored(session_factory) == (1, 1, [(False, "unverified"), (True, None)])
     finally:
         context.close()
