@@ -3,9 +3,10 @@
 Simulates the EQ study on the 28 EQ-Bench 4 models: battles between uniformly drawn pairs (as the site draws
 them), outcomes from "true" arena strengths, ratings with bootstrap intervals, then the Spearman correlation
 with EQ-Bench 4's published Elo and its interval, exactly as `arena analysis eq` computes it (models resampled,
-every rating and score redrawn from its own interval). Two worlds: voters who agree with EQ-Bench 4 perfectly
-(true rank correlation 1) and voters who agree in part (EQ-Bench 4's Elo plus independent noise, true
-Spearman about 0.8 or 0.5). Prints, per vote count, the median half-width of the 95% interval over seeds.
+every model's true rating and score drawn from its errors-in-variables posterior). Three worlds: voters who agree
+with EQ-Bench 4 perfectly (true rank correlation 1) and voters who agree in part (EQ-Bench 4's Elo plus
+independent noise, true Spearman about 0.8 or 0.5). Prints, per vote count, the median estimate and half-width
+of the 95% interval over seeds, and how many seeds' intervals held the true Spearman.
 
     python -m tests.benchmarks.correlation_votes_bench [--seeds 5] [--rounds 300]
 """
@@ -34,7 +35,7 @@ def eqbench4() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.array([float(r[c]) for r in rows]) for c in ("elo", "elo_ci_low", "elo_ci_high"))
 
 
-def half_width(theta: np.ndarray, votes: int, scores, score_se, seed: int, rounds: int) -> tuple[float, float]:
+def interval(theta: np.ndarray, votes: int, scores, score_se, seed: int, rounds: int) -> tuple[float, float, float]:
     rng = np.random.default_rng(seed)
     battles = simulate(theta, votes, rng, tie_share=0.3, both_bad_share=0.2)
     board = rate(battles.aggregate(), RatingParams(rounds=rounds, seed=seed))
@@ -42,7 +43,7 @@ def half_width(theta: np.ndarray, votes: int, scores, score_se, seed: int, round
         board.rating, scores, rng, rating_se=se_from_interval(board.ci_low, board.ci_high), score_se=score_se,
         rounds=rounds, methods=("spearman",),
     )  # fmt: skip
-    return (spearman.ci_high - spearman.ci_low) / 2, spearman.estimate
+    return spearman.estimate, spearman.ci_low, spearman.ci_high
 
 
 def main() -> None:
@@ -58,12 +59,14 @@ def main() -> None:
     for name, theta in worlds.items():
         true_rho = float(np.corrcoef(np.argsort(np.argsort(theta)), np.argsort(np.argsort(elo)))[0, 1])
         print(f"\nvoters who {name} with EQ-Bench 4 (true Spearman {true_rho:.2f}); {len(elo)} models")
-        print(f"{'votes':>8} {'median estimate':>16} {'median half-width':>18}   < +-{TARGET}?")
+        print(f"{'votes':>8} {'median estimate':>16} {'median half-width':>18} {'held truth':>11}   < +-{TARGET}?")
         for votes in VOTE_COUNTS:
-            runs = [half_width(theta, votes, elo, score_se, seed, args.rounds) for seed in range(args.seeds)]
-            width = statistics.median(r[0] for r in runs)
-            estimate = statistics.median(r[1] for r in runs)
-            print(f"{votes:>8,} {estimate:>16.2f} {width:>18.2f}   {'yes' if width < TARGET else 'no'}")
+            runs = [interval(theta, votes, elo, score_se, seed, args.rounds) for seed in range(args.seeds)]
+            width = statistics.median((high - low) / 2 for _, low, high in runs)
+            estimate = statistics.median(r[0] for r in runs)
+            held = sum(low <= true_rho <= high for _, low, high in runs)
+            print(f"{votes:>8,} {estimate:>16.2f} {width:>18.2f} {held:>6}/{len(runs):<4}   "
+                  f"{'yes' if width < TARGET else 'no'}")  # fmt: skip
 
 
 if __name__ == "__main__":
