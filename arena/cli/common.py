@@ -52,7 +52,8 @@ def open_engine(database_url: str):
 
 
 def require_schema(engine) -> None:
-    from arena.migrate import current_revision, head_revision
+    # Not arena.migrate: checking the revision needs no Alembic (see arena.schema_revision).
+    from arena.schema_revision import current_revision, head_revision
 
     current = current_revision(engine)
     if current != head_revision():
