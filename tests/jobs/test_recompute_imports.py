@@ -38,3 +38,11 @@ def test_the_recompute_command_loads_no_flask_or_alembic(tmp_path):
         "import arena.jobs.recompute\n"
     )
     assert _loaded(run) == []
+
+
+def test_the_command_line_loads_numpy_only_in_the_command():
+    """`arena ratings recompute` sets BLAS to one thread before the job's imports load numpy; that only works
+    while nothing the command line imports first loads numpy."""
+    check = "import sys\nimport arena.cli\nprint('numpy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "False"
