@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sqlalchemy import case, select
+from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from arena.jobs import driver_rows
-from arena.models import Battle, PromptEmotion, Vote
+from arena.models import Battle, Model, PromptEmotion, Vote
 from arena.taxonomy import EMONET_CATEGORIES, EMONET_GROUPS, GROUP_OF
 from ratings import pooling
 from ratings.leaderboard import Leaderboard, RatingParams, from_posterior, rate
@@ -52,17 +52,23 @@ class Cells:
         return set(np.unique(np.concatenate([self.model_a, self.model_b])).tolist())
 
 
-def _counted_votes(session: Session) -> np.ndarray:
-    """One row per counted vote on a tagged prompt: (prompt id, model_a id, model_b id, outcome index). Read
-    straight off the covering index ix_vote_counted_battle_pair_outcome joined to battle's primary key; grouping
-    in SQL would not shrink it (a prompt rarely sees the same pair and outcome twice) and costs a sort."""
+def _counted_votes(session: Session) -> tuple[np.ndarray, np.ndarray, int]:
+    """One row per counted vote on a tagged prompt: its prompt id and its cell key (model_a id * span + model_b
+    id) * 4 + outcome index, span = the largest model id + 1, so keys sort in (model_a id, model_b id, outcome
+    name) order. Read straight off the covering index ix_vote_counted_battle_pair_outcome joined to battle's
+    primary key; grouping in SQL would not shrink it (a prompt rarely sees the same pair and outcome twice) and
+    costs a sort. The key is packed in SQL because every value fetched is a Python int made and dropped: two
+    columns instead of four are a quarter less read time."""
+    span = (session.scalar(select(func.max(Model.id))) or 0) + 1
     code = case({name: k for k, name in enumerate(_OUTCOME_NAMES)}, value=Vote.outcome)
+    key = (cast(Vote.model_a_id, BigInteger) * span + Vote.model_b_id) * len(_OUTCOME_NAMES) + code
     stmt = (
-        select(Battle.prompt_id, Vote.model_a_id, Vote.model_b_id, code)
+        select(Battle.prompt_id, key)
         .join(Battle, Battle.id == Vote.battle_id)
         .where(Vote.counts_for_leaderboard.is_(True), Battle.prompt_id.in_(select(PromptEmotion.prompt_id)))
     )
-    return driver_rows.int_rows(session, stmt)
+    rows = driver_rows.int_rows(session, stmt)
+    return rows[:, 0], rows[:, 1], span
 
 
 def _indicator(session: Session, prompts: np.ndarray, column: dict[str, int]) -> sparse.csr_matrix:
@@ -87,20 +93,16 @@ def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
     families = set(families)
     if not families:
         return {}
-    rows = _counted_votes(session)
-    if len(rows) == 0:
+    prompt_ids, keys, span = _counted_votes(session)
+    if len(keys) == 0:
         return {family: {} for family in families}
     labels = {GROUPS: list(EMONET_GROUPS), CATEGORIES: list(EMONET_CATEGORIES)}
     column = {label: k for k, label in enumerate(labels[GROUPS] + labels[CATEGORIES])}
-    prompts, prompt = np.unique(rows[:, 0], return_inverse=True)
-    models, pair = np.unique(rows[:, 1:3], return_inverse=True)
-    pair = pair.reshape(-1, 2)
-    # Cells numbered in (model_a id, model_b id, outcome name) order: np.unique sorts the keys.
-    key = (pair[:, 0] * len(models) + pair[:, 1]) * len(_OUTCOME_NAMES) + rows[:, 3]
-    cells, cell = np.unique(key, return_inverse=True)
-    votes = sparse.csr_matrix((np.ones(len(rows)), (cell.ravel(), prompt.ravel())), shape=(len(cells), len(prompts)))
+    prompts, prompt = np.unique(prompt_ids, return_inverse=True)
+    cells, cell = np.unique(keys, return_inverse=True)
+    votes = sparse.csr_matrix((np.ones(len(keys)), (cell, prompt)), shape=(len(cells), len(prompts)))
     per_board = (votes @ _indicator(session, prompts, column)).toarray()  # cells x boards
-    a, rest = np.divmod(cells, len(models) * len(_OUTCOME_NAMES))
+    a, rest = np.divmod(cells, span * len(_OUTCOME_NAMES))
     b, outcome = np.divmod(rest, len(_OUTCOME_NAMES))
     out: dict[str, dict[str, Cells]] = {}
     for family in families:
@@ -109,7 +111,7 @@ def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
             counted = per_board[:, column[label]]
             on = np.flatnonzero(counted)
             if len(on):
-                out[family][label] = Cells(models[a[on]], models[b[on]], outcome[on], counted[on])
+                out[family][label] = Cells(a[on], b[on], outcome[on], counted[on])
     return out
 
 
