@@ -102,7 +102,8 @@ def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[lis
     )
     if categories is not None:
         stmt = stmt.join(Battle, Battle.id == Vote.battle_id).where(in_category(categories))
-    rows = session.execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
+    # On the session's connection: plain rows, without the ORM's per-row bookkeeping (one per cell, thousands).
+    rows = session.connection().execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = _by_slug(session, {r[0] for r in rows} | {r[1] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
     outcomes = PairOutcomes.from_rows(len(model_ids), [(index[a], index[b], o, c) for a, b, o, c in rows])
