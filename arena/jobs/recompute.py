@@ -1,8 +1,10 @@
 """The recompute job: SQL aggregate -> ratings (pure math) -> one immutable RatingRun snapshot.
 
-Votes are counted in SQL (GROUP BY model_a, model_b, outcome), so the Python side only ever holds one row per
-(pair, outcome) cell: its cost grows with the number of models, not votes. Reading and writing happen in two
-short transactions; the fit in between holds no lock, and two runs never touch each other's rows.
+The overall board's votes are counted in SQL (GROUP BY model_a, model_b, outcome); the emotion boards' come from
+one read of the counted votes (prompt and cell per vote, off a covering index) summed per board in numpy
+(arena/jobs/boards.py). Either way the fit only ever sees one count per (pair, outcome) cell, so its cost grows
+with the number of models, not votes. Reading and writing happen in two short transactions; the fit in between
+holds no lock, and two runs never touch each other's rows.
 """
 
 from __future__ import annotations
@@ -186,8 +188,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
     with factory() as session, session.begin():
         report = vote_filters.apply(session, decided)
-    # 1. Read: one short read-only transaction, aggregates only: the overall counts, then one GROUP BY per family
-    # of emotion boards asked for (default: both families, every board with votes).
+    # 1. Read: one short read-only transaction: the overall counts, then every emotion board's counts from one
+    # read of the counted votes (default: both families, every board with votes).
     with read_factory() as session:
         excluded = {reason or "": n for reason, n in exclusions(session)}
         anchor_id = None
