@@ -70,6 +70,8 @@ def single_threaded_blas() -> None:
     first imported: the libraries read these variables when they load. The rating math works on many small
     matrices (60 x 60) and the bootstrap already runs its own two threads; BLAS threads on top of them only contend
     for the cores (a 300,000-vote recompute on a 2-core machine: 3.5 s instead of 4.0 s)."""
+    if "numpy" in sys.modules:  # too late for this process (a caller that imported it); children need not inherit it
+        return
     for variable in _BLAS_THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")
 

@@ -4,6 +4,7 @@ choix), not the web stack or Alembic: a cron job's recompute on a small site is 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -46,3 +47,25 @@ def test_the_command_line_loads_numpy_only_in_the_command():
     check = "import sys\nimport arena.cli\nprint('numpy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True, timeout=120)
     assert result.stdout.strip() == "False"
+
+
+def test_the_recompute_command_runs_blas_on_one_thread_unless_told_otherwise(tmp_path):
+    url = f"sqlite:///{tmp_path / 'arena.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    check = (
+        "import os\n"
+        "from arena.cli import main\n"
+        "try:\n"
+        f"    main(['ratings', 'recompute', '--database-url', {url!r}], standalone_mode=False)\n"
+        "except Exception:\n"
+        "    pass\n"
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    for chosen, expected in ((None, "1"), ("2", "2")):
+        run_env = env if chosen is None else {**env, "OPENBLAS_NUM_THREADS": chosen}
+        result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True,
+                                timeout=120, env=run_env)  # fmt: skip
+        assert result.stdout.strip().splitlines()[-1] == expected
