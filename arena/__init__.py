@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from arena.config import PROJECT_ROOT, Settings, instance_path
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 
 def create_app(settings: Settings | None = None) -> Flask:
+    # Flask is imported here, not with the package: jobs and commands import `arena.*` too, and a recompute run
+    # by cron has no use for the web stack's import time.
+    from flask import Flask
+
     settings = (settings or Settings.from_env()).validated()
     app = Flask(
         __name__,

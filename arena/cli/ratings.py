@@ -6,7 +6,7 @@ import contextlib
 
 import click
 
-from arena.cli.common import BadInput, database_option, open_engine, require_schema
+from arena.cli.common import BadInput, database_option, open_engine, require_schema, single_threaded_blas
 from arena.config import ConfigError, Settings
 
 
@@ -77,6 +77,7 @@ def recompute_command(
     """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
     import json
 
+    single_threaded_blas()  # before the job's imports load numpy
     from arena.db import make_session_factory
     from arena.jobs.recompute import RecomputeRequest, recompute
     from arena.jobs.snapshots import RecomputeError, run_ratings

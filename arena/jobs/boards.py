@@ -1,17 +1,18 @@
-"""Emotion boards for the recompute job: counted in one SQL pass per family (EmoNet groups, EmoNet categories),
-then pooled toward the rest of the votes (ratings.pooling) or, without pooling, fitted each on its own."""
+"""Emotion boards for the recompute job: every board of both families (EmoNet groups, EmoNet categories) counted
+from one read of the counted votes, then pooled toward the rest of the votes (ratings.pooling) or, without
+pooling, fitted each on its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 from scipy import sparse
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from arena.models import Battle, PromptEmotion, Vote
+from arena.jobs import driver_rows
+from arena.models import Battle, Model, PromptEmotion, Vote
 from arena.taxonomy import EMONET_CATEGORIES, EMONET_GROUPS, GROUP_OF
 from ratings import pooling
 from ratings.leaderboard import Leaderboard, RatingParams, from_posterior, rate
@@ -51,45 +52,57 @@ class Cells:
         return set(np.unique(np.concatenate([self.model_a, self.model_b])).tolist())
 
 
+def _counted_votes(session: Session) -> tuple[np.ndarray, np.ndarray, int]:
+    """One row per counted vote on a tagged prompt: its prompt id and its cell key (model_a id * span + model_b
+    id) * 4 + outcome index, span = the largest model id + 1, so keys sort in (model_a id, model_b id, outcome
+    name) order. Read straight off the covering index ix_vote_counted_battle_pair_outcome joined to battle's
+    primary key; grouping in SQL would not shrink it (a prompt rarely sees the same pair and outcome twice) and
+    costs a sort. The key is packed in SQL because every value fetched is a Python int made and dropped: two
+    columns instead of four are a quarter less read time."""
+    span = (session.scalar(select(func.max(Model.id))) or 0) + 1
+    code = case({name: k for k, name in enumerate(_OUTCOME_NAMES)}, value=Vote.outcome)
+    key = (cast(Vote.model_a_id, BigInteger) * span + Vote.model_b_id) * len(_OUTCOME_NAMES) + code
+    stmt = (
+        select(Battle.prompt_id, key)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.counts_for_leaderboard.is_(True), Battle.prompt_id.in_(select(PromptEmotion.prompt_id)))
+    )
+    rows = driver_rows.int_rows(session, stmt)
+    return rows[:, 0], rows[:, 1], span
+
+
+def _indicator(session: Session, prompts: np.ndarray, column: dict[str, int]) -> sparse.csr_matrix:
+    """(prompts x boards) 0/1: a prompt is on each of its categories' boards and on their groups' boards (once
+    per group, however many of the group's categories it has)."""
+    position = {p: k for k, p in enumerate(prompts.tolist())}
+    entries = set()
+    for prompt_id, category in session.execute(select(PromptEmotion.prompt_id, PromptEmotion.category)):
+        k = position.get(prompt_id)
+        if k is not None and category in column:
+            entries.add((k, column[category]))
+            entries.add((k, column[GROUP_OF[category]]))
+    rows, cols = np.array(sorted(entries), dtype=np.int64).reshape(-1, 2).T
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(prompts), len(column)))
+
+
 def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
-    """Per family asked for, per board with counted votes: its Cells. One SQL pass counts the votes per (prompt,
-    model_a, model_b, outcome); an indicator matrix (prompt x board) then sums them per board, so a vote counts once
-    on a group board even when its prompt carries several of the group's categories."""
+    """Per family asked for, per board with counted votes: its Cells. One read of the counted votes on tagged
+    prompts; numpy numbers their (model_a, model_b, outcome) cells, a sparse (cells x prompts) matrix counts the
+    votes, and a (prompts x boards) indicator sums them per board, so a vote counts once on a group board even
+    when its prompt carries several of the group's categories."""
     families = set(families)
     if not families:
         return {}
-    code = case({name: k for k, name in enumerate(_OUTCOME_NAMES)}, value=Vote.outcome)
-    tagged = exists().where(PromptEmotion.prompt_id == Battle.prompt_id)
-    stmt = (
-        select(Battle.prompt_id, Vote.model_a_id, Vote.model_b_id, code, func.count())
-        .join(Battle, Battle.id == Vote.battle_id)
-        .where(Vote.counts_for_leaderboard.is_(True), tagged)
-        .group_by(Battle.prompt_id, Vote.model_a_id, Vote.model_b_id, code)
-    )
-    # Flattened straight into one array: numpy's converting a list of rows one by one costs more than the query.
-    rows = np.fromiter(chain.from_iterable(session.execute(stmt)), dtype=np.int64).reshape(-1, 5)
-    tags = session.execute(select(PromptEmotion.prompt_id, PromptEmotion.category)).all()
-    labels = {GROUPS: list(EMONET_GROUPS), CATEGORIES: list(EMONET_CATEGORIES)}
-    if len(rows) == 0:
+    prompt_ids, keys, span = _counted_votes(session)
+    if len(keys) == 0:
         return {family: {} for family in families}
-    prompts, prompt = np.unique(rows[:, 0], return_inverse=True)
-    models, pair = np.unique(rows[:, 1:3], return_inverse=True)
-    pair = pair.reshape(-1, 2)
-    # Cells numbered in (model_a id, model_b id, outcome name) order: np.unique sorts the keys.
-    key = (pair[:, 0] * len(models) + pair[:, 1]) * len(_OUTCOME_NAMES) + rows[:, 3]
-    cells, cell = np.unique(key, return_inverse=True)
+    labels = {GROUPS: list(EMONET_GROUPS), CATEGORIES: list(EMONET_CATEGORIES)}
     column = {label: k for k, label in enumerate(labels[GROUPS] + labels[CATEGORIES])}
-    position = {p: k for k, p in enumerate(prompts.tolist())}
-    indicator = np.zeros((len(prompts), len(column)))
-    for prompt_id, category in tags:
-        k = position.get(prompt_id)
-        if k is not None and category in column:
-            indicator[k, column[category]] = 1.0
-            indicator[k, column[GROUP_OF[category]]] = 1.0
-    votes = sparse.csr_matrix((rows[:, 4].astype(np.float64), (cell.ravel(), prompt.ravel())),
-                              shape=(len(cells), len(prompts)))  # fmt: skip
-    per_board = np.asarray(votes @ indicator)  # cells x boards
-    a, rest = np.divmod(cells, len(models) * len(_OUTCOME_NAMES))
+    prompts, prompt = np.unique(prompt_ids, return_inverse=True)
+    cells, cell = np.unique(keys, return_inverse=True)
+    votes = sparse.csr_matrix((np.ones(len(keys)), (cell, prompt)), shape=(len(cells), len(prompts)))
+    per_board = (votes @ _indicator(session, prompts, column)).toarray()  # cells x boards
+    a, rest = np.divmod(cells, span * len(_OUTCOME_NAMES))
     b, outcome = np.divmod(rest, len(_OUTCOME_NAMES))
     out: dict[str, dict[str, Cells]] = {}
     for family in families:
@@ -98,7 +111,7 @@ def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
             counted = per_board[:, column[label]]
             on = np.flatnonzero(counted)
             if len(on):
-                out[family][label] = Cells(models[a[on]], models[b[on]], outcome[on], counted[on])
+                out[family][label] = Cells(a[on], b[on], outcome[on], counted[on])
     return out
 
 

@@ -1,8 +1,10 @@
 """The recompute job: SQL aggregate -> ratings (pure math) -> one immutable RatingRun snapshot.
 
-Votes are counted in SQL (GROUP BY model_a, model_b, outcome), so the Python side only ever holds one row per
-(pair, outcome) cell: its cost grows with the number of models, not votes. Reading and writing happen in two
-short transactions; the fit in between holds no lock, and two runs never touch each other's rows.
+The overall board's votes are counted in SQL (GROUP BY model_a, model_b, outcome); the emotion boards' come from
+one read of the counted votes (prompt and cell per vote, off a covering index) summed per board in numpy
+(arena/jobs/boards.py). Either way the fit only ever sees one count per (pair, outcome) cell, so its cost grows
+with the number of models, not votes. Reading and writing happen in two short transactions; the fit in between
+holds no lock, and two runs never touch each other's rows.
 """
 
 from __future__ import annotations
@@ -10,16 +12,15 @@ from __future__ import annotations
 import subprocess
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from math import isfinite
 
 import numpy as np
 from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
-from arena.jobs import boards, summary, vote_filters
+from arena.jobs import boards, run_rows, summary, vote_filters
 from arena.jobs.snapshots import OVERALL, RecomputeError, resolve_category
-from arena.models import Battle, Model, PairWeight, PromptEmotion, Rating, RatingRun, Vote, utcnow
+from arena.models import Battle, Model, PromptEmotion, RatingRun, Vote, utcnow
 from arena.voting.moderation import exclusions
 from ratings.intervals import ClusteredOutcomes
 from ratings.leaderboard import Leaderboard, RatingParams, rate
@@ -103,7 +104,8 @@ def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[lis
     )
     if categories is not None:
         stmt = stmt.join(Battle, Battle.id == Vote.battle_id).where(in_category(categories))
-    rows = session.execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
+    # On the session's connection: plain rows, without the ORM's per-row bookkeeping (one per cell, thousands).
+    rows = session.connection().execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = _by_slug(session, {r[0] for r in rows} | {r[1] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
     outcomes = PairOutcomes.from_rows(len(model_ids), [(index[a], index[b], o, c) for a, b, o, c in rows])
@@ -186,8 +188,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
     with factory() as session, session.begin():
         report = vote_filters.apply(session, decided)
-    # 1. Read: one short read-only transaction, aggregates only: the overall counts, then one GROUP BY per family
-    # of emotion boards asked for (default: both families, every board with votes).
+    # 1. Read: one short read-only transaction: the overall counts, then every emotion board's counts from one
+    # read of the counted votes (default: both families, every board with votes).
     with read_factory() as session:
         excluded = {reason or "": n for reason, n in exclusions(session)}
         anchor_id = None
@@ -229,7 +231,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         "position": summary.position(overall_outcomes, request.alpha, request.both_bad),
         "components": summary.component_ids(overall_board, overall_ids),
         "boards": {
-            r.category: {"borrowed": _finite(r.board_borrowed), "tau": _finite(r.tau)}
+            r.category: {"borrowed": run_rows.finite(r.board_borrowed), "tau": run_rows.finite(r.tau)}
             for r in fitted.values() if r.tau is not None
         },
     }  # fmt: skip
@@ -249,60 +251,10 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             seed=request.seed,
             code_version=code_version(),
             n_votes=results[0].n_votes,
-            matrices={r.category: _matrices(r) for r in results},
+            matrices={r.category: run_rows.matrices(r) for r in results},
             summary=run_summary,
         )
         session.add(run)
         session.flush()
-        session.add_all(rating for r in results for rating in _ratings(run.id, r))
-        session.add_all(
-            PairWeight(run_id=run.id, model_low_id=low, model_high_id=high, probability=p) for low, high, p in weights
-        )
+        run_rows.insert_rows(session, run.id, results, weights)
     return RecomputeResult(run.id, run.n_votes, results, report, excluded, run_summary)
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not np.isfinite(value) else round(float(value), 6)
-
-
-def _matrices(result: CategoryResult) -> dict:
-    board, present = result.board, _present(result)
-    return {
-        "model_ids": [result.model_ids[k] for k in present],
-        "battles": board.pair_battles[np.ix_(present, present)].astype(int).tolist(),
-        # math.isfinite on plain floats: a numpy scalar per cell cost a second on a 60-model arena's 48 boards.
-        "win_rate": [
-            [round(v, 6) if isfinite(v) else None for v in row]
-            for row in board.pair_win_rate[np.ix_(present, present)].tolist()
-        ],  # fmt: skip
-    }
-
-
-def _present(result: CategoryResult) -> np.ndarray:
-    """The models a board lists: those with battles on it (a pooled board also rates the others, from the prior)."""
-    return np.flatnonzero(result.board.battles > 0)
-
-
-def _ratings(run_id: int, result: CategoryResult) -> list[Rating]:
-    b, bad = result.board, result.both_bad
-    return [
-        Rating(
-            run_id=run_id,
-            category=result.category,
-            model_id=result.model_ids[k],
-            rating=float(b.rating[k]),
-            ci_low=float(b.ci_low[k]),
-            ci_high=float(b.ci_high[k]),
-            rank_ub=int(b.rank_ub[k]),
-            battles=int(b.battles[k]),
-            wins=float(b.wins[k]),
-            ties=float(b.ties[k]),
-            win_rate=_finite(b.win_rate[k]),
-            component=None if b.component is None else int(b.component[k]),
-            borrowed=None if result.borrowed is None else _finite(result.borrowed[k]),
-            both_bad_share=None if bad is None else _finite(bad.share[k]),
-            both_bad_low=None if bad is None else _finite(bad.ci_low[k]),
-            both_bad_high=None if bad is None else _finite(bad.ci_high[k]),
-        )
-        for k in _present(result)
-    ]

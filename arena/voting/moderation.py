@@ -8,7 +8,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Model, RatingRun, Vote, utcnow
-from arena.voting.voting import TOO_FAST, UNVERIFIED
+
+# Reasons set when the vote is cast (arena/voting/voting.py). Defined here, not there, so the recompute job, which
+# reads the exclusions, does not import the whole voting path.
+TOO_FAST = "too_fast"
+# The voter never solved the proof-of-work (arena/voting/proof_of_work.py): a browser without JavaScript, or a
+# script that did not pay for its identity.
+UNVERIFIED = "unverified"
 
 # Reasons set by the recompute job's vote-quality filters (arena/jobs/vote_filters.py). They live here, with
 # their explanations, so the admin pages never import the filters' statistics (numpy, scipy, choix).

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, Vote, utcnow
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
+from arena.voting.moderation import TOO_FAST, UNVERIFIED
 from arena.voting.pairing import Draw
 from arena.voting.retired_keys import RetiredKey, digest, is_retired_clause
 
@@ -116,12 +117,6 @@ def find_battle(session: Session, public_id: str) -> Battle | None:
 
 def is_expired(battle: Battle, now: datetime) -> bool:
     return battle.status == "expired" or (battle.expires_at is not None and battle.expires_at <= now)
-
-
-TOO_FAST = "too_fast"
-# The voter never solved the proof-of-work (arena/voting/proof_of_work.py): a browser without JavaScript, or a
-# script that did not pay for its identity.
-UNVERIFIED = "unverified"
 
 
 _battle, _prompts, _replies, _models = Battle.__table__, Prompt.__table__, Reply.__table__, Model.__table__

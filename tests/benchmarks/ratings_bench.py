@@ -5,12 +5,15 @@ small site, on SQLite and PostgreSQL; with --old REV, the engine of git revision
 Run from the repository root (not part of the default test run):
 
     python -m tests.benchmarks.ratings_bench [--battles 300000] [--models 60] [--rounds 1000]
-        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--old b68b7a6]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--prefix arena_bench] [--old b68b7a6] [--repeat 3]
 
 The import floor is the wall time of `python -c "import numpy, scipy.stats, sqlalchemy"`: what any Python job
 that touches the ratings pays before it starts. Targets: the big recompute within 4x the floor, the small one
-within 2x. Every battle's prompt carries EmoNet categories across all seven groups, so the big arena has eight
-boards (overall + 7 groups) besides its category boards.
+within 2x. Every database is built first; then each of --repeat rounds times the floor (median of three) and
+one recompute of every (arena, backend, engine) in turn, so that a shared machine's changing load falls on the
+floor, the old engine and the new alike. Reported: the median and range of the wall times, and of each round's
+ratio to that round's floor. Every battle's prompt carries EmoNet categories across all seven groups, so the big
+arena has eight boards (overall + 7 groups) besides its category boards.
 """
 
 from __future__ import annotations
@@ -71,16 +74,16 @@ def arena(code: Path, *args: str, timed: bool = False) -> tuple[float, str]:
     return wall, result.stdout
 
 
-def recompute_time(code: Path, url: str, votes: Path, rounds: int, repeat: int) -> tuple[float, int]:
-    """Import into a fresh database with `code`'s own schema, then the median recompute wall time and boards."""
+def prepare(code: Path, url: str, votes: Path) -> None:
+    """A fresh database with `code`'s own schema and the votes imported."""
     arena(code, "init-db", "--database-url", url)
     arena(code, "import", "votes", str(votes), "--database-url", url)
-    times, boards = [], 0
-    for _ in range(repeat):
-        wall, out = arena(code, "ratings", "recompute", "--bootstrap", str(rounds), "--json", "--database-url", url)
-        times.append(wall)
-        boards = len(json.loads(out)["categories"])
-    return statistics.median(times), boards
+
+
+def recompute_time(code: Path, url: str, rounds: int) -> tuple[float, int]:
+    """One recompute's wall time and the number of boards it rated."""
+    wall, out = arena(code, "ratings", "recompute", "--bootstrap", str(rounds), "--json", "--database-url", url)
+    return wall, len(json.loads(out)["categories"])
 
 
 def export_old(revision: str, into: Path) -> Path:
@@ -99,20 +102,21 @@ def main() -> None:
     parser.add_argument("--small-battles", type=int, default=66)
     parser.add_argument("--small-models", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3, help="recomputes per measurement (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the floor and every recompute")
     parser.add_argument("--postgres", default=os.environ.get("ARENA_TEST_DATABASE_URL"),
-                        help="admin URL of a PostgreSQL server (databases arena_bench_* are made there)")  # fmt: skip
+                        help="admin URL of a PostgreSQL server (databases PREFIX_* are made there)")  # fmt: skip
+    parser.add_argument("--prefix", default="arena_bench",
+                        help="PostgreSQL database names (another prefix for runs sharing a server)")  # fmt: skip
     parser.add_argument("--old", help="git revision of the engine to compare with (e.g. b68b7a6)")
     args = parser.parse_args()
 
-    floor = import_floor()
-    print(f"import floor (numpy, scipy.stats, sqlalchemy): {floor:.2f} s")
-    rows = []
+    rows: dict[tuple, dict] = {}  # (arena, backend, engine) -> url, code and what was measured
+    floors = []
     with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
         tmp = Path(tmp)
         engines = {"new": ROOT}
         if args.old:
-            engines["old"] = export_old(args.old, tmp / "old")
+            engines = {"old": export_old(args.old, tmp / "old"), **engines}
         scenarios = [("big", args.battles, args.models, 4.0), ("small", args.small_battles, args.small_models, 2.0)]
         for name, n_battles, n_models, target in scenarios:
             rng = np.random.default_rng(2026)
@@ -122,18 +126,35 @@ def main() -> None:
             backends = [("sqlite", lambda label, name=name: f"sqlite:///{tmp / f'{name}-{label}.sqlite3'}")]
             if args.postgres:
                 backends.append(("postgresql", lambda label, name=name: fresh_postgres(
-                    args.postgres, f"arena_bench_{name}_{label}")))  # fmt: skip
+                    args.postgres, f"{args.prefix}_{name}_{label}")))  # fmt: skip
             for backend, make_url_for in backends:
                 for label, code in engines.items():
-                    wall, boards = recompute_time(code, make_url_for(label), votes, args.rounds, args.repeat)
-                    rows.append((name, n_battles, n_models, backend, label, boards, wall, wall / floor, target))
-                    print(f"  {name} {backend} {label}: {wall:.2f} s", flush=True)
+                    url = make_url_for(label)
+                    prepare(code, url, votes)
+                    rows[(name, backend, label)] = dict(url=url, code=code, battles=n_battles, models=n_models,
+                                                        target=target, walls=[], ratios=[], boards=0)  # fmt: skip
+                    print(f"  built {name} {backend} {label}", flush=True)
+        for round_ in range(args.repeat):
+            floor = import_floor(3)
+            floors.append(floor)
+            line = [f"round {round_ + 1}: floor {floor:.2f} s"]
+            for (name, backend, label), row in rows.items():
+                wall, row["boards"] = recompute_time(row["code"], row["url"], args.rounds)
+                row["walls"].append(wall)
+                row["ratios"].append(wall / floor)
+                line.append(f"{name} {backend} {label} {wall:.2f}")
+            print("; ".join(line), flush=True)
     print()
-    print(f"{'arena':<7}{'battles':>9}{'models':>7}  {'backend':<11}{'engine':<7}{'boards':>7}{'recompute s':>13}"
-          f"{'x floor':>9}   target")  # fmt: skip
-    for name, n_battles, n_models, backend, label, boards, wall, ratio, target in rows:
-        print(f"{name:<7}{n_battles:>9,}{n_models:>7}  {backend:<11}{label:<7}{boards:>7}{wall:>13.2f}{ratio:>8.1f}x"
-              f"   <= {target:g}x")  # fmt: skip
+    print(f"import floor (numpy, scipy.stats, sqlalchemy): median {statistics.median(floors):.2f} s, "
+          f"range {min(floors):.2f}-{max(floors):.2f} s over {len(floors)} rounds")  # fmt: skip
+    print(f"{'arena':<7}{'battles':>9}{'models':>7}  {'backend':<11}{'engine':<7}{'boards':>7}"
+          f"{'recompute s (range)':>22}{'x floor (range)':>20}   target")  # fmt: skip
+    for (name, backend, label), row in rows.items():
+        walls, ratios = row["walls"], row["ratios"]
+        wall = f"{statistics.median(walls):.2f} ({min(walls):.2f}-{max(walls):.2f})"
+        ratio = f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
+        print(f"{name:<7}{row['battles']:>9,}{row['models']:>7}  {backend:<11}{label:<7}{row['boards']:>7}"
+              f"{wall:>22}{ratio:>20}   <= {row['target']:g}x")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from ratings import bradley_terry as bt
 from ratings.leaderboard import Z_95
 from ratings.pooling import pool
 from ratings.simulate import simulate_boards, true_strengths
+from tests.ratings.pooling_reference import reference_pool
 
 SIZES = [20_000, 300, 150, 400, 200, 250, 120]  # battles per board over 12 models: one dense, six sparse
 SEEDS = range(10)
@@ -82,3 +83,28 @@ def test_given_tau_zero_like_small_boards_equal_the_rest():
     free = pool(wins, overall.win_matrix(), tau=10.0)
     assert np.max(np.abs(tight.theta[0] - tight.theta[1])) < 0.1  # both near the same pooled strengths
     assert np.max(np.abs(free.theta[0] - bt.fit(boards[0].win_matrix()))) < 0.02  # all its own votes
+
+
+@pytest.mark.parametrize(
+    ("sizes", "split", "tau"),
+    [([20_000, 300, 150, 40, 0, 250], False, None), ([3000, 60, 900], True, None), ([500, 80], False, 0.3)],
+)
+def test_the_fast_pooled_fit_equals_the_first_one(sizes, split, tau):
+    """Same numbers as the pooled fit as first written (tests/ratings/pooling_reference.py), to rounding: the
+    speed-up changed how the objective is computed, not what is computed."""
+    rng = np.random.default_rng(len(sizes))
+    synthetic = simulate_boards(true_strengths(10, rng), 0.4, sizes, rng)
+    overall, boards = synthetic.aggregate()
+    board_wins, overall_wins = np.stack([b.win_matrix() for b in boards]), overall.win_matrix()
+    labels = None
+    if split:  # two components: no battle between models 0-4 and 5-9
+        cut = np.zeros((10, 10), dtype=bool)
+        cut[:5, 5:] = cut[5:, :5] = True
+        board_wins[:, cut], overall_wins[cut] = 0.0, 0.0
+        labels = np.repeat([0, 1], 5)
+    ours = pool(board_wins, overall_wins, labels=labels, tau=tau)
+    first = reference_pool(board_wins, overall_wins, bt.DEFAULT_ALPHA, labels, tau)
+    assert np.abs(ours.theta - first["theta"]).max() <= 1e-12
+    assert np.abs(ours.covariance - first["covariance"]).max() <= 1e-12 * np.abs(first["covariance"]).max()
+    assert np.abs(ours.borrowed - first["borrowed"]).max() <= 1e-12
+    assert ours.tau == pytest.approx(first["tau"], rel=1e-12, abs=0)
