@@ -77,7 +77,7 @@ def _open_battle(shown: AnonymousBattle):
 
 def _page_or_partial(partial: str, status: int = 200, **context):
     if htmx:
-        return render_template(partial, **context), status
+        return render_template(partial, swapped=True, **context), status
     return render_template("battle/page.html", partial=partial, **context), status
 
 

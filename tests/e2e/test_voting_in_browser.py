@@ -63,6 +63,27 @@ def test_vote_by_keyboard_then_new_battle_by_keyboard(page, live_server, demo_lo
     assert console_errors == []
 
 
+def test_keys_pressed_before_the_swap_settles_still_go_through_htmx(
+    page, live_server, demo_loaded, session_factory, console_errors
+):
+    """Between a swap and its settle htmx has not wired the new controls, so a click then is a plain form post
+    or link (a full page load, focus lost). A long settle makes that window wide: keys pressed in it wait."""
+    page.goto(live_server + "/")
+    page.evaluate("window.htmx.config.defaultSettleDelay = 1500; window.stillThisPage = true")
+    page.keyboard.press("b")
+    expect(page.get_by_role("heading", name=re.compile("You voted: B is better"))).to_be_visible()
+    # The reveal is in but not settled: its link must not be focused yet (Enter would follow it unwired).
+    assert not page.evaluate("document.activeElement.matches('a.new-battle')")
+    page.keyboard.press("n")
+    expect(page.get_by_role("heading", name="Which reply would you rather receive?")).to_be_focused(timeout=10_000)
+    page.keyboard.press("t")
+    expect(page.get_by_role("heading", name=re.compile("You voted: Tie"))).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("link", name=re.compile("New battle"))).to_be_focused(timeout=10_000)
+    assert page.evaluate("window.stillThisPage === true")  # every step was an htmx swap, never a page load
+    assert votes(session_factory) == ["model_b", "tie"]
+    assert console_errors == []
+
+
 def test_new_battle_button_shows_a_fresh_battle(page, live_server, demo_loaded, session_factory):
     page.goto(live_server + "/")
     first_action = page.locator("form.vote").get_attribute("action")
