@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import log_expit
 
+from ratings import batched, pooling
 from ratings import bradley_terry as bt
 from ratings.leaderboard import Z_95
 from ratings.pooling import pool
 from ratings.simulate import simulate_boards, true_strengths
-from tests.ratings.pooling_reference import reference_pool
 
 SIZES = [20_000, 300, 150, 400, 200, 250, 120]  # battles per board over 12 models: one dense, six sparse
 SEEDS = range(10)
@@ -85,15 +86,26 @@ def test_given_tau_zero_like_small_boards_equal_the_rest():
     assert np.max(np.abs(free.theta[0] - bt.fit(boards[0].win_matrix()))) < 0.02  # all its own votes
 
 
-@pytest.mark.parametrize(
-    ("sizes", "split", "tau"),
-    [([20_000, 300, 150, 40, 0, 250], False, None), ([3000, 60, 900], True, None), ([500, 80], False, 0.3)],
-)
-def test_the_fast_pooled_fit_equals_the_first_one(sizes, split, tau):
-    """Same numbers as the pooled fit as first written (tests/ratings/pooling_reference.py), to rounding: the
-    speed-up changed how the objective is computed, not what is computed."""
-    rng = np.random.default_rng(len(sizes))
-    synthetic = simulate_boards(true_strengths(10, rng), 0.4, sizes, rng)
+def test_the_objective_is_the_penalised_log_likelihood():
+    """The objective's shared-exp form is the plain one, log sigmoid in both directions plus the prior's
+    quadratic penalty, also where a gap is large enough that the naive log(sigmoid) would underflow."""
+    rng = np.random.default_rng(0)
+    boards, pairs, n = 4, 10, 5
+    forward, backward = rng.poisson(3, (boards, pairs)).astype(float), rng.poisson(3, (boards, pairs)).astype(float)
+    gap = rng.normal(0, 3, (boards, pairs))
+    gap[0, 0], gap[1, 1] = 800.0, -800.0
+    offset = rng.normal(size=(boards, n))
+    root = rng.normal(size=(boards, n, n))
+    precision = root @ root.transpose(0, 2, 1) + np.eye(n)
+    plain = -(forward * log_expit(gap) + backward * log_expit(-gap)).sum(axis=-1)
+    plain += 0.5 * np.einsum("gi,gij,gj->g", offset, precision, offset)
+    np.testing.assert_allclose(pooling._objective(forward, backward, gap, offset, precision), plain, rtol=1e-12)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_mode_its_objective_and_the_borrowed_share_are_what_they_claim(split):
+    rng = np.random.default_rng(3)
+    synthetic = simulate_boards(true_strengths(10, rng), 0.4, [3000, 60, 900], rng)
     overall, boards = synthetic.aggregate()
     board_wins, overall_wins = np.stack([b.win_matrix() for b in boards]), overall.win_matrix()
     labels = None
@@ -102,9 +114,17 @@ def test_the_fast_pooled_fit_equals_the_first_one(sizes, split, tau):
         cut[:5, 5:] = cut[5:, :5] = True
         board_wins[:, cut], overall_wins[cut] = 0.0, 0.0
         labels = np.repeat([0, 1], 5)
-    ours = pool(board_wins, overall_wins, labels=labels, tau=tau)
-    first = reference_pool(board_wins, overall_wins, bt.DEFAULT_ALPHA, labels, tau)
-    assert np.abs(ours.theta - first["theta"]).max() <= 1e-12
-    assert np.abs(ours.covariance - first["covariance"]).max() <= 1e-12 * np.abs(first["covariance"]).max()
-    assert np.abs(ours.borrowed - first["borrowed"]).max() <= 1e-12
-    assert ours.tau == pytest.approx(first["tau"], rel=1e-12, abs=0)
+    layout = batched.PairLayout(10)
+    forward, backward = layout.split(board_wins)
+    centres = pooling._centres(board_wins, overall_wins, bt.DEFAULT_ALPHA, labels)
+    precision = pooling._prior_precision(centres, 0.3)
+    theta, data_hessian, value = pooling.posterior_mode(forward, backward, centres.theta, precision, layout)
+    # The objective handed back is the objective at the mode (the fit reuses it for tau's weights).
+    at_mode = pooling._objective(forward, backward, layout.gaps(theta), theta - centres.theta, precision)
+    np.testing.assert_allclose(value, at_mode, rtol=1e-12)
+    # One tau: the pooled result is that posterior, and borrowed is diag(covariance @ prior precision).
+    pooled = pool(board_wins, overall_wins, labels=labels, tau=0.3)
+    np.testing.assert_allclose(pooled.theta, theta, atol=1e-12)
+    np.testing.assert_allclose(pooled.covariance, np.linalg.inv(data_hessian + precision), rtol=1e-9, atol=1e-15)
+    borrowed = np.einsum("gii->gi", pooled.covariance @ precision)
+    np.testing.assert_allclose(pooled.borrowed, borrowed, atol=1e-12)
