@@ -193,10 +193,6 @@ class Battle(Base):
     )
 
 
-# The emotion boards' per-vote read, joined to battle for the prompt: the index covers it, in battle id order.
-_RECOMPUTE_READ = ("counts_for_leaderboard", "battle_id", "model_a_id", "model_b_id", "outcome")
-
-
 class Vote(Base):
     """The single verdict on a battle. UNIQUE(battle_id) is the last line of one-vote-per-battle."""
 
@@ -225,7 +221,15 @@ class Vote(Base):
     __table_args__ = (
         CheckConstraint("outcome IN ('model_a','model_b','tie','both_bad')", name="outcome"),
         Index("ix_vote_counted_pair_outcome", "counts_for_leaderboard", "model_a_id", "model_b_id", "outcome"),
-        Index("ix_vote_counted_battle_pair_outcome", *_RECOMPUTE_READ),
+        # The emotion boards' per-vote read, joined to battle for the prompt: covered, in battle id order.
+        Index(
+            "ix_vote_counted_battle_pair_outcome",
+            "counts_for_leaderboard",
+            "battle_id",
+            "model_a_id",
+            "model_b_id",
+            "outcome",
+        ),
     )
 
 

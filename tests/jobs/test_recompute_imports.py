@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
-from arena.db import make_engine
-from arena.migrate import upgrade
+import pytest
 
 UNWANTED = ("flask", "werkzeug", "jinja2", "alembic", "mako")
 
@@ -20,15 +20,20 @@ def _loaded(code: str) -> list[str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture
+def sqlite_url(sqlite_template, tmp_path) -> str:
+    """A migrated, empty SQLite database (the command checks the schema before anything else)."""
+    path = tmp_path / "arena.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 def test_importing_the_recompute_job_loads_no_flask_or_alembic():
     assert _loaded("import arena.jobs.recompute") == []
 
 
-def test_the_recompute_command_loads_no_flask_or_alembic(tmp_path):
-    url = f"sqlite:///{tmp_path / 'arena.sqlite3'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+def test_the_recompute_command_loads_no_flask_or_alembic(sqlite_url):
+    url = sqlite_url
     # No votes: the command stops with its one-line reason (exit 2) after the schema check and the job's imports.
     run = (
         "from arena.cli import main\n"
@@ -49,11 +54,8 @@ def test_the_command_line_loads_numpy_only_in_the_command():
     assert result.stdout.strip() == "False"
 
 
-def test_the_recompute_command_runs_blas_on_one_thread_unless_told_otherwise(tmp_path):
-    url = f"sqlite:///{tmp_path / 'arena.sqlite3'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+def test_the_recompute_command_runs_blas_on_one_thread_unless_told_otherwise(sqlite_url):
+    url = sqlite_url
     check = (
         "import os\n"
         "from arena.cli import main\n"
