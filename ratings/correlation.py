@@ -10,6 +10,8 @@ from scipy import stats
 
 Z_95 = 1.959963984540054
 METHODS = ("spearman", "kendall")
+# Values per slice of the vectorised Kendall computation (8 bytes each, a few arrays alive at once).
+KENDALL_CELLS = 2_000_000
 # The latent covariance's inverse-Wishart prior: 3 degrees of freedom make it uniform on the correlation; its
 # scale is a tenth of the measured spreads, weak on the variances.
 PRIOR_DF = 3
@@ -98,10 +100,16 @@ def _coefficients(method: str, pairs: np.ndarray) -> np.ndarray:
             rx -= rx.mean(axis=1, keepdims=True)
             ry -= ry.mean(axis=1, keepdims=True)
             return (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
-        # Kendall's tau-b, as scipy computes it, over every pair of models at once.
-        sx = np.sign(x[:, :, None] - x[:, None, :])
-        sy = np.sign(y[:, :, None] - y[:, None, :])
-        return (sx * sy).sum(axis=(1, 2)) / np.sqrt((sx * sx).sum(axis=(1, 2)) * (sy * sy).sum(axis=(1, 2)))
+        # Kendall's tau-b, as scipy computes it, over every pair of models at once; in slices of rows, since the
+        # sign arrays hold rows x models^2 values (2,000 rounds of 150 models would take gigabytes at once).
+        step = max(1, KENDALL_CELLS // (x.shape[1] ** 2))
+        return np.concatenate([_kendall(x[k : k + step], y[k : k + step]) for k in range(0, len(x), step)])
+
+
+def _kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    sx = np.sign(x[:, :, None] - x[:, None, :])
+    sy = np.sign(y[:, :, None] - y[:, None, :])
+    return (sx * sy).sum(axis=(1, 2)) / np.sqrt((sx * sx).sum(axis=(1, 2)) * (sy * sy).sum(axis=(1, 2)))
 
 
 def _posterior_draws(observed: np.ndarray, noise_var: np.ndarray, rng: np.random.Generator, draws: int) -> np.ndarray:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from ratings import correlation
 from ratings.correlation import _coefficients, rank_correlations
 
 
@@ -20,7 +21,9 @@ def test_without_standard_errors_the_estimates_are_scipys():
     assert spearman.ci_low < spearman.estimate < spearman.ci_high
 
 
-def test_the_vectorised_coefficients_match_scipy_with_ties_and_repeats():
+@pytest.mark.parametrize("cells", [2_000_000, 200])  # 200: Kendall's rows are taken two at a time
+def test_the_vectorised_coefficients_match_scipy_with_ties_and_repeats(cells, monkeypatch):
+    monkeypatch.setattr(correlation, "KENDALL_CELLS", cells)
     rng = np.random.default_rng(1)
     rows = rng.integers(0, 6, size=(50, 9, 2)).astype(float)  # many ties and repeated models
     for method, scipy_fn in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
