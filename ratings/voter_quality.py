@@ -74,16 +74,16 @@ class VoteCells:
     def from_clustered(cls, clustered: ClusteredOutcomes, theta: np.ndarray) -> VoteCells:
         cells = clustered.cells
         theta = np.asarray(theta, dtype=np.float64)
-        if len(theta) != cells.n_models:
-            raise ValueError("theta must give one strength per model")
+        if theta.shape[-1] != cells.n_models or (theta.ndim == 2 and len(theta) != clustered.n_clusters):
+            raise ValueError("theta must give one strength per model (per voter, if two-dimensional)")
         a, b, o = cells.model_a[clustered.cell], cells.model_b[clustered.cell], cells.outcome[clustered.cell]
         score = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
-        margin = theta[a] - theta[b]
+        # One strength vector for everyone, or each voter's own: the ratings fitted without their votes.
+        voter = np.asarray(clustered.cluster)
+        margin = theta[a] - theta[b] if theta.ndim == 1 else theta[voter, a] - theta[voter, b]
         expected = 1.0 / (1.0 + np.exp(-margin))
         count = np.asarray(clustered.count, dtype=np.float64)
-        return cls(
-            np.asarray(clustered.cluster), a, b, score, margin, expected, count, clustered.n_clusters, cells.n_models
-        )
+        return cls(voter, a, b, score, margin, expected, count, clustered.n_clusters, cells.n_models)
 
     def per_voter(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.voter, weights=values, minlength=self.n_voters)

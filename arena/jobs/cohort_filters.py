@@ -47,9 +47,11 @@ class CohortPlan:
     details: list[dict] = field(default_factory=list)
 
 
-def plan(connection: Connection, sized, *, min_votes: int, alpha: float, model_ids: list[int], theta) -> CohortPlan:
+def plan(connection: Connection, sized, *, min_votes: int, alpha: float, model_ids: list[int],
+         theta: dict[str, np.ndarray]) -> CohortPlan:  # fmt: skip
     """`sized`: the judged votes that count after the daily cap, with `network`, `voter` and `voter_votes` (the
-    voter's number of such votes) columns; `theta`: the first fit's strengths, in `model_ids` order."""
+    voter's number of such votes) columns; `theta`: per network, the strengths fitted without its votes, in
+    `model_ids` order."""
     result = CohortPlan()
     index = {m: k for k, m in enumerate(model_ids)}
     young = case((sized.c.voter_votes < min_votes, True), else_=False)
@@ -71,7 +73,8 @@ def plan(connection: Connection, sized, *, min_votes: int, alpha: float, model_i
 
 def _favouring(result: CohortPlan, rows, index, model_ids, theta, *, min_votes: int, alpha: float) -> None:
     networks = sorted({r[0] for r in rows})
-    cells = vq.VoteCells.from_clustered(ClusteredOutcomes.from_rows(rows, index), theta)
+    own = np.stack([theta[network] for network in networks])
+    cells = vq.VoteCells.from_clustered(ClusteredOutcomes.from_rows(rows, index), own)
     flags = vq.one_sided_by_model(cells, len(model_ids), min_votes=min_votes, alpha=alpha)
     result.tests["network_one_sided"] = flags.n_tests
     for k in np.flatnonzero(flags.flagged):

@@ -13,6 +13,12 @@ conservative (see ratings/voter_quality.py for the statistics):
 - network_one_sided, young_cohort: groups rather than single identities (arena/jobs/cohort_filters.py), since a
   new identity is cheap: a network whose votes favour one model far beyond the ratings, and young identities
   of one network that vote only when a given model is on screen.
+- influence: last, on the votes the rules above leave (arena/jobs/influence_filter.py): a voter, young cohort
+  or network that moves a model's rating further than chance allows and beyond the cap has its most pushing
+  votes set aside until it is within the cap, whether or not its votes touch the model they help.
+
+Every voter and network is judged against the ratings fitted without its own votes (leave-one-out), so an attack
+never sets the expectation it is tested against.
 
 Only votes cast here with a visitor key are judged; imported votes keep the counting and reason they came with,
 and other reasons (too_fast, ...) are never touched. Each run re-evaluates from scratch: its own exclusions
@@ -24,19 +30,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from arena.jobs import cohort_filters
+from arena.jobs import cohort_filters, influence_filter
 from arena.models import Battle, Vote
-from arena.voting.moderation import DAILY_CAP, NETWORK_ONE_SIDED, ONE_SIDED, OUTLIER_VOTER, YOUNG_COHORT
+from arena.voting.moderation import DAILY_CAP, INFLUENCE, NETWORK_ONE_SIDED, ONE_SIDED, OUTLIER_VOTER, YOUNG_COHORT
 from ratings import bradley_terry as bt
 from ratings import voter_quality as vq
 from ratings.intervals import ClusteredOutcomes
-from ratings.outcomes import PairOutcomes
 
 # In the order they are applied: a vote excluded by an earlier rule keeps that reason.
-FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER, NETWORK_ONE_SIDED, YOUNG_COHORT)
+FILTER_REASONS = (DAILY_CAP, ONE_SIDED, OUTLIER_VOTER, NETWORK_ONE_SIDED, YOUNG_COHORT, INFLUENCE)
 _KEYS_PER_STATEMENT = 500
 _ADVISORY_LOCK = 0x766F7465  # "vote": this job's write step, one at a time
 MAX_DETAILS = 200
@@ -70,6 +75,9 @@ class FilterPlan:
     anyone_judged: bool = True
     # Networks and young cohorts to exclude, per model (cohort_filters).
     cohorts: list[cohort_filters.Cohort] = field(default_factory=list)
+    # Votes the influence rule sets aside, per (voter, network, cell) (influence_filter).
+    set_aside: list[influence_filter.SetAside] = field(default_factory=list)
+    influence: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +91,8 @@ class FilterReport:
     tests: dict[str, int]
     lifted: int
     details: list[dict]
+    # Per group family, the largest influence on a model before and after the bounds (influence_filter).
+    influence: dict = field(default_factory=dict)
 
     def as_params(self) -> dict:
         return asdict(self)
@@ -115,12 +125,12 @@ def _over_cap(candidates, cap: int):
 
 
 def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt.DEFAULT_ALPHA, both_bad="tie"):
-    """Read step: which voters each rule excludes, from per-voter counts (GROUP BY voter, model pair, outcome,
-    for voters with enough votes to be tested) under a first fit of every vote that counts once the daily cap
-    is applied. Holds only aggregates in memory."""
+    """Read step: which voters, groups and votes each rule excludes, from counts per (voter, network, model pair,
+    outcome) of every vote that counts once the daily cap is applied. Every voter and network is judged against
+    the ratings fitted without its own votes. Holds only aggregates in memory."""
     if settings is None:
         return FilterPlan(None)
-    result = FilterPlan(settings, voters={ONE_SIDED: [], OUTLIER_VOTER: [], NETWORK_ONE_SIDED: [], YOUNG_COHORT: []})
+    result = FilterPlan(settings, voters={reason: [] for reason in FILTER_REASONS if reason != DAILY_CAP})
     if session.scalar(select(Battle.id).where(_is_judged()).limit(1)) is None:
         result.anyone_judged = False
         return result
@@ -128,46 +138,82 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
     kept = select(candidates).where(~_over_cap(candidates, settings.daily_cap)).subquery()
     voter_votes = func.count().over(partition_by=kept.c.voter)
     sized = select(kept, voter_votes.label("voter_votes")).subquery()
-    # One pass: voters with enough votes to be tested get their own rows; the rest count only towards the fit.
-    tested = case((sized.c.voter_votes >= settings.min_votes, sized.c.voter), else_=None)
     cell = (sized.c.model_a_id, sized.c.model_b_id, sized.c.outcome)
     connection = session.connection()  # plain rows: no ORM bookkeeping for what can be many of them
-    rows = connection.execute(select(tested, *cell, func.count()).group_by(tested, *cell)).all()
+    judged = connection.execute(
+        select(sized.c.voter, sized.c.network, *cell, func.count()).group_by(sized.c.voter, sized.c.network, *cell)
+    ).all()
     unjudged = connection.execute(
         select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
         .join(Battle, Battle.id == Vote.battle_id)
         .where(Vote.counts_for_leaderboard.is_(True), ~_is_judged())
         .group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)
     ).all()
-    pairs = [r[1:] for r in rows] + unjudged
-    judged = [r for r in rows if r[0] is not None]
-    model_ids = sorted({r[0] for r in pairs} | {r[1] for r in pairs})
+    model_ids = sorted({r[2] for r in judged} | {r[3] for r in judged} | {r[0] for r in unjudged}
+                       | {r[1] for r in unjudged})  # fmt: skip
     if len(model_ids) < 2:
         return result
-    index = {m: k for k, m in enumerate(model_ids)}
-    # A cell may repeat (voters tested and not): the win matrix adds them up.
-    everyone = PairOutcomes.from_rows(len(model_ids), [(index[a], index[b], o, c) for a, b, o, c in pairs])
-    theta = bt.fit(everyone.win_matrix(both_bad), alpha=alpha)
+    counted = influence_filter.CountedRows.build(judged, unjudged, model_ids, min_votes=settings.min_votes,
+                                                 both_bad=both_bad)  # fmt: skip
     result.tests = {"one_sided_position": 0, "one_sided_model": 0, "outlier_voter": 0}
-    if judged:
-        _judge_voters(result, judged, model_ids, theta)
+    per_voter = _per_voter_rows(counted, settings.min_votes)
+    if per_voter:
+        own = influence_filter.leave_out_strengths(counted, "voter", prior=alpha)
+        _judge_voters(result, per_voter, model_ids, own)
     # Groups too: identities too young for the rules above still vote from a network.
+    by_network = influence_filter.leave_out_strengths(counted, "network", prior=alpha)
     groups = cohort_filters.plan(connection, sized, min_votes=settings.min_votes, alpha=settings.alpha,
-                                 model_ids=model_ids, theta=theta)  # fmt: skip
+                                 model_ids=model_ids, theta=by_network)  # fmt: skip
     result.cohorts = groups.cohorts
     result.tests.update(groups.tests)
     for cohort in groups.cohorts:
         result.voters[cohort.reason].append(f"{cohort.network}:{cohort.model_id}")
     result.details += groups.details[: max(0, MAX_DETAILS - len(result.details))]
+    # Last, on what the rules above leave: no voter, young cohort or network moves the board beyond the cap.
+    bounded = influence_filter.plan(counted.without(_excluded_rows(counted, result)), prior=alpha,
+                                    alpha=settings.alpha)  # fmt: skip
+    result.set_aside, result.influence = bounded.set_aside, bounded.measured
+    result.tests.update(bounded.tests)
+    result.voters[INFLUENCE] = sorted({row.voter for row in bounded.set_aside})
+    result.details += bounded.details[: max(0, MAX_DETAILS - len(result.details))]
     return result
 
 
-def _judge_voters(result: FilterPlan, judged, model_ids: list[int], theta: np.ndarray) -> None:
-    """The per-voter rules, on the voters with enough votes to be tested."""
+def _per_voter_rows(counted: influence_filter.CountedRows, min_votes: int) -> list[tuple]:
+    """(voter, model_a_id, model_b_id, outcome, count) for the voters with enough votes to be tested alone."""
+    totals: dict[tuple, float] = {}
+    for row, (voter, _, a, b, outcome) in enumerate(counted.keys):
+        if voter is not None and not counted.young[row]:
+            key = (voter, a, b, outcome)
+            totals[key] = totals.get(key, 0.0) + float(counted.votes.count[row])
+    return [(*key, n) for key, n in totals.items()]
+
+
+def _excluded_rows(counted: influence_filter.CountedRows, decided: FilterPlan) -> np.ndarray:
+    """The rows the per-voter and cohort rules exclude."""
+    voters = set(decided.voters.get(ONE_SIDED, [])) | set(decided.voters.get(OUTLIER_VOTER, []))
+    index = {m: k for k, m in enumerate(counted.model_ids)}
+    drop = np.array([voter in voters for voter, *_ in counted.keys], dtype=bool)
+    for cohort in decided.cohorts:
+        model = index.get(cohort.model_id)
+        if model is None or cohort.network not in counted.networks:
+            continue
+        network = counted.networks.index(cohort.network)
+        rows = (counted.network == network) & ((counted.votes.model_a == model) | (counted.votes.model_b == model))
+        if cohort.voters:
+            members = set(cohort.voters)
+            rows &= np.array([voter in members for voter, *_ in counted.keys], dtype=bool)
+        drop |= rows
+    return drop
+
+
+def _judge_voters(result: FilterPlan, judged, model_ids: list[int], own: dict[str, np.ndarray]) -> None:
+    """The per-voter rules, on the voters with enough votes to be tested, each against the ratings fitted
+    without their votes (`own`)."""
     settings = result.settings
     index = {m: k for k, m in enumerate(model_ids)}
-    cells = _voter_cells(judged, index, theta)
     keys = sorted({r[0] for r in judged})
+    cells = vq.VoteCells.from_clustered(ClusteredOutcomes.from_rows(judged, index), np.stack([own[k] for k in keys]))
     by_position = vq.one_sided_by_position(cells, min_votes=settings.min_votes, alpha=settings.alpha)
     by_model = vq.one_sided_by_model(cells, len(model_ids), min_votes=settings.min_votes, alpha=settings.alpha)
     outliers = vq.outlier_voters(cells, min_votes=settings.min_votes, alpha=settings.alpha)
@@ -192,10 +238,6 @@ def _judge_voters(result: FilterPlan, judged, model_ids: list[int], theta: np.nd
             "votes": int(flags.n_votes[v]), "p_bound": float(f"{flags.p_bound[v]:.3g}"),
             **{k: x if isinstance(x, int) else round(float(x), 4) for k, x in figures.items()},
         })  # fmt: skip
-
-
-def _voter_cells(rows, index: dict[int, int], theta: np.ndarray) -> vq.VoteCells:
-    return vq.VoteCells.from_clustered(ClusteredOutcomes.from_rows(rows, index), theta)
 
 
 def apply(session: Session, decided: FilterPlan) -> FilterReport:
@@ -230,6 +272,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
                 )
                 excluded[reason] += _set(session, Vote.battle_id.in_(battles), counts=False, reason=reason)
         excluded.update(cohort_filters.exclude(session, decided.cohorts, _exclude))
+        excluded[INFLUENCE] = influence_filter.exclude(session, decided.set_aside, _is_judged())
     return FilterReport(
         enabled=settings is not None,
         settings=None if settings is None else asdict(settings),
@@ -238,6 +281,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
         tests=decided.tests,
         lifted=lifted,
         details=decided.details,
+        influence=decided.influence,
     )
 
 

@@ -23,6 +23,7 @@ ONE_SIDED = "one_sided"
 OUTLIER_VOTER = "outlier_voter"
 NETWORK_ONE_SIDED = "network_one_sided"
 YOUNG_COHORT = "young_cohort"
+INFLUENCE = "influence"
 
 # One line per reason, shown beside its count on the admin page.
 EXPLANATIONS = {
@@ -40,6 +41,10 @@ EXPLANATIONS = {
     YOUNG_COHORT: "Young identities from one network (each with too few votes to be judged alone) that voted when "
     "a given model was on screen and left the other battles, which only someone who recognises the replies can "
     "do; their votes in battles with that model are not counted.",
+    INFLUENCE: "A voter, a network (one /24 or /48) or the young identities of one moved a model's rating further "
+    "than votes like everyone else's could by chance (judged against the ratings of the other votes) and beyond "
+    "the cap (half that model's standard error on the board, or one standard deviation of chance); its "
+    "votes that pushed hardest were set aside, latest first, until it was within the cap. Its other votes count.",
 }
 
 

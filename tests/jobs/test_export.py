@@ -35,7 +35,8 @@ def vote_on_demo(client, session_factory, n: int, seed: int = 1) -> None:
             a = PREFERENCE[battle.model_a.display_name.split(" (")[0]]
             b = PREFERENCE[battle.model_b.display_name.split(" (")[0]]
         outcome = "tie" if rng.random() < 0.15 else ("model_a" if rng.random() < a / (a + b) else "model_b")
-        client.post(action, data={"outcome": outcome, "csrf_token": csrf})
+        response = client.post(action, data={"outcome": outcome, "csrf_token": csrf})
+        assert response.status_code in (200, 303), response.get_data(as_text=True)[:300]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.conftest import make_settings
 
 CAP = 50
 # These votes carry no network (cast before networks were kept, or imported): the cohort rules see none.
-NO_COHORTS = {"network_one_sided": 0, "young_cohort": 0}
+NO_COHORTS = {"network_one_sided": 0, "young_cohort": 0, "influence": 0}
 FILTERS = FilterSettings(daily_cap=CAP)
 TOKEN = "admin-token-for-filter-tests-0123456789"
 OUTCOME = {Outcome.A_WINS: "model_a", Outcome.B_WINS: "model_b", Outcome.TIE: "tie", Outcome.BOTH_BAD: "both_bad"}

@@ -69,7 +69,7 @@ class Visitor:
         return judge_key(self.secret, visitor) if visitor else None
 
 
-def honest_votes(visitor: Visitor, n: int, known, rng, taste: dict[str, float]) -> None:
+def honest_votes(visitor: Visitor, n: int, known, rng, taste: dict[str, float], strength=STRENGTH) -> None:
     for k in range(n):
         page = visitor.battle()
         assert page.status_code == 200
@@ -80,7 +80,7 @@ def honest_votes(visitor: Visitor, n: int, known, rng, taste: dict[str, float]) 
         if rng.random() < 0.1:
             outcome = "tie"
         else:
-            p_a = 1 / (1 + np.exp(-(STRENGTH[a] + taste[a] - STRENGTH[b] - taste[b])))
+            p_a = 1 / (1 + np.exp(-(strength[a] + taste[a] - strength[b] - taste[b])))
             outcome = "model_a" if rng.random() < p_a else "model_b"
         assert visitor.vote(html, outcome) == 303
 
@@ -112,7 +112,7 @@ def attack(app, known) -> dict[str, int]:
     return seen
 
 
-def rate(database_url: str, *, filters: bool):
+def rate(database_url: str, *, filters: bool, target: str = TARGET):
     engine = make_engine(database_url)
     try:
         factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
@@ -121,8 +121,9 @@ def rate(database_url: str, *, filters: bool):
             request = RecomputeRequest(rounds=200, seed=1, categories=("overall",), filters=None)
         result = recompute(factory, reader, request)
         with reader() as s:
-            target = s.scalar(select(Model.id).where(Model.slug == TARGET))
-        board, k = result.results[0].board, result.results[0].model_ids.index(target)
+            target_id = s.scalar(select(Model.id).where(Model.slug == target))
+            result.slugs = [s.get(Model, m).slug for m in result.results[0].model_ids]
+        board, k = result.results[0].board, result.results[0].model_ids.index(target_id)
         return float(board.rating[k]), float(board.ci_high[k] - board.ci_low[k]) / 2, result
     finally:
         engine.dispose()
