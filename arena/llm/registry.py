@@ -258,11 +258,12 @@ def retired_slug(session: Session, model: Model) -> str:
 def replace_configuration(session: Session, old: Model, wanted: dict[str, Any]) -> Model:
     """Retire `old` and open a new row with its slug and the `wanted` columns; aliases move to the new row (they
     name the model, which external benchmarks score as it is now)."""
-    slug, tag = old.slug, (old.config_hash or "unhashed")[:8]
+    slug, now = old.slug, utcnow()
+    tag = old.config_hash[:8] if old.config_hash else f"until {now:%Y-%m-%d}"
     old.slug = retired_slug(session, old)
-    old.display_name = f"{old.display_name[:185]} [{tag}]"
+    old.display_name = f"{old.display_name[:180]} [{tag}]"  # the two rows stay apart in charts too
     old.active = False
-    old.retired_at = utcnow()
+    old.retired_at = now
     session.flush()  # free the slug before the new row takes it
     new = Model(slug=slug, variant_of_id=old.id, **wanted)
     session.add(new)
