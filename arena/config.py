@@ -81,6 +81,9 @@ class Settings:
     daily_vote_cap: int = 500
     filter_min_votes: int = 30
     filter_alpha: float = 0.01
+    # A model row opened by a change of its configuration (litellm string, parameters, system prompt, samples)
+    # stays provisional on the board until this many fresh votes are counted for it.
+    provisional_votes: int = 300
     # How battles pick their pair of models: "uniform", or "active" (the pair weights the latest rating run stored:
     # pairs whose votes would shrink the intervals most, every eligible pair kept possible).
     sampling: str = "uniform"
@@ -159,6 +162,7 @@ class Settings:
             daily_vote_cap=_env_int("ARENA_DAILY_VOTE_CAP", cls.daily_vote_cap),
             filter_min_votes=_env_int("ARENA_FILTER_MIN_VOTES", cls.filter_min_votes),
             filter_alpha=_env_float("ARENA_FILTER_ALPHA", cls.filter_alpha),
+            provisional_votes=_env_int("ARENA_PROVISIONAL_VOTES", cls.provisional_votes),
             sampling=os.environ.get("ARENA_SAMPLING", cls.sampling).strip().lower() or cls.sampling,
             max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
             contact_email=(os.environ.get("ARENA_CONTACT_EMAIL") or "").strip() or None,
@@ -206,6 +210,8 @@ class Settings:
             raise ConfigError("ARENA_MAX_BODY_BYTES must be at least 1024 (a vote form is a few hundred bytes)")
         if self.sampling not in ("uniform", "active"):
             raise ConfigError("ARENA_SAMPLING must be uniform or active")
+        if self.provisional_votes < 0:
+            raise ConfigError("ARENA_PROVISIONAL_VOTES must be 0 or more")
         if self.live_network_daily_budget_usd is None and self.live_daily_budget_usd is not None:
             return replace(self, live_network_daily_budget_usd=self.live_daily_budget_usd / 10).checked_filters()
         return self.checked_filters()

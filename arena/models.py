@@ -77,6 +77,13 @@ class Model(Base):
     active: Mapped[bool] = mapped_column(default=True)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Provenance (arena.llm.registry.config_hash): sha256 of the canonical JSON of what is called (litellm string,
+    # params, system prompt, samples); NULL for a model nothing here calls (imported names, demo personas). A new
+    # configuration of a slug with replies or battles opens a new row (`variant_of_id` -> the row it replaced) and
+    # retires this one, so no row ever carries the votes of two configurations.
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+    variant_of_id: Mapped[int | None] = mapped_column(ForeignKey("model.id"))
+    retired_at: Mapped[datetime | None] = mapped_column()
 
 
 class Prompt(Base):
@@ -143,6 +150,9 @@ class Reply(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The configuration hash of the model row it was generated for (when a fallback answered, its metadata says
+    # so); NULL for imported replies and replies generated before provenance was kept.
+    config_hash: Mapped[str | None] = mapped_column(String(64))
 
     prompt: Mapped[Prompt] = relationship()
     model: Mapped[Model] = relationship()
@@ -190,6 +200,9 @@ class Battle(Base):
         CheckConstraint("status IN ('open','voted','expired')", name="status"),
         CheckConstraint("source IN ('arena','import','live')", name="source"),
         CheckConstraint("model_a_id <> model_b_id", name="distinct_models"),
+        # First/last seen and sampling share per model (arena.jobs.provenance) read these, not the whole table.
+        Index("ix_battle_model_a_created", "model_a_id", "created_at"),
+        Index("ix_battle_model_b_created", "model_b_id", "created_at"),
     )
 
 

@@ -1,5 +1,6 @@
-"""The analysis export (DESIGN §5): battles in the LMArena schema, the latest ratings and analysis, a Kaggle
-55k-style view and a dataset card. Rows stream from the database in batches, so memory stays flat."""
+"""The analysis export (DESIGN §5): battles in the LMArena schema, the latest ratings and analysis, the models
+with their provenance, a Kaggle 55k-style view and a dataset card. Rows stream from the database in batches, so
+memory stays flat."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import orjson
 from sqlalchemy import Float, Text, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
+from arena.hashing import canonical_config
+from arena.jobs import provenance
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
 from arena.models import Battle, EqScore, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
@@ -281,6 +284,42 @@ def _write_ratings(session: Session, path: Path) -> int:
         return n
 
 
+MODEL_COLUMNS = ("model", "display_name", "provider", "litellm_model", "config_hash", "config", "variant_of", "active",
+                 "retired_at", "created_at", "first_seen", "last_seen", "recent_battles", "sampling_share",
+                 "sampling_window_days")  # fmt: skip
+
+
+def _write_models(session: Session, path: Path) -> int:
+    """One row per model: its provenance (configuration hash and the canonical configuration it hashes, the row
+    it replaced, retirement) and, measured now, its first and last battle and sampling share."""
+    seen = provenance.measure(session)
+    models = list(session.scalars(select(Model).order_by(Model.slug)))
+    slugs = {m.id: m.slug for m in models}
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, MODEL_COLUMNS)
+        writer.writeheader()
+        for m in models:
+            entry = seen["models"].get(str(m.id)) or {}
+            config = canonical_config(m.litellm_model, m.meta)
+            share = entry.get("sampling_share")
+            writer.writerow({
+                "model": m.slug, "display_name": m.display_name, "provider": m.provider,
+                "litellm_model": m.litellm_model, "config_hash": m.config_hash,
+                "config": None if config is None else json.dumps(config, sort_keys=True, ensure_ascii=False),
+                "variant_of": slugs.get(m.variant_of_id), "active": m.active,
+                "retired_at": m.retired_at.isoformat() if m.retired_at else None,
+                "created_at": m.created_at.isoformat() if m.created_at else None,
+                "first_seen": entry.get("first_seen"), "last_seen": entry.get("last_seen"),
+                "recent_battles": entry.get("recent_battles", 0),
+                "sampling_share": 0.0 if share is None and seen["recent_battles"] else share,
+                "sampling_window_days": seen["window_days"],
+            })  # fmt: skip
+    partial.replace(path)
+    return len(models)
+
+
 class ExportError(ValueError):
     """The export cannot be written where asked; the message names the path."""
 
@@ -310,7 +349,9 @@ def export(session: Session, out_dir: Path, fmt: str, *, public: bool = False) -
     out_dir.mkdir(parents=True, exist_ok=True)
     battles_path = out_dir / f"battles.{fmt}"
     kaggle_path = out_dir / "kaggle55k.csv"
-    _refuse_symlinks(out_dir, [battles_path.name, kaggle_path.name, "ratings.csv", "analysis.json", "README.md"])
+    _refuse_symlinks(
+        out_dir, [battles_path.name, kaggle_path.name, "ratings.csv", "models.csv", "analysis.json", "README.md"]
+    )
     partial = {p: p.with_name(p.name + ".partial") for p in (battles_path, kaggle_path)}
     writer = _Writer(partial[battles_path], fmt)
     skipped: list[int] = []
@@ -337,25 +378,29 @@ def export(session: Session, out_dir: Path, fmt: str, *, public: bool = False) -
     for final, temporary in partial.items():
         temporary.replace(final)
     ratings_rows = _write_ratings(session, out_dir / "ratings.csv")
+    model_rows = _write_models(session, out_dir / "models.csv")
     analysis = latest_analysis(session, OVERALL)
     _write_text(out_dir / "analysis.json", json.dumps(analysis.result if analysis else {}, indent=1) + "\n")
     _write_text(
         out_dir / "README.md",
-        _dataset_card(fmt, count, len(models), len(skipped), public, ratings_rows, analysis is not None),
+        _dataset_card(fmt, count, len(models), len(skipped), public, ratings_rows, analysis is not None, model_rows),
     )
-    files = [battles_path.name, "ratings.csv", "analysis.json", "kaggle55k.csv", "README.md"]
+    files = [battles_path.name, "ratings.csv", "models.csv", "analysis.json", "kaggle55k.csv", "README.md"]
     return ExportSummary(battles=count, skipped_private=len(skipped), files=files)
 
 
 DATASET_CARD = Path(__file__).resolve().parent.parent / "data" / "dataset_card.md.j2"
 
 
-def _dataset_card(fmt: str, battles: int, models: int, skipped: int, public: bool, ratings: int, analysis: bool) -> str:
+def _dataset_card(
+    fmt: str, battles: int, models: int, skipped: int, public: bool, ratings: int, analysis: bool, model_rows: int = 0
+) -> str:
     from jinja2 import Template
 
     template = Template(DATASET_CARD.read_text(encoding="utf-8"), keep_trailing_newline=True)
     return template.render(
         fmt=fmt, battles=battles, models=models, skipped=skipped, public=public, ratings=ratings, analysis=analysis,
+        model_rows=model_rows, window_days=provenance.WINDOW_DAYS,
         generated=utcnow().strftime("%Y-%m-%d %H:%M UTC"), feature_set=FEATURE_SET_VERSION,
         nested="native JSON values" if fmt == "jsonl" else "JSON text (decode with json.loads)",
     )  # fmt: skip

@@ -8,12 +8,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from arena.jobs.provenance import for_model
 from arena.jobs.snapshots import OVERALL, latest_run, resolve_category, run_ratings
 from arena.models import Model
 from arena.taxonomy import EMONET_GROUPS
 
 # Fewer battles than this and a model's rating is shown as provisional.
 PROVISIONAL_BATTLES = 30
+# A row opened by a new configuration of its slug stays provisional until this many of its own votes count
+# (ARENA_PROVISIONAL_VOTES; the page and the API pass the setting).
+PROVISIONAL_VOTES = 300
 TABS = (OVERALL, *EMONET_GROUPS)
 
 
@@ -35,6 +39,17 @@ class BoardRow:
     both_bad_share: float | None = None
     both_bad_low: float | None = None
     both_bad_high: float | None = None
+    # Provenance (arena.llm.registry.config_hash; arena.jobs.provenance): the configuration hash (None: nothing
+    # here calls the model), the slug of the row this configuration replaced, when this row was retired, its
+    # first and last battle (ISO strings, as of the snapshot) and its share of the recent battles shown here.
+    config_hash: str | None = None
+    variant_of: str | None = None
+    retired_at: datetime | None = None
+    first_seen: str | None = None
+    last_seen: str | None = None
+    sampling_share: float | None = None
+    # A new configuration with fewer than provisional_new_config_votes counted votes.
+    new_config: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,8 @@ class BoardSnapshot:
     ties: dict | None = None
     position: dict | None = None
     components: list[list[str]] | None = None
+    provisional_votes: int = PROVISIONAL_VOTES
+    sampling_window_days: int | None = None
 
     @property
     def split(self) -> bool:
@@ -72,6 +89,8 @@ class BoardSnapshot:
             "ci": self.ci_method,
             "bootstrap_rounds": self.rounds,
             "provisional_below_battles": PROVISIONAL_BATTLES,
+            "provisional_new_config_votes": self.provisional_votes,
+            "sampling_window_days": self.sampling_window_days,
             "ratings": [
                 {
                     "model": r.slug,
@@ -87,6 +106,13 @@ class BoardSnapshot:
                     "borrowed": r.borrowed,
                     "both_bad_share": r.both_bad_share,
                     "both_bad_ci": [r.both_bad_low, r.both_bad_high],
+                    "config_hash": r.config_hash,
+                    "variant_of": r.variant_of,
+                    "new_config": r.new_config,
+                    "retired_at": r.retired_at.isoformat() if r.retired_at is not None else None,
+                    "first_seen": r.first_seen,
+                    "last_seen": r.last_seen,
+                    "sampling_share": r.sampling_share,
                 }
                 for r in self.rows
             ],
@@ -98,8 +124,12 @@ class BoardSnapshot:
         }
 
 
-def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
-    """The newest snapshot of `category` (raises RecomputeError for an unknown name), or None."""
+def snapshot(
+    session: Session, category: str = OVERALL, provisional_votes: int = PROVISIONAL_VOTES
+) -> BoardSnapshot | None:
+    """The newest snapshot of `category` (raises RecomputeError for an unknown name), or None. A row that
+    replaced an earlier configuration of its slug is provisional until `provisional_votes` of its own votes count
+    (its battles on the run's overall board)."""
     label, _ = resolve_category(category)
     run = latest_run(session, label)
     if run is None:
@@ -107,6 +137,13 @@ def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
     ratings = run_ratings(session, run.id, label)
     slug_of = {model.id: model.slug for _, model in ratings}
     matrices = run.matrices.get(label, {})
+    summary = run.summary or {}
+    seen = summary.get("provenance")
+    own_votes = {r.model_id: r.battles for r, _ in ratings}
+    if label != OVERALL:
+        own_votes.update({r.model_id: r.battles for r, _ in run_ratings(session, run.id, OVERALL)})
+    variant_slugs = _slugs(session, {m.variant_of_id for _, m in ratings if m.variant_of_id is not None})
+    new_config = {m.id: m.variant_of_id is not None and own_votes.get(m.id, 0) < provisional_votes for _, m in ratings}
     rows = [
         BoardRow(
             slug=model.slug,
@@ -117,16 +154,20 @@ def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
             rank_ub=r.rank_ub,
             battles=r.battles,
             win_rate=r.win_rate,
-            provisional=r.battles < PROVISIONAL_BATTLES,
+            provisional=r.battles < PROVISIONAL_BATTLES or new_config[model.id],
             component=r.component,
             borrowed=r.borrowed,
             both_bad_share=r.both_bad_share,
             both_bad_low=r.both_bad_low,
             both_bad_high=r.both_bad_high,
+            config_hash=model.config_hash,
+            variant_of=variant_slugs.get(model.variant_of_id) if model.variant_of_id is not None else None,
+            retired_at=model.retired_at,
+            new_config=new_config[model.id],
+            **for_model(seen, model.id),
         )
         for r, model in ratings
     ]
-    summary = run.summary or {}
     pooled = (summary.get("boards") or {}).get(label) or {}
     components = None
     if summary.get("components") is not None:
@@ -149,6 +190,8 @@ def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
         ties=summary.get("ties"),
         position=summary.get("position"),
         components=components,
+        provisional_votes=provisional_votes,
+        sampling_window_days=(seen or {}).get("window_days"),
     )
 
 

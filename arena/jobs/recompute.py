@@ -18,7 +18,7 @@ from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
-from arena.jobs import boards, run_rows, summary, vote_filters
+from arena.jobs import boards, provenance, run_rows, summary, vote_filters
 from arena.jobs.snapshots import OVERALL, RecomputeError, resolve_category
 from arena.models import Battle, Model, PromptEmotion, RatingRun, Vote, utcnow
 from arena.voting.moderation import exclusions
@@ -205,6 +205,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         counted = boards.board_counts(session, families)
         counts = {family: counted[family] for family in sorted(families)}
         voters = counted_voters(session) if request.ci == "cluster" else None
+        seen = provenance.measure(session)
     if overall is None:
         raise RecomputeError("no counted votes between at least two models to rate")
     # 2. Fit: no transaction open. The overall board first: every emotion board borrows from its votes.
@@ -234,6 +235,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             r.category: {"borrowed": run_rows.finite(r.board_borrowed), "tau": run_rows.finite(r.tau)}
             for r in fitted.values() if r.tau is not None
         },
+        "provenance": seen,
     }  # fmt: skip
     weights = summary.pair_weights(overall_board, overall_ids, overall_outcomes, request.alpha, request.both_bad)
     # 3. Write: the run, all its ratings and its pair weights in one transaction.

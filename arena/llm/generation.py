@@ -127,9 +127,20 @@ class GenerationSummary:
         return "; ".join(parts)
 
 
-def messages_for(prompt_text: str) -> list[dict[str, str]]:
-    """Every model gets the person's message alone, as a person would send it: no system prompt to tilt the arena."""
-    return [{"role": "user", "content": prompt_text}]
+def messages_for(prompt_text: str, system_prompt: str | None = None) -> list[dict[str, str]]:
+    """The person's message as a person would send it; no system prompt unless the model's registry entry sets one
+    (`system_prompt`, part of its configuration hash, so a row's votes are always under one system prompt)."""
+    messages = [{"role": "user", "content": prompt_text}]
+    if system_prompt:
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def samples_for(model: Model, default: int) -> int:
+    """Replies kept per (message, model): the registry's `samples` when set (part of the configuration hash), else
+    the run's --samples."""
+    registered = (model.meta or {}).get("samples")
+    return registered if isinstance(registered, int) and not isinstance(registered, bool) else default
 
 
 def estimate_cost(model: Model, prompt_text: str) -> float | None:
@@ -200,12 +211,14 @@ def plan_generation(session: Session, options: GenerationOptions) -> Plan:
         PlannedCall(prompt.id, prompt.text, chains[model.id], estimate_cost(model, prompt.text), sample)
         for prompt in prompts
         for model in models
-        for sample in free_samples(taken.get((prompt.id, model.id), set()), options.samples)
+        for sample in free_samples(taken.get((prompt.id, model.id), set()), samples_for(model, options.samples))
     ]
     return Plan(calls=calls, models=models, samples=options.samples)
 
 
-def _store_reply(factory: sessionmaker[Session], call: PlannedCall, completion: llm.Completion, cost, attempts) -> str:
+def _store_reply(
+    factory: sessionmaker[Session], call: PlannedCall, completion: llm.Completion, cost, attempts, config_hash=None
+) -> str:
     """'stored', 'duplicate' (the pair already has this text: a repeat teaches a voter nothing new, so the sample
     stays free for a rerun) or 'conflict' (another run took the sample, or the prompt is gone)."""
     text = completion.text.strip()
@@ -237,6 +250,7 @@ def _store_reply(factory: sessionmaker[Session], call: PlannedCall, completion: 
                     completion_tokens=completion.completion_tokens,
                     cost_usd=cost,
                     meta=meta,
+                    config_hash=config_hash,
                 )
             )
             session.execute(
@@ -294,7 +308,7 @@ async def _run(
         nonlocal done
         try:
             policy, secrets = options.retry, _secrets(call.chain)
-            messages = messages_for(call.prompt_text)
+            messages = messages_for(call.prompt_text, (call.model.meta or {}).get("system_prompt"))
             try:
                 completion, attempts = await with_retries(
                     lambda: llm.stream_reply(call.chain, messages, timeout=policy.timeout), policy, secrets=secrets
@@ -307,7 +321,8 @@ async def _run(
             answered = next(m for m in call.chain if m.slug == completion.answered_by)
             cost = llm.cost_usd(answered, completion)
             budget.settle(estimate, cost)
-            outcome = _store_reply(factory, call, completion, cost, attempts)
+            # The row's configuration (a fallback's answer says so in its metadata: answered_by, fallback_for).
+            outcome = _store_reply(factory, call, completion, cost, attempts, call.model.config_hash)
             if outcome == "duplicate":
                 summary.duplicates += 1
                 summary.cost_usd += cost or 0.0

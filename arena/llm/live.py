@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.ingest.catalog import content_hash
 from arena.llm import client as llm
+from arena.llm.generation import messages_for
 from arena.models import Battle, Model, Prompt, Reply, utcnow
 from arena.voting.battle_ids import new_public_id
 from arena.voting.crisis import CRISIS_FLAG
@@ -258,6 +259,9 @@ class _Side:
     model_id: int
     litellm_model: str
     kwargs: dict[str, Any]
+    # What this side sends (its registry system prompt, if any, then the message) and its configuration hash.
+    messages: tuple = ()
+    config_hash: str | None = None
 
 
 def _claim(session_factory: sessionmaker[Session], public_id: str) -> tuple[str, list[tuple[str, Model]]]:
@@ -304,6 +308,7 @@ def _finish(session_factory: sessionmaker[Session], public_id: str, sides: list[
                 prompt_tokens=generated.prompt_tokens,
                 completion_tokens=generated.completion_tokens,
                 meta={"live": True},
+                config_hash=side.config_hash,
             )
             session.add(reply)
             replies[side.name] = reply
@@ -350,20 +355,28 @@ def stream_battle(
         return
     try:
         sides = [
-            _Side(name, model.id, model.litellm_model, completion_kwargs(model, timeout_seconds=timeout_seconds))
+            _Side(
+                name,
+                model.id,
+                model.litellm_model,
+                completion_kwargs(model, timeout_seconds=timeout_seconds),
+                tuple(messages_for(prompt_text, (model.meta or {}).get("system_prompt"))),
+                model.config_hash,
+            )  # fmt: skip
             for name, model in models
         ]
     except LiveError as error:
         _fail(session_factory, public_id, error)
         yield LiveEvent("failed", error.reason)
         return
-    messages = [{"role": "user", "content": prompt_text}]
     events: queue.Queue = queue.Queue()
     cancel = threading.Event()
 
     def call(side: _Side) -> None:
         try:
-            generated = stream_reply(side.kwargs, messages, lambda text: events.put(("delta", side.name, text)), cancel)
+            generated = stream_reply(
+                side.kwargs, list(side.messages), lambda text: events.put(("delta", side.name, text)), cancel
+            )
             events.put(("done", side.name, generated))
         except LiveError as error:
             events.put(("error", side.name, error))

@@ -10,13 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from arena.models import Model
+from arena.hashing import canonical_config, config_hash
+from arena.models import Battle, Model, ModelAlias, Reply, utcnow
 
 # Metadata keys the registry owns: a sync or add sets them from the spec and removes those the spec leaves out.
-REGISTRY_KEYS = ("api_base", "api_key_env", "fallbacks", "params", "input_cost_per_token", "output_cost_per_token")
+REGISTRY_KEYS = (
+    "api_base", "api_key_env", "fallbacks", "params", "input_cost_per_token", "output_cost_per_token",
+    "system_prompt", "samples",
+)  # fmt: skip
+# The most replies kept per (message, model); the same bound as `arena generate --samples`.
+MAX_SAMPLES = 20
 TOML_FIELDS = {"slug", "litellm", "display", "provider", "active", *REGISTRY_KEYS}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A parameter whose name says it holds a credential (api_key, x-api-key, access_token, client_secret, password,
@@ -124,6 +130,13 @@ class ModelSpec:
             raise RegistryError(f"{self.slug}: a model cannot be its own fallback")
         if self.meta.get("params") is not None and not isinstance(self.meta["params"], dict):
             raise RegistryError(f"{self.slug}: params must be a table of completion parameters")
+        system = self.meta.get("system_prompt")
+        if system is not None and not (isinstance(system, str) and system.strip()):
+            raise RegistryError(f"{self.slug}: system_prompt must be a non-empty string")
+        samples = self.meta.get("samples")
+        if samples is not None and not (isinstance(samples, int) and not isinstance(samples, bool)
+                                        and 1 <= samples <= MAX_SAMPLES):  # fmt: skip
+            raise RegistryError(f"{self.slug}: samples must be a whole number from 1 to {MAX_SAMPLES}")
         leaked = credential_fields(self.meta)
         if leaked:
             fields = ", ".join(leaked)
@@ -186,14 +199,20 @@ def read_models_toml(path: Path) -> list[ModelSpec]:
 
 
 def upsert_model(session: Session, spec: ModelSpec) -> str:
-    """Register or update one model; returns 'added', 'updated' or 'unchanged'. Other metadata (aliases, ...) and
-    everything that refers to the model (replies, votes, ratings) stay as they are."""
+    """Register or update one model; returns 'added', 'updated', 'unchanged' or 'reconfigured'. Other metadata
+    (aliases, ...) and everything that refers to the model (replies, votes, ratings) stay as they are.
+
+    'reconfigured': the spec changes what is called (see canonical_config) of a model that already has replies or
+    battles. Those belong to the old configuration, so the old row is retired (renamed `slug@<hash8>`,
+    deactivated, `retired_at` set, its replies, battles, votes and ratings kept) and a new row takes the slug,
+    `variant_of_id` pointing at it: no vote of one configuration is ever counted for another."""
     model = session.scalar(select(Model).where(Model.slug == spec.slug))
     provider = spec.provider or (spec.litellm.split("/", 1)[0] if "/" in spec.litellm else None)
+    digest = config_hash(spec.litellm, spec.meta)
     if model is None:
         model = Model(
             slug=spec.slug, display_name=spec.display or spec.slug, provider=provider, litellm_model=spec.litellm,
-            active=True if spec.active is None else spec.active, meta=dict(spec.meta),
+            active=True if spec.active is None else spec.active, meta=dict(spec.meta), config_hash=digest,
         )  # fmt: skip
         session.add(model)
         session.flush()
@@ -206,13 +225,51 @@ def upsert_model(session: Session, spec: ModelSpec) -> str:
         "litellm_model": spec.litellm,
         "active": model.active if spec.active is None else spec.active,
         "meta": meta,
+        "config_hash": digest,
     }
     if all(getattr(model, k) == v for k, v in wanted.items()):
         return "unchanged"
+    if model.config_hash != digest and has_history(session, model.id):
+        replace_configuration(session, model, wanted)
+        return "reconfigured"
     for key, value in wanted.items():
         setattr(model, key, value)
     session.flush()
     return "updated"
+
+
+def has_history(session: Session, model_id: int) -> bool:
+    """The model has replies or battles, which were made under its current configuration."""
+    return bool(
+        session.scalar(select(exists().where(Reply.model_id == model_id)))
+        or session.scalar(select(exists().where(or_(Battle.model_a_id == model_id, Battle.model_b_id == model_id))))
+    )
+
+
+def retired_slug(session: Session, model: Model) -> str:
+    """`slug@<first 8 of its hash>` (`@unhashed` for a model nothing called), made unique with its id if taken."""
+    tag = (model.config_hash or "unhashed")[:8]
+    slug = f"{model.slug[:190]}@{tag}"
+    if session.scalar(select(Model.id).where(Model.slug == slug)) is not None:
+        slug = f"{slug}-{model.id}"
+    return slug
+
+
+def replace_configuration(session: Session, old: Model, wanted: dict[str, Any]) -> Model:
+    """Retire `old` and open a new row with its slug and the `wanted` columns; aliases move to the new row (they
+    name the model, which external benchmarks score as it is now)."""
+    slug, now = old.slug, utcnow()
+    tag = old.config_hash[:8] if old.config_hash else f"until {now:%Y-%m-%d}"
+    old.slug = retired_slug(session, old)
+    old.display_name = f"{old.display_name[:180]} [{tag}]"  # the two rows stay apart in charts too
+    old.active = False
+    old.retired_at = now
+    session.flush()  # free the slug before the new row takes it
+    new = Model(slug=slug, variant_of_id=old.id, **wanted)
+    session.add(new)
+    session.flush()
+    session.execute(update(ModelAlias).where(ModelAlias.model_id == old.id).values(model_id=new.id))
+    return new
 
 
 def check_fallbacks(session: Session) -> None:
@@ -230,7 +287,7 @@ def check_fallbacks(session: Session) -> None:
 def sync_models(session: Session, specs: list[ModelSpec]) -> dict[str, int]:
     """Register every spec (in the caller's transaction: all of them or, on an error, none). Models not in the
     file are left alone."""
-    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "reconfigured": 0}
     for spec in specs:
         counts[upsert_model(session, spec)] += 1
     check_fallbacks(session)
@@ -242,13 +299,20 @@ def set_active(session: Session, slug: str, active: bool) -> bool:
     model = session.scalar(select(Model).where(Model.slug == slug))
     if model is None:
         raise RegistryError(f"no model {slug}")
+    if active and model.retired_at is not None:
+        raise RegistryError(
+            f"{slug} is a retired configuration (retired {model.retired_at:%Y-%m-%d}): its replies are never drawn "
+            "again; register the configuration anew to open a new row"
+        )
     changed = model.active != active
     model.active = active
     return changed
 
 
-def describe(model: Model) -> dict[str, Any]:
-    """A model as `arena models list --json` shows it (the key variable's name, never its value)."""
+def describe(model: Model, variant_of: str | None = None) -> dict[str, Any]:
+    """A model as `arena models list --json` shows it (the key variable's name, never its value), with its
+    provenance: configuration hash and the canonical configuration it hashes, the row it replaced, when it was
+    retired."""
     meta = masked(model.meta or {})
     return {
         "slug": model.slug,
@@ -257,8 +321,22 @@ def describe(model: Model) -> dict[str, Any]:
         "litellm_model": model.litellm_model,
         "active": model.active,
         **{k: meta.get(k) for k in REGISTRY_KEYS},
+        "config_hash": model.config_hash,
+        "config": canonical_config(model.litellm_model, masked(model.meta or {})),
+        "variant_of": variant_of,
+        "retired_at": model.retired_at.isoformat() if model.retired_at is not None else None,
+        "created_at": model.created_at.isoformat() if model.created_at is not None else None,
     }
 
 
 def list_models(session: Session) -> list[dict[str, Any]]:
-    return [describe(m) for m in session.scalars(select(Model).order_by(Model.slug))]
+    models = list(session.scalars(select(Model).order_by(Model.slug)))
+    slugs = {m.id: m.slug for m in models}
+    return [describe(m, slugs.get(m.variant_of_id)) for m in models]
+
+
+def list_models_by_id(session: Session) -> list[tuple[int, dict[str, Any]]]:
+    """list_models() with each model's row id (to join provenance measured elsewhere)."""
+    models = list(session.scalars(select(Model).order_by(Model.slug)))
+    slugs = {m.id: m.slug for m in models}
+    return [(m.id, describe(m, slugs.get(m.variant_of_id))) for m in models]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from arena.jobs.leaderboard import snapshot
 from arena.jobs.snapshots import OVERALL, RecomputeError
@@ -19,7 +19,8 @@ def error(status: int, message: str):
 @bp.get("/leaderboard")
 def leaderboard():
     try:
-        board = snapshot(read_session(), request.args.get("category", OVERALL))
+        provisional_votes = current_app.extensions["arena.settings"].provisional_votes
+        board = snapshot(read_session(), request.args.get("category", OVERALL), provisional_votes)
     except RecomputeError as exc:
         return error(400, str(exc))
     if board is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from arena.jobs.leaderboard import PROVISIONAL_BATTLES, TABS, BoardSnapshot, snapshot
 from arena.jobs.snapshots import OVERALL, RecomputeError
@@ -33,13 +33,15 @@ def _charts(board: BoardSnapshot):
 def leaderboard():
     category = request.args.get("category", OVERALL)
     session = read_session()
+    provisional_votes = current_app.extensions["arena.settings"].provisional_votes
     try:
-        board = snapshot(session, category)
+        board = snapshot(session, category, provisional_votes)
     except RecomputeError as exc:
         abort(400, description=str(exc))
     whiskers, heat = _charts(board) if board else (None, None)
     context = dict(board=board, tabs=TABS, category=board.category if board else category, whiskers=whiskers,
-                   heat=heat, provisional_below=PROVISIONAL_BATTLES)  # fmt: skip
+                   heat=heat, provisional_below=PROVISIONAL_BATTLES,
+                   provisional_votes=provisional_votes)  # fmt: skip
     if board is None:
         context["votes"] = count_votes(session)
     if htmx:

@@ -81,6 +81,44 @@ _RATING = {
             "maxItems": 2,
             "description": "95% Wilson interval of both_bad_share.",
         },
+        "config_hash": {
+            "type": ["string", "null"],
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "sha256 of the canonical JSON of what is called for this row (litellm model string, "
+            "parameters, system prompt, samples); null for a model nothing here calls (imported, demo). A new "
+            "configuration of a slug gets a row of its own, so a row never carries another configuration's votes.",
+        },
+        "variant_of": {
+            "type": ["string", "null"],
+            "description": "The slug of the row (configuration) this one replaced, now retired; null if none.",
+        },
+        "new_config": {
+            "type": "boolean",
+            "description": "A new configuration with fewer counted votes than provisional_new_config_votes "
+            "(and so provisional).",
+        },
+        "retired_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When a newer configuration replaced this row; its replies are no longer drawn.",
+        },
+        "first_seen": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "The row's first battle (any source), as of the snapshot.",
+        },
+        "last_seen": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "The row's last battle (any source), as of the snapshot.",
+        },
+        "sampling_share": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Share of the battles shown here in the sampling_window_days before the snapshot that "
+            "featured this row (the shares add up to 2); null when none was shown or the snapshot predates it.",
+        },
     },
 }
 
@@ -107,6 +145,17 @@ _LEADERBOARD = {
         "ci": {"type": "string", "enum": ["bootstrap", "sandwich", "cluster"]},
         "bootstrap_rounds": {"type": "integer", "minimum": 0},
         "provisional_below_battles": {"type": "integer", "minimum": 0},
+        "provisional_new_config_votes": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "ARENA_PROVISIONAL_VOTES: a row opened by a configuration change is provisional until "
+            "this many of its own votes count.",
+        },
+        "sampling_window_days": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "description": "The window of sampling_share; null for snapshots from before it was measured.",
+        },
         "ratings": {"type": "array", "items": {"$ref": "#/components/schemas/Rating"}},
         "borrowed": {
             "type": ["number", "null"],

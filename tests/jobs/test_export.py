@@ -84,7 +84,7 @@ def test_round_trip_reproduces_the_ratings(voted, tmp_path, fmt):
     result = run_arena("export", "--format", fmt, "--out", str(out), "--database-url", voted)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"battles.{fmt}", "ratings.csv", "analysis.json", "kaggle55k.csv", "README.md"]
+        [f"battles.{fmt}", "ratings.csv", "models.csv", "analysis.json", "kaggle55k.csv", "README.md"]
     )
     fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     engine = make_engine(fresh)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from arena.db import transaction
+from arena.hashing import config_hash
 from arena.llm.registry import (
     ModelSpec,
     RegistryError,
@@ -89,9 +90,9 @@ def test_read_models_toml_rejects_bad_specs_with_a_reason(tmp_path, text, reason
 def test_sync_adds_then_updates_and_keeps_history(session_factory, tmp_path):
     specs = read_models_toml(write(tmp_path, MODELS_TOML))
     with transaction(session_factory) as session:
-        assert sync_models(session, specs) == {"added": 2, "updated": 0, "unchanged": 0}
+        assert sync_models(session, specs) == {"added": 2, "updated": 0, "unchanged": 0, "reconfigured": 0}
     with transaction(session_factory) as session:
-        assert sync_models(session, specs) == {"added": 0, "updated": 0, "unchanged": 2}
+        assert sync_models(session, specs) == {"added": 0, "updated": 0, "unchanged": 2, "reconfigured": 0}
         # History that must survive a re-sync and a deactivation.
         model = session.scalar(select(Model).where(Model.slug == "gpt-mini"))
         model.meta = {**model.meta, "aliases_note": "kept"}
@@ -104,8 +105,10 @@ def test_sync_adds_then_updates_and_keeps_history(session_factory, tmp_path):
         'api_key_env = "LOCAL_LLM_KEY"\n', ""
     )
     with transaction(session_factory) as session:
+        # gpt-mini's temperature is part of what is called and it has a reply: a new row; local-llama's key variable
+        # is not, so it is updated in place.
         assert sync_models(session, read_models_toml(write(tmp_path, changed))) == {
-            "added": 0, "updated": 2, "unchanged": 0,
+            "added": 0, "updated": 1, "unchanged": 0, "reconfigured": 1,
         }  # fmt: skip
     models = models_by_slug(session_factory)
     assert models["gpt-mini"].meta["params"]["temperature"] == 0.2
@@ -172,11 +175,17 @@ def test_cli_models_sync_list_deactivate_and_add(database_url, tmp_path):
     assert listed.returncode == 0, listed.stderr
     models = {m["slug"]: m for m in json.loads(listed.stdout)["models"]}
     assert models["gpt-mini"]["active"] is False and models["gpt-mini"]["api_key_env"] == "OPENAI_API_KEY"
-    assert models["qwen"] == {
+    qwen = models["qwen"]
+    assert qwen.pop("created_at")
+    assert qwen == {
         "slug": "qwen", "display_name": "Qwen 3", "provider": "openai", "litellm_model": "openai/qwen3",
         "active": True, "api_base": "http://127.0.0.1:9/v1", "api_key_env": "QWEN_KEY", "fallbacks": ["local-llama"],
         "params": None, "input_cost_per_token": None, "output_cost_per_token": None,
+        "system_prompt": None, "samples": None, "config_hash": config_hash("openai/qwen3", {}),
+        "config": {"litellm": "openai/qwen3", "params": {}, "system_prompt": None, "samples": None},
+        "variant_of": None, "retired_at": None, "first_seen": None, "last_seen": None, "sampling_share": None,
     }  # fmt: skip
+    assert json.loads(listed.stdout)["sampling_window_days"] == 7
     table = run_arena("models", "list", "--database-url", database_url, env=env)
     assert "gpt-mini" in table.stdout and "OPENAI_API_KEY" in table.stdout
     for result in (synced, listed, table):
