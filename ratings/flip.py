@@ -1,0 +1,354 @@
+"""Votes to flip: for two neighbours on a board, the fewest votes whose removal would swap them.
+
+Votes are removed by kind, never one by one: every vote between the same two models with the same result (the
+first won, the second won, a tie) has the same effect on the fit, so a removal is a count per kind. A tie is
+half a win each way and `both_bad` counts as a tie (with `both_bad="drop"` it is not in the fit, so removing it
+changes nothing and it is never removed).
+
+The approximation is the influence function of the fit's own objective (the penalised likelihood of
+`ratings.bradley_terry`, or a pooled board's posterior with its prior held fixed): removing one vote of pair
+(a, b) with score y for a moves theta by H^-1 g, g = (p_ab - y)(e_a - e_b), H the objective's exact Hessian, so
+the gap theta_i - theta_j moves by (p_ab - y) (e_i - e_j)^T H^-1 (e_a - e_b). Taking the kinds with the largest
+gap reduction per vote first, as many votes of each as it holds, until the predicted reductions add up to the
+gap gives the approximate k.
+
+Then every k is confirmed by refits: the fit is redone without the chosen votes; if the pair has not swapped the
+influences are recomputed at the refitted ratings (re-linearised) and more votes are chosen the same way, and
+once it has swapped the removal is stepped back along the same sequence of votes (secant guesses, then the count
+just below) until removing k votes swaps the pair and removing the first k - 1 of them does not. The number
+published is that confirmed k. All the pairs of a board run in lock-step, each refit a row of one vectorised
+Newton fit started at the board's ratings.
+
+`greedy_refits` is the slow reference the tests compare with: one vote at a time, the one whose removal (by an
+actual refit) shrinks the gap most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from ratings import batched, components, pooling
+from ratings.outcomes import Outcome, PairOutcomes
+
+# Rounds of re-linearisation before a pair is given up as not swappable (it then has no number).
+_MAX_EXTEND = 30
+_MAX_NARROW = 40
+
+
+@dataclass(frozen=True)
+class VoteKinds:
+    """Removable votes by kind: pair (i < j) and the score y of i (1: i won, 0: j won, 1/2: a tie)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    y: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def from_outcomes(cls, outcomes: PairOutcomes, both_bad: str = "tie") -> VoteKinds:
+        a, b, o, c = outcomes.model_a, outcomes.model_b, outcomes.outcome, outcomes.count
+        keep = (c > 0) & ((o != Outcome.BOTH_BAD) | (both_bad == "tie"))
+        a, b, o, c = a[keep], b[keep], o[keep], c[keep]
+        score_a = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        y = np.where(a == low, score_a, 1.0 - score_a)
+        n = outcomes.n_models
+        keys, index = np.unique((low * n + high) * 3 + (2 * y).astype(np.int64), return_inverse=True)
+        count = np.bincount(index, c, len(keys))
+        pair, code = np.divmod(keys, 3)
+        return cls(pair // n, pair % n, code / 2.0, count)
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+    @property
+    def total(self) -> float:
+        return float(self.count.sum())
+
+
+class Problem:
+    """One board's objective over n models: per-pair wins (virtual ties included) and, for a pooled board, a
+    Gaussian prior (centre, precision). Refits and influences of removals of `kinds`."""
+
+    def __init__(self, kinds: VoteKinds, forward: np.ndarray, backward: np.ndarray, n: int,
+                 prior: tuple[np.ndarray, np.ndarray] | None = None) -> None:  # fmt: skip
+        self.kinds = kinds
+        self.layout = batched.PairLayout(n)
+        self.forward, self.backward = forward, backward
+        self.prior = prior
+        lookup = np.full((n, n), -1)
+        lookup[self.layout.i, self.layout.j] = np.arange(self.layout.n_pairs)
+        self.pair = lookup[kinds.i, kinds.j]  # each kind's pair index
+        self.base = self.fit(np.zeros((1, len(kinds))))[0]
+
+    @classmethod
+    def plain(cls, outcomes: PairOutcomes, alpha: float, both_bad: str = "tie") -> Problem:
+        """The penalised likelihood of ratings.bradley_terry.fit (alpha virtual ties per pair)."""
+        layout = batched.PairLayout(outcomes.n_models)
+        forward, backward = layout.split(outcomes.win_matrix(both_bad))
+        return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward + alpha / 2, backward + alpha / 2,
+                   outcomes.n_models)  # fmt: skip
+
+    @classmethod
+    def pooled(cls, outcomes: PairOutcomes, centre: np.ndarray, precision: np.ndarray, both_bad: str = "tie"):
+        """A pooled board's posterior (ratings.pooling) with its prior, and so tau, held fixed."""
+        layout = batched.PairLayout(outcomes.n_models)
+        forward, backward = layout.split(outcomes.win_matrix(both_bad))
+        return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward, backward, outcomes.n_models,
+                   (np.asarray(centre, float), np.asarray(precision, float)))  # fmt: skip
+
+    def data(self, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pair wins with `removed` ((rows, kinds) counts) taken out: (rows, pairs) each."""
+        rows = removed.shape[0]
+        forward = np.repeat(self.forward[None], rows, axis=0)
+        backward = np.repeat(self.backward[None], rows, axis=0)
+        y = self.kinds.y
+        for out, share in ((forward, y), (backward, 1.0 - y)):
+            np.add.at(out, (slice(None), self.pair), -removed * share)
+        return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
+
+    def fit(self, removed: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+        """theta for each row of removals, by Newton's method from `start` (default: the base fit)."""
+        forward, backward = self.data(removed)
+        rows, n = removed.shape[0], self.layout.n
+        if start is None:
+            start = getattr(self, "base", None)
+        if start is None:
+            start = np.zeros(n) if self.prior is None else self.prior[0]
+        start = np.broadcast_to(start, (rows, n))
+        if self.prior is None:
+            return batched.fit_pairs(forward, backward, start, self.layout, max_iter=200)
+        centre, precision = self.prior
+        theta, _, _ = pooling.posterior_mode(forward, backward, np.broadcast_to(centre, (rows, n)),
+                                             np.broadcast_to(precision, (rows, n, n)), self.layout, start)  # fmt: skip
+        return theta
+
+    def gap_change(self, theta: np.ndarray, removed: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """Per row: the predicted change of theta[upper] - theta[lower] per vote of each kind removed, at the fit
+        theta of the data less `removed`: (rows, kinds)."""
+        forward, backward = self.data(removed)
+        p = expit(self.layout.gaps(theta))
+        hessian = self.layout.laplacian((forward + backward) * p * (1 - p))
+        hessian = batched.definite(hessian) if self.prior is None else hessian + self.prior[1]
+        rows = theta.shape[0]
+        target = np.zeros((rows, self.layout.n))
+        target[np.arange(rows), upper] += 1.0
+        target[np.arange(rows), lower] -= 1.0
+        u = np.linalg.solve(hessian, target[..., None])[..., 0]  # H^-1 (e_i - e_j), H symmetric
+        s = self.layout.gaps(u)[:, self.pair]
+        return (p[:, self.pair] - self.kinds.y) * s
+
+
+@dataclass(frozen=True)
+class Flips:
+    """Per asked pair (upper, lower): the confirmed votes to flip (-1: not swappable by removing votes), the first
+    linear estimate, the gap before, and the removal sequence as (kinds, counts) chunks."""
+
+    votes: np.ndarray
+    linear: np.ndarray
+    gap: np.ndarray
+    sequences: list[list[tuple[int, int]]]
+
+    def removal(self, q: int, m: int, n_kinds: int) -> np.ndarray:
+        return _prefix(self.sequences[q], m, n_kinds)
+
+
+def _prefix(sequence: list[tuple[int, int]], m: int, n_kinds: int) -> np.ndarray:
+    """The removal counts per kind of the first m votes of a sequence."""
+    out = np.zeros(n_kinds)
+    left = m
+    for kind, count in sequence:
+        if left <= 0:
+            break
+        take = min(count, left)
+        out[kind] += take
+        left -= take
+    return out
+
+
+def _plan(change: np.ndarray, available: np.ndarray, gap: float) -> list[tuple[int, int]]:
+    """Kinds by largest predicted reduction per vote, as many votes of each as needed (or held) until the
+    predicted reductions reach the gap; everything that reduces it if they never do."""
+    helps = np.flatnonzero((change < 0) & (available > 0))
+    order = helps[np.argsort(change[helps], kind="stable")]
+    plan, left = [], gap
+    for kind in order.tolist():
+        need = int(np.floor(left / -change[kind])) + 1
+        take = int(min(available[kind], need))
+        plan.append((kind, take))
+        left += take * change[kind]
+        if left < 0:
+            break
+    return plan
+
+
+def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: np.ndarray | None = None) -> Flips:
+    """Confirmed votes to flip for each pair (upper[q] above lower[q]). `gap`: the published gaps in logits
+    (default: the problem's own fit); a removal's effect is the change the problem's refit gives, added to it."""
+    upper, lower = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
+    pairs, n_kinds = len(upper), len(problem.kinds)
+    base_gap = problem.base[upper] - problem.base[lower]
+    gap = base_gap.copy() if gap is None else np.asarray(gap, dtype=float)
+    votes = np.full(pairs, -1, dtype=np.int64)
+    linear = np.full(pairs, -1, dtype=np.int64)
+    sequences: list[list[tuple[int, int]]] = [[] for _ in range(pairs)]
+    if pairs == 0:
+        return Flips(votes, linear, gap, sequences)
+    removed = np.zeros((pairs, n_kinds))
+    theta = np.repeat(problem.base[None], pairs, axis=0)
+    lo = np.zeros(pairs, dtype=np.int64)
+    hi = np.full(pairs, -1, dtype=np.int64)
+    gap_lo, gap_hi = gap.copy(), np.zeros(pairs)
+    theta_lo = theta.copy()
+    stuck = gap <= 0  # already level or swapped: nothing to remove (0 is not a meaningful answer; left -1)
+    active = np.flatnonzero(~stuck)
+    # Extend: linearise, remove the votes that should swap the pair, refit; again from the refit until swapped.
+    for _ in range(_MAX_EXTEND):
+        if len(active) == 0:
+            break
+        change = problem.gap_change(theta_lo[active], removed[active], upper[active], lower[active])
+        grown = []
+        for row, q in enumerate(active.tolist()):
+            plan = _plan(change[row], problem.kinds.count - removed[q], gap_lo[q])
+            if not plan:
+                continue
+            if not sequences[q]:
+                linear[q] = sum(c for _, c in plan)
+            sequences[q].extend(plan)
+            for kind, count in plan:
+                removed[q, kind] += count
+            grown.append(q)
+        active = np.array(grown, dtype=np.int64)
+        if len(active) == 0:
+            break
+        fitted = problem.fit(removed[active], theta_lo[active])
+        k = np.arange(len(active))
+        new_gap = gap[active] + fitted[k, upper[active]] - fitted[k, lower[active]] - base_gap[active]
+        total = removed[active].sum(axis=1).astype(np.int64)
+        swapped = new_gap < 0
+        hi[active[swapped]] = total[swapped]
+        gap_hi[active[swapped]] = new_gap[swapped]
+        keep = active[~swapped]
+        lo[keep], gap_lo[keep], theta_lo[keep] = total[~swapped], new_gap[~swapped], fitted[~swapped]
+        active = keep
+    # Narrow: step back along each pair's sequence until removing hi swaps it and hi - 1 does not.
+    for _ in range(_MAX_NARROW):
+        open_ = np.flatnonzero((hi > 0) & (hi - lo > 1))
+        if len(open_) == 0:
+            break
+        guesses, owners = [], []
+        for q in open_.tolist():
+            span = hi[q] - lo[q]
+            guess = lo[q] + int(np.ceil(span * gap_lo[q] / (gap_lo[q] - gap_hi[q])))
+            guess = int(min(max(guess, lo[q] + 1), hi[q] - 1))
+            probes = {guess, max(guess - 1, lo[q] + 1)}
+            if span > 8:  # keep the bracket shrinking even when the secant is poor
+                probes.add(lo[q] + span // 2)
+            for m in sorted(probes):
+                guesses.append(m)
+                owners.append(q)
+        rows = np.array([_prefix(sequences[q], m, n_kinds) for q, m in zip(owners, guesses, strict=True)])
+        owners_a = np.array(owners)
+        fitted = problem.fit(rows, theta_lo[owners_a])
+        k = np.arange(len(owners))
+        new_gap = gap[owners_a] + fitted[k, upper[owners_a]] - fitted[k, lower[owners_a]] - base_gap[owners_a]
+        for q, m, g in zip(owners, guesses, new_gap.tolist(), strict=True):
+            if g < 0 and m < hi[q]:
+                hi[q], gap_hi[q] = m, g
+            elif g >= 0 and m > lo[q]:
+                lo[q], gap_lo[q] = m, g
+    done = (hi > 0) & (hi - lo == 1)
+    votes[done] = hi[done]
+    return Flips(votes, linear, gap, sequences)
+
+
+def greedy_refits(problem: Problem, upper: int, lower: int, gap: float | None = None, *,
+                  candidates: int | None = None, max_votes: int = 10_000) -> int:  # fmt: skip
+    """The slow reference: remove one vote at a time, each time the one (among the kinds left) whose removal
+    shrinks the gap most by an actual refit, until the pair swaps; returns the votes removed (-1: never).
+    `candidates`: refit only that many kinds per step, those with the largest predicted reduction (all kinds if
+    None)."""
+    base_gap = problem.base[upper] - problem.base[lower]
+    gap = base_gap if gap is None else gap
+    n_kinds = len(problem.kinds)
+    removed = np.zeros(n_kinds)
+    theta = problem.base
+    for step in range(1, max_votes + 1):
+        available = np.flatnonzero(problem.kinds.count - removed > 0)
+        if len(available) == 0:
+            return -1
+        if candidates is not None and len(available) > candidates:
+            change = problem.gap_change(theta[None], removed[None], np.array([upper]), np.array([lower]))[0]
+            available = available[np.argsort(change[available], kind="stable")[:candidates]]
+        rows = np.repeat(removed[None], len(available), axis=0)
+        rows[np.arange(len(available)), available] += 1
+        fitted = problem.fit(rows, theta)
+        gaps = gap + fitted[:, upper] - fitted[:, lower] - base_gap
+        best = int(np.argmin(gaps))
+        removed, theta = rows[best], fitted[best]
+        if gaps[best] < 0:
+            return step
+    return -1
+
+
+def neighbours(rating: np.ndarray, present: np.ndarray, labels: np.ndarray | None = None):
+    """(upper, lower) model indices of consecutive rows of a board listing `present` models by rating, highest
+    first (ties by index, as the board lists them by slug); pairs in different components are left out."""
+    order = present[np.argsort(-rating[present], kind="stable")]
+    upper, lower = order[:-1], order[1:]
+    if labels is not None:
+        same = labels[upper] == labels[lower]
+        upper, lower = upper[same], lower[same]
+    return upper, lower
+
+
+def _present(outcomes: PairOutcomes) -> np.ndarray:
+    """The models with battles: those a board lists."""
+    n, c = outcomes.n_models, outcomes.count
+    return np.flatnonzero(np.bincount(outcomes.model_a, c, n) + np.bincount(outcomes.model_b, c, n) > 0)
+
+
+def board_flips(outcomes: PairOutcomes, theta: np.ndarray, alpha: float, both_bad: str = "tie",
+                labels: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """A board fitted by ratings.leaderboard.rate (each component on its own): per model, the confirmed votes to
+    flip it with its neighbour above among the models with battles (nan for the top and across components)."""
+    n = outcomes.n_models
+    present = _present(outcomes)
+    labels = components.label(outcomes) if labels is None else labels
+    upper, lower = neighbours(theta, present, labels)
+    out = np.full(n, np.nan)
+    for models in components.members(labels):
+        inside = np.isin(upper, models)
+        if not inside.any() or len(models) < 2:
+            continue
+        sub, _ = components.restrict(outcomes, models)
+        if sub.total == 0:
+            continue
+        position = np.full(n, -1)
+        position[models] = np.arange(len(models))
+        problem = Problem.plain(sub, alpha, both_bad)
+        u, v = position[upper[inside]], position[lower[inside]]
+        flips = votes_to_flip(problem, u, v, theta[upper[inside]] - theta[lower[inside]])
+        found = flips.votes > 0
+        out[lower[inside][found]] = flips.votes[found]
+    return out
+
+
+def pooled_board_flips(outcomes: PairOutcomes, theta: np.ndarray, centre: np.ndarray, precision: np.ndarray,
+                       labels: np.ndarray, both_bad: str = "tie") -> np.ndarray:  # fmt: skip
+    """A pooled board (ratings.pooling, over the overall board's models; `theta` its published posterior mean):
+    per model, the confirmed votes to flip it with its neighbour above among the models with battles on the
+    board, with the board's prior (so tau) held fixed; nan for the top and across components."""
+    n = outcomes.n_models
+    upper, lower = neighbours(theta, _present(outcomes), labels)
+    out = np.full(n, np.nan)
+    if len(upper) == 0:
+        return out
+    problem = Problem.pooled(outcomes, centre, precision, both_bad)
+    flips = votes_to_flip(problem, upper, lower, theta[upper] - theta[lower])
+    found = flips.votes > 0
+    out[lower[found]] = flips.votes[found]
+    return out
