@@ -36,6 +36,9 @@ from ratings.outcomes import Outcome, PairOutcomes
 # Rounds of re-linearisation before a pair is given up as not swappable (it then has no number).
 _MAX_EXTEND = 30
 _MAX_NARROW = 40
+# A pair counts as swapped when the lower model ends at least this far ahead (logits; 0.0002 Elo points): two models
+# left level, say by removing every vote between them, are not swapped, whatever the fit's last digits say.
+SWAP_MARGIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
         k = np.arange(len(active))
         new_gap = gap[active] + fitted[k, upper[active]] - fitted[k, lower[active]] - base_gap[active]
         total = removed[active].sum(axis=1).astype(np.int64)
-        swapped = new_gap < 0
+        swapped = new_gap < -SWAP_MARGIN
         hi[active[swapped]] = total[swapped]
         gap_hi[active[swapped]] = new_gap[swapped]
         keep = active[~swapped]
@@ -256,9 +259,9 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
         k = np.arange(len(owners))
         new_gap = gap[owners_a] + fitted[k, upper[owners_a]] - fitted[k, lower[owners_a]] - base_gap[owners_a]
         for q, m, g in zip(owners, guesses, new_gap.tolist(), strict=True):
-            if g < 0 and m < hi[q]:
+            if g < -SWAP_MARGIN and m < hi[q]:
                 hi[q], gap_hi[q] = m, g
-            elif g >= 0 and m > lo[q]:
+            elif g >= -SWAP_MARGIN and m > lo[q]:
                 lo[q], gap_lo[q] = m, g
     done = (hi > 0) & (hi - lo == 1)
     votes[done] = hi[done]
@@ -289,7 +292,7 @@ def greedy_refits(problem: Problem, upper: int, lower: int, gap: float | None = 
         gaps = gap + fitted[:, upper] - fitted[:, lower] - base_gap
         best = int(np.argmin(gaps))
         removed, theta = rows[best], fitted[best]
-        if gaps[best] < 0:
+        if gaps[best] < -SWAP_MARGIN:
             return step
     return -1
 
