@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import choix
 import numpy as np
 from scipy.special import expit
 
@@ -123,11 +124,24 @@ class Problem:
             start = np.zeros(n) if self.prior is None else self.prior[0]
         start = np.broadcast_to(start, (rows, n))
         if self.prior is None:
-            return batched.fit_pairs(forward, backward, start, self.layout, max_iter=200)
+            try:
+                return batched.fit_pairs(forward, backward, start, self.layout, max_iter=200)
+            except RuntimeError:  # a removal left a nearly separable, very flat fit: choix's ILSR, row by row
+                return np.array([self._choix(f, b, s) for f, b, s in zip(forward, backward, start, strict=True)])
         centre, precision = self.prior
         theta, _, _ = pooling.posterior_mode(forward, backward, np.broadcast_to(centre, (rows, n)),
                                              np.broadcast_to(precision, (rows, n, n)), self.layout, start)  # fmt: skip
         return theta
+
+    def _choix(self, forward: np.ndarray, backward: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """One plain fit by choix (the engine's own), the per-pair wins already holding the virtual ties."""
+        n = self.layout.n
+        wins = np.zeros((n, n))
+        wins[self.layout.i, self.layout.j] = forward
+        wins[self.layout.j, self.layout.i] = backward
+        theta = choix.ilsr_pairwise_dense(wins, alpha=0.0, initial_params=start - start.mean(), tol=1e-10,
+                                          max_iter=100_000)  # fmt: skip
+        return theta - theta.mean()
 
     def gap_change(self, theta: np.ndarray, removed: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         """Per row: the predicted change of theta[upper] - theta[lower] per vote of each kind removed, at the fit
@@ -177,9 +191,9 @@ def _plan(change: np.ndarray, available: np.ndarray, gap: float) -> list[tuple[i
     predicted reductions reach the gap; everything that reduces it if they never do."""
     helps = np.flatnonzero((change < 0) & (available > 0))
     order = helps[np.argsort(change[helps], kind="stable")]
-    plan, left = [], gap
+    plan, left = [], max(gap, 0.0) + SWAP_MARGIN
     for kind in order.tolist():
-        need = int(np.floor(left / -change[kind])) + 1
+        need = np.floor(left / -change[kind]) + 1  # >= 1; inf where the change is vanishingly small
         take = int(min(available[kind], need))
         plan.append((kind, take))
         left += take * change[kind]
@@ -314,14 +328,14 @@ def _present(outcomes: PairOutcomes) -> np.ndarray:
     return np.flatnonzero(np.bincount(outcomes.model_a, c, n) + np.bincount(outcomes.model_b, c, n) > 0)
 
 
-def board_flips(outcomes: PairOutcomes, theta: np.ndarray, alpha: float, both_bad: str = "tie",
+def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, alpha: float, both_bad: str = "tie",
                 labels: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
-    """A board fitted by ratings.leaderboard.rate (each component on its own): per model, the confirmed votes to
-    flip it with its neighbour above among the models with battles (nan for the top and across components)."""
+    """A board fitted by ratings.leaderboard.rate (each component on its own), listed by `rating`: per model, the
+    confirmed votes to flip it with its neighbour above among the models with battles (nan for the top, across
+    components, and where no removal swaps them)."""
     n = outcomes.n_models
-    present = _present(outcomes)
     labels = components.label(outcomes) if labels is None else labels
-    upper, lower = neighbours(theta, present, labels)
+    upper, lower = neighbours(rating, _present(outcomes), labels)
     out = np.full(n, np.nan)
     for models in components.members(labels):
         inside = np.isin(upper, models)
@@ -332,26 +346,33 @@ def board_flips(outcomes: PairOutcomes, theta: np.ndarray, alpha: float, both_ba
             continue
         position = np.full(n, -1)
         position[models] = np.arange(len(models))
-        problem = Problem.plain(sub, alpha, both_bad)
         u, v = position[upper[inside]], position[lower[inside]]
-        flips = votes_to_flip(problem, u, v, theta[upper[inside]] - theta[lower[inside]])
+        try:
+            problem = Problem.plain(sub, alpha, both_bad)
+            flips = votes_to_flip(problem, u, v, theta[upper[inside]] - theta[lower[inside]])
+        except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
+            continue
         found = flips.votes > 0
         out[lower[inside][found]] = flips.votes[found]
     return out
 
 
-def pooled_board_flips(outcomes: PairOutcomes, theta: np.ndarray, centre: np.ndarray, precision: np.ndarray,
-                       labels: np.ndarray, both_bad: str = "tie") -> np.ndarray:  # fmt: skip
-    """A pooled board (ratings.pooling, over the overall board's models; `theta` its published posterior mean):
-    per model, the confirmed votes to flip it with its neighbour above among the models with battles on the
-    board, with the board's prior (so tau) held fixed; nan for the top and across components."""
+def pooled_board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, centre: np.ndarray,
+                       precision: np.ndarray, labels: np.ndarray, both_bad: str = "tie") -> np.ndarray:  # fmt: skip
+    """A pooled board (ratings.pooling, over the overall board's models; `theta` its published posterior mean),
+    listed by `rating`: per model, the confirmed votes to flip it with its neighbour above among the models with
+    battles on the board, with the board's prior (so tau) held fixed; nan for the top, across components, and where
+    no removal of the board's votes swaps them (the prior, the rest of the votes, holds them apart)."""
     n = outcomes.n_models
-    upper, lower = neighbours(theta, _present(outcomes), labels)
+    upper, lower = neighbours(rating, _present(outcomes), labels)
     out = np.full(n, np.nan)
     if len(upper) == 0:
         return out
-    problem = Problem.pooled(outcomes, centre, precision, both_bad)
-    flips = votes_to_flip(problem, upper, lower, theta[upper] - theta[lower])
+    try:
+        problem = Problem.pooled(outcomes, centre, precision, both_bad)
+        flips = votes_to_flip(problem, upper, lower, theta[upper] - theta[lower])
+    except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
+        return out
     found = flips.votes > 0
     out[lower[found]] = flips.votes[found]
     return out

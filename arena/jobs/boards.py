@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from arena.jobs import driver_rows
 from arena.models import Battle, Model, PromptEmotion, Vote
 from arena.taxonomy import EMONET_CATEGORIES, EMONET_GROUPS, GROUP_OF
-from ratings import pooling
+from ratings import flip, pooling
 from ratings.leaderboard import Leaderboard, RatingParams, from_posterior, rate
 from ratings.outcomes import OUTCOME_CODES, PairOutcomes
 
@@ -131,6 +131,8 @@ class BoardFit:
     borrowed: np.ndarray | None = None
     board_borrowed: float | None = None
     tau: float | None = None
+    # Per model: votes whose removal would swap it with the model listed just above it (nan: none; ratings.flip).
+    flip_above: np.ndarray | None = None
 
 
 def to_outcomes(cells: Cells, index: dict[int, int]) -> PairOutcomes:
@@ -155,7 +157,10 @@ def pooled(
     fits = []
     for g, (label, outcomes) in enumerate(counted.items()):
         board = from_posterior(outcomes, result.theta[g], result.covariance[g], overall_board.component, params)
-        fits.append(BoardFit(label, overall_ids, outcomes, board, result.borrowed[g], float(shares[g]), result.tau))
+        above = flip.pooled_board_flips(outcomes, board.rating, result.theta[g], result.centre[g],
+                                        result.prior_precision(g), overall_board.component, params.both_bad)
+        fits.append(BoardFit(label, overall_ids, outcomes, board, result.borrowed[g], float(shares[g]), result.tau,
+                             above))  # fmt: skip
     return fits
 
 
@@ -174,5 +179,7 @@ def independent(family: dict[str, Cells], order: list[int], params: RatingParams
             anchor = (ids.index(anchor_id), params.anchor[1]) if anchor_id in ids else None
         local = RatingParams(params.ci if params.ci != "cluster" else "bootstrap", params.rounds, params.seed,
                              params.alpha, params.both_bad, anchor)  # fmt: skip
-        fits.append(BoardFit(label, ids, outcomes, rate(outcomes, local)))
+        board = rate(outcomes, local)
+        above = flip.board_flips(outcomes, board.rating, board.theta, params.alpha, params.both_bad, board.component)
+        fits.append(BoardFit(label, ids, outcomes, board, flip_above=above))
     return fits

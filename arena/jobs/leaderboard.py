@@ -35,6 +35,9 @@ class BoardRow:
     both_bad_share: float | None = None
     both_bad_low: float | None = None
     both_bad_high: float | None = None
+    # Votes whose removal would swap this row with the row above (ratings.flip, confirmed by refits); None for the
+    # top row, across components, where no removal would, and for runs before votes-to-flip.
+    votes_to_flip_above: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class BoardSnapshot:
     ties: dict | None = None
     position: dict | None = None
     components: list[list[str]] | None = None
+
+    @property
+    def top_flip(self) -> int | None:
+        """Votes whose removal would swap #1 and #2, if known."""
+        return self.rows[1].votes_to_flip_above if len(self.rows) > 1 else None
 
     @property
     def split(self) -> bool:
@@ -87,6 +95,7 @@ class BoardSnapshot:
                     "borrowed": r.borrowed,
                     "both_bad_share": r.both_bad_share,
                     "both_bad_ci": [r.both_bad_low, r.both_bad_high],
+                    "votes_to_flip_above": r.votes_to_flip_above,
                 }
                 for r in self.rows
             ],
@@ -107,6 +116,7 @@ def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
     ratings = run_ratings(session, run.id, label)
     slug_of = {model.id: model.slug for _, model in ratings}
     matrices = run.matrices.get(label, {})
+    flips = dict(zip(matrices.get("model_ids", []), matrices.get("votes_to_flip_above") or [], strict=False))
     rows = [
         BoardRow(
             slug=model.slug,
@@ -123,6 +133,7 @@ def snapshot(session: Session, category: str = OVERALL) -> BoardSnapshot | None:
             both_bad_share=r.both_bad_share,
             both_bad_low=r.both_bad_low,
             both_bad_high=r.both_bad_high,
+            votes_to_flip_above=flips.get(model.id),
         )
         for r, model in ratings
     ]

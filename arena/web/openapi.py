@@ -81,6 +81,15 @@ _RATING = {
             "maxItems": 2,
             "description": "95% Wilson interval of both_bad_share.",
         },
+        "votes_to_flip_above": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "description": "The fewest counted votes of this board whose removal would swap this model with the "
+            "one listed just above it (influence approximation, confirmed by refitting without them: removing "
+            "these votes swaps the two, removing one fewer of them does not). Null for the top row, for a model "
+            "in another component than the one above, and where no removal of this board's votes would swap "
+            "them (on a pooled board the rest of the votes can hold them apart).",
+        },
     },
 }
 

@@ -144,7 +144,7 @@ def test_board_flips_skip_the_top_and_pairs_across_components():
             (0, 2, "tie", 10), (3, 4, "model_a", 12), (4, 3, "model_a", 9)]  # fmt: skip
     outcomes = PairOutcomes.from_rows(5, rows)
     board = lb.rate(outcomes, lb.RatingParams(ci="sandwich"))
-    above = flip.board_flips(outcomes, board.theta, ALPHA, labels=board.component)
+    above = flip.board_flips(outcomes, board.rating, board.theta, ALPHA, labels=board.component)
     order = np.argsort(-board.theta, kind="stable")
     assert np.isnan(above[order[0]])
     for upper, lower in zip(order[:-1], order[1:], strict=True):
@@ -167,3 +167,15 @@ def test_a_pair_only_level_or_without_votes_has_no_number():
     two_ways = PairOutcomes.from_rows(2, [(0, 1, "model_a", 3), (1, 0, "model_a", 1)])
     flips = flip.votes_to_flip(flip.Problem.plain(two_ways, ALPHA), np.array([0]), np.array([1]))
     assert flips.votes.tolist() == [3]
+
+
+def test_a_sparse_board_that_ends_level_stops_cleanly():
+    # A recompute's sparse board: one removal sequence leaves a pair exactly level (not swapped), where a plan
+    # from a gap of ~0 once asked for a negative number of votes.
+    rows = [(0, 3, "model_a", 1), (0, 4, "model_a", 1), (5, 0, "model_a", 1), (1, 2, "model_a", 2), (1, 3, "tie", 1),
+            (2, 4, "tie", 1), (4, 5, "tie", 1)]  # fmt: skip
+    outcomes = PairOutcomes.from_rows(6, rows)
+    board = lb.rate(outcomes, lb.RatingParams(ci="sandwich"))
+    above = flip.board_flips(outcomes, board.rating, board.theta, ALPHA, labels=board.component)
+    found = above[~np.isnan(above)]
+    assert len(found) >= 3 and (found >= 1).all() and (found <= outcomes.total).all()
