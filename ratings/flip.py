@@ -29,11 +29,15 @@ from dataclasses import dataclass
 
 import choix
 import numpy as np
+from scipy import sparse
 from scipy.special import expit
 
 from ratings import batched, components, pooling
 from ratings.outcomes import Outcome, PairOutcomes
 
+# Chord steps per refit at most, and how much each must shrink against the one before.
+_MAX_CHORD = 30
+_CHORD_CONTRACTION = 0.7
 # Rounds of re-linearisation before a pair is given up as not swappable (it then has no number).
 _MAX_EXTEND = 30
 _MAX_NARROW = 40
@@ -78,7 +82,8 @@ class Problem:
     Gaussian prior (centre, precision). Refits and influences of removals of `kinds`."""
 
     def __init__(self, kinds: VoteKinds, forward: np.ndarray, backward: np.ndarray, n: int,
-                 prior: tuple[np.ndarray, np.ndarray] | None = None) -> None:  # fmt: skip
+                 prior: tuple[np.ndarray, np.ndarray] | None = None,
+                 start: np.ndarray | None = None) -> None:  # fmt: skip
         self.kinds = kinds
         self.layout = batched.PairLayout(n)
         self.forward, self.backward = forward, backward
@@ -86,52 +91,97 @@ class Problem:
         lookup = np.full((n, n), -1)
         lookup[self.layout.i, self.layout.j] = np.arange(self.layout.n_pairs)
         self.pair = lookup[kinds.i, kinds.j]  # each kind's pair index
-        self.base = self.fit(np.zeros((1, len(kinds))))[0]
+        # Removals per kind -> wins removed per pair, each way: (kinds, pairs) sparse.
+        shape = (len(kinds), self.layout.n_pairs)
+        rows = np.arange(len(kinds))
+        self._to_forward = sparse.csr_array((kinds.y, (rows, self.pair)), shape=shape)
+        self._to_backward = sparse.csr_array((1.0 - kinds.y, (rows, self.pair)), shape=shape)
+        # The fit itself, from `start` (say the published ratings) when given; then the Hessian there, whose
+        # inverse every refit's chord steps use.
+        self.base, self._chord = None, None
+        self.base = self.fit(np.zeros((1, len(kinds))), start)[0]
+        p = expit(self.layout.gaps(self.base))
+        hessian = self.layout.laplacian((forward + backward) * p * (1 - p))
+        self._chord = np.linalg.inv(batched.definite(hessian) if prior is None else hessian + prior[1])
 
     @classmethod
-    def plain(cls, outcomes: PairOutcomes, alpha: float, both_bad: str = "tie") -> Problem:
+    def plain(cls, outcomes: PairOutcomes, alpha: float, both_bad: str = "tie",
+              start: np.ndarray | None = None) -> Problem:  # fmt: skip
         """The penalised likelihood of ratings.bradley_terry.fit (alpha virtual ties per pair)."""
         layout = batched.PairLayout(outcomes.n_models)
         forward, backward = layout.split(outcomes.win_matrix(both_bad))
         return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward + alpha / 2, backward + alpha / 2,
-                   outcomes.n_models)  # fmt: skip
+                   outcomes.n_models, start=start)  # fmt: skip
 
     @classmethod
-    def pooled(cls, outcomes: PairOutcomes, centre: np.ndarray, precision: np.ndarray, both_bad: str = "tie"):
+    def pooled(cls, outcomes: PairOutcomes, centre: np.ndarray, precision: np.ndarray, both_bad: str = "tie",
+               start: np.ndarray | None = None):  # fmt: skip
         """A pooled board's posterior (ratings.pooling) with its prior, and so tau, held fixed."""
         layout = batched.PairLayout(outcomes.n_models)
         forward, backward = layout.split(outcomes.win_matrix(both_bad))
         return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward, backward, outcomes.n_models,
-                   (np.asarray(centre, float), np.asarray(precision, float)))  # fmt: skip
+                   (np.asarray(centre, float), np.asarray(precision, float)), start)  # fmt: skip
 
     def data(self, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-pair wins with `removed` ((rows, kinds) counts) taken out: (rows, pairs) each."""
-        rows = removed.shape[0]
-        forward = np.repeat(self.forward[None], rows, axis=0)
-        backward = np.repeat(self.backward[None], rows, axis=0)
-        y = self.kinds.y
-        for out, share in ((forward, y), (backward, 1.0 - y)):
-            np.add.at(out, (slice(None), self.pair), -removed * share)
+        forward = self.forward[None] - (self._to_forward.T @ removed.T).T
+        backward = self.backward[None] - (self._to_backward.T @ removed.T).T
         return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
 
     def fit(self, removed: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
-        """theta for each row of removals, by Newton's method from `start` (default: the base fit)."""
+        """theta for each row of removals, fitted to convergence from `start` (default: the base fit): chord
+        steps with the base fit's Hessian first (a removal of a few votes barely changes it, so each step costs
+        one gradient and one product), Newton's method for the rows where they do not contract."""
         forward, backward = self.data(removed)
         rows, n = removed.shape[0], self.layout.n
         if start is None:
-            start = getattr(self, "base", None)
+            start = self.base
         if start is None:
             start = np.zeros(n) if self.prior is None else self.prior[0]
-        start = np.broadcast_to(start, (rows, n))
+        theta = np.array(np.broadcast_to(start, (rows, n)), dtype=np.float64)
+        slow = np.arange(rows) if self._chord is None else self._chord_steps(forward, backward, theta)
+        if len(slow) == 0:
+            return theta
+        f, b, t = forward[slow], backward[slow], theta[slow]
         if self.prior is None:
             try:
-                return batched.fit_pairs(forward, backward, start, self.layout, max_iter=200)
+                theta[slow] = batched.fit_pairs(f, b, t, self.layout, max_iter=200)
             except RuntimeError:  # a removal left a nearly separable, very flat fit: choix's ILSR, row by row
-                return np.array([self._choix(f, b, s) for f, b, s in zip(forward, backward, start, strict=True)])
+                theta[slow] = np.array([self._choix(*row) for row in zip(f, b, t, strict=True)])
+            return theta
         centre, precision = self.prior
-        theta, _, _ = pooling.posterior_mode(forward, backward, np.broadcast_to(centre, (rows, n)),
-                                             np.broadcast_to(precision, (rows, n, n)), self.layout, start)  # fmt: skip
+        k = len(slow)
+        theta[slow], _, _ = pooling.posterior_mode(f, b, np.broadcast_to(centre, (k, n)),
+                                                   np.broadcast_to(precision, (k, n, n)), self.layout, t)  # fmt: skip
         return theta
+
+    def _chord_steps(self, forward: np.ndarray, backward: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Chord steps on every row of theta (in place) until each step is below the engine's tolerance; returns
+        the rows whose steps stopped shrinking (or never got there), restored to their start, for Newton's method."""
+        total = forward + backward
+        start = theta.copy()
+        active = np.arange(theta.shape[0])
+        previous = np.full(len(active), np.inf)
+        slow = []
+        for _ in range(_MAX_CHORD):
+            t = theta[active]
+            p = expit(self.layout.gaps(t))
+            gradient = self.layout.per_model(total[active] * p - forward[active])
+            if self.prior is not None:
+                gradient = gradient + (t - self.prior[0]) @ self.prior[1]
+            step = -gradient @ self._chord
+            size = np.max(np.abs(step), axis=1)
+            ok = size <= _CHORD_CONTRACTION * previous
+            theta[active[ok]] += step[ok]
+            slow.append(active[~ok])
+            keep = ok & (size >= batched.DEFAULT_TOL)
+            active, previous = active[keep], size[keep]
+            if len(active) == 0:
+                break
+        slow.append(active)
+        slow = np.sort(np.concatenate(slow))
+        theta[slow] = start[slow]
+        return slow
 
     def _choix(self, forward: np.ndarray, backward: np.ndarray, start: np.ndarray) -> np.ndarray:
         """One plain fit by choix (the engine's own), the per-pair wins already holding the virtual ties."""
@@ -186,10 +236,28 @@ def _prefix(sequence: list[tuple[int, int]], m: int, n_kinds: int) -> np.ndarray
     return out
 
 
-def _plan(change: np.ndarray, available: np.ndarray, gap: float) -> list[tuple[int, int]]:
+_SHORTLIST = 256
+
+
+def _shortlist(change: np.ndarray, available: np.ndarray) -> np.ndarray | list:
+    """Per row, the kinds with the largest predicted reduction that are left (a partition, not a sort)."""
+    if change.shape[1] <= _SHORTLIST:
+        return [None] * change.shape[0]
+    score = np.where((change < 0) & (available > 0), change, 0.0)
+    return np.argpartition(score, _SHORTLIST - 1, axis=1)[:, :_SHORTLIST]
+
+
+def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None) -> list[tuple[int, int]]:
     """Kinds by largest predicted reduction per vote, as many votes of each as needed (or held) until the
-    predicted reductions reach the gap; everything that reduces it if they never do."""
-    helps = np.flatnonzero((change < 0) & (available > 0))
+    predicted reductions reach the gap; everything that reduces it if they never do. `shortlist`: the kinds to
+    look at first (all of them if those do not reach the gap)."""
+    if shortlist is not None:
+        helps = shortlist[(change[shortlist] < 0) & (available[shortlist] > 0)]
+        reach = -(change[helps] * available[helps]).sum()
+        if reach <= max(gap, 0.0) + SWAP_MARGIN:
+            shortlist = None
+    if shortlist is None:
+        helps = np.flatnonzero((change < 0) & (available > 0))
     order = helps[np.argsort(change[helps], kind="stable")]
     plan, left = [], max(gap, 0.0) + SWAP_MARGIN
     for kind in order.tolist():
@@ -228,8 +296,10 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
             break
         change = problem.gap_change(theta_lo[active], removed[active], upper[active], lower[active])
         grown = []
+        available = problem.kinds.count[None] - removed[active]
+        shortlist = _shortlist(change, available)
         for row, q in enumerate(active.tolist()):
-            plan = _plan(change[row], problem.kinds.count - removed[q], gap_lo[q])
+            plan = _plan(change[row], available[row], gap_lo[q], shortlist[row])
             if not plan:
                 continue
             if not sequences[q]:
@@ -348,7 +418,7 @@ def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, a
         position[models] = np.arange(len(models))
         u, v = position[upper[inside]], position[lower[inside]]
         try:
-            problem = Problem.plain(sub, alpha, both_bad)
+            problem = Problem.plain(sub, alpha, both_bad, theta[models])
             flips = votes_to_flip(problem, u, v, theta[upper[inside]] - theta[lower[inside]])
         except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
             continue
@@ -369,7 +439,7 @@ def pooled_board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.nda
     if len(upper) == 0:
         return out
     try:
-        problem = Problem.pooled(outcomes, centre, precision, both_bad)
+        problem = Problem.pooled(outcomes, centre, precision, both_bad, theta)
         flips = votes_to_flip(problem, upper, lower, theta[upper] - theta[lower])
     except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
         return out
