@@ -41,6 +41,8 @@ _CHORD_CONTRACTION = 0.7
 # Rounds of re-linearisation before a pair is given up as not swappable (it then has no number).
 _MAX_EXTEND = 30
 _MAX_NARROW = 40
+# Refits per bracketed pair and round (a bracket this narrow is settled in one round).
+_PROBES = 8
 # A pair counts as swapped when the lower model ends at least this far ahead (logits; 0.0002 Elo points): two models
 # left level, say by removing every vote between them, are not swapped, whatever the fit's last digits say.
 SWAP_MARGIN = 1e-6
@@ -98,11 +100,16 @@ class Problem:
         self._to_backward = sparse.csr_array((1.0 - kinds.y, (rows, self.pair)), shape=shape)
         # The fit itself, from `start` (say the published ratings) when given; then the Hessian there, whose
         # inverse every refit's chord steps use.
-        self.base, self._chord = None, None
+        self.base, self._chord, self.tol = None, None, batched.DEFAULT_TOL
+        if start is not None:  # chord steps from there (the published ratings are at or next to the optimum)
+            self._chord = self._inverse_hessian(np.asarray(start, dtype=np.float64))
         self.base = self.fit(np.zeros((1, len(kinds))), start)[0]
-        p = expit(self.layout.gaps(self.base))
-        hessian = self.layout.laplacian((forward + backward) * p * (1 - p))
-        self._chord = np.linalg.inv(batched.definite(hessian) if prior is None else hessian + prior[1])
+        self._chord = self._inverse_hessian(self.base)
+
+    def _inverse_hessian(self, theta: np.ndarray) -> np.ndarray:
+        p = expit(self.layout.gaps(theta))
+        hessian = self.layout.laplacian((self.forward + self.backward) * p * (1 - p))
+        return np.linalg.inv(batched.definite(hessian) if self.prior is None else hessian + self.prior[1])
 
     @classmethod
     def plain(cls, outcomes: PairOutcomes, alpha: float, both_bad: str = "tie",
@@ -174,7 +181,7 @@ class Problem:
             ok = size <= _CHORD_CONTRACTION * previous
             theta[active[ok]] += step[ok]
             slow.append(active[~ok])
-            keep = ok & (size >= batched.DEFAULT_TOL)
+            keep = ok & (size >= self.tol)
             active, previous = active[keep], size[keep]
             if len(active) == 0:
                 break
@@ -226,13 +233,10 @@ class Flips:
 def _prefix(sequence: list[tuple[int, int]], m: int, n_kinds: int) -> np.ndarray:
     """The removal counts per kind of the first m votes of a sequence."""
     out = np.zeros(n_kinds)
-    left = m
-    for kind, count in sequence:
-        if left <= 0:
-            break
-        take = min(count, left)
-        out[kind] += take
-        left -= take
+    if sequence and m > 0:
+        kinds, counts = np.array(sequence, dtype=np.int64).T
+        before = np.cumsum(counts) - counts
+        np.add.at(out, kinds, np.clip(m - before, 0, counts))
     return out
 
 
@@ -288,65 +292,54 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
     hi = np.full(pairs, -1, dtype=np.int64)
     gap_lo, gap_hi = gap.copy(), np.zeros(pairs)
     theta_lo = theta.copy()
-    stuck = gap <= 0  # already level or swapped: nothing to remove (0 is not a meaningful answer; left -1)
-    active = np.flatnonzero(~stuck)
-    # Extend: linearise, remove the votes that should swap the pair, refit; again from the refit until swapped.
-    for _ in range(_MAX_EXTEND):
-        if len(active) == 0:
-            break
-        change = problem.gap_change(theta_lo[active], removed[active], upper[active], lower[active])
-        grown = []
-        available = problem.kinds.count[None] - removed[active]
-        shortlist = _shortlist(change, available)
-        for row, q in enumerate(active.tolist()):
-            plan = _plan(change[row], available[row], gap_lo[q], shortlist[row])
-            if not plan:
-                continue
-            if not sequences[q]:
-                linear[q] = sum(c for _, c in plan)
-            sequences[q].extend(plan)
-            for kind, count in plan:
-                removed[q, kind] += count
-            grown.append(q)
-        active = np.array(grown, dtype=np.int64)
-        if len(active) == 0:
-            break
-        fitted = problem.fit(removed[active], theta_lo[active])
-        k = np.arange(len(active))
-        new_gap = gap[active] + fitted[k, upper[active]] - fitted[k, lower[active]] - base_gap[active]
-        total = removed[active].sum(axis=1).astype(np.int64)
-        swapped = new_gap < -SWAP_MARGIN
-        hi[active[swapped]] = total[swapped]
-        gap_hi[active[swapped]] = new_gap[swapped]
-        keep = active[~swapped]
-        lo[keep], gap_lo[keep], theta_lo[keep] = total[~swapped], new_gap[~swapped], fitted[~swapped]
-        active = keep
-    # Narrow: step back along each pair's sequence until removing hi swaps it and hi - 1 does not.
-    for _ in range(_MAX_NARROW):
-        open_ = np.flatnonzero((hi > 0) & (hi - lo > 1))
-        if len(open_) == 0:
-            break
-        guesses, owners = [], []
-        for q in open_.tolist():
+    extending = gap > 0  # a pair level or reversed already has nothing to remove (no number; -1)
+    # Each round fits, as rows of one vectorised refit: for a pair not yet swapped, the votes the influences at its
+    # last refit say should swap it (and one fewer); for a bracketed pair, secant guesses inside its bracket.
+    for _ in range(_MAX_EXTEND + _MAX_NARROW):
+        owners, counts = [], []
+        grow = np.flatnonzero(extending)
+        if len(grow):
+            change = problem.gap_change(theta_lo[grow], removed[grow], upper[grow], lower[grow])
+            available = problem.kinds.count[None] - removed[grow]
+            shortlist = _shortlist(change, available)
+            for row, q in enumerate(grow.tolist()):
+                plan = _plan(change[row], available[row], gap_lo[q], shortlist[row])
+                if not plan:  # nothing left that would narrow the gap: never swapped
+                    extending[q] = False
+                    continue
+                if not sequences[q]:
+                    linear[q] = sum(c for _, c in plan)
+                sequences[q].extend(plan)
+                for kind, count in plan:
+                    removed[q, kind] += count
+                total = int(removed[q].sum())
+                owners += [q] if total - 1 <= lo[q] else [q, q]
+                counts += [total] if total - 1 <= lo[q] else [total, total - 1]
+        for q in np.flatnonzero((hi > 0) & (hi - lo > 1)).tolist():
             span = hi[q] - lo[q]
             guess = lo[q] + int(np.ceil(span * gap_lo[q] / (gap_lo[q] - gap_hi[q])))
             guess = int(min(max(guess, lo[q] + 1), hi[q] - 1))
-            probes = {guess, max(guess - 1, lo[q] + 1)}
-            if span > 8:  # keep the bracket shrinking even when the secant is poor
-                probes.add(lo[q] + span // 2)
-            for m in sorted(probes):
-                guesses.append(m)
-                owners.append(q)
-        rows = np.array([_prefix(sequences[q], m, n_kinds) for q, m in zip(owners, guesses, strict=True)])
-        owners_a = np.array(owners)
-        fitted = problem.fit(rows, theta_lo[owners_a])
+            if span <= _PROBES:  # every count inside the bracket at once: decided this round
+                probes = set(range(lo[q] + 1, hi[q]))
+            else:  # the secant's guess and its neighbours, and evenly spaced counts should it be poor
+                probes = {g for g in (guess - 1, guess, guess + 1) if lo[q] < g < hi[q]}
+                probes |= {lo[q] + span * j // (_PROBES - 2) for j in range(1, _PROBES - 2)}
+            owners += [q] * len(probes)
+            counts += sorted(probes)
+        if not owners:
+            break
+        owner = np.array(owners)
+        rows = np.array([_prefix(sequences[q], m, n_kinds) for q, m in zip(owners, counts, strict=True)])
+        fitted = problem.fit(rows, theta_lo[owner])
         k = np.arange(len(owners))
-        new_gap = gap[owners_a] + fitted[k, upper[owners_a]] - fitted[k, lower[owners_a]] - base_gap[owners_a]
-        for q, m, g in zip(owners, guesses, new_gap.tolist(), strict=True):
-            if g < -SWAP_MARGIN and m < hi[q]:
-                hi[q], gap_hi[q] = m, g
-            elif g >= -SWAP_MARGIN and m > lo[q]:
-                lo[q], gap_lo[q] = m, g
+        new_gap = gap[owner] + fitted[k, upper[owner]] - fitted[k, lower[owner]] - base_gap[owner]
+        for row, (q, m, g) in enumerate(zip(owners, counts, new_gap.tolist(), strict=True)):
+            if g < -SWAP_MARGIN:
+                if hi[q] < 0 or m < hi[q]:
+                    hi[q], gap_hi[q] = m, g
+                extending[q] = False
+            elif m > lo[q]:
+                lo[q], gap_lo[q], theta_lo[q] = m, g, fitted[row]
     done = (hi > 0) & (hi - lo == 1)
     votes[done] = hi[done]
     return Flips(votes, linear, gap, sequences)
