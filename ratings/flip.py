@@ -16,8 +16,11 @@ Then every k is confirmed by refits: the fit is redone without the chosen votes;
 influences are recomputed at the refitted ratings (re-linearised) and more votes are chosen the same way, and
 once it has swapped the removal is stepped back along the same sequence of votes (secant guesses, then the count
 just below) until removing k votes swaps the pair and removing the first k - 1 of them does not. The number
-published is that confirmed k. All the pairs of a board run in lock-step, each refit a row of one vectorised
-Newton fit started at the board's ratings.
+published is that confirmed k. All the pairs of a board run in lock-step: each round is one vectorised refit
+whose rows are every pair's trial removals, fitted to convergence by chord steps with the Hessian of the board's
+own fit (removing a few votes of thousands barely changes it, so a step is one gradient and one product), with
+Newton's method for rows where those stall. A pooled board's prior (its centre, the fit of every vote outside
+the board, and tau) is held fixed: removing a board's vote leaves the votes outside it unchanged.
 
 `greedy_refits` is the slow reference the tests compare with: one vote at a time, the one whose removal (by an
 actual refit) shrinks the gap most.
@@ -42,7 +45,7 @@ _CHORD_CONTRACTION = 0.7
 _MAX_EXTEND = 30
 _MAX_NARROW = 40
 # Refits per bracketed pair and round (a bracket this narrow is settled in one round).
-_PROBES = 8
+_PROBES = 4
 # A pair counts as swapped when the lower model ends at least this far ahead (logits; 0.0002 Elo points): two models
 # left level, say by removing every vote between them, are not swapped, whatever the fit's last digits say.
 SWAP_MARGIN = 1e-6
@@ -85,7 +88,7 @@ class Problem:
 
     def __init__(self, kinds: VoteKinds, forward: np.ndarray, backward: np.ndarray, n: int,
                  prior: tuple[np.ndarray, np.ndarray] | None = None,
-                 start: np.ndarray | None = None) -> None:  # fmt: skip
+                 start: np.ndarray | None = None, steps: int | None = None) -> None:  # fmt: skip
         self.kinds = kinds
         self.layout = batched.PairLayout(n)
         self.forward, self.backward = forward, backward
@@ -100,11 +103,13 @@ class Problem:
         self._to_backward = sparse.csr_array((1.0 - kinds.y, (rows, self.pair)), shape=shape)
         # The fit itself, from `start` (say the published ratings) when given; then the Hessian there, whose
         # inverse every refit's chord steps use.
-        self.base, self._chord, self.tol = None, None, batched.DEFAULT_TOL
+        self.base, self._chord, self.tol, self.steps = None, None, batched.DEFAULT_TOL, None
         if start is not None:  # chord steps from there (the published ratings are at or next to the optimum)
             self._chord = self._inverse_hessian(np.asarray(start, dtype=np.float64))
         self.base = self.fit(np.zeros((1, len(kinds))), start)[0]
         self._chord = self._inverse_hessian(self.base)
+        # Refits to convergence (None), or this many chord steps from each refit's warm start (see board_flips).
+        self.steps = steps
 
     def _inverse_hessian(self, theta: np.ndarray) -> np.ndarray:
         p = expit(self.layout.gaps(theta))
@@ -113,26 +118,27 @@ class Problem:
 
     @classmethod
     def plain(cls, outcomes: PairOutcomes, alpha: float, both_bad: str = "tie",
-              start: np.ndarray | None = None) -> Problem:  # fmt: skip
+              start: np.ndarray | None = None, steps: int | None = None) -> Problem:  # fmt: skip
         """The penalised likelihood of ratings.bradley_terry.fit (alpha virtual ties per pair)."""
         layout = batched.PairLayout(outcomes.n_models)
         forward, backward = layout.split(outcomes.win_matrix(both_bad))
         return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward + alpha / 2, backward + alpha / 2,
-                   outcomes.n_models, start=start)  # fmt: skip
+                   outcomes.n_models, start=start, steps=steps)  # fmt: skip
 
     @classmethod
     def pooled(cls, outcomes: PairOutcomes, centre: np.ndarray, precision: np.ndarray, both_bad: str = "tie",
-               start: np.ndarray | None = None):  # fmt: skip
+               start: np.ndarray | None = None, steps: int | None = None):  # fmt: skip
         """A pooled board's posterior (ratings.pooling) with its prior, and so tau, held fixed."""
         layout = batched.PairLayout(outcomes.n_models)
         forward, backward = layout.split(outcomes.win_matrix(both_bad))
         return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward, backward, outcomes.n_models,
-                   (np.asarray(centre, float), np.asarray(precision, float)), start)  # fmt: skip
+                   (np.asarray(centre, float), np.asarray(precision, float)), start, steps)  # fmt: skip
 
     def data(self, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-pair wins with `removed` ((rows, kinds) counts) taken out: (rows, pairs) each."""
-        forward = self.forward[None] - (self._to_forward.T @ removed.T).T
-        backward = self.backward[None] - (self._to_backward.T @ removed.T).T
+        removed = sparse.csr_array(removed)  # a removal touches a few kinds of thousands
+        forward = self.forward[None] - (removed @ self._to_forward).toarray()
+        backward = self.backward[None] - (removed @ self._to_backward).toarray()
         return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
 
     def fit(self, removed: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
@@ -170,7 +176,7 @@ class Problem:
         active = np.arange(theta.shape[0])
         previous = np.full(len(active), np.inf)
         slow = []
-        for _ in range(_MAX_CHORD):
+        for _ in range(self.steps or _MAX_CHORD):
             t = theta[active]
             p = expit(self.layout.gaps(t))
             gradient = self.layout.per_model(total[active] * p - forward[active])
@@ -185,7 +191,8 @@ class Problem:
             active, previous = active[keep], size[keep]
             if len(active) == 0:
                 break
-        slow.append(active)
+        if self.steps is None:  # to convergence: the rows not there yet go on with Newton's method
+            slow.append(active)
         slow = np.sort(np.concatenate(slow))
         theta[slow] = start[slow]
         return slow
@@ -224,20 +231,17 @@ class Flips:
     votes: np.ndarray
     linear: np.ndarray
     gap: np.ndarray
-    sequences: list[list[tuple[int, int]]]
+    sequences: list[tuple[np.ndarray, np.ndarray]]  # per pair: kinds and counts, in removal order
 
     def removal(self, q: int, m: int, n_kinds: int) -> np.ndarray:
         return _prefix(self.sequences[q], m, n_kinds)
 
 
-def _prefix(sequence: list[tuple[int, int]], m: int, n_kinds: int) -> np.ndarray:
+def _prefix(sequence: tuple[np.ndarray, np.ndarray], m: int, n_kinds: int) -> np.ndarray:
     """The removal counts per kind of the first m votes of a sequence."""
-    out = np.zeros(n_kinds)
-    if sequence and m > 0:
-        kinds, counts = np.array(sequence, dtype=np.int64).T
-        before = np.cumsum(counts) - counts
-        np.add.at(out, kinds, np.clip(m - before, 0, counts))
-    return out
+    kinds, counts = sequence
+    before = np.cumsum(counts) - counts
+    return np.bincount(kinds, np.clip(m - before, 0, counts), n_kinds).astype(np.float64)
 
 
 _SHORTLIST = 256
@@ -251,27 +255,28 @@ def _shortlist(change: np.ndarray, available: np.ndarray) -> np.ndarray | list:
     return np.argpartition(score, _SHORTLIST - 1, axis=1)[:, :_SHORTLIST]
 
 
-def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None) -> list[tuple[int, int]]:
+def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None) -> tuple[np.ndarray, np.ndarray]:
     """Kinds by largest predicted reduction per vote, as many votes of each as needed (or held) until the
     predicted reductions reach the gap; everything that reduces it if they never do. `shortlist`: the kinds to
     look at first (all of them if those do not reach the gap)."""
+    target = max(gap, 0.0) + SWAP_MARGIN
     if shortlist is not None:
         helps = shortlist[(change[shortlist] < 0) & (available[shortlist] > 0)]
-        reach = -(change[helps] * available[helps]).sum()
-        if reach <= max(gap, 0.0) + SWAP_MARGIN:
+        if -(change[helps] * available[helps]).sum() <= target:
             shortlist = None
     if shortlist is None:
         helps = np.flatnonzero((change < 0) & (available > 0))
     order = helps[np.argsort(change[helps], kind="stable")]
-    plan, left = [], max(gap, 0.0) + SWAP_MARGIN
-    for kind in order.tolist():
-        need = np.floor(left / -change[kind]) + 1  # >= 1; inf where the change is vanishingly small
-        take = int(min(available[kind], need))
-        plan.append((kind, take))
-        left += take * change[kind]
-        if left < 0:
-            break
-    return plan
+    per_vote = -change[order]
+    held = available[order]
+    reached = np.cumsum(per_vote * held)
+    last = int(np.searchsorted(reached, target, side="right"))  # the first kind whose votes cross the target
+    if last >= len(order):  # never reached: every vote that narrows the gap
+        return order, held.copy()
+    before = reached[last - 1] if last else 0.0
+    counts = held[: last + 1].copy()
+    counts[last] = min(held[last], np.floor((target - before) / per_vote[last]) + 1)
+    return order[: last + 1], counts
 
 
 def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: np.ndarray | None = None) -> Flips:
@@ -283,7 +288,8 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
     gap = base_gap.copy() if gap is None else np.asarray(gap, dtype=float)
     votes = np.full(pairs, -1, dtype=np.int64)
     linear = np.full(pairs, -1, dtype=np.int64)
-    sequences: list[list[tuple[int, int]]] = [[] for _ in range(pairs)]
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
+    sequences: list[tuple[np.ndarray, np.ndarray]] = [empty] * pairs
     if pairs == 0:
         return Flips(votes, linear, gap, sequences)
     removed = np.zeros((pairs, n_kinds))
@@ -303,16 +309,15 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
             available = problem.kinds.count[None] - removed[grow]
             shortlist = _shortlist(change, available)
             for row, q in enumerate(grow.tolist()):
-                plan = _plan(change[row], available[row], gap_lo[q], shortlist[row])
-                if not plan:  # nothing left that would narrow the gap: never swapped
+                kinds, take = _plan(change[row], available[row], gap_lo[q], shortlist[row])
+                if len(kinds) == 0:  # nothing left that would narrow the gap: never swapped
                     extending[q] = False
                     continue
-                if not sequences[q]:
-                    linear[q] = sum(c for _, c in plan)
-                sequences[q].extend(plan)
-                for kind, count in plan:
-                    removed[q, kind] += count
-                total = int(removed[q].sum())
+                if len(sequences[q][0]) == 0:
+                    linear[q] = int(take.sum())
+                sequences[q] = (np.concatenate([sequences[q][0], kinds]), np.concatenate([sequences[q][1], take]))
+                removed[q, kinds] += take
+                total = int(round(removed[q].sum()))
                 owners += [q] if total - 1 <= lo[q] else [q, q]
                 counts += [total] if total - 1 <= lo[q] else [total, total - 1]
         for q in np.flatnonzero((hi > 0) & (hi - lo > 1)).tolist():
@@ -322,8 +327,7 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
             if span <= _PROBES:  # every count inside the bracket at once: decided this round
                 probes = set(range(lo[q] + 1, hi[q]))
             else:  # the secant's guess and its neighbours, and evenly spaced counts should it be poor
-                probes = {g for g in (guess - 1, guess, guess + 1) if lo[q] < g < hi[q]}
-                probes |= {lo[q] + span * j // (_PROBES - 2) for j in range(1, _PROBES - 2)}
+                probes = {g for g in (guess - 1, guess, guess + 1, lo[q] + span // 2) if lo[q] < g < hi[q]}
             owners += [q] * len(probes)
             counts += sorted(probes)
         if not owners:
@@ -392,7 +396,7 @@ def _present(outcomes: PairOutcomes) -> np.ndarray:
 
 
 def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, alpha: float, both_bad: str = "tie",
-                labels: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+                labels: np.ndarray | None = None, steps: int | None = None) -> np.ndarray:  # fmt: skip
     """A board fitted by ratings.leaderboard.rate (each component on its own), listed by `rating`: per model, the
     confirmed votes to flip it with its neighbour above among the models with battles (nan for the top, across
     components, and where no removal swaps them)."""
@@ -411,7 +415,7 @@ def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, a
         position[models] = np.arange(len(models))
         u, v = position[upper[inside]], position[lower[inside]]
         try:
-            problem = Problem.plain(sub, alpha, both_bad, theta[models])
+            problem = Problem.plain(sub, alpha, both_bad, theta[models], steps)
             flips = votes_to_flip(problem, u, v, theta[upper[inside]] - theta[lower[inside]])
         except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
             continue
@@ -421,7 +425,8 @@ def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, a
 
 
 def pooled_board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, centre: np.ndarray,
-                       precision: np.ndarray, labels: np.ndarray, both_bad: str = "tie") -> np.ndarray:  # fmt: skip
+                       precision: np.ndarray, labels: np.ndarray, both_bad: str = "tie",
+                       steps: int | None = None) -> np.ndarray:  # fmt: skip
     """A pooled board (ratings.pooling, over the overall board's models; `theta` its published posterior mean),
     listed by `rating`: per model, the confirmed votes to flip it with its neighbour above among the models with
     battles on the board, with the board's prior (so tau) held fixed; nan for the top, across components, and where
@@ -432,7 +437,7 @@ def pooled_board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.nda
     if len(upper) == 0:
         return out
     try:
-        problem = Problem.pooled(outcomes, centre, precision, both_bad, theta)
+        problem = Problem.pooled(outcomes, centre, precision, both_bad, theta, steps)
         flips = votes_to_flip(problem, upper, lower, theta[upper] - theta[lower])
     except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
         return out
