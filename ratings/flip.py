@@ -29,6 +29,7 @@ actual refit) shrinks the gap most.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import choix
 import numpy as np
@@ -49,6 +50,12 @@ _PROBES = 4
 # A pair counts as swapped when the lower model ends at least this far ahead (logits; 0.0002 Elo points): two models
 # left level, say by removing every vote between them, are not swapped, whatever the fit's last digits say.
 SWAP_MARGIN = 1e-6
+
+
+@lru_cache(maxsize=8)
+def _layout(n: int) -> batched.PairLayout:
+    """The pair layout of n models, shared by every board of a run (building it is most of a small board's cost)."""
+    return batched.PairLayout(n)
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class Problem:
                  prior: tuple[np.ndarray, np.ndarray] | None = None,
                  start: np.ndarray | None = None, steps: int | None = None) -> None:  # fmt: skip
         self.kinds = kinds
-        self.layout = batched.PairLayout(n)
+        self.layout = _layout(n)
         self.forward, self.backward = forward, backward
         self.prior = prior
         lookup = np.full((n, n), -1)
@@ -120,7 +127,7 @@ class Problem:
     def plain(cls, outcomes: PairOutcomes, alpha: float, both_bad: str = "tie",
               start: np.ndarray | None = None, steps: int | None = None) -> Problem:  # fmt: skip
         """The penalised likelihood of ratings.bradley_terry.fit (alpha virtual ties per pair)."""
-        layout = batched.PairLayout(outcomes.n_models)
+        layout = _layout(outcomes.n_models)
         forward, backward = layout.split(outcomes.win_matrix(both_bad))
         return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward + alpha / 2, backward + alpha / 2,
                    outcomes.n_models, start=start, steps=steps)  # fmt: skip
@@ -129,7 +136,7 @@ class Problem:
     def pooled(cls, outcomes: PairOutcomes, centre: np.ndarray, precision: np.ndarray, both_bad: str = "tie",
                start: np.ndarray | None = None, steps: int | None = None):  # fmt: skip
         """A pooled board's posterior (ratings.pooling) with its prior, and so tau, held fixed."""
-        layout = batched.PairLayout(outcomes.n_models)
+        layout = _layout(outcomes.n_models)
         forward, backward = layout.split(outcomes.win_matrix(both_bad))
         return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward, backward, outcomes.n_models,
                    (np.asarray(centre, float), np.asarray(precision, float)), start, steps)  # fmt: skip
@@ -378,11 +385,14 @@ def greedy_refits(problem: Problem, upper: int, lower: int, gap: float | None = 
     return -1
 
 
-def neighbours(rating: np.ndarray, present: np.ndarray, labels: np.ndarray | None = None):
+def neighbours(rating: np.ndarray, present: np.ndarray, labels: np.ndarray | None = None, top: int | None = None):
     """(upper, lower) model indices of consecutive rows of a board listing `present` models by rating, highest
-    first (ties by index, as the board lists them by slug); pairs in different components are left out."""
+    first (ties by index, as the board lists them by slug); pairs in different components are left out. `top`:
+    only the first that many pairs (1: #1 and #2)."""
     order = present[np.argsort(-rating[present], kind="stable")]
     upper, lower = order[:-1], order[1:]
+    if top is not None:
+        upper, lower = upper[:top], lower[:top]
     if labels is not None:
         same = labels[upper] == labels[lower]
         upper, lower = upper[same], lower[same]
@@ -396,13 +406,14 @@ def _present(outcomes: PairOutcomes) -> np.ndarray:
 
 
 def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, alpha: float, both_bad: str = "tie",
-                labels: np.ndarray | None = None, steps: int | None = None) -> np.ndarray:  # fmt: skip
+                labels: np.ndarray | None = None, steps: int | None = None,
+                top: int | None = None) -> np.ndarray:  # fmt: skip
     """A board fitted by ratings.leaderboard.rate (each component on its own), listed by `rating`: per model, the
     confirmed votes to flip it with its neighbour above among the models with battles (nan for the top, across
     components, and where no removal swaps them)."""
     n = outcomes.n_models
     labels = components.label(outcomes) if labels is None else labels
-    upper, lower = neighbours(rating, _present(outcomes), labels)
+    upper, lower = neighbours(rating, _present(outcomes), labels, top)
     out = np.full(n, np.nan)
     for models in components.members(labels):
         inside = np.isin(upper, models)
@@ -426,13 +437,13 @@ def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, a
 
 def pooled_board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, centre: np.ndarray,
                        precision: np.ndarray, labels: np.ndarray, both_bad: str = "tie",
-                       steps: int | None = None) -> np.ndarray:  # fmt: skip
+                       steps: int | None = None, top: int | None = None) -> np.ndarray:  # fmt: skip
     """A pooled board (ratings.pooling, over the overall board's models; `theta` its published posterior mean),
     listed by `rating`: per model, the confirmed votes to flip it with its neighbour above among the models with
     battles on the board, with the board's prior (so tau) held fixed; nan for the top, across components, and where
     no removal of the board's votes swaps them (the prior, the rest of the votes, holds them apart)."""
     n = outcomes.n_models
-    upper, lower = neighbours(rating, _present(outcomes), labels)
+    upper, lower = neighbours(rating, _present(outcomes), labels, top)
     out = np.full(n, np.nan)
     if len(upper) == 0:
         return out

@@ -122,6 +122,12 @@ def test_pooled_boards_agree_with_greedy_refits_and_the_full_pool():
         # -1 on both: the prior (the rest of the votes) holds the pair apart whatever this board's votes say.
         assert within(flips.votes, greedy).all() or ((flips.votes == -1) == (greedy == -1)).all()
         assert within(flips.votes[greedy > 0], greedy[greedy > 0]).all(), (flips.votes, greedy)
+        # The recompute's emotion boards refit by two warm-started chord steps instead of to convergence.
+        quick = flip.Problem.pooled(board, pooled.centre[g], pooled.prior_precision(g), start=theta, steps=2)
+        fast = flip.votes_to_flip(quick, upper, lower, theta[upper] - theta[lower]).votes
+        both = (fast > 0) & (greedy > 0)
+        assert ((fast > 0) == (greedy > 0)).mean() >= 0.9
+        assert within(fast[both], greedy[both]).all(), (fast, greedy)
         # Against the whole pooled fit redone without the votes (tau re-estimated from every board; the prior's
         # centre unchanged, as the rest of the votes is): along the same sequence the pair swaps within 20% of k.
         for q in np.flatnonzero(flips.votes > 0):
