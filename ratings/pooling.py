@@ -48,6 +48,16 @@ class PooledBoards:
     borrowed: np.ndarray  # (boards, n) weight of the prior centre in the board's rating, 0..1
     battles: np.ndarray  # (boards, n) battles of each model on each board
     tau: float  # logits, the posterior geometric mean
+    # Each board's prior centre (the fit of every vote outside it) and that centre's covariance: with tau they give
+    # the prior, Normal(centre, tau^2 I + centre_covariance), that ratings.flip holds fixed.
+    centre: np.ndarray | None = None  # (boards, n)
+    centre_covariance: np.ndarray | None = None  # (boards, n, n)
+
+    def prior_precision(self, board: int, tau: float | None = None) -> np.ndarray:
+        """The prior precision of one board at tau (default: the posterior geometric mean)."""
+        n = self.theta.shape[1]
+        value = self.tau if tau is None else tau
+        return np.linalg.inv(self.centre_covariance[board] + value**2 * np.eye(n))
 
     def board_borrowed(self) -> np.ndarray:
         """Per board, the mean borrowed weight over the models with battles on it (nan if none)."""
@@ -187,4 +197,6 @@ def pool(
         borrowed=np.einsum("k,kgi->gi", weight, np.array(borrowed)),
         battles=battles,
         tau=float(np.exp(weight @ np.log(grid))),
+        centre=centres.theta,
+        centre_covariance=centres.covariance,
     )

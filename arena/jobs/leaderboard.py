@@ -50,6 +50,9 @@ class BoardRow:
     sampling_share: float | None = None
     # A new configuration with fewer than provisional_new_config_votes counted votes.
     new_config: bool = False
+    # Votes whose removal would swap this row with the row above (ratings.flip, confirmed by refits); None for the
+    # top row, across components, where no removal would, and for runs before votes-to-flip.
+    votes_to_flip_above: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class BoardSnapshot:
     components: list[list[str]] | None = None
     provisional_votes: int = PROVISIONAL_VOTES
     sampling_window_days: int | None = None
+
+    @property
+    def top_flip(self) -> int | None:
+        """Votes whose removal would swap #1 and #2, if known."""
+        return self.rows[1].votes_to_flip_above if len(self.rows) > 1 else None
 
     @property
     def split(self) -> bool:
@@ -113,6 +121,7 @@ class BoardSnapshot:
                     "first_seen": r.first_seen,
                     "last_seen": r.last_seen,
                     "sampling_share": r.sampling_share,
+                    "votes_to_flip_above": r.votes_to_flip_above,
                 }
                 for r in self.rows
             ],
@@ -144,6 +153,7 @@ def snapshot(
         own_votes.update({r.model_id: r.battles for r, _ in run_ratings(session, run.id, OVERALL)})
     variant_slugs = _slugs(session, {m.variant_of_id for _, m in ratings if m.variant_of_id is not None})
     new_config = {m.id: m.variant_of_id is not None and own_votes.get(m.id, 0) < provisional_votes for _, m in ratings}
+    flips = dict(zip(matrices.get("model_ids", []), matrices.get("votes_to_flip_above") or [], strict=False))
     rows = [
         BoardRow(
             slug=model.slug,
@@ -165,6 +175,7 @@ def snapshot(
             retired_at=model.retired_at,
             new_config=new_config[model.id],
             **for_model(seen, model.id),
+            votes_to_flip_above=flips.get(model.id),
         )
         for r, model in ratings
     ]

@@ -22,6 +22,7 @@ from arena.jobs import boards, provenance, run_rows, summary, vote_filters
 from arena.jobs.snapshots import OVERALL, RecomputeError, resolve_category
 from arena.models import Battle, Model, PromptEmotion, RatingRun, Vote, utcnow
 from arena.voting.moderation import exclusions
+from ratings import flip
 from ratings.intervals import ClusteredOutcomes
 from ratings.leaderboard import Leaderboard, RatingParams, rate
 from ratings.outcomes import PairOutcomes
@@ -56,6 +57,8 @@ class CategoryResult:
     borrowed: np.ndarray | None = None
     board_borrowed: float | None = None
     tau: float | None = None
+    # Per model: votes whose removal would swap it with the model listed just above it (nan: none; ratings.flip).
+    flip_above: np.ndarray | None = None
 
 
 @dataclass
@@ -170,6 +173,7 @@ def _board_results(fits: list[boards.BoardFit]) -> dict[str, CategoryResult]:
             fit.borrowed,
             fit.board_borrowed,
             fit.tau,
+            fit.flip_above,
         )  # fmt: skip
         for fit in fits
     }
@@ -211,8 +215,10 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
     # 2. Fit: no transaction open. The overall board first: every emotion board borrows from its votes.
     _, overall_ids, overall_outcomes, clustered, params = overall
     overall_board = rate(overall_outcomes, params, clustered)
+    overall_flips = flip.board_flips(overall_outcomes, overall_board.rating, overall_board.theta, request.alpha,
+                                     request.both_bad, overall_board.component)  # fmt: skip
     fitted = {OVERALL: CategoryResult(OVERALL, overall_ids, overall_board, int(overall_outcomes.total),
-                                      both_bad_rates(overall_outcomes))}  # fmt: skip
+                                      both_bad_rates(overall_outcomes), flip_above=overall_flips)}  # fmt: skip
     for family in counts.values():
         if request.pooling:
             fits = boards.pooled(family, overall_ids, overall_outcomes, overall_board, params)

@@ -26,13 +26,19 @@ def present(result) -> np.ndarray:
 
 
 def matrices(result) -> dict:
+    """The board's chart matrices over the models it lists, and per model the votes whose removal would swap it
+    with the model listed above it (`votes_to_flip_above`, ratings.flip; null for the top and where none would)."""
     board, on = result.board, present(result)
     win_rate = board.pair_win_rate[np.ix_(on, on)].tolist()
-    return {
+    out = {
         "model_ids": [result.model_ids[k] for k in on],
         "battles": board.pair_battles[np.ix_(on, on)].astype(int).tolist(),
         "win_rate": [[round(v, 6) if isfinite(v) else None for v in row] for row in win_rate],
     }
+    flips = getattr(result, "flip_above", None)
+    if flips is not None:
+        out["votes_to_flip_above"] = [int(v) if isfinite(v) else None for v in np.asarray(flips, float)[on].tolist()]
+    return out
 
 
 def _optional(values: np.ndarray | None, on: np.ndarray, n: int) -> list:

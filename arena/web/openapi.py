@@ -119,6 +119,15 @@ _RATING = {
             "description": "Share of the battles shown here in the sampling_window_days before the snapshot that "
             "featured this row (the shares add up to 2); null when none was shown or the snapshot predates it.",
         },
+        "votes_to_flip_above": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "description": "The fewest counted votes of this board whose removal would swap this model with the "
+            "one listed just above it (influence approximation, confirmed by refitting without them: removing "
+            "these votes swaps the two, removing one fewer of them does not). Null for the top row, for a model "
+            "in another component than the one above, and where no removal of this board's votes would swap "
+            "them (on a pooled board the rest of the votes can hold them apart).",
+        },
     },
 }
 

@@ -108,6 +108,10 @@ def test_leaderboard_fits_the_screen_with_readable_charts(
     expect(page.get_by_role("columnheader", name="Battles")).to_be_visible()
     expect(page.get_by_text("1 plus the number of models that are clearly better")).to_be_visible()
     expect(page.get_by_text("Fewer than 30 battles so far")).to_be_visible()
+    # Votes to flip, in plain words: how many votes would swap the top two, and the Flip column defined.
+    top_flip = re.compile(r"How firm is the top spot\?\s+Removing \d+\s+of the [\d,]+ votes would swap #1")
+    expect(page.get_by_text(top_flip)).to_be_visible()
+    expect(page.get_by_text("The fewest votes whose removal would put this model above")).to_be_visible()
     # The heatmap names every model whole, in the drawing's accessible titles and the screen-reader table.
     assert page.locator("svg.heatmap title").filter(has_text="Structured Guide (demo persona)").count() >= 1
     assert page.locator("figure table th[scope=row]").filter(has_text="Structured Guide (demo persona)").count() == 1
@@ -121,6 +125,7 @@ def test_leaderboard_fits_the_screen_with_readable_charts(
         expect(details.get_by_text(re.compile(r"95% CI \+\d+ / -\d+; win rate \d+%"))).to_be_visible()
     else:
         expect(page.get_by_role("columnheader", name="95% CI")).to_be_visible()
+        expect(page.get_by_role("columnheader", name="Flip")).to_be_visible()
     assert_no_serious_violations(page)
     page.context.close()
 

@@ -84,3 +84,22 @@ def test_unknown_category_is_400_and_empty_group_says_so(client, rated):
     fragment = client.get("/leaderboard?category=Cognitive states", headers={"HX-Request": "true"})
     html = fragment.get_data(as_text=True)
     assert fragment.status_code == 200 and "<html" not in html and "No ratings for" in html
+
+
+def test_votes_to_flip_are_stored_served_and_said_in_plain_words(client, rated, session_factory):
+    result, n_votes = rated
+    overall = result.results[0]
+    with session_factory() as s:
+        slugs = {m.id: m.slug for m in s.scalars(select(Model))}
+    expected = {slugs[overall.model_ids[k]]: overall.flip_above[k] for k in range(len(overall.model_ids))}
+    rows = client.get("/api/leaderboard").get_json()["ratings"]
+    assert rows[0]["votes_to_flip_above"] is None  # nothing above the top
+    for row in rows:
+        value = expected[row["model"]]
+        assert row["votes_to_flip_above"] == (None if np.isnan(value) else int(value))
+    top = rows[1]["votes_to_flip_above"]
+    assert top is not None and top >= 1
+    text = " ".join(client.get("/leaderboard").get_data(as_text=True).split())
+    first, second = escape(rows[0]["display_name"]), escape(rows[1]["display_name"])
+    assert f"Removing {top:,} of the {n_votes:,} votes would swap #1 ({first}) and #2 ({second})" in text
+    assert ">Flip</abbr>" in text

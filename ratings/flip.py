@@ -1,0 +1,457 @@
+"""Votes to flip: for two neighbours on a board, the fewest votes whose removal would swap them.
+
+Votes are removed by kind, never one by one: every vote between the same two models with the same result (the
+first won, the second won, a tie) has the same effect on the fit, so a removal is a count per kind. A tie is
+half a win each way and `both_bad` counts as a tie (with `both_bad="drop"` it is not in the fit, so removing it
+changes nothing and it is never removed).
+
+The approximation is the influence function of the fit's own objective (the penalised likelihood of
+`ratings.bradley_terry`, or a pooled board's posterior with its prior held fixed): removing one vote of pair
+(a, b) with score y for a moves theta by H^-1 g, g = (p_ab - y)(e_a - e_b), H the objective's exact Hessian, so
+the gap theta_i - theta_j moves by (p_ab - y) (e_i - e_j)^T H^-1 (e_a - e_b). Taking the kinds with the largest
+gap reduction per vote first, as many votes of each as it holds, until the predicted reductions add up to the
+gap gives the approximate k.
+
+Then every k is confirmed by refits: the fit is redone without the chosen votes; if the pair has not swapped the
+influences are recomputed at the refitted ratings (re-linearised) and more votes are chosen the same way, and
+once it has swapped the removal is stepped back along the same sequence of votes (secant guesses, then the count
+just below) until removing k votes swaps the pair and removing the first k - 1 of them does not. The number
+published is that confirmed k. All the pairs of a board run in lock-step: each round is one vectorised refit
+whose rows are every pair's trial removals, fitted to convergence by chord steps with the Hessian of the board's
+own fit (removing a few votes of thousands barely changes it, so a step is one gradient and one product), with
+Newton's method for rows where those stall. A pooled board's prior (its centre, the fit of every vote outside
+the board, and tau) is held fixed: removing a board's vote leaves the votes outside it unchanged.
+
+`greedy_refits` is the slow reference the tests compare with: one vote at a time, the one whose removal (by an
+actual refit) shrinks the gap most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import choix
+import numpy as np
+from scipy import sparse
+from scipy.special import expit
+
+from ratings import batched, components, pooling
+from ratings.outcomes import Outcome, PairOutcomes
+
+# Chord steps per refit at most, and how much each must shrink against the one before.
+_MAX_CHORD = 30
+_CHORD_CONTRACTION = 0.7
+# Rounds of re-linearisation before a pair is given up as not swappable (it then has no number).
+_MAX_EXTEND = 30
+_MAX_NARROW = 40
+# Refits per bracketed pair and round (a bracket this narrow is settled in one round).
+_PROBES = 4
+# A pair counts as swapped when the lower model ends at least this far ahead (logits; 0.0002 Elo points): two models
+# left level, say by removing every vote between them, are not swapped, whatever the fit's last digits say.
+SWAP_MARGIN = 1e-6
+
+
+@lru_cache(maxsize=8)
+def _layout(n: int) -> batched.PairLayout:
+    """The pair layout of n models, shared by every board of a run (building it is most of a small board's cost)."""
+    return batched.PairLayout(n)
+
+
+@dataclass(frozen=True)
+class VoteKinds:
+    """Removable votes by kind: pair (i < j) and the score y of i (1: i won, 0: j won, 1/2: a tie)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    y: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def from_outcomes(cls, outcomes: PairOutcomes, both_bad: str = "tie") -> VoteKinds:
+        a, b, o, c = outcomes.model_a, outcomes.model_b, outcomes.outcome, outcomes.count
+        keep = (c > 0) & ((o != Outcome.BOTH_BAD) | (both_bad == "tie"))
+        a, b, o, c = a[keep], b[keep], o[keep], c[keep]
+        score_a = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        y = np.where(a == low, score_a, 1.0 - score_a)
+        n = outcomes.n_models
+        keys, index = np.unique((low * n + high) * 3 + (2 * y).astype(np.int64), return_inverse=True)
+        count = np.bincount(index, c, len(keys))
+        pair, code = np.divmod(keys, 3)
+        return cls(pair // n, pair % n, code / 2.0, count)
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+    @property
+    def total(self) -> float:
+        return float(self.count.sum())
+
+
+class Problem:
+    """One board's objective over n models: per-pair wins (virtual ties included) and, for a pooled board, a
+    Gaussian prior (centre, precision). Refits and influences of removals of `kinds`."""
+
+    def __init__(self, kinds: VoteKinds, forward: np.ndarray, backward: np.ndarray, n: int,
+                 prior: tuple[np.ndarray, np.ndarray] | None = None,
+                 start: np.ndarray | None = None, steps: int | None = None) -> None:  # fmt: skip
+        self.kinds = kinds
+        self.layout = _layout(n)
+        self.forward, self.backward = forward, backward
+        self.prior = prior
+        lookup = np.full((n, n), -1)
+        lookup[self.layout.i, self.layout.j] = np.arange(self.layout.n_pairs)
+        self.pair = lookup[kinds.i, kinds.j]  # each kind's pair index
+        # Removals per kind -> wins removed per pair, each way: (kinds, pairs) sparse.
+        shape = (len(kinds), self.layout.n_pairs)
+        rows = np.arange(len(kinds))
+        self._to_forward = sparse.csr_array((kinds.y, (rows, self.pair)), shape=shape)
+        self._to_backward = sparse.csr_array((1.0 - kinds.y, (rows, self.pair)), shape=shape)
+        # The fit itself, from `start` (say the published ratings) when given; then the Hessian there, whose
+        # inverse every refit's chord steps use.
+        self.base, self._chord, self.tol, self.steps = None, None, batched.DEFAULT_TOL, None
+        if start is not None:  # chord steps from there (the published ratings are at or next to the optimum)
+            self._chord = self._inverse_hessian(np.asarray(start, dtype=np.float64))
+        self.base = self.fit(np.zeros((1, len(kinds))), start)[0]
+        self._chord = self._inverse_hessian(self.base)
+        # Refits to convergence (None), or this many chord steps from each refit's warm start (see board_flips).
+        self.steps = steps
+
+    def _inverse_hessian(self, theta: np.ndarray) -> np.ndarray:
+        p = expit(self.layout.gaps(theta))
+        hessian = self.layout.laplacian((self.forward + self.backward) * p * (1 - p))
+        return np.linalg.inv(batched.definite(hessian) if self.prior is None else hessian + self.prior[1])
+
+    @classmethod
+    def plain(cls, outcomes: PairOutcomes, alpha: float, both_bad: str = "tie",
+              start: np.ndarray | None = None, steps: int | None = None) -> Problem:  # fmt: skip
+        """The penalised likelihood of ratings.bradley_terry.fit (alpha virtual ties per pair)."""
+        layout = _layout(outcomes.n_models)
+        forward, backward = layout.split(outcomes.win_matrix(both_bad))
+        return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward + alpha / 2, backward + alpha / 2,
+                   outcomes.n_models, start=start, steps=steps)  # fmt: skip
+
+    @classmethod
+    def pooled(cls, outcomes: PairOutcomes, centre: np.ndarray, precision: np.ndarray, both_bad: str = "tie",
+               start: np.ndarray | None = None, steps: int | None = None):  # fmt: skip
+        """A pooled board's posterior (ratings.pooling) with its prior, and so tau, held fixed."""
+        layout = _layout(outcomes.n_models)
+        forward, backward = layout.split(outcomes.win_matrix(both_bad))
+        return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward, backward, outcomes.n_models,
+                   (np.asarray(centre, float), np.asarray(precision, float)), start, steps)  # fmt: skip
+
+    def data(self, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pair wins with `removed` ((rows, kinds) counts) taken out: (rows, pairs) each."""
+        removed = sparse.csr_array(removed)  # a removal touches a few kinds of thousands
+        forward = self.forward[None] - (removed @ self._to_forward).toarray()
+        backward = self.backward[None] - (removed @ self._to_backward).toarray()
+        return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
+
+    def fit(self, removed: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+        """theta for each row of removals, fitted to convergence from `start` (default: the base fit): chord
+        steps with the base fit's Hessian first (a removal of a few votes barely changes it, so each step costs
+        one gradient and one product), Newton's method for the rows where they do not contract."""
+        forward, backward = self.data(removed)
+        rows, n = removed.shape[0], self.layout.n
+        if start is None:
+            start = self.base
+        if start is None:
+            start = np.zeros(n) if self.prior is None else self.prior[0]
+        theta = np.array(np.broadcast_to(start, (rows, n)), dtype=np.float64)
+        slow = np.arange(rows) if self._chord is None else self._chord_steps(forward, backward, theta)
+        if len(slow) == 0:
+            return theta
+        f, b, t = forward[slow], backward[slow], theta[slow]
+        if self.prior is None:
+            try:
+                theta[slow] = batched.fit_pairs(f, b, t, self.layout, max_iter=200)
+            except RuntimeError:  # a removal left a nearly separable, very flat fit: choix's ILSR, row by row
+                theta[slow] = np.array([self._choix(*row) for row in zip(f, b, t, strict=True)])
+            return theta
+        centre, precision = self.prior
+        k = len(slow)
+        theta[slow], _, _ = pooling.posterior_mode(f, b, np.broadcast_to(centre, (k, n)),
+                                                   np.broadcast_to(precision, (k, n, n)), self.layout, t)  # fmt: skip
+        return theta
+
+    def _chord_steps(self, forward: np.ndarray, backward: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Chord steps on every row of theta (in place) until each step is below the engine's tolerance; returns
+        the rows whose steps stopped shrinking (or never got there), restored to their start, for Newton's method."""
+        total = forward + backward
+        start = theta.copy()
+        active = np.arange(theta.shape[0])
+        previous = np.full(len(active), np.inf)
+        slow = []
+        for _ in range(self.steps or _MAX_CHORD):
+            t = theta[active]
+            p = expit(self.layout.gaps(t))
+            gradient = self.layout.per_model(total[active] * p - forward[active])
+            if self.prior is not None:
+                gradient = gradient + (t - self.prior[0]) @ self.prior[1]
+            step = -gradient @ self._chord
+            size = np.max(np.abs(step), axis=1)
+            ok = size <= _CHORD_CONTRACTION * previous
+            theta[active[ok]] += step[ok]
+            slow.append(active[~ok])
+            keep = ok & (size >= self.tol)
+            active, previous = active[keep], size[keep]
+            if len(active) == 0:
+                break
+        if self.steps is None:  # to convergence: the rows not there yet go on with Newton's method
+            slow.append(active)
+        slow = np.sort(np.concatenate(slow))
+        theta[slow] = start[slow]
+        return slow
+
+    def _choix(self, forward: np.ndarray, backward: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """One plain fit by choix (the engine's own), the per-pair wins already holding the virtual ties."""
+        n = self.layout.n
+        wins = np.zeros((n, n))
+        wins[self.layout.i, self.layout.j] = forward
+        wins[self.layout.j, self.layout.i] = backward
+        theta = choix.ilsr_pairwise_dense(wins, alpha=0.0, initial_params=start - start.mean(), tol=1e-10,
+                                          max_iter=100_000)  # fmt: skip
+        return theta - theta.mean()
+
+    def gap_change(self, theta: np.ndarray, removed: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """Per row: the predicted change of theta[upper] - theta[lower] per vote of each kind removed, at the fit
+        theta of the data less `removed`: (rows, kinds)."""
+        forward, backward = self.data(removed)
+        p = expit(self.layout.gaps(theta))
+        hessian = self.layout.laplacian((forward + backward) * p * (1 - p))
+        hessian = batched.definite(hessian) if self.prior is None else hessian + self.prior[1]
+        rows = theta.shape[0]
+        target = np.zeros((rows, self.layout.n))
+        target[np.arange(rows), upper] += 1.0
+        target[np.arange(rows), lower] -= 1.0
+        u = np.linalg.solve(hessian, target[..., None])[..., 0]  # H^-1 (e_i - e_j), H symmetric
+        s = self.layout.gaps(u)[:, self.pair]
+        return (p[:, self.pair] - self.kinds.y) * s
+
+
+@dataclass(frozen=True)
+class Flips:
+    """Per asked pair (upper, lower): the confirmed votes to flip (-1: not swappable by removing votes), the first
+    linear estimate, the gap before, and the removal sequence as (kinds, counts) chunks."""
+
+    votes: np.ndarray
+    linear: np.ndarray
+    gap: np.ndarray
+    sequences: list[tuple[np.ndarray, np.ndarray]]  # per pair: kinds and counts, in removal order
+
+    def removal(self, q: int, m: int, n_kinds: int) -> np.ndarray:
+        return _prefix(self.sequences[q], m, n_kinds)
+
+
+def _prefix(sequence: tuple[np.ndarray, np.ndarray], m: int, n_kinds: int) -> np.ndarray:
+    """The removal counts per kind of the first m votes of a sequence."""
+    kinds, counts = sequence
+    before = np.cumsum(counts) - counts
+    return np.bincount(kinds, np.clip(m - before, 0, counts), n_kinds).astype(np.float64)
+
+
+_SHORTLIST = 256
+
+
+def _shortlist(change: np.ndarray, available: np.ndarray) -> np.ndarray | list:
+    """Per row, the kinds with the largest predicted reduction that are left (a partition, not a sort)."""
+    if change.shape[1] <= _SHORTLIST:
+        return [None] * change.shape[0]
+    score = np.where((change < 0) & (available > 0), change, 0.0)
+    return np.argpartition(score, _SHORTLIST - 1, axis=1)[:, :_SHORTLIST]
+
+
+def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None) -> tuple[np.ndarray, np.ndarray]:
+    """Kinds by largest predicted reduction per vote, as many votes of each as needed (or held) until the
+    predicted reductions reach the gap; everything that reduces it if they never do. `shortlist`: the kinds to
+    look at first (all of them if those do not reach the gap)."""
+    target = max(gap, 0.0) + SWAP_MARGIN
+    if shortlist is not None:
+        helps = shortlist[(change[shortlist] < 0) & (available[shortlist] > 0)]
+        if -(change[helps] * available[helps]).sum() <= target:
+            shortlist = None
+    if shortlist is None:
+        helps = np.flatnonzero((change < 0) & (available > 0))
+    order = helps[np.argsort(change[helps], kind="stable")]
+    per_vote = -change[order]
+    held = available[order]
+    reached = np.cumsum(per_vote * held)
+    last = int(np.searchsorted(reached, target, side="right"))  # the first kind whose votes cross the target
+    if last >= len(order):  # never reached: every vote that narrows the gap
+        return order, held.copy()
+    before = reached[last - 1] if last else 0.0
+    counts = held[: last + 1].copy()
+    counts[last] = min(held[last], np.floor((target - before) / per_vote[last]) + 1)
+    return order[: last + 1], counts
+
+
+def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: np.ndarray | None = None) -> Flips:
+    """Confirmed votes to flip for each pair (upper[q] above lower[q]). `gap`: the published gaps in logits
+    (default: the problem's own fit); a removal's effect is the change the problem's refit gives, added to it."""
+    upper, lower = np.asarray(upper, dtype=np.int64), np.asarray(lower, dtype=np.int64)
+    pairs, n_kinds = len(upper), len(problem.kinds)
+    base_gap = problem.base[upper] - problem.base[lower]
+    gap = base_gap.copy() if gap is None else np.asarray(gap, dtype=float)
+    votes = np.full(pairs, -1, dtype=np.int64)
+    linear = np.full(pairs, -1, dtype=np.int64)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
+    sequences: list[tuple[np.ndarray, np.ndarray]] = [empty] * pairs
+    if pairs == 0:
+        return Flips(votes, linear, gap, sequences)
+    removed = np.zeros((pairs, n_kinds))
+    theta = np.repeat(problem.base[None], pairs, axis=0)
+    lo = np.zeros(pairs, dtype=np.int64)
+    hi = np.full(pairs, -1, dtype=np.int64)
+    gap_lo, gap_hi = gap.copy(), np.zeros(pairs)
+    theta_lo = theta.copy()
+    extending = gap > 0  # a pair level or reversed already has nothing to remove (no number; -1)
+    # Each round fits, as rows of one vectorised refit: for a pair not yet swapped, the votes the influences at its
+    # last refit say should swap it (and one fewer); for a bracketed pair, secant guesses inside its bracket.
+    for _ in range(_MAX_EXTEND + _MAX_NARROW):
+        owners, counts = [], []
+        grow = np.flatnonzero(extending)
+        if len(grow):
+            change = problem.gap_change(theta_lo[grow], removed[grow], upper[grow], lower[grow])
+            available = problem.kinds.count[None] - removed[grow]
+            shortlist = _shortlist(change, available)
+            for row, q in enumerate(grow.tolist()):
+                kinds, take = _plan(change[row], available[row], gap_lo[q], shortlist[row])
+                if len(kinds) == 0:  # nothing left that would narrow the gap: never swapped
+                    extending[q] = False
+                    continue
+                if len(sequences[q][0]) == 0:
+                    linear[q] = int(take.sum())
+                sequences[q] = (np.concatenate([sequences[q][0], kinds]), np.concatenate([sequences[q][1], take]))
+                removed[q, kinds] += take
+                total = int(round(removed[q].sum()))
+                owners += [q] if total - 1 <= lo[q] else [q, q]
+                counts += [total] if total - 1 <= lo[q] else [total, total - 1]
+        for q in np.flatnonzero((hi > 0) & (hi - lo > 1)).tolist():
+            span = hi[q] - lo[q]
+            guess = lo[q] + int(np.ceil(span * gap_lo[q] / (gap_lo[q] - gap_hi[q])))
+            guess = int(min(max(guess, lo[q] + 1), hi[q] - 1))
+            if span <= _PROBES:  # every count inside the bracket at once: decided this round
+                probes = set(range(lo[q] + 1, hi[q]))
+            else:  # the secant's guess and its neighbours, and evenly spaced counts should it be poor
+                probes = {g for g in (guess - 1, guess, guess + 1, lo[q] + span // 2) if lo[q] < g < hi[q]}
+            owners += [q] * len(probes)
+            counts += sorted(probes)
+        if not owners:
+            break
+        owner = np.array(owners)
+        rows = np.array([_prefix(sequences[q], m, n_kinds) for q, m in zip(owners, counts, strict=True)])
+        fitted = problem.fit(rows, theta_lo[owner])
+        k = np.arange(len(owners))
+        new_gap = gap[owner] + fitted[k, upper[owner]] - fitted[k, lower[owner]] - base_gap[owner]
+        for row, (q, m, g) in enumerate(zip(owners, counts, new_gap.tolist(), strict=True)):
+            if g < -SWAP_MARGIN:
+                if hi[q] < 0 or m < hi[q]:
+                    hi[q], gap_hi[q] = m, g
+                extending[q] = False
+            elif m > lo[q]:
+                lo[q], gap_lo[q], theta_lo[q] = m, g, fitted[row]
+    done = (hi > 0) & (hi - lo == 1)
+    votes[done] = hi[done]
+    return Flips(votes, linear, gap, sequences)
+
+
+def greedy_refits(problem: Problem, upper: int, lower: int, gap: float | None = None, *,
+                  candidates: int | None = None, max_votes: int = 10_000) -> int:  # fmt: skip
+    """The slow reference: remove one vote at a time, each time the one (among the kinds left) whose removal
+    shrinks the gap most by an actual refit, until the pair swaps; returns the votes removed (-1: never).
+    `candidates`: refit only that many kinds per step, those with the largest predicted reduction (all kinds if
+    None)."""
+    base_gap = problem.base[upper] - problem.base[lower]
+    gap = base_gap if gap is None else gap
+    n_kinds = len(problem.kinds)
+    removed = np.zeros(n_kinds)
+    theta = problem.base
+    for step in range(1, max_votes + 1):
+        available = np.flatnonzero(problem.kinds.count - removed > 0)
+        if len(available) == 0:
+            return -1
+        if candidates is not None and len(available) > candidates:
+            change = problem.gap_change(theta[None], removed[None], np.array([upper]), np.array([lower]))[0]
+            available = available[np.argsort(change[available], kind="stable")[:candidates]]
+        rows = np.repeat(removed[None], len(available), axis=0)
+        rows[np.arange(len(available)), available] += 1
+        fitted = problem.fit(rows, theta)
+        gaps = gap + fitted[:, upper] - fitted[:, lower] - base_gap
+        best = int(np.argmin(gaps))
+        removed, theta = rows[best], fitted[best]
+        if gaps[best] < -SWAP_MARGIN:
+            return step
+    return -1
+
+
+def neighbours(rating: np.ndarray, present: np.ndarray, labels: np.ndarray | None = None, top: int | None = None):
+    """(upper, lower) model indices of consecutive rows of a board listing `present` models by rating, highest
+    first (ties by index, as the board lists them by slug); pairs in different components are left out. `top`:
+    only the first that many pairs (1: #1 and #2)."""
+    order = present[np.argsort(-rating[present], kind="stable")]
+    upper, lower = order[:-1], order[1:]
+    if top is not None:
+        upper, lower = upper[:top], lower[:top]
+    if labels is not None:
+        same = labels[upper] == labels[lower]
+        upper, lower = upper[same], lower[same]
+    return upper, lower
+
+
+def _present(outcomes: PairOutcomes) -> np.ndarray:
+    """The models with battles: those a board lists."""
+    n, c = outcomes.n_models, outcomes.count
+    return np.flatnonzero(np.bincount(outcomes.model_a, c, n) + np.bincount(outcomes.model_b, c, n) > 0)
+
+
+def board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, alpha: float, both_bad: str = "tie",
+                labels: np.ndarray | None = None, steps: int | None = None,
+                top: int | None = None) -> np.ndarray:  # fmt: skip
+    """A board fitted by ratings.leaderboard.rate (each component on its own), listed by `rating`: per model, the
+    confirmed votes to flip it with its neighbour above among the models with battles (nan for the top, across
+    components, and where no removal swaps them)."""
+    n = outcomes.n_models
+    labels = components.label(outcomes) if labels is None else labels
+    upper, lower = neighbours(rating, _present(outcomes), labels, top)
+    out = np.full(n, np.nan)
+    for models in components.members(labels):
+        inside = np.isin(upper, models)
+        if not inside.any() or len(models) < 2:
+            continue
+        sub, _ = components.restrict(outcomes, models)
+        if sub.total == 0:
+            continue
+        position = np.full(n, -1)
+        position[models] = np.arange(len(models))
+        u, v = position[upper[inside]], position[lower[inside]]
+        try:
+            problem = Problem.plain(sub, alpha, both_bad, theta[models], steps)
+            flips = votes_to_flip(problem, u, v, theta[upper[inside]] - theta[lower[inside]])
+        except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
+            continue
+        found = flips.votes > 0
+        out[lower[inside][found]] = flips.votes[found]
+    return out
+
+
+def pooled_board_flips(outcomes: PairOutcomes, rating: np.ndarray, theta: np.ndarray, centre: np.ndarray,
+                       precision: np.ndarray, labels: np.ndarray, both_bad: str = "tie",
+                       steps: int | None = None, top: int | None = None) -> np.ndarray:  # fmt: skip
+    """A pooled board (ratings.pooling, over the overall board's models; `theta` its published posterior mean),
+    listed by `rating`: per model, the confirmed votes to flip it with its neighbour above among the models with
+    battles on the board, with the board's prior (so tau) held fixed; nan for the top, across components, and where
+    no removal of the board's votes swaps them (the prior, the rest of the votes, holds them apart)."""
+    n = outcomes.n_models
+    upper, lower = neighbours(rating, _present(outcomes), labels, top)
+    out = np.full(n, np.nan)
+    if len(upper) == 0:
+        return out
+    try:
+        problem = Problem.pooled(outcomes, centre, precision, both_bad, theta, steps)
+        flips = votes_to_flip(problem, upper, lower, theta[upper] - theta[lower])
+    except (RuntimeError, np.linalg.LinAlgError):  # a fit that does not converge: no number, never a wrong one
+        return out
+    found = flips.votes > 0
+    out[lower[found]] = flips.votes[found]
+    return out
