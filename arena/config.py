@@ -91,9 +91,10 @@ class Settings:
     # Off only for tests (and embedders) that vote without the terms step; the site always asks.
     require_terms: bool = True
     # The proof-of-work a browser solves once, with the terms, before its votes count (arena/voting/proof_of_work.py):
-    # the most key derivations a challenge can take (a browser needs about three quarters of it on average), and
+    # the most key derivations a challenge can take (the answer is uniform over [0, D): a browser needs half of it
+    # on average, 3,000 at the default, as 4,000 with the answer in [D/2, D) once needed), and
     # whether votes of a visitor who never solved one (no JavaScript) count all the same.
-    pow_difficulty: int = 4_000
+    pow_difficulty: int = 6_000
     count_unverified: bool = False
     # Live battles ("write your own"): the longest message, how long a model may take before the visitor is
     # told it failed, and how many a visitor may start (each one costs two paid model calls).
