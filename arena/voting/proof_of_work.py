@@ -10,7 +10,8 @@ The challenge is solved in the browser by counting up from 0 until the derived k
 server signed; the server chose the answer uniformly at random over [0, difficulty), so an honest browser pays
 difficulty / 2 derivations on average. The whole range, not [difficulty / 2, difficulty): with a floor at half,
 a script could start counting at the floor and pay a quarter of the difficulty on average instead of three
-quarters, while browsers paid the full price. Verifying costs one HMAC: the challenge carries the derived key's keyed hash.
+quarters, while browsers paid the full price. Verifying costs one HMAC: the challenge carries the derived key's
+keyed hash.
 """
 
 from __future__ import annotations
