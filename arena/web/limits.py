@@ -20,6 +20,10 @@ def network_of(address: str | None) -> str:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return "unknown"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        # A server bound to [::] sees IPv4 clients as ::ffff:a.b.c.d: judged as their IPv4 /24, not as one /48
+        # that would hold all of IPv4.
+        ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 

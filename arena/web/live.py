@@ -18,7 +18,7 @@ from arena.web.battle import OUTCOME_LABELS, anonymous
 from arena.web.bidi import strip_bidi
 from arena.web.limits import network_limit_key
 from arena.web.live_gate import Refusal, Ticket
-from arena.web.visitor import terms_accepted, visitor_key
+from arena.web.visitor import commit_identity, terms_accepted, visitor_key
 
 bp = Blueprint("live", __name__)
 
@@ -56,6 +56,8 @@ def start():
     if refusal is not None:
         return _busy(refusal)
     key = visitor_key()
+    # Two paid model calls: a commitment, so a new identity spends its network's slot here (429 over the cap).
+    commit_identity()
     db = db_session()
     signals = screen(text)
     flags = [f"crisis:{s.category}" for s in signals]
