@@ -56,23 +56,27 @@ def _session_alive(nonce: str) -> bool:
     return found is not None
 
 
-def _bearer_guesses_left() -> bool:
-    """Whether this network may try another Bearer token: wrong ones are counted per network (hashed /24 or /48)
-    against ARENA_RATE_LIMIT_ADMIN_LOGIN, like the login form, whatever the cookies."""
+def _bearer_limit(check: str) -> bool:
+    """`check` ("test" or "hit") the network's count of wrong Bearer tokens (hashed /24 or /48) against
+    ARENA_RATE_LIMIT_ADMIN_LOGIN, like the login form, whatever the cookies; True while under it."""
     settings = current_app.extensions["arena.settings"]
     if not settings.rate_limit_enabled:
         return True
     strategy = current_app.extensions["arena.limiter"].limiter
-    return strategy.test(parse(settings.rate_limit_admin_login), "admin-bearer", network_limit_key())
+    try:
+        return getattr(strategy, check)(parse(settings.rate_limit_admin_login), "admin-bearer", network_limit_key())
+    except Exception as error:  # noqa: BLE001 - a store that is down must not take the admin pages down
+        current_app.logger.warning("admin token guesses not counted, the rate-limit store failed: %s", error)
+        return True
+
+
+def _bearer_guesses_left() -> bool:
+    return _bearer_limit("test")
 
 
 def _count_wrong_bearer() -> bool:
     """Count one wrong Bearer token against the network; False when that was one too many (a racing guess)."""
-    settings = current_app.extensions["arena.settings"]
-    if not settings.rate_limit_enabled:
-        return True
-    strategy = current_app.extensions["arena.limiter"].limiter
-    return strategy.hit(parse(settings.rate_limit_admin_login), "admin-bearer", network_limit_key())
+    return _bearer_limit("hit")
 
 
 def _too_many_guesses():
