@@ -21,7 +21,7 @@ def page():
     board = ranking = None
     # The ranking names models from the visitor's own votes, so diffing it after each vote would map replies to
     # models: it is shown, like a reveal's names, only to a visitor whose votes can count.
-    verified = current_app.extensions["arena.settings"].count_unverified or proof_paid()
+    verified = current_app.extensions["arena.settings"].count_unverified or proof_paid(session)
     if votes >= MIN_VOTES and verified:
         board = snapshot(session)
         crowd = [CrowdRating(r.slug, r.name, r.rating) for r in board.rows] if board else []

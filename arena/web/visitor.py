@@ -101,14 +101,15 @@ def proof_secrets() -> proof_of_work.Secrets:
     return proof_of_work.Secrets.from_secret(current_app.config["SECRET_KEY"])
 
 
-def proof_paid() -> bool:
-    """Whether this visitor solved the proof-of-work (their votes count by the other rules)."""
+def proof_paid(db=None) -> bool:
+    """Whether this visitor solved the proof-of-work (their votes count by the other rules); `db`: the session to
+    look in (default the request's writing one; a page that only reads passes its read session)."""
     visitor = session.get("visitor")
     if not visitor:
         return False
     if session.get(PROOF_PAID) == visitor:
         return True
-    if not proof_of_work.has_proof(db_session(), judge_key(current_app.config["SECRET_KEY"], visitor)):
+    if not proof_of_work.has_proof(db or db_session(), judge_key(current_app.config["SECRET_KEY"], visitor)):
         return False
     session[PROOF_PAID] = visitor
     return True
