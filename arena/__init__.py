@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # by cron has no use for the web stack's import time.
     from flask import Flask
 
-    settings = (settings or Settings.from_env()).validated()
+    settings = (settings or Settings.from_env()).validated().checked_secrets()
     app = Flask(
         __name__,
         instance_path=str(instance_path()),

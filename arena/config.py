@@ -53,6 +53,26 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
 
+# The weakest secrets a production site starts with: the secret keys sessions, battle ids and every keyed hash; the
+# admin token is a password that anyone may guess at (5 a minute per network). Both are checked for length, for
+# variety (distinct characters) and against a short pattern repeated, which is all a start-up check can say.
+SECRET_KEY_MIN_CHARS, ADMIN_TOKEN_MIN_CHARS = 32, 24
+SECRET_MIN_DISTINCT = 10
+GENERATE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def weakness(value: str, min_chars: int) -> str | None:
+    """Why `value` is too weak to be a secret, or None."""
+    if len(value) < min_chars:
+        return f"is {len(value)} characters long; it needs at least {min_chars}"
+    if len(set(value)) < SECRET_MIN_DISTINCT:
+        return f"has only {len(set(value))} different characters; it needs at least {SECRET_MIN_DISTINCT}"
+    for period in range(1, min(16, len(value) // 2) + 1):
+        if all(value[i] == value[i % period] for i in range(len(value))):
+            return f"repeats a pattern of {period} characters"
+    return None
+
+
 def default_database_url() -> str:
     return f"sqlite:///{instance_path() / 'arena.sqlite3'}"
 
@@ -94,9 +114,10 @@ class Settings:
     # Off only for tests (and embedders) that vote without the terms step; the site always asks.
     require_terms: bool = True
     # The proof-of-work a browser solves once, with the terms, before its votes count (arena/voting/proof_of_work.py):
-    # the most key derivations a challenge can take (a browser needs about three quarters of it on average), and
+    # the most key derivations a challenge can take (the answer is uniform over [0, D): a browser needs half of it
+    # on average, 3,000 at the default, as 4,000 with the answer in [D/2, D) once needed), and
     # whether votes of a visitor who never solved one (no JavaScript) count all the same.
-    pow_difficulty: int = 4_000
+    pow_difficulty: int = 6_000
     count_unverified: bool = False
     # Live battles ("write your own"): the longest message, how long a model may take before the visitor is
     # told it failed, and how many a visitor may start (each one costs two paid model calls).
@@ -215,6 +236,17 @@ class Settings:
         if self.live_network_daily_budget_usd is None and self.live_daily_budget_usd is not None:
             return replace(self, live_network_daily_budget_usd=self.live_daily_budget_usd / 10).checked_filters()
         return self.checked_filters()
+
+    def checked_secrets(self) -> Settings:
+        """Refuse weak secrets (a site, not the demo or tests): ARENA_SECRET_KEY and, when set, ARENA_ADMIN_TOKEN."""
+        if self.testing or not self.require_secret:
+            return self
+        for name, value, min_chars in (("ARENA_SECRET_KEY", self.secret_key, SECRET_KEY_MIN_CHARS),
+                                       ("ARENA_ADMIN_TOKEN", self.admin_token, ADMIN_TOKEN_MIN_CHARS)):  # fmt: skip
+            reason = weakness(value, min_chars) if value else None
+            if reason:
+                raise ConfigError(f"{name} is too weak: it {reason}; generate one with {GENERATE_SECRET}")
+        return self
 
     def checked_filters(self) -> Settings:
         """The vote-quality filter settings alone (the recompute command needs no secret)."""

@@ -422,6 +422,17 @@ class VisitorProof(Base):
     solved_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AdminSession(Base):
+    """A logged-in admin browser session (the SHA-256 of its random nonce, never the nonce): logging out deletes
+    the row, so a copy of the cookie taken before then no longer works; expired rows go at the next login."""
+
+    __tablename__ = "admin_session"
+
+    nonce_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
 class RetiredVisitorKey(Base):
     """A visitor key deleted under privacy: a browser still carrying it gets a new identity, never this one."""
 

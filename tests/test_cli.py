@@ -83,6 +83,36 @@ def test_serve_refuses_to_start_without_a_secret(database_url, instance):
     assert "ARENA_SECRET_KEY is required" in result.stderr
 
 
+@pytest.mark.parametrize("setting, value", [("ARENA_SECRET_KEY", "x"), ("ARENA_SECRET_KEY", "x" * 40),
+                                            ("ARENA_ADMIN_TOKEN", "a"), ("ARENA_ADMIN_TOKEN", "short-admin-token")])
+def test_serve_refuses_to_start_with_a_weak_secret(database_url, instance, setting, value):
+    env = {**instance, "ARENA_SECRET_KEY": "test-secret-key-not-for-production", setting: value}
+    result = run_arena("serve", "--database-url", database_url, "--port", "0", env=env, timeout=60)
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and f"{setting} is too weak" in line
+    assert "secrets.token_urlsafe(32)" in line
+
+
+def test_weak_secrets_are_refused_outside_demo_and_tests():
+    from arena import create_app
+    from arena.config import ConfigError, Settings
+
+    for weak in ("x", "x" * 64, "abab" * 10, "correct-horse"):
+        with pytest.raises(ConfigError, match="ARENA_SECRET_KEY is too weak"):
+            create_app(Settings(database_url="sqlite://", secret_key=weak))
+    with pytest.raises(ConfigError, match="ARENA_ADMIN_TOKEN is too weak"):
+        create_app(Settings(database_url="sqlite://", secret_key="test-secret-key-not-for-production",
+                            admin_token="a"))  # fmt: skip
+    # Tests and the demo (no secret required of it) are exempt; a generated pair passes.
+    Settings(secret_key="x", admin_token="a", testing=True).checked_secrets()
+    Settings(secret_key="x", require_secret=False).checked_secrets()
+    import secrets
+
+    Settings(secret_key=secrets.token_urlsafe(32), admin_token=secrets.token_urlsafe(18)).checked_secrets()
+    Settings(secret_key="d5243193dfbd1c154ca4b479bb2ae3d4").checked_secrets()  # token_hex(16)
+
+
 def test_serve_refuses_an_unmigrated_database(tmp_path, instance):
     env = {**instance, "ARENA_SECRET_KEY": "x" * 32}
     result = run_arena("serve", "--database-url", f"sqlite:///{tmp_path / 'new.sqlite3'}", env=env, timeout=60)

@@ -98,7 +98,7 @@ def import_votes_command(
 
     from sqlalchemy.exc import ProgrammingError
 
-    from arena.config import Settings
+    from arena.config import ConfigError, Settings
     from arena.hashing import judge_key
     from arena.ingest.battle_records import MissingSecret, no_site_key
     from arena.ingest.skip_report import SkipReport, default_report_path
@@ -106,7 +106,11 @@ def import_votes_command(
 
     if skip_report is not None and not skip_invalid:
         raise BadInput("--skip-report goes with --skip-invalid")
-    secret = Settings.from_env().secret_key
+    try:
+        # The secret keys every voter hash the import stores: a weak one is refused here as at the site's start.
+        secret = Settings.from_env().checked_secrets().secret_key
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
     hash_judge = (lambda raw: judge_key(secret, raw)) if secret else no_site_key
     report = SkipReport(skip_report or default_report_path(file)) if skip_invalid and file.is_file() else None
     unread = 0

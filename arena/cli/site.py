@@ -60,7 +60,8 @@ def demo(database_url: str, host: str, port: int, reset: bool, no_serve: bool) -
     if no_serve:
         return
     secret = os.environ.get("ARENA_SECRET_KEY") or demo_secret_key()
-    _serve(Settings.from_env(database_url=database_url, secret_key=secret), host, port)
+    # The demo keeps its own strong secret (or takes the one given) and is exempt from the weak-secret check.
+    _serve(Settings.from_env(database_url=database_url, secret_key=secret, require_secret=False), host, port)
 
 
 @click.command()

@@ -54,7 +54,7 @@ def credential_fields(meta: dict[str, Any], where: str = "params") -> list[str]:
 
     walk(meta.get("params"), where)
     base = meta.get("api_base")
-    if isinstance(base, str) and _has_userinfo(base):
+    if isinstance(base, str) and (_has_userinfo(base) or _query_credentials(base)):
         found.append("api_base")
     return found
 
@@ -67,6 +67,30 @@ def _has_userinfo(url: str) -> bool:
     except ValueError:
         return "@" in url
     return bool(parts.username or parts.password) or "@" in parts.netloc
+
+
+# Query parameters that carry a key in URLs some providers accept (`?key=`, `?api_key=`, `?token=`, Azure's
+# `?code=`, a signed URL's `?sig=`), and values shaped like a secret key whatever their name (`sk-...`).
+QUERY_KEY_NAMES = re.compile(r"^(?:code|sig|signature)$", re.IGNORECASE)
+KEY_LIKE_VALUE = re.compile(r"(?:^|[^A-Za-z0-9])(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}")
+
+
+def _query_credentials(url: str) -> list[str]:
+    """The names of query (or fragment) parameters of `url` that carry a credential."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ["?"] if "?" in url else []
+    found = []
+    for part in (parts.query, parts.fragment):
+        for name, value in parse_qsl(part, keep_blank_values=True):
+            if KEY_LIKE.search(name) or QUERY_KEY_NAMES.match(name) or KEY_LIKE_VALUE.search(value):
+                found.append(name)
+    if not found and KEY_LIKE_VALUE.search(parts.path):
+        found.append("path")
+    return found
 
 
 def masked(meta: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +113,16 @@ def masked(meta: dict[str, Any]) -> dict[str, Any]:
         try:
             parts = urlsplit(base)
             out["api_base"] = urlunsplit(parts._replace(netloc=f"{MASK}@{parts.netloc.rsplit('@', 1)[-1]}"))
+        except ValueError:
+            out["api_base"] = MASK
+    base = out.get("api_base")
+    if isinstance(base, str) and _query_credentials(base):
+        try:
+            parts = urlsplit(base)
+            out["api_base"] = urlunsplit(parts._replace(query=MASK if parts.query else "",
+                                                        fragment=MASK if parts.fragment else ""))  # fmt: skip
+            if KEY_LIKE_VALUE.search(parts.path):
+                out["api_base"] = MASK
         except ValueError:
             out["api_base"] = MASK
     return out

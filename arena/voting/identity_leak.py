@@ -35,10 +35,24 @@ _LOOKALIKES = str.maketrans(
 )
 
 
+# Four or more single letters in a row, each followed by one separator a reader skips: "C l a u d e", "G.r.o.k".
+_SPACED_LETTERS = re.compile(r"(?<![\w'\u2019])(?:[^\W\d_][ .\-_*\u00b7]){3,}[^\W\d_](?![^\W\d_])")
+_SEPARATORS = re.compile(r"[ .\-_*\u00b7]")
+
+
+def _strip_marks(text: str) -> str:
+    # Decomposed, so an accent typed as a combining mark ("Clau\u0301de") or precomposed ("Claúde") comes apart
+    # from its letter; the marks are dropped and the rest composed again with compatibility forms unified.
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFKC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
 def fold(text: str) -> str:
-    """Text as a reader sees it: compatibility forms unified (fullwidth, mathematical letters), invisible
-    characters dropped, look-alike letters made Latin."""
-    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_LOOKALIKES)
+    """Text as a reader sees it: compatibility forms unified (fullwidth, mathematical letters), accents and other
+    combining marks dropped, invisible characters dropped, look-alike letters made Latin, and letters spaced out
+    one by one ("C l a u d e") read as the word they spell. Used only to match, never to show."""
+    text = _strip_marks(text.translate(_INVISIBLE)).translate(_INVISIBLE).translate(_LOOKALIKES)
+    return _SPACED_LETTERS.sub(lambda m: _SEPARATORS.sub("", m.group(0)), text)
 
 
 _PATTERNS = (
@@ -52,6 +66,11 @@ _PATTERNS = (
     # "I'm Claude", "I am ChatGPT, ..." (the model list is case-sensitive: "I'm pi..." in prose is not Pi)
     re.compile(r"\bI(?:'m| am|\u2019m) (?:" + _MODELS + r")\b"),
     re.compile(r"\bI(?:'m| am|\u2019m) (?:" + _DISTINCT_MODELS + r")\b", re.IGNORECASE),
+    # "This is Llama speaking", "it's Grok here"; "I, Grok, think", "I (Claude) would"
+    re.compile(
+        r"\b(?:this is|it's|it is|it\u2019s) (?:" + _DISTINCT_MODELS + r"),? (?:speaking|here)\b", re.IGNORECASE
+    ),
+    re.compile(r"\bI(?:, | \()(?:" + _DISTINCT_MODELS + r")(?:,|\))", re.IGNORECASE),
     # "As ChatGPT, I ...", "Claude here"
     re.compile(r"\bAs (?:" + _DISTINCT_MODELS + r")\s*,", re.IGNORECASE),
     # ... only opening a sentence: "the llama here" in prose names no one.

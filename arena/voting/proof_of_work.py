@@ -7,8 +7,11 @@ that wants thousands). Each attempt is a PBKDF2-SHA-256 derivation that browsers
 a script on a native hasher gains little over an honest browser.
 
 The challenge is solved in the browser by counting up from 0 until the derived key starts with the prefix the
-server signed; the server chose the answer at random (between half the difficulty and the difficulty), so the
-work is predictable. Verifying costs one HMAC: the challenge carries the derived key's keyed hash.
+server signed; the server chose the answer uniformly at random over [0, difficulty), so an honest browser pays
+difficulty / 2 derivations on average. The whole range, not [difficulty / 2, difficulty): with a floor at half,
+a script could start counting at the floor and pay a quarter of the difficulty on average instead of three
+quarters, while browsers paid the full price. Verifying costs one HMAC: the challenge carries the derived key's
+keyed hash.
 """
 
 from __future__ import annotations
@@ -58,10 +61,9 @@ def _binding(visitor_key: str) -> str:
 
 
 def new_challenge(keys: Secrets, visitor_key: str, difficulty: int, *, now: float | None = None) -> dict:
-    """A signed challenge for this visitor, as the widget's JSON. The answer is a random counter in
-    [difficulty // 2, difficulty)."""
-    low = max(1, difficulty // 2)
-    counter = low + secrets.randbelow(max(1, difficulty - low))
+    """A signed challenge for this visitor, as the widget's JSON. The answer is a counter drawn uniformly from
+    [0, difficulty): no part of the range is known to be empty, so a solver that skips any part of it only loses."""
+    counter = secrets.randbelow(max(1, difficulty))
     challenge = altcha.create_challenge(
         ALGORITHM,
         ITERATIONS,

@@ -27,6 +27,12 @@ def has_accepted(session: Session, visitor_key: str, version: str) -> bool:
     return found is not None
 
 
+def has_accepted_any(session: Session, visitor_key: str) -> bool:
+    """Whether this visitor accepted any version: a visitor known from before, not a new identity."""
+    found = session.scalar(select(TermsAcceptance.id).where(TermsAcceptance.visitor_key == visitor_key).limit(1))
+    return found is not None
+
+
 def accept(session: Session, visitor_key: str, version: str, *, now: datetime | None = None) -> TermsAcceptance:
     """Record the acceptance in the caller's transaction. Idempotent: accepting again (even from two tabs at
     once) keeps the first record and its time."""

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, Vote, utcnow
+from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, VisitorProof, Vote, utcnow
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
 from arena.voting.moderation import TOO_FAST, UNVERIFIED
@@ -171,6 +171,10 @@ class Reveal:
     model_b: str
     outcome: str
     exclusion_reason: str | None
+    # Whether the reveal may name the models: only for a vote that can count, i.e. cast by a visitor who paid the
+    # proof-of-work (or when the operator counts unverified votes). A reveal for a vote that cannot count would
+    # hand out the reply-to-model dictionary for free (README, Threat model).
+    names_shown: bool = True
 
 
 def _why_not_open(session: Session, public_id: str, voter_key: str, now: datetime) -> VoteRejected:
@@ -244,7 +248,7 @@ def cast_vote(
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
     return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
-                  outcome, exclusion)  # fmt: skip
+                  outcome, exclusion, names_shown=verified)  # fmt: skip
 
 
 def _reveal_statement():
@@ -260,6 +264,9 @@ def _reveal_statement():
             model_b.display_name,
             Vote.outcome,
             Vote.exclusion_reason,
+            # Names only for a voter who paid the proof-of-work (now: paying later shows earlier reveals, as a
+            # paying identity would have seen them; it costs the same).
+            select(VisitorProof.visitor_key).where(VisitorProof.visitor_key == Battle.judge_key).exists(),
         )  # fmt: skip
         .join(Vote, Vote.battle_id == Battle.id)
         .join(Prompt, Prompt.id == Battle.prompt_id)
@@ -274,7 +281,11 @@ def _reveal_statement():
 _REVEAL = _reveal_statement()
 
 
-def find_reveal(session: Session, public_id: str) -> Reveal | None:
-    """The reveal of a voted battle, or None if it has no vote (or no shown replies)."""
+def find_reveal(session: Session, public_id: str, *, count_unverified: bool = False) -> Reveal | None:
+    """The reveal of a voted battle, or None if it has no vote (or no shown replies). Its names are shown only if
+    its voter paid the proof-of-work, or `count_unverified` (every vote can count)."""
     row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
-    return Reveal(*row) if row else None
+    if row is None:
+        return None
+    *fields, paid = row
+    return Reveal(*fields, names_shown=bool(paid) or count_unverified)

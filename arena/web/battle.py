@@ -26,7 +26,14 @@ from arena.voting.voting import (
 )
 from arena.web import db_session, htmx
 from arena.web.limits import network_hash
-from arena.web.visitor import existing_visitor_key, forget_visitor, proof_paid, terms_accepted, visitor_key
+from arena.web.visitor import (
+    commit_identity,
+    existing_visitor_key,
+    forget_visitor,
+    proof_paid,
+    terms_accepted,
+    visitor_key,
+)
 
 bp = Blueprint("battle", __name__)
 
@@ -63,7 +70,7 @@ def anonymous(battle: Battle) -> AnonymousBattle:
 
 def _reveal_page(reveal: Reveal):
     key = existing_visitor_key()
-    ranking_ready = key is not None and has_enough_votes(db_session(), key)
+    ranking_ready = reveal.names_shown and key is not None and has_enough_votes(db_session(), key)
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
                             ranking_ready=ranking_ready)  # fmt: skip
 
@@ -132,7 +139,9 @@ def new_battle():
 @bp.get("/battles/<token>")
 def show_battle(token: str):
     battle = _load(token)
-    if battle.status == "voted" and (reveal := find_reveal(db_session(), battle.public_id)):
+    count_unverified = current_app.extensions["arena.settings"].count_unverified
+    if battle.status == "voted" and (reveal := find_reveal(db_session(), battle.public_id,
+                                                           count_unverified=count_unverified)):
         return _reveal_page(reveal)
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")
@@ -158,6 +167,9 @@ def vote(token: str):
         if not terms_accepted():
             return _terms_required(token)
         settings = current_app.extensions["arena.settings"]
+        if not settings.require_terms:
+            # No terms to accept, so the vote is where an identity commits (and spends its network's slot).
+            commit_identity()
         # The reveal comes back from the vote's own statements: exactly what was stored.
         reveal = cast_vote(db, public_id, request.form.get("outcome", ""), voter_key=voter,
                            network_hash=network_hash(), min_dwell_ms=settings.min_dwell_ms,

@@ -20,6 +20,10 @@ def network_of(address: str | None) -> str:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return "unknown"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        # A server bound to [::] sees IPv4 clients as ::ffff:a.b.c.d: judged as their IPv4 /24, not as one /48
+        # that would hold all of IPv4.
+        ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
@@ -54,7 +58,8 @@ def _per_hour(cap: int):
 def take_new_visitor_slot() -> None:
     """Count one new identity against the request's network, in the limiter's store (Redis when configured, so
     the cap holds across workers and hosts). Raises NewVisitorsCapped when the network is over its cap. Every
-    route that gives a browser an identity goes through here (arena.web.visitor), so none is a way around it."""
+    route where an identity commits to voting goes through here (arena.web.visitor.commit_identity), so none is a
+    way around it; merely minting an identity (a page view) does not."""
     settings = current_app.extensions["arena.settings"]
     if not settings.rate_limit_enabled:
         return
@@ -72,6 +77,6 @@ def take_new_visitor_slot() -> None:
 def refuse_new_visitor():
     abort(
         429,
-        description="Too many new visitors from your network in the last hour, so this browser cannot get an "
-        "identity yet. If you voted here before, use the browser you voted with; otherwise try again later.",
+        description="Too many new visitors from your network started voting in the last hour, so this browser "
+        "cannot start yet. If you voted here before, use the browser you voted with; otherwise try again later.",
     )

@@ -18,7 +18,7 @@ from arena.web.battle import OUTCOME_LABELS, anonymous
 from arena.web.bidi import strip_bidi
 from arena.web.limits import network_limit_key
 from arena.web.live_gate import Refusal, Ticket
-from arena.web.visitor import terms_accepted, visitor_key
+from arena.web.visitor import commit_identity, existing_visitor_key, terms_accepted, visitor_key
 
 bp = Blueprint("live", __name__)
 
@@ -56,6 +56,8 @@ def start():
     if refusal is not None:
         return _busy(refusal)
     key = visitor_key()
+    # Two paid model calls: a commitment, so a new identity spends its network's slot here (429 over the cap).
+    commit_identity()
     db = db_session()
     signals = screen(text)
     flags = [f"crisis:{s.category}" for s in signals]
@@ -113,6 +115,12 @@ def stream(token: str):
     public_id = current_app.extensions["arena.battle_ids"].unsign(token)
     if public_id is None:
         abort(404, description="No such battle.")
+    # Only the visitor who wrote the message may open its stream: anyone else holding the token (a shared link,
+    # a copied URL) would otherwise start it, or take it over and end the writer's. Checked before anything runs.
+    battle = find_battle(db_session(), public_id)
+    owner = existing_visitor_key()
+    if battle is None or battle.source != "live" or owner is None or battle.judge_key != owner:
+        abort(403, description="This live battle belongs to the visitor who wrote its message; write your own.")
     # The token the final vote form carries, made now: once the stream has started the session cannot be saved.
     generate_csrf()
     factory = current_app.extensions["arena.session_factory"]

@@ -3,12 +3,12 @@ never in the API or an export, and shown only to the session that cast the votes
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, render_template
+from flask import Blueprint, current_app, make_response, render_template
 
 from arena.jobs.leaderboard import snapshot
 from arena.voting.my_ranking import MIN_VOTES, CrowdRating, count_own_votes, personal_ranking
 from arena.web import read_session
-from arena.web.visitor import existing_visitor_key
+from arena.web.visitor import existing_visitor_key, proof_paid
 
 bp = Blueprint("my_ranking", __name__)
 
@@ -19,11 +19,15 @@ def page():
     key = existing_visitor_key()
     votes = count_own_votes(session, key) if key else 0
     board = ranking = None
-    if votes >= MIN_VOTES:
+    # The ranking names models from the visitor's own votes, so diffing it after each vote would map replies to
+    # models: it is shown, like a reveal's names, only to a visitor whose votes can count.
+    verified = current_app.extensions["arena.settings"].count_unverified or proof_paid(session)
+    if votes >= MIN_VOTES and verified:
         board = snapshot(session)
         crowd = [CrowdRating(r.slug, r.name, r.rating) for r in board.rows] if board else []
         ranking = personal_ranking(session, key, crowd)
-    body = render_template("ranking/page.html", votes=votes, needed=MIN_VOTES, ranking=ranking, board=board)
+    body = render_template("ranking/page.html", votes=votes, needed=MIN_VOTES, ranking=ranking, board=board,
+                           verified=verified)  # fmt: skip
     response = make_response(body)
     # Personal: no shared cache may keep it and hand it to someone else.
     response.headers["Cache-Control"] = "private, no-store"

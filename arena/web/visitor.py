@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from flask import current_app, session
 
 from arena.voting import proof_of_work, retired_keys, terms
@@ -15,27 +13,41 @@ from arena.web.limits import NewVisitorsCapped, refuse_new_visitor, take_new_vis
 TERMS_ACCEPTED = "terms"
 # The visitor id whose proof-of-work is known to be stored: saves the lookup, and goes stale with a new id.
 PROOF_PAID = "pow"
+# The visitor id that has spent its slot of the network's hourly cap on new identities (or was known before).
+COUNTED = "counted"
 
 
 def visitor_key() -> str:
-    """The visitor's key, giving the browser a visitor id first if it has none (429 when its network has made
-    too many new identities this hour)."""
-    visitor = session.get("visitor")
-    if not visitor:
-        try:
-            visitor = _new_identity()
-        except NewVisitorsCapped:
-            refuse_new_visitor()
+    """The visitor's key, giving the browser a visitor id first if it has none. Minting is free: an identity
+    spends its network's hourly budget only when it first commits to voting (commit_identity)."""
+    visitor = session.get("visitor") or _new_identity()
     return judge_key(current_app.config["SECRET_KEY"], visitor)
 
 
 def _new_identity() -> str:
-    """Every identity is minted here: one slot of the network's hourly cap each."""
-    take_new_visitor_slot()
+    """Every identity is minted here. It costs nothing yet: a browser that only looks (or a client that drops its
+    cookie on every request) must not use up its network's budget of new voters."""
     visitor = new_visitor_id()
     session["visitor"] = visitor
     session.permanent = True
     return visitor
+
+
+def commit_identity() -> None:
+    """Spend one slot of the network's hourly cap on new identities (ARENA_NEW_VISITORS_PER_NETWORK_HOUR) the
+    first time this identity commits to voting: it accepts the terms (or votes, where no terms are asked) or
+    starts a live battle. Once per identity (remembered in the session); a visitor who accepted terms before
+    spends nothing. Aborts with 429 when the network is over its cap. Every identity that can vote has been
+    through here, so the cap still bounds the identities a network can vote with."""
+    visitor = session.get("visitor") or _new_identity()
+    if session.get(COUNTED) == visitor or not _settings().rate_limit_enabled:
+        return
+    if not terms.has_accepted_any(db_session(), judge_key(current_app.config["SECRET_KEY"], visitor)):
+        try:
+            take_new_visitor_slot()
+        except NewVisitorsCapped:
+            refuse_new_visitor()
+    session[COUNTED] = visitor
 
 
 def existing_visitor_key() -> str | None:
@@ -74,6 +86,7 @@ def accept_terms(proof: str | None = None) -> None:
     if retired_keys.is_retired(db, key):
         forget_visitor()
         key = visitor_key()
+    commit_identity()
     if proof:
         proof_of_work.check_solution(proof_secrets(), key, proof)
         proof_of_work.record(db, key)
@@ -88,14 +101,15 @@ def proof_secrets() -> proof_of_work.Secrets:
     return proof_of_work.Secrets.from_secret(current_app.config["SECRET_KEY"])
 
 
-def proof_paid() -> bool:
-    """Whether this visitor solved the proof-of-work (their votes count by the other rules)."""
+def proof_paid(db=None) -> bool:
+    """Whether this visitor solved the proof-of-work (their votes count by the other rules); `db`: the session to
+    look in (default the request's writing one; a page that only reads passes its read session)."""
     visitor = session.get("visitor")
     if not visitor:
         return False
     if session.get(PROOF_PAID) == visitor:
         return True
-    if not proof_of_work.has_proof(db_session(), judge_key(current_app.config["SECRET_KEY"], visitor)):
+    if not proof_of_work.has_proof(db or db_session(), judge_key(current_app.config["SECRET_KEY"], visitor)):
         return False
     session[PROOF_PAID] = visitor
     return True
@@ -103,10 +117,10 @@ def proof_paid() -> bool:
 
 def forget_visitor() -> None:
     """After a deletion (or on meeting a deleted key): a fresh visitor id, so nothing new links back to the deleted
-    key, and the terms asked anew. Minted like any other identity; if the network is over its cap, the browser
-    has none until it may get one."""
+    key, and the terms asked anew. Minted like any other identity: it spends its network's budget of new voters
+    when it commits to voting again."""
     session.pop(TERMS_ACCEPTED, None)
     session.pop(PROOF_PAID, None)
+    session.pop(COUNTED, None)
     session.pop("visitor", None)
-    with contextlib.suppress(NewVisitorsCapped):
-        _new_identity()
+    _new_identity()

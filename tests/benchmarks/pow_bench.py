@@ -114,7 +114,7 @@ def main() -> None:
 
     issue, verify = server_costs(args.difficulty)
     print(f"difficulty {args.difficulty} ({proof_of_work.ALGORITHM}, {proof_of_work.ITERATIONS} iterations an "
-          f"attempt; a solve takes {args.difficulty // 2}-{args.difficulty} attempts)")  # fmt: skip
+          f"attempt; a solve takes 0-{args.difficulty} attempts, {args.difficulty // 2} on average)")  # fmt: skip
     print(f"server: issue a challenge {issue:.3f} ms, verify a solution {verify:.3f} ms")
     print(f"script (altcha package, one core):       {describe(script_solves(args.difficulty, args.runs))}")
     with tempfile.TemporaryDirectory() as directory:

@@ -91,6 +91,13 @@ def test_a_raw_judge_needs_the_site_key(database_url, session_factory):
     assert battles(session_factory) == []
 
 
+def test_a_weak_site_key_is_refused_before_anything_is_hashed(database_url, session_factory):
+    result = import_votes(FIXTURES / "clean_battle_genai.json", database_url, env={"ARENA_SECRET_KEY": "x"})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "ARENA_SECRET_KEY is too weak" in result.stderr and "secrets.token_urlsafe(32)" in result.stderr
+    assert battles(session_factory) == []
+
+
 def test_json_is_told_by_its_content(database_url, session_factory, tmp_path):
     lines = tmp_path / "conversations.json"
     shutil.copy(FIXTURES / "chatbot_arena_conversations.jsonl", lines)

@@ -171,6 +171,23 @@ def test_the_stream_runs_once_and_a_streaming_battle_takes_no_vote(client, sessi
     assert client.get("/live/forged-token/stream").status_code == 404
 
 
+def test_only_the_writer_can_open_a_live_battles_stream(client, app, session_factory, llm_server):
+    """Anyone else holding the token (a shared link) is refused before anything runs: they cannot start the
+    stream, read the replies, or take it over and end the writer's."""
+    add_live_models(session_factory, llm_server, "kind-one", "kind-two")
+    page = start(client).get_data(as_text=True)
+    url = STREAM_URL.search(page).group(1)
+    stranger, cookieless = app.test_client(), app.test_client()
+    stranger.get("/")  # a visitor of their own
+    for other in (stranger, cookieless):
+        refused = other.get(url)
+        assert refused.status_code == 403 and "write your own" in refused.get_data(as_text=True)
+    assert llm_server.requests == []
+    _, events = stream_of(client, page)
+    assert "done" in [name for name, _, _ in events]  # the writer's stream, untouched
+    assert len(llm_server.requests) == 2
+
+
 def test_a_leaking_live_reply_is_flagged_at_the_vote(client, session_factory, llm_server):
     add_live_models(session_factory, llm_server, "kind-one", "kind-two")
     llm_server.replies["kind-two"] = "As an AI language model developed by OpenAI, I still think that's hard."

@@ -233,6 +233,12 @@ def test_cli_models_sync_rejects_a_stored_key_without_writing(database_url, sess
         ('params = { token = "sk-live-SECRET1" }', "params.token"),
         ('params = { password = "sk-live-SECRET1" }', "params.password"),
         ('api_base = "https://me:sk-live-SECRET1@llm.example/v1"', "api_base"),
+        # A key in the query string (issue 19): by parameter name, or shaped like a key whatever the name.
+        ('api_base = "https://llm.example/v1?key=sk-live-SECRET1"', "api_base"),
+        ('api_base = "https://llm.example/v1?api-version=2024-06-01&api_key=SECRET1"', "api_base"),
+        ('api_base = "https://llm.example/v1?token=SECRET1"', "api_base"),
+        ('api_base = "https://fn.example/api?code=SECRET1"', "api_base"),
+        ('api_base = "https://llm.example/v1?x=sk-live-SECRET1"', "api_base"),
     ],
 )
 def test_cli_models_sync_refuses_a_credential_anywhere(database_url, session_factory, tmp_path, entry, field):
@@ -249,6 +255,26 @@ def test_cli_models_add_refuses_credentials_in_the_api_base(database_url, sessio
                        "--database-url", database_url)  # fmt: skip
     assert result.returncode == 2 and "api_base" in result.stderr and "SECRET2" not in result.stderr
     assert models_by_slug(session_factory) == {}
+
+
+def test_cli_models_add_refuses_a_key_in_the_api_base_query(database_url, session_factory):
+    result = run_arena("models", "add", "x", "--litellm", "openai/x", "--api-base",
+                       "https://llm.example/v1?key=sk-SECRET4abcdefgh", "--database-url", database_url)  # fmt: skip
+    assert result.returncode == 2 and "api_base" in result.stderr and "SECRET4" not in result.stderr
+    assert models_by_slug(session_factory) == {}
+
+
+def test_an_api_base_query_without_a_key_is_kept():
+    from arena.llm.registry import ModelSpec
+
+    spec = ModelSpec("azure", "azure/gpt", meta={"api_base": "https://x.example/openai?api-version=2024-06-01"})
+    assert spec.validate().meta["api_base"].endswith("api-version=2024-06-01")
+
+
+def test_a_key_in_a_stored_api_base_query_is_masked():
+    from arena.llm.registry import masked
+
+    assert masked({"api_base": "https://h/v1?key=sk-OLD5abcdefgh"})["api_base"] == "https://h/v1?***"
 
 
 def test_models_list_masks_a_key_stored_before_the_check(database_url, session_factory):

@@ -117,12 +117,24 @@ def test_no_demo_battle_is_flagged(client, demo_loaded, session_factory):
         "I'm \uff23\uff4c\uff41\uff55\uff44\uff45, and I'm sorry.",  # fullwidth letters
         "i am CLAUDE and this is hard.",
         "As an AI developed by \u041epen\u0410I, I still care.",
+        # Issue 19: new phrasings and tricks, caught by normalising (accents off, spaced letters joined), not by
+        # listing the strings.
+        "This is Llama speaking. I hear how tired you are.",
+        "I, Grok, think you deserved that promotion.",
+        "I'm C l a u d e. Take a breath with me.",
+        "I'm Clau\u0301de, and I'm sorry.",  # a combining acute accent
+        "I'm Cla\u00fade, and I'm sorry.",  # the same, precomposed
+        "Honestly? I am G.r.o.k, and I think you did nothing wrong.",
+        "it\u2019s q w e n here, listening.",
     ],
 )
 def test_disguised_identities_are_caught(text):
     assert find_leak(text) is not None
 
 
-@pytest.mark.parametrize("text", ["Look at the llama here, it is calm.", "I'm pi-eyed tonight.", "In brief: rest."])
+@pytest.mark.parametrize("text", ["Look at the llama here, it is calm.", "I'm pi-eyed tonight.", "In brief: rest.",
+                                  "This is Gemini season, they say.", "I, for one, think you did well.",
+                                  "The U.S.A. is far away; caf\u00e9 au lait helps.", "Plan A, B or C? Rest first.",
+                                  "I'm a b c d e f about this, spelling it out.", "I (for my part) agree."])
 def test_everyday_words_are_not_identities(text):
     assert find_leak(text) is None

@@ -30,8 +30,23 @@ def test_a_solution_for_this_visitor_holds():
     assert "visitor-a" not in json.dumps(challenge)  # only a hash of the key goes to the browser
     payload = solved(challenge)
     counter = json.loads(base64.b64decode(payload))["solution"]["counter"]
-    assert DIFFICULTY // 2 <= counter < DIFFICULTY  # the work is predictable: at least half the difficulty
+    assert 0 <= counter < DIFFICULTY
     pow_.check_solution(KEYS, "visitor-a", payload)
+
+
+def test_the_answer_is_drawn_over_the_whole_range():
+    """No part of [0, D) is known to be empty: a script that starts counting at D/2 (where every answer lay when
+    the range was [D/2, D)) misses about half the answers, and the mean is D/2."""
+    import altcha
+
+    difficulty, draws = 64, 400
+    counters = [altcha.Challenge.from_dict(pow_.new_challenge(KEYS, "v", difficulty)) for _ in range(draws)]
+    # The counter itself is secret; the challenge carries the key it derives. Solve each from 0 to find it.
+    found = [altcha.solve_challenge(c, timeout=30).counter for c in counters]
+    below_half = sum(1 for n in found if n < difficulty // 2)
+    assert all(0 <= n < difficulty for n in found)
+    assert 0.4 * draws < below_half < 0.6 * draws
+    assert abs(sum(found) / draws - (difficulty - 1) / 2) < 4
 
 
 def test_one_solution_does_not_pay_for_another_identity():

@@ -125,3 +125,37 @@ def test_admin_login_is_throttled_per_network(database_url):
         statuses.append(fresh.post("/admin/login", data={"token": "guess", "csrf_token": csrf}).status_code)
     assert statuses == [403, 403, 403, 429, 429]
     app.extensions["arena.engine"].dispose()
+
+
+def test_bearer_token_guesses_are_throttled_per_network(database_url):
+    """20 wrong Bearer tokens from one network: at most 5 answers of 403, then 429 (even for the right token from
+    there); the right token from another network still works."""
+    import uuid
+
+    app = create_app(make_settings(database_url, admin_token=TOKEN, rate_limit_enabled=True, proxy_hops=1,
+                                   secret_key=f"admin-{uuid.uuid4()}"))  # fmt: skip
+    guesser = {"X-Forwarded-For": "203.0.113.50"}
+    statuses = [app.test_client().get("/admin/", headers={**guesser, "Authorization": f"Bearer guess-{k}"}).status_code
+                for k in range(20)]  # fmt: skip
+    assert statuses.count(403) <= 5 and statuses == [403] * statuses.count(403) + [429] * statuses.count(429)
+    assert statuses.count(429) >= 15
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    assert app.test_client().get("/admin/", headers={**guesser, **right}).status_code == 429
+    assert app.test_client().get("/admin/", headers={"X-Forwarded-For": "198.51.100.9", **right}).status_code == 200
+    app.extensions["arena.engine"].dispose()
+
+
+def test_logout_revokes_a_copy_of_the_session_cookie(admin_app):
+    browser = admin_app.test_client()
+    csrf = login(browser)
+    name = admin_app.config["SESSION_COOKIE_NAME"]
+    copied = browser.get_cookie(name).value
+    thief = admin_app.test_client()
+    thief.set_cookie(name, copied)
+    assert thief.get("/admin/").status_code == 200  # the copy works while the session lives
+    assert browser.post("/admin/logout", data={"csrf_token": csrf}).status_code == 303
+    assert browser.get("/admin/").status_code == 401
+    assert thief.get("/admin/").status_code == 401  # and not after the logout
+    # Another login is a new session; the old copy stays dead.
+    login(browser)
+    assert browser.get("/admin/").status_code == 200 and thief.get("/admin/").status_code == 401

@@ -96,12 +96,13 @@ def attack(app, known) -> dict[str, int]:
                 # Refused on its first page: the network's cap on new identities; later, the network's rate.
                 seen["refused_identities" if attempt == 0 else "refused_requests"] += 1
                 break
-            seen["identities"] += attempt == 0
             seen["battles"] += 1
             html = page.get_data(as_text=True)
             if attempt == 0 and bot.pay(html) == 429:
-                seen["refused_requests"] += 1
+                # The network's cap on new identities, spent where an identity commits (the terms and its proof).
+                seen["refused_identities"] += 1
                 break
+            seen["identities"] += attempt == 0
             a, b = on_screen(html, known)
             if TARGET in (a, b):
                 status = bot.vote(html, "model_a" if a == TARGET else "model_b")

@@ -230,6 +230,7 @@ def test_the_reveal_a_vote_returns_is_the_battle_as_stored(session_factory, demo
             battle = s.scalars(select(Battle).where(Battle.public_id == public_id)).one()
             expected = (battle.prompt.text, battle.reply_a.text, battle.reply_b.text,
                         battle.model_a.display_name, battle.model_b.display_name)  # fmt: skip
-            assert find_reveal(s, public_id) == returned
+            assert find_reveal(s, public_id, count_unverified=True) == returned  # verified: every vote counts
+            assert not find_reveal(s, public_id).names_shown  # "k" never paid the proof-of-work
         assert (returned.prompt, returned.reply_a, returned.reply_b, returned.model_a, returned.model_b) == expected
         assert (returned.public_id, returned.outcome, returned.exclusion_reason) == (public_id, outcome, None)

@@ -179,7 +179,7 @@ import sys
 from arena import create_app
 from arena.config import Settings
 app = create_app(Settings(database_url={database_url!r}, secret_key={SECRET!r}, testing=True,
-                          rate_limit_enabled=False, require_terms=False))
+                          rate_limit_enabled=False, require_terms=False, count_unverified=True))
 client = app.test_client()
 client.set_cookie({app.config["SESSION_COOKIE_NAME"]!r}, {cookie!r})
 assert 'id="yours-title"' in client.get("/me/ranking").get_data(as_text=True), "no ranking shown"

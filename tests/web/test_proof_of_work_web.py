@@ -116,12 +116,16 @@ def test_the_challenge_is_private_to_its_visitor_and_never_cached(client, demo_l
     assert client.get("/terms/challenge").get_json() != response.get_json()  # each one fresh
 
 
-def test_the_challenge_route_mints_identities_only_within_the_networks_cap(database_url, demo_loaded):
+def test_challenges_are_free_and_paying_spends_the_networks_cap(database_url, demo_loaded):
+    """Fetching a challenge mints an identity but spends nothing; accepting (with or without paying) spends one
+    of the network's new identities for the hour."""
     app = create_app(make_settings(database_url, require_terms=True, rate_limit_enabled=True, proxy_hops=1,
-                                   new_visitors_per_network_hour=2))  # fmt: skip
+                                   new_visitors_per_network_hour=2, pow_difficulty=DIFFICULTY))  # fmt: skip
     school = {"X-Forwarded-For": "198.51.100.23"}
-    codes = [app.test_client().get("/terms/challenge", headers=school).status_code for _ in range(3)]
-    assert codes == [200, 200, 429]
+    clients = [app.test_client() for _ in range(3)]
+    assert [c.get("/terms/challenge", headers=school).status_code for c in clients] == [200] * 3
+    codes = [accept(c, solve_proof(c, school), school).status_code for c in clients]
+    assert codes == [303, 303, 429]
     app.extensions["arena.engine"].dispose()
 
 

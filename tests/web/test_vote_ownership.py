@@ -127,26 +127,38 @@ def capped_app(database_url, **overrides):
     return create_app(make_settings(database_url, secret_key=f"cap-{uuid.uuid4()}", **values))
 
 
-def test_new_identities_per_network_are_capped_on_every_route_that_makes_one(database_url, demo_loaded):
+def test_new_identities_per_network_are_capped_on_every_route_that_commits_one(database_url, demo_loaded):
     app = capped_app(database_url)
     school = {"X-Forwarded-For": "192.0.2.10"}
-    # Each route that can give a browser an identity spends the same hourly budget of its network.
-    assert app.test_client().get("/", headers=school).status_code == 200
-    assert app.test_client().get("/live", headers=school).status_code == 200
+    # Looking costs nothing: pages, battles and challenges mint an identity but spend none of the budget.
+    for path in ("/", "/live", "/terms/challenge", "/", "/live"):
+        assert app.test_client().get(path, headers=school).status_code == 200
+    # Each route where an identity commits to voting spends the same hourly budget of its network: accepting
+    # the terms (and starting a live battle, below).
     first = app.test_client()
     csrf = CSRF_INPUT.search(first.get("/terms", headers=school).get_data(as_text=True)).group(1)
     assert first.post("/terms/accept", data={"csrf_token": csrf}, headers=school).status_code == 303
-    for path in ("/", "/live"):
-        refused = app.test_client().get(path, headers=school)
-        assert refused.status_code == 429 and "Too many new visitors from your network" in refused.get_data(True)
+    for _ in range(2):
+        other = app.test_client()
+        csrf = CSRF_INPUT.search(other.get("/terms", headers=school).get_data(as_text=True)).group(1)
+        assert other.post("/terms/accept", data={"csrf_token": csrf}, headers=school).status_code == 303
     second = app.test_client()
     csrf = CSRF_INPUT.search(second.get("/terms", headers=school).get_data(as_text=True)).group(1)
-    assert second.post("/terms/accept", data={"csrf_token": csrf}, headers=school).status_code == 429
+    refused = second.post("/terms/accept", data={"csrf_token": csrf}, headers=school)
+    assert refused.status_code == 429 and "Too many new visitors from your network" in refused.get_data(True)
+    live = app.test_client()
+    csrf = CSRF_INPUT.search(live.get("/live", headers=school).get_data(as_text=True)).group(1)
+    assert live.post("/live", data={"csrf_token": csrf, "message": "hello"}, headers=school).status_code == 429
 
     # Known visitors of that network go on; another network has its own budget; reading pages costs nothing.
     assert first.get("/", headers=school).status_code == 200
-    assert app.test_client().get("/", headers={"X-Forwarded-For": "192.0.2.200"}).status_code == 429  # same /24
-    assert app.test_client().get("/", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 200
+    accepting = app.test_client()
+    csrf = CSRF_INPUT.search(accepting.get("/terms", headers={"X-Forwarded-For": "192.0.2.200"}).get_data(True))
+    assert accepting.post("/terms/accept", data={"csrf_token": csrf.group(1)},
+                          headers={"X-Forwarded-For": "192.0.2.200"}).status_code == 429  # same /24  # fmt: skip
+    csrf = CSRF_INPUT.search(accepting.get("/terms", headers={"X-Forwarded-For": "198.51.100.1"}).get_data(True))
+    assert accepting.post("/terms/accept", data={"csrf_token": csrf.group(1)},
+                          headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 303  # fmt: skip
     assert app.test_client().get("/leaderboard", headers=school).status_code == 200
     app.extensions["arena.engine"].dispose()
 
@@ -165,8 +177,13 @@ def test_the_identity_cap_holds_across_workers_with_redis(database_url, demo_loa
                                         new_visitors_per_network_hour=3, redis_url=REDIS_URL))
                for _ in range(2)]  # fmt: skip
     office = {"X-Forwarded-For": "192.0.2.77"}
-    statuses = [workers[k % 2].test_client().get("/", headers=office).status_code for k in range(5)]
-    assert statuses == [200, 200, 200, 429, 429]  # one count, shared: apart, neither worker reaches 3
+
+    def commit(client) -> int:
+        csrf = CSRF_INPUT.search(client.get("/", headers=office).get_data(as_text=True)).group(1)
+        return client.post("/terms/accept", data={"csrf_token": csrf}, headers=office).status_code
+
+    statuses = [commit(workers[k % 2].test_client()) for k in range(5)]
+    assert statuses == [303, 303, 303, 429, 429]  # one count, shared: apart, neither worker reaches 3
     for app in workers:
         app.extensions["arena.engine"].dispose()
 
