@@ -83,8 +83,15 @@ def test_serve_refuses_to_start_without_a_secret(database_url, instance):
     assert "ARENA_SECRET_KEY is required" in result.stderr
 
 
-@pytest.mark.parametrize("setting, value", [("ARENA_SECRET_KEY", "x"), ("ARENA_SECRET_KEY", "x" * 40),
-                                            ("ARENA_ADMIN_TOKEN", "a"), ("ARENA_ADMIN_TOKEN", "short-admin-token")])
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("ARENA_SECRET_KEY", "x"),
+        ("ARENA_SECRET_KEY", "x" * 40),
+        ("ARENA_ADMIN_TOKEN", "a"),
+        ("ARENA_ADMIN_TOKEN", "short-admin-token"),
+    ],
+)
 def test_serve_refuses_to_start_with_a_weak_secret(database_url, instance, setting, value):
     env = {**instance, "ARENA_SECRET_KEY": "test-secret-key-not-for-production", setting: value}
     result = run_arena("serve", "--database-url", database_url, "--port", "0", env=env, timeout=60)

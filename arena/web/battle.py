@@ -140,8 +140,9 @@ def new_battle():
 def show_battle(token: str):
     battle = _load(token)
     count_unverified = current_app.extensions["arena.settings"].count_unverified
-    if battle.status == "voted" and (reveal := find_reveal(db_session(), battle.public_id,
-                                                           count_unverified=count_unverified)):
+    if battle.status == "voted" and (
+        reveal := find_reveal(db_session(), battle.public_id, count_unverified=count_unverified)
+    ):
         return _reveal_page(reveal)
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")

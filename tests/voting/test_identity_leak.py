@@ -132,9 +132,19 @@ def test_disguised_identities_are_caught(text):
     assert find_leak(text) is not None
 
 
-@pytest.mark.parametrize("text", ["Look at the llama here, it is calm.", "I'm pi-eyed tonight.", "In brief: rest.",
-                                  "This is Gemini season, they say.", "I, for one, think you did well.",
-                                  "The U.S.A. is far away; caf\u00e9 au lait helps.", "Plan A, B or C? Rest first.",
-                                  "I'm a b c d e f about this, spelling it out.", "I (for my part) agree."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Look at the llama here, it is calm.",
+        "I'm pi-eyed tonight.",
+        "In brief: rest.",
+        "This is Gemini season, they say.",
+        "I, for one, think you did well.",
+        "The U.S.A. is far away; caf\u00e9 au lait helps.",
+        "Plan A, B or C? Rest first.",
+        "I'm a b c d e f about this, spelling it out.",
+        "I (for my part) agree.",
+    ],
+)
 def test_everyday_words_are_not_identities(text):
     assert find_leak(text) is None
