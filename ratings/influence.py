@@ -7,13 +7,13 @@ how far its votes move the board away from where the other votes put it, standar
 others' would move it by chance. The test's power grows with the group's volume, and it sees votes that never
 touch the model they help (omnipresent rigging lifts a model by beating the models around it).
 
-The influence of group G, per model: with theta_-G the penalised fit of the other votes and H_-G their
-information (prior included),
+The influence of group G, per model: with theta_-G the penalised fit of the other votes and H the information of
+all the votes there (prior included),
 
-    delta_G = H_-G^+ g_G(theta_-G),
+    delta_G = H^+ g_G(theta_-G),
 
 one Newton step from the others' fit toward all the votes, g_G the gradient of G's own log-likelihood. It is a
-sum over G's votes of (y - p) u_ab, u_ab = H_-G^+ (e_a - e_b), p from theta_-G. If G votes like the others, each
+sum over G's votes of (y - p) u_ab, u_ab = H^+ (e_a - e_b), p from theta_-G. If G votes like the others, each
 term has mean 0, variance at most p (1 - p) u_ab^2 and lies within max(p, 1 - p) |u_ab| of its mean, so
 Bernstein's inequality bounds the chance of |delta_G[m]| with no normal approximation. A group is flagged when
 that bound, for some model, falls below alpha / (2 x groups tested x models) (Bonferroni, both directions); a
@@ -24,8 +24,9 @@ one at a time, until every model's |delta_G| is within `cap_z` standard deviatio
 votes aside is the down-weighting: what is left of the group moves the board no more than votes like the
 others' would, and every board, interval and export keeps counting whole votes.
 
-theta_-G and H_-G: for a group holding a small share of the votes, theta - H^+ g_G(theta) and H (one Newton
-step back, and the information of all votes); a group holding more than `exact_share` gets an exact refit.
+theta_-G: for a group holding a small share of the votes, theta - H^+ g_G(theta) (one Newton step back from the
+fit of all votes); a group holding more than `exact_share` gets an exact refit. A flagged group is judged afresh
+after each trim (an exact refit), since with fewer of its votes in the fit each of the rest moves the board more.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ DEFAULT_ALPHA = 0.01
 # A flagged group keeps votes until its influence on every model is within this many standard deviations of
 # chance, or within `DEFAULT_CAP_SE` of that model's standard error on the board, whichever is larger.
 DEFAULT_CAP_Z = 0.5
-DEFAULT_CAP_SE = 0.5
+DEFAULT_CAP_SE = 1.0
 # Groups with fewer counted votes than this are not tested on their own (their network or cohort still is).
 DEFAULT_MIN_VOTES = 10
 # A group is judged only against at least this many other votes: a board that is all one network (a lab study
@@ -109,7 +110,6 @@ class InfluenceResult:
     removed: np.ndarray
     verdicts: list[Verdict] = field(default_factory=list)
     tests: dict[str, int] = field(default_factory=dict)
-    theta: np.ndarray | None = None
     rounds: int = 0
     # Per family, the group that moved a model furthest (in rating points), when first judged and when last
     # judged (after every bound): what the recompute reports as measured, flagged or not.
@@ -170,7 +170,7 @@ class _Judged:
     """A group's influence per model and its spread under "votes like the others'", with what trims it."""
 
     theta_out: np.ndarray  # the others' fit
-    inverse: np.ndarray  # H_-G^+
+    inverse: np.ndarray  # H^+ at the others' fit
     delta: np.ndarray
     variance: np.ndarray
     bound: np.ndarray
@@ -343,7 +343,6 @@ def bound_influence(
                     break
         if not flagged_any:
             break
-    result.theta = _Board(votes, votes.count - removed, prior, theta).theta
     return result
 
 

@@ -154,7 +154,7 @@ def test_a_patient_attack_buys_no_rank(database_url, demo_loaded, session_factor
           f"{rank(filtered_board, target)}); excluded {result.filters.excluded}")  # fmt: skip
     assert abs(after - before) < half_width, (before, after, half_width, result.filters.details)
     # Its rank no better: it passed no model the honest votes put more than one standard error ahead (closer
-    # neighbours are an order no board of 840 votes publishes with any confidence; the bound leaves up to half a
+    # neighbours are an order no board of 840 votes publishes with any confidence; the bound leaves up to one
     # standard error).
     passed = [m for m in honest_board if honest_board[m] > honest_board[target] and filtered_board[m] < after]
     assert all(honest_board[m] - honest_board[target] < half_width / 1.96 for m in passed), (
