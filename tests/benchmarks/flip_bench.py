@@ -23,20 +23,14 @@ from ratings import flip, pooling
 from ratings import leaderboard as lb
 from ratings.outcomes import PairOutcomes
 from ratings.simulate import simulate, simulate_boards, true_strengths
+from tests.ratings.test_bradley_terry import outcomes_from_votes
 from tests.shared_data import llmfao_crowd_votes
 
 ALPHA = bt.DEFAULT_ALPHA
 
 
 def llmfao_outcomes() -> PairOutcomes:
-    votes = llmfao_crowd_votes()
-    names = sorted({m for a, b, *_ in votes for m in (a, b)})
-    index = {m: k for k, m in enumerate(names)}
-    counts: dict[tuple[int, int, str], int] = {}
-    for a, b, winner, *_ in votes:
-        key = (index[a], index[b], winner)
-        counts[key] = counts.get(key, 0) + 1
-    return PairOutcomes.from_rows(len(names), [(*k, v) for k, v in counts.items()])
+    return outcomes_from_votes(llmfao_crowd_votes())[0]
 
 
 def compare(problem: flip.Problem, theta: np.ndarray, present: np.ndarray, candidates: int | None) -> dict:
