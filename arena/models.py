@@ -156,6 +156,9 @@ class Reply(Base):
 
     prompt: Mapped[Prompt] = relationship()
     model: Mapped[Model] = relationship()
+    # An imported multi-turn transcript that this reply opens (EQ-Bench 4 with --turns all).
+    transcript: Mapped[Conversation | None] = relationship(foreign_keys="Conversation.reply_id", uselist=False,
+                                                           viewonly=True)  # fmt: skip
 
     __table_args__ = (
         UniqueConstraint("prompt_id", "model_id", "sample", name="uq_reply_prompt_model_sample"),
@@ -195,6 +198,10 @@ class Battle(Base):
     model_a: Mapped[Model] = relationship(foreign_keys=[model_a_id])
     model_b: Mapped[Model] = relationship(foreign_keys=[model_b_id])
     vote: Mapped[Vote | None] = relationship(back_populates="battle", uselist=False)
+    # Set for a multi-turn battle (and an imported one that named its session); a single-turn battle has none.
+    conversation: Mapped[Conversation | None] = relationship(
+        foreign_keys="Conversation.battle_id", back_populates="battle", uselist=False
+    )
 
     __table_args__ = (
         CheckConstraint("status IN ('open','voted','expired')", name="status"),
@@ -228,6 +235,8 @@ class Vote(Base):
     # the filters can judge networks and cohorts; NULL for imported votes and votes from before both were kept.
     voter_key: Mapped[str | None] = mapped_column(String(64))
     network_hash: Mapped[str | None] = mapped_column(String(64))
+    # How many exchanges (the person's messages, each with both answers) the voter had seen: 1 for a single turn.
+    turns: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     battle: Mapped[Battle] = relationship(back_populates="vote")
 
@@ -243,6 +252,86 @@ class Vote(Base):
             "model_b_id",
             "outcome",
         ),
+    )
+
+
+CONVERSATION_MODES = ("single", "shared", "transcript")
+TURN_SIDES = ("a", "b", "both", "own")
+
+
+class Conversation(Base):
+    """The turns behind a battle, or one model's own imported transcript (owned by the reply that is its first
+    answer; a transcript battle pairs two such replies and reads the turns from them).
+
+    mode: 'shared' (the same person's messages went to both models, each saw only its own earlier replies: live
+    battles, LMArena), 'transcript' (each model talked with its own copy of a simulated person: EQ-Bench 4),
+    'single' (one exchange, kept only to carry an imported evaluation session). Evaluation session and order
+    follow LMArena: the battles one visitor voted on in one sitting, numbered from 1."""
+
+    __tablename__ = "conversation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    battle_id: Mapped[int | None] = mapped_column(ForeignKey("battle.id", ondelete="CASCADE"), unique=True)
+    reply_id: Mapped[int | None] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"), unique=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    # The imported scenario's id (EQ-Bench 4 scenario_id), so transcripts of one scenario can be paired.
+    scenario: Mapped[str | None] = mapped_column(String(200))
+    evaluation_session: Mapped[str | None] = mapped_column(String(128))
+    evaluation_order: Mapped[int | None] = mapped_column(Integer)
+    # Imported context kept as given: the persona's initial state, the published judge scores, final status.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    battle: Mapped[Battle | None] = relationship(foreign_keys=[battle_id], back_populates="conversation")
+    reply: Mapped[Reply | None] = relationship(foreign_keys=[reply_id])
+    turns: Mapped[list[Turn]] = relationship(
+        back_populates="conversation", cascade="all, delete-orphan", order_by="[Turn.idx, Turn.role.desc(), Turn.side]"
+    )
+
+    __table_args__ = (
+        CheckConstraint("mode IN ('single','shared','transcript')", name="mode"),
+        CheckConstraint("(battle_id IS NULL) <> (reply_id IS NULL)", name="one_owner"),
+        Index("ix_conversation_session_order", "evaluation_session", "evaluation_order"),
+    )
+
+
+class Turn(Base):
+    """One message of a conversation. `idx` numbers the exchanges from 0: exchange k is the person's k-th message
+    and the answer(s) to it, so every conversation's first exchange is its battle's prompt and replies.
+
+    side: 'both' (a message both models received: a visitor's, in a shared conversation), 'a' / 'b' (one side's
+    own: its answers, or its own simulated person's messages in a transcript battle), 'own' (a transcript
+    owned by one reply, before any battle pairs it). author: 'visitor', 'persona' (a simulated person), 'model'."""
+
+    __tablename__ = "turn"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    side: Mapped[str] = mapped_column(String(4))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(16))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("model.id"))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    # The simulated person's emotional state after this message, where the source records one.
+    persona_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What else the source kept (a persona's hidden thinking, which the model never saw).
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="turns")
+    model: Mapped[Model | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("side IN ('a','b','both','own')", name="side"),
+        CheckConstraint("role IN ('user','assistant')", name="role"),
+        CheckConstraint("author IN ('visitor','persona','model')", name="author"),
+        CheckConstraint("idx >= 0", name="idx"),
+        UniqueConstraint("conversation_id", "idx", "side", "role", name="uq_turn_conversation_id"),
     )
 
 

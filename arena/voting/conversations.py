@@ -1,0 +1,80 @@
+"""A battle's conversation as each side saw it: the one read every page, vote, export and judge goes through.
+
+Three shapes are stored (see arena.models.Conversation): a single-turn battle (no conversation row: its prompt and
+replies are the one exchange), a shared conversation (turn rows on the battle's conversation: the person's
+messages on side 'both', each model's answers on its side) and a transcript battle (the two replies' own
+imported transcripts, side 'own', each with its own simulated person). `sides` flattens all three into one list
+of messages per side, in order, which is also exactly what that side's model was sent (its history).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arena.models import Battle, Conversation, Turn
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # 'user' or 'assistant'
+    content: str
+    author: str  # 'visitor', 'persona' or 'model'
+    idx: int  # the exchange it belongs to, from 0
+
+
+@dataclass(frozen=True)
+class BattleConversation:
+    mode: str  # 'single', 'shared' or 'transcript'
+    a: tuple[Message, ...]
+    b: tuple[Message, ...]
+
+    @property
+    def turns(self) -> int:
+        """Exchanges shown: the longer side's count of answers (a transcript's sides may differ in length)."""
+        return max(_answers(self.a), _answers(self.b))
+
+    @property
+    def shared_messages(self) -> bool:
+        """Both sides were sent the same person's messages (always so for one exchange)."""
+        return self.mode != "transcript"
+
+
+def _answers(messages: tuple[Message, ...]) -> int:
+    return sum(1 for m in messages if m.role == "assistant")
+
+
+def _message(turn: Turn) -> Message:
+    return Message(turn.role, turn.content, turn.author, turn.idx)
+
+
+def side_messages(conversation: Conversation, side: str) -> tuple[Message, ...]:
+    """One side's messages of a shared conversation ('a' or 'b': its own and the 'both' ones), or all of a
+    reply's own transcript (side 'own'), ordered by exchange, the person's message before the answer."""
+    wanted = {"own"} if side == "own" else {side, "both"}
+    turns = [t for t in conversation.turns if t.side in wanted]
+    turns.sort(key=lambda t: (t.idx, t.role != "user"))
+    return tuple(_message(t) for t in turns)
+
+
+def _single(battle: Battle, reply) -> tuple[Message, ...]:
+    return (Message("user", battle.prompt.text, "visitor", 0), Message("assistant", reply.text, "model", 0))
+
+
+def battle_conversation(battle: Battle) -> BattleConversation:
+    """The battle's messages per side (see the module's docstring). Needs the battle's prompt and replies."""
+    conversation = battle.conversation
+    if conversation is not None and conversation.mode == "transcript":
+        sides = []
+        for reply in (battle.reply_a, battle.reply_b):
+            own = reply.transcript
+            sides.append(side_messages(own, "own") if own is not None else _single(battle, reply))
+        return BattleConversation("transcript", *sides)
+    if conversation is not None and conversation.turns:
+        return BattleConversation(conversation.mode, side_messages(conversation, "a"), side_messages(conversation, "b"))
+    return BattleConversation("single", _single(battle, battle.reply_a), _single(battle, battle.reply_b))
+
+
+def history_for(conversation: Conversation, side: str) -> list[dict[str, str]]:
+    """What side `side` ('a' or 'b') of a shared conversation is sent next: the person's messages and only its own
+    earlier answers (FastChat's rule), as chat messages."""
+    return [{"role": m.role, "content": m.content} for m in side_messages(conversation, side)]
