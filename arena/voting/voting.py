@@ -157,6 +157,9 @@ _CLAIM = (
     )  # fmt: skip
 )
 _INSERT_VOTE = insert(Vote.__table__)
+# Battle.meta key: the exchanges a multi-turn battle shows now (absent: one). Set when a transcript battle is drawn
+# and after each completed exchange of a live conversation; copied to Vote.turns by the vote.
+TURNS_SHOWN = "turns"
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,9 @@ def cast_vote(
                 "exclusion_reason": exclusion,
                 "voter_key": voter_key,
                 "network_hash": network_hash,
+                # A multi-turn battle keeps how many exchanges it shows in its metadata (TURNS_SHOWN), so the
+                # claim's row already says how many the voter saw.
+                "turns": int((claimed.meta or {}).get(TURNS_SHOWN, 1)),
             },
         )
     except IntegrityError as exc:

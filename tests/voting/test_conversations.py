@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import select
+
 from arena.db import transaction
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
 from arena.models import Battle, Conversation, Turn
@@ -76,3 +80,26 @@ def test_a_transcript_battle_reads_each_replys_own_transcript(session_factory):
         assert seen.turns == 2  # the longer side; side B (no transcript of its own) is its single reply
         assert [m.author for m in seen.a] == ["persona", "model", "persona", "model"]
         assert [m.content for m in seen.b] == ["I failed my driving test again.", "Try again."]
+
+
+def test_a_vote_records_the_exchanges_its_battle_showed(session_factory, demo_loaded):
+    import random
+
+    from arena.models import Vote
+    from arena.voting.pairing import PairingPool
+    from arena.voting.voting import TURNS_SHOWN, cast_vote, create_battle
+
+    rng, pool = random.Random(3), PairingPool()
+    ids = []
+    for shown in (None, 3):
+        with transaction(session_factory) as s:
+            public_id = create_battle(s, pool.draw(s, rng), judge_key="k", ttl=timedelta(hours=1))
+            if shown is not None:
+                battle = s.scalars(select(Battle).where(Battle.public_id == public_id)).one()
+                battle.meta = {**battle.meta, TURNS_SHOWN: shown}
+            ids.append(public_id)
+        with transaction(session_factory) as s:
+            cast_vote(s, public_id, "tie", voter_key="k")
+    with session_factory() as s:
+        turns = [s.scalar(select(Vote.turns).join(Battle).where(Battle.public_id == p)) for p in ids]
+    assert turns == [1, 3]
