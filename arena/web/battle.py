@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
+from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.my_ranking import has_enough_votes
 from arena.voting.pairing import Draw, NoBattleAvailable
 from arena.voting.retired_keys import RetiredKey
@@ -53,6 +54,8 @@ class AnonymousBattle:
     prompt: str
     reply_a: str
     reply_b: str
+    # A multi-turn battle's whole conversation (templates/battle/_conversation.html); None for one exchange.
+    conversation: BattleConversation | None = None
 
 
 def _signer():
@@ -65,6 +68,7 @@ def anonymous(battle: Battle) -> AnonymousBattle:
         prompt=battle.prompt.text,
         reply_a=battle.reply_a.text,
         reply_b=battle.reply_b.text,
+        conversation=battle_conversation(battle) if battle.conversation is not None else None,
     )
 
 
