@@ -75,8 +75,14 @@ def anonymous(battle: Battle) -> AnonymousBattle:
 def _reveal_page(reveal: Reveal):
     key = existing_visitor_key()
     ranking_ready = reveal.names_shown and key is not None and has_enough_votes(db_session(), key)
+    conversation = None
+    if reveal.turns is not None:
+        # A multi-turn battle's reveal shows the whole conversation again: read after the vote's two statements,
+        # only for these battles.
+        battle = find_battle(db_session(), reveal.public_id)
+        conversation = battle_conversation(battle) if battle is not None else None
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
-                            ranking_ready=ranking_ready)  # fmt: skip
+                            ranking_ready=ranking_ready, conversation=conversation)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):
@@ -125,7 +131,13 @@ def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
     # BEGIN and a COMMIT would only add two round trips to the database on every page view.
     with current_app.extensions["arena.autocommit_session_factory"]() as db:
         draw = pool.draw(db)
-        return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
+        if draw.conversation is None:
+            return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
+    # A transcript battle is two rows (the battle and its conversation): one transaction, or neither.
+    db = db_session()
+    public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
+    db.commit()
+    return draw, public_id
 
 
 @bp.get("/")
@@ -136,7 +148,9 @@ def new_battle():
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
     return _open_battle(
-        AnonymousBattle(_signer().sign(public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text)
+        AnonymousBattle(
+            _signer().sign(public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text, draw.conversation
+        )
     )
 
 
