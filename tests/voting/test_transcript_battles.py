@@ -118,9 +118,7 @@ def test_a_model_naming_itself_late_in_its_transcript_flags_the_battle(mixed_are
     # The fifth answer of one transcript gives the model away; its first answer (the battle's reply) does not.
     with transaction(mixed_arena) as s:
         model = s.scalar(select(Model).where(Model.slug == "claude-fable-5"))
-        turn = s.scalars(
-            select(Turn).where(Turn.model_id == model.id, Turn.idx == 4, Turn.role == "assistant")
-        ).first()
+        turn = s.scalars(select(Turn).where(Turn.model_id == model.id, Turn.idx == 4, Turn.role == "assistant")).first()
         turn.content += "\n\nAs an AI developed by Anthropic, I can't be there in person."
         scenario = turn.conversation.scenario
         reply_id = turn.conversation.reply_id
