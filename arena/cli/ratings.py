@@ -56,7 +56,8 @@ def cluster_warnings(voters: dict | None) -> list[str]:
     "--category",
     "categories",
     multiple=True,
-    help="'overall', an EmoNet group or category; repeatable. Default: overall and every group with votes.",
+    help="'overall', 'conversations', 'single-turn', an EmoNet group or category; repeatable. Default: overall, "
+    "every group and category with votes, the conversation boards and the first-vote board when there are any.",
 )
 @click.option("--both-bad", type=click.Choice(["tie", "drop"]), default="tie", show_default=True)
 @click.option("--anchor", help="Pin a model's score: SLUG or SLUG=SCORE (default score 1000).")
@@ -70,10 +71,17 @@ def cluster_warnings(voters: dict | None) -> list[str]:
     is_flag=True,
     help="Fit each emotion board on its own votes only, instead of pooling it toward the rest of the votes.",
 )
+@click.option(
+    "--no-session-clusters",
+    is_flag=True,
+    help="Treat every vote as independent, even the votes of one evaluation session (default: resample whole "
+    "sessions; without sessions both are the plain bootstrap).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def recompute_command(
-    database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, as_json
-) -> None:
+    database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, no_session_clusters,
+    as_json,
+) -> None:  # fmt: skip
     """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
     import json
 
@@ -89,6 +97,7 @@ def recompute_command(
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
         anchor_model=anchor_model, anchor_score=anchor_score, filters=filters, pooling=not no_pooling,
+        session_clusters=not no_session_clusters,
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:
@@ -127,6 +136,7 @@ def recompute_command(
             "position": result.summary.get("position"),
             "components": result.summary.get("components"),
             "boards": result.summary.get("boards"),
+            "sessions": result.summary.get("sessions"),
         }
         click.echo(json.dumps(payload))
         return

@@ -20,7 +20,8 @@ def error(status: int, message: str):
 def leaderboard():
     try:
         provisional_votes = current_app.extensions["arena.settings"].provisional_votes
-        board = snapshot(read_session(), request.args.get("category", OVERALL), provisional_votes)
+        order = request.args.get("order", "all")
+        board = snapshot(read_session(), request.args.get("category", OVERALL), provisional_votes, order)
     except RecomputeError as exc:
         return error(400, str(exc))
     if board is None:
