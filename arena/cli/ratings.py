@@ -145,10 +145,55 @@ def recompute_command(
     if result.excluded:
         reasons = ", ".join(f"{n} {reason or '(no reason)'}" for reason, n in result.excluded.items())
         click.echo(f"not counted: {reasons}")
+    sessions = result.summary.get("sessions") or {}
+    if sessions.get("clustered_by") == "session":
+        click.echo(f"intervals resample whole evaluation sessions: {sessions['sessions']} sessions and "
+                   f"{sessions['clusters'] - sessions['sessions']} votes without one")  # fmt: skip
+    _print_rows(ratings)
+
+
+def _print_rows(ratings: list[dict]) -> None:
     click.echo(f"{'rank':>4}  {'model':<40} {'rating':>8}  {'95% CI':>17}  {'battles':>8}")
     for row in ratings:
         click.echo(f"{row['rank_ub']:>4}  {row['model']:<40} {row['rating']:>8.1f}  "
                    f"[{row['ci_low']:>7.1f}, {row['ci_high']:>7.1f}]  {row['battles']:>8}")  # fmt: skip
+
+
+@ratings_group.command("show")
+@database_option
+@click.option("--category", default="overall", show_default=True,
+              help="'overall', 'conversations', 'single-turn', an EmoNet group or category.")  # fmt: skip
+@click.option("--order", type=click.Choice(["all", "first"]), default="all", show_default=True,
+              help="'first': the board of each evaluation session's first vote (overall only).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the board as /api/leaderboard gives it, nothing else.")
+def show_command(database_url, category, order, as_json) -> None:
+    """The newest stored board of a category, as the leaderboard shows it (nothing is computed)."""
+    import json
+
+    from arena.db import make_session_factory
+    from arena.jobs.leaderboard import snapshot
+    from arena.jobs.snapshots import RecomputeError
+
+    try:
+        provisional_votes = Settings.from_env().provisional_votes
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine, read_only=True)() as session:
+        try:
+            board = snapshot(session, category, provisional_votes, order)
+        except RecomputeError as exc:
+            raise BadInput(str(exc)) from exc
+    if board is None:
+        raise BadInput(f"no rating snapshot for {category!r} (order {order}) yet; run `arena ratings recompute`")
+    if as_json:
+        click.echo(json.dumps(board.as_json()))
+        return
+    first = ", first vote of each session" if board.order == "first" else ""
+    click.echo(f"rating run {board.run_id}, {board.category}{first}: {board.n_votes} votes")
+    _print_rows([{"rank_ub": r.rank_ub, "model": r.slug, "rating": r.rating, "ci_low": r.ci_low,
+                  "ci_high": r.ci_high, "battles": r.battles} for r in board.rows])  # fmt: skip
 
 
 @click.group("analysis")
@@ -219,6 +264,10 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         )
     if result["dropped_covariates"]:
         click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
+    turns = result.get("turns") or {}
+    if turns.get("eq_effect_by_turns"):
+        effects = ", ".join(f"{r['turns']}: {r['estimate']:.3f} (se {r['se']:.3f})" for r in turns["eq_effect_by_turns"])
+        click.echo(f"EQ effect (log-odds per point) by exchanges seen: {effects}")
     for c in result["correlations"]:
         if c["method"] is None:
             click.echo(f"{c['benchmark']} {c['snapshot']}: {c['n_models']} models matched, too few to correlate")

@@ -175,3 +175,17 @@ def test_without_later_votes_the_first_vote_board_is_the_overall_board(database_
     assert first["order"] == "first" and first["ratings"] == overall["ratings"]
     page = client.get("/leaderboard").get_data(as_text=True)
     assert "category=conversations" not in page and "First vote of each session" not in page
+
+
+def test_arena_ratings_show_prints_the_stored_boards(database_url, session_arena):
+    recompute_json(database_url, "--bootstrap", "100")
+    first = run_arena("ratings", "show", "--order", "first", "--json", "--database-url", database_url)
+    assert first.returncode == 0, first.stderr
+    board = json.loads(first.stdout)
+    assert board["order"] == "first" and board["n_votes"] == 360 and len(board["ratings"]) == len(NAMES)
+    text = run_arena("ratings", "show", "--category", "conversations", "--database-url", database_url)
+    assert text.returncode == 0 and f"conversations: {session_arena['multi']} votes" in text.stdout
+    for args, reason in ((["--order", "first", "--category", "single-turn"], "overall board only"),
+                         (["--category", "threads"], "unknown category")):  # fmt: skip
+        bad = run_arena("ratings", "show", *args, "--database-url", database_url)
+        assert bad.returncode == 2 and reason in bad.stderr and bad.stdout == ""
