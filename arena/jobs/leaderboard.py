@@ -14,6 +14,7 @@ from arena.jobs.snapshots import (
     ORDERS,
     OVERALL,
     TURN_BOARDS,
+    NoSuchBoard,
     RecomputeError,
     latest_run,
     resolve_board,
@@ -171,7 +172,7 @@ def snapshot(
     label = resolve_board(category)
     if order == "first":
         if label != OVERALL:
-            raise RecomputeError(f"order=first is computed for the overall board only, not {label!r}")
+            raise NoSuchBoard(f"order=first is computed for the overall board only, not {label!r}")
         return _first_votes(session, provisional_votes)
     run = latest_run(session, label)
     if run is None:

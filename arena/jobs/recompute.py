@@ -3,8 +3,10 @@
 The overall board's votes are counted in SQL (GROUP BY model_a, model_b, outcome); the emotion boards' come from
 one read of the counted votes (prompt and cell per vote, off a covering index) summed per board in numpy
 (arena/jobs/boards.py). Either way the fit only ever sees one count per (pair, outcome) cell, so its cost grows
-with the number of models, not votes. Reading and writing happen in two short transactions; the fit in between
-holds no lock, and two runs never touch each other's rows.
+with the number of models, not votes. The conversation boards, the first-vote board and the session clusters of
+the intervals come from one GROUP BY over the conversation rows (arena/jobs/sessions.py; one EXISTS when there are
+none). Reading and writing happen in two short transactions; the fit in between holds no lock, and two runs never
+touch each other's rows.
 """
 
 from __future__ import annotations

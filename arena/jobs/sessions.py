@@ -63,11 +63,15 @@ def read(session: Session) -> SessionCounts | None:
     later = case((Conversation.evaluation_order > 1, 1), else_=0)
     multi = case((Vote.turns > 1, 1), else_=0)
     columns = (Conversation.evaluation_session, later, multi, Vote.model_a_id, Vote.model_b_id, Vote.outcome)
+    # The counted test as an expression no index serves: a plain `counts_for_leaderboard` lets SQLite's planner
+    # (no statistics) walk every counted vote off ix_vote_counted_* and probe conversation per vote; this way it
+    # walks the conversation rows and looks each vote up by its unique battle id.
+    counted = case((Vote.counts_for_leaderboard, 1), else_=0) == 1
     stmt = (
         select(*columns, func.count())
         .select_from(Conversation)
         .join(Vote, Vote.battle_id == Conversation.battle_id)
-        .where(Vote.counts_for_leaderboard.is_(True))
+        .where(counted)
         .group_by(*columns)
     )
     rows = session.connection().execute(stmt).all()

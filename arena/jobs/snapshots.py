@@ -24,6 +24,11 @@ class RecomputeError(ValueError):
     """The request cannot be computed (unknown category, no votes, ...); the message says why."""
 
 
+class NoSuchBoard(RecomputeError):
+    """A valid name and a valid order that no recompute ever stores together (the first votes of an emotion
+    board): not a malformed request, a board that does not exist."""
+
+
 def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
     """'overall', an EmoNet group, or one EmoNet category -> (canonical label, categories to match)."""
     if label.strip().casefold() == OVERALL:

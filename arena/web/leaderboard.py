@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from arena.jobs.leaderboard import PROVISIONAL_BATTLES, TABS, BoardSnapshot, snapshot
-from arena.jobs.snapshots import CONVERSATIONS, OVERALL, SINGLE_TURN, RecomputeError
+from arena.jobs.snapshots import CONVERSATIONS, OVERALL, SINGLE_TURN, NoSuchBoard, RecomputeError
 from arena.voting.moderation import count_votes
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, responsive_whiskers
@@ -50,6 +50,8 @@ def leaderboard():
     provisional_votes = current_app.extensions["arena.settings"].provisional_votes
     try:
         board = snapshot(session, category, provisional_votes, order)
+    except NoSuchBoard as exc:
+        abort(404, description=str(exc))
     except RecomputeError as exc:
         abort(400, description=str(exc))
     whiskers, heat = _charts(board) if board else (None, None)

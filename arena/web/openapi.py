@@ -255,9 +255,13 @@ def openapi_document() -> dict:
                         "400": _json(
                             _ERROR,
                             "The category is not 'overall', a conversation board, an EmoNet group or category; or "
-                            "the order is not 'all' or 'first'; or order=first with a category other than overall.",
+                            "the order is not 'all' or 'first'.",
                         ),
-                        "404": _json(_ERROR, "No rating snapshot covers this category yet."),
+                        "404": _json(
+                            _ERROR,
+                            "No rating snapshot covers this category (and order) yet; or order=first with a "
+                            "category other than overall (the first-vote board is the overall board's).",
+                        ),
                         "default": _json(_ERROR, "Any other error, with its reason."),
                     },
                 }

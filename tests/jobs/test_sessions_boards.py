@@ -152,10 +152,10 @@ def test_the_api_serves_the_conversation_boards_and_the_first_votes(database_url
     first = client.get("/api/leaderboard?order=first").get_json()
     assert first["order"] == "first" and first["category"] == "overall" and first["n_votes"] == 360
     assert first["run_id"] == overall["run_id"]
-    for query, reason in (("order=last", "unknown order"), ("order=first&category=conversations", "overall board only"),
-                          ("category=threads", "unknown category")):  # fmt: skip
+    for query, status, reason in (("order=last", 400, "unknown order"), ("category=threads", 400, "unknown category"),
+                                  ("order=first&category=conversations", 404, "overall board only")):  # fmt: skip
         response = client.get(f"/api/leaderboard?{query}")
-        assert response.status_code == 400 and reason in response.get_json()["error"]
+        assert response.status_code == status and reason in response.get_json()["error"]
     page = client.get("/leaderboard").get_data(as_text=True)
     assert 'href="/leaderboard?category=conversations"' in page and "First vote of each session" in page
     page = client.get("/leaderboard?category=conversations").get_data(as_text=True)
