@@ -266,7 +266,8 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
     turns = result.get("turns") or {}
     if turns.get("eq_effect_by_turns"):
-        effects = ", ".join(f"{r['turns']}: {r['estimate']:.3f} (se {r['se']:.3f})" for r in turns["eq_effect_by_turns"])
+        rows = turns["eq_effect_by_turns"]
+        effects = ", ".join(f"{r['turns']}: {r['estimate']:.3f} (se {r['se']:.3f})" for r in rows)
         click.echo(f"EQ effect (log-odds per point) by exchanges seen: {effects}")
     for c in result["correlations"]:
         if c["method"] is None:

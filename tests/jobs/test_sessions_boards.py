@@ -119,8 +119,10 @@ def test_conversation_and_first_vote_boards_and_session_clusters_through_the_cli
     engine = make_engine(database_url)
     factory = make_session_factory(engine)
     run_id = out["run_id"]
-    by_board = {c: {r[0]: r for r in _ratings(factory, run_id, c)} for c in ("overall", "conversations",
-                                                                            "single-turn", "overall:first")}
+    by_board = {
+        c: {r[0]: r for r in _ratings(factory, run_id, c)}
+        for c in ("overall", "conversations", "single-turn", "overall:first")
+    }
     battles = {c: sum(r[5] for r in rows.values()) // 2 for c, rows in by_board.items()}
     assert battles["conversations"] == session_arena["multi"]
     assert battles["single-turn"] + battles["conversations"] == battles["overall"] == 1020
