@@ -225,7 +225,7 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
 
     from arena.db import make_session_factory
     from arena.jobs.analysis import AnalysisError, analyse
-    from arena.jobs.snapshots import RecomputeError
+    from arena.jobs.snapshots import FIRST_VOTES, OVERALL, TURN_BOARDS, RecomputeError
 
     engine = open_engine(database_url)
     require_schema(engine)
@@ -240,7 +240,8 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
 
         with reader() as session:
             run = session.get(RatingRun, result["rating_run_id"])
-            groups = [c for c in run.params.get("categories", []) if c != "overall"]
+            # The emotion boards only: the conversation and first-vote boards have no analysis of their own.
+            groups = [c for c in run.params.get("categories", []) if c not in (OVERALL, *TURN_BOARDS, FIRST_VOTES)]
         for group in groups:
             # A group the run rated but with too little to analyse: its analysis page says so.
             with contextlib.suppress(AnalysisError):

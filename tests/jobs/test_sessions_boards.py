@@ -136,6 +136,10 @@ def test_conversation_and_first_vote_boards_and_session_clusters_through_the_cli
     assert np.mean(wide) > 1.1 * np.mean(narrow)
     assert [r[1] for r in by_board["overall"].values()] == [r[1] for r in _ratings(factory, plain["run_id"])]
 
+    # The analysis of a run with these boards analyses the emotion boards only, and clusters by session.
+    analysis = run_arena("analysis", "eq", "--json", "--database-url", database_url)
+    assert analysis.returncode == 0, analysis.stderr
+    assert json.loads(analysis.stdout)["clustered_by_voter"] is True  # 60 sessions and 300 single votes
     # A sandwich and a voter-clustered run cluster by session too (these votes name no voter).
     assert recompute_json(database_url, "--ci", "sandwich")["sessions"]["clustered_by"] == "session"
     cluster = recompute_json(database_url, "--ci", "cluster", "--bootstrap", "100")
