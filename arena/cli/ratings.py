@@ -35,15 +35,17 @@ def _filter_settings():
     return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
 
 
-def cluster_warnings(voters: dict | None) -> list[str]:
+def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[str]:
     """Voter-clustered intervals with no voters are the plain bootstrap's: say so rather than let a reader
-    believe repeat voters were accounted for."""
+    believe repeat voters were accounted for. A vote without a voter falls back to its evaluation session."""
     if voters is None or voters["votes_without_voter"] == 0:
         return []
-    if voters["voters"] == 0:
+    fallback = "its evaluation session's, or its own" if (sessions or {}).get("sessions") else "its own"
+    if voters["voters"] == 0 and fallback == "its own":
         return ["--ci cluster: no counted vote names its voter (judge_hash, judge or a site visitor), so each vote "
                 "is its own cluster and the intervals are the plain bootstrap's"]  # fmt: skip
-    return [f"--ci cluster: {voters['votes_without_voter']} counted votes name no voter; each is its own cluster"]
+    return [f"--ci cluster: {voters['votes_without_voter']} counted votes name no voter; each is in {fallback} "
+            "cluster"]  # fmt: skip
 
 
 @ratings_group.command("recompute")
@@ -104,7 +106,7 @@ def recompute_command(
         result = recompute(factory, make_session_factory(engine, read_only=True), request)
     except RecomputeError as exc:
         raise BadInput(str(exc)) from exc
-    warnings = cluster_warnings(result.summary.get("voters"))
+    warnings = cluster_warnings(result.summary.get("voters"), result.summary.get("sessions"))
     for warning in warnings:
         click.echo(f"arena: warning: {warning}", err=True)
     primary = result.results[0]
