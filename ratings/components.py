@@ -58,10 +58,13 @@ def never_compared(labels: np.ndarray) -> np.ndarray:
 
 
 def restrict_clustered(clustered: ClusteredOutcomes, models: np.ndarray) -> ClusteredOutcomes:
-    """The per-voter counts among `models`; voters with no battle among them are left out (renumbered)."""
+    """The per-cluster counts among `models`; clusters with no battle among them are left out (renumbered)."""
     cells, keep = restrict(clustered.cells, models)
     new_cell = np.full(len(clustered.cells.count), -1)
     new_cell[keep] = np.arange(len(keep))
     rows = new_cell[clustered.cell] >= 0
     voters, cluster = np.unique(clustered.cluster[rows], return_inverse=True)
-    return ClusteredOutcomes(cells, len(voters), cluster, new_cell[clustered.cell[rows]], clustered.count[rows])
+    singles = None if clustered.singles is None else clustered.singles[keep]
+    return ClusteredOutcomes(
+        cells, len(voters), cluster, new_cell[clustered.cell[rows]], clustered.count[rows], singles
+    )  # fmt: skip

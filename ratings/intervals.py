@@ -125,13 +125,43 @@ def bootstrap(
 
 @dataclass(frozen=True)
 class ClusteredOutcomes:
-    """Per-voter counts: row k says voter cluster[k] gave count[k] outcomes in cell cell[k] of `cells`."""
+    """Per-cluster counts: row k says cluster cluster[k] (a voter, an evaluation session) gave count[k] outcomes in
+    cell cell[k] of `cells`. `singles`, if given, counts per cell of `cells` the votes that are each a cluster of
+    their own (a vote with no session), kept as counts so that they never need one row per vote."""
 
     cells: PairOutcomes
     n_clusters: int
     cluster: np.ndarray
     cell: np.ndarray
     count: np.ndarray
+    singles: np.ndarray | None = None
+
+    @property
+    def n_singles(self) -> int:
+        return 0 if self.singles is None else int(round(self.singles.sum()))
+
+    @classmethod
+    def from_sessions(cls, cells: PairOutcomes, rows) -> ClusteredOutcomes:
+        """Session clusters over the board `cells` (every counted vote of the board): `rows` are (session key,
+        model a index, model b index, outcome code, count) for the votes that have a session; every other vote
+        of `cells` is its own cluster. Sessions are numbered in sorted key order, so the result does not depend
+        on row order."""
+        rows = list(rows)
+        n = cells.n_models
+        board_keys = (cells.model_a * n + cells.model_b) * 4 + cells.outcome
+        order = np.argsort(board_keys, kind="stable")
+        keys = np.array([(a * n + b) * 4 + int(o) for _, a, b, o, _ in rows], dtype=np.int64)
+        position = np.searchsorted(board_keys[order], keys)
+        if len(keys) and (np.any(position >= len(order)) or np.any(board_keys[order][position] != keys)):
+            raise ValueError("a session's votes fall outside the board's cells")
+        cell = order[position] if len(keys) else np.zeros(0, dtype=np.int64)
+        count = np.array([r[4] for r in rows], dtype=np.float64)
+        singles = cells.count - np.bincount(cell, count, len(cells.count))
+        if np.any(singles < -1e-9):
+            raise ValueError("the sessions hold more votes than the board")
+        names = {s: k for k, s in enumerate(sorted({r[0] for r in rows}))}
+        cluster = np.array([names[r[0]] for r in rows], dtype=np.int64)
+        return cls(cells, len(names), cluster, cell.astype(np.int64), count, np.maximum(singles, 0.0))
 
     @classmethod
     def from_rows(cls, rows, index: dict[int, int]) -> ClusteredOutcomes:
@@ -156,9 +186,13 @@ def clustered_bootstrap(
     theta0: np.ndarray | None = None,
 ) -> np.ndarray:
     """Theta for `rounds` resamples of whole voters (with replacement), keeping each voter's battles together,
-    so a voter who cast many correlated votes does not shrink the intervals."""
-    outcomes, v = clustered.cells, clustered.n_clusters
-    if v == 0:
+    so a voter who cast many correlated votes does not shrink the intervals.
+
+    With `singles` (votes that are each their own cluster), the V = clusters + singles draws are one multinomial
+    over the clusters (1/V each) and the singles' cells (their count/V each): picking a single vote uniformly and
+    keeping only its cell is picking its cell with that probability, so the singles never need a row each."""
+    outcomes, v, m = clustered.cells, clustered.n_clusters, clustered.n_singles
+    if v + m == 0:
         raise ValueError("no voters to resample")
     cells = _Resampling(outcomes, both_bad, alpha)
     per_voter = sparse.csr_matrix(
@@ -166,11 +200,21 @@ def clustered_bootstrap(
         shape=(v, len(cells.keys)),
     )
     theta0 = bt.fit(outcomes.win_matrix(both_bad), alpha) if theta0 is None else theta0
-    uniform = np.full(v, 1.0 / v)
+    if m == 0:
+        uniform = np.full(v, 1.0 / v)
+
+        def draw_counts(generator: np.random.Generator, size: int) -> np.ndarray:
+            weights = generator.multinomial(v, uniform, size=size).astype(np.float64)
+            return np.asarray((per_voter.T @ weights.T).T)
+
+        return _resample_and_fit(rounds, rng, draw_counts, cells, theta0)
+    single_keys = np.bincount(cells.cell_to_key, clustered.singles, len(cells.keys))
+    total = v + m
+    p = np.concatenate([np.full(v, 1.0 / total), single_keys / total])
 
     def draw_counts(generator: np.random.Generator, size: int) -> np.ndarray:
-        weights = generator.multinomial(v, uniform, size=size).astype(np.float64)
-        return np.asarray((per_voter.T @ weights.T).T)
+        drawn = resample.multinomial(generator, total, p, size)
+        return np.asarray((per_voter.T @ drawn[:, :v].T).T) + drawn[:, v:]
 
     return _resample_and_fit(rounds, rng, draw_counts, cells, theta0)
 
@@ -181,27 +225,66 @@ def sandwich_covariance(
     """Robust covariance of the mean-zero theta: H+ J H+, with H the observed information (prior included)
     and J the sum of squared per-battle scores. Valid for the soft-tie quasi-likelihood, where the plain
     inverse information is not."""
-    n = outcomes.n_models
+    bread = _bread(outcomes, theta, alpha, both_bad)
+    return bread @ _meat(outcomes, theta, both_bad) @ bread
+
+
+def clustered_sandwich_covariance(
+    clustered: ClusteredOutcomes, theta: np.ndarray, *, alpha: float = bt.DEFAULT_ALPHA, both_bad: str = "tie"
+) -> np.ndarray:
+    """The cluster-robust sandwich: the scores of a cluster's votes are summed before squaring, so a session's
+    correlated votes weigh as what they are; each single vote (`singles`) keeps its own squared score."""
+    outcomes, n = clustered.cells, clustered.cells.n_models
+    singles = np.zeros(len(outcomes.count)) if clustered.singles is None else clustered.singles
+    meat = _meat(PairOutcomes(n, outcomes.model_a, outcomes.model_b, outcomes.outcome, singles), theta, both_bad)
+    o = outcomes.outcome
+    y = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
+    residual = y - 1.0 / (1.0 + np.exp(-(theta[outcomes.model_a] - theta[outcomes.model_b])))
+    if both_bad == "drop":
+        residual = np.where(o == Outcome.BOTH_BAD, 0.0, residual)
+    r = clustered.count * residual[clustered.cell]
+    a, b, cluster = outcomes.model_a[clustered.cell], outcomes.model_b[clustered.cell], clustered.cluster
+    scores = sparse.csr_array(
+        (np.concatenate([r, -r]), (np.concatenate([cluster, cluster]), np.concatenate([a, b]))),
+        shape=(max(clustered.n_clusters, 1), n),
+    )
+    meat = meat + (scores.T @ scores).toarray()
+    bread = _bread(outcomes, theta, alpha, both_bad)
+    return bread @ meat @ bread
+
+
+def _kept(outcomes: PairOutcomes, both_bad: str):
     keep = outcomes.outcome != Outcome.BOTH_BAD if both_bad == "drop" else np.ones(len(outcomes.count), bool)
     a, b, o, c = outcomes.model_a[keep], outcomes.model_b[keep], outcomes.outcome[keep], outcomes.count[keep]
     y = np.where(o == Outcome.A_WINS, 1.0, np.where(o == Outcome.B_WINS, 0.0, 0.5))
+    return a, b, c, y
+
+
+def _pair_sum(n: int, a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum over cells of weight * (e_a - e_b)(e_a - e_b)^T"""
+    m = np.zeros((n, n))
+    np.add.at(m, (a, a), weights)
+    np.add.at(m, (b, b), weights)
+    np.add.at(m, (a, b), -weights)
+    np.add.at(m, (b, a), -weights)
+    return m
+
+
+def _meat(outcomes: PairOutcomes, theta: np.ndarray, both_bad: str) -> np.ndarray:
+    """The sum of squared per-battle scores, every battle independent."""
+    a, b, c, y = _kept(outcomes, both_bad)
     p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))
+    return _pair_sum(outcomes.n_models, a, b, c * (y - p) ** 2)
 
-    def pair_sum(weights: np.ndarray) -> np.ndarray:
-        # sum over cells of weight * (e_a - e_b)(e_a - e_b)^T
-        m = np.zeros((n, n))
-        np.add.at(m, (a, a), weights)
-        np.add.at(m, (b, b), weights)
-        np.add.at(m, (a, b), -weights)
-        np.add.at(m, (b, a), -weights)
-        return m
 
-    information = pair_sum(c * p * (1 - p))
+def _bread(outcomes: PairOutcomes, theta: np.ndarray, alpha: float, both_bad: str) -> np.ndarray:
+    """The pseudo-inverse of the observed information, prior included."""
+    a, b, c, _ = _kept(outcomes, both_bad)
+    p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))
+    information = _pair_sum(outcomes.n_models, a, b, c * p * (1 - p))
     # The virtual ties of the prior are part of the objective, so they are part of its curvature.
     pi = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
     prior = alpha * pi * (1 - pi)
     np.fill_diagonal(prior, 0.0)
     information += np.diag(prior.sum(axis=1)) - prior
-    meat = pair_sum(c * (y - p) ** 2)
-    bread = np.linalg.pinv(information, hermitian=True)
-    return bread @ meat @ bread
+    return np.linalg.pinv(information, hermitian=True)

@@ -85,7 +85,12 @@ def _interval(
     rating = bt.to_elo(theta, anchor)
     kwargs = dict(alpha=params.alpha, both_bad=params.both_bad, theta0=theta)
     if params.ci == "sandwich":
-        cov = intervals.sandwich_covariance(outcomes, theta, alpha=params.alpha, both_bad=params.both_bad)
+        if clustered is None:
+            cov = intervals.sandwich_covariance(outcomes, theta, alpha=params.alpha, both_bad=params.both_bad)
+        else:
+            cov = intervals.clustered_sandwich_covariance(
+                clustered, theta, alpha=params.alpha, both_bad=params.both_bad
+            )  # fmt: skip
         if anchor is not None:
             # Pinning model k measures everyone relative to k: Var(theta_i - theta_k).
             k = anchor[0]
@@ -94,10 +99,10 @@ def _interval(
             se = np.sqrt(np.maximum(np.diag(cov), 0))
         half = Z_95 * bt.ELO_SCALE * se
         return theta, rating, rating - half, rating + half
-    if params.ci == "cluster":
-        if clustered is None:
-            raise ValueError("the voter-clustered bootstrap needs voter keys")
+    if clustered is not None:
         draws = intervals.clustered_bootstrap(clustered, params.rounds, rng, **kwargs)
+    elif params.ci == "cluster":
+        raise ValueError("the voter-clustered bootstrap needs voter keys")
     else:
         draws = intervals.bootstrap(outcomes, params.rounds, rng, **kwargs)
     ci_low, ci_high = np.percentile(bt.to_elo(draws, anchor), [2.5, 97.5], axis=0)
@@ -110,7 +115,9 @@ def rate(
     clustered: intervals.ClusteredOutcomes | None = None,
 ) -> Leaderboard:
     """Each connected component of the comparison graph is fitted, resampled and centred on its own (see
-    ratings.components); an anchor pins its own component only. Rank (UB) counts models of the same component."""
+    ratings.components); an anchor pins its own component only. Rank (UB) counts models of the same component.
+    With `clustered` (voters, or evaluation sessions with single votes apart), the bootstrap resamples whole
+    clusters and the sandwich sums each cluster's scores; without, every battle is independent."""
     if params.ci == "cluster" and clustered is None:
         raise ValueError("the voter-clustered bootstrap needs voter keys")
     n = outcomes.n_models

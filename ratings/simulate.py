@@ -136,6 +136,56 @@ def simulate_voters(
     return SyntheticBattles(theta=theta, model_a=a, model_b=b, outcome=outcome, voter=voter)
 
 
+def simulate_sessions(
+    theta: np.ndarray,
+    n_sessions: int,
+    votes_per_session: int,
+    rng: np.random.Generator,
+    *,
+    session_sd: float = 1.0,
+    single_votes: int = 0,
+    tie_share: float = 0.4,
+    both_bad_share: float = 0.2,
+) -> SyntheticBattles:
+    """Evaluation sessions that share a session effect: each session perceives the models' strengths shifted by
+    its own normal(0, session_sd) per model (a mood, a conversation that suits some models) and casts
+    `votes_per_session` votes with it (uniform distinct pairs, sides random); `single_votes` more votes each have
+    a shift of their own. `voter` is the session (-1 for a vote without one)."""
+    counts = np.concatenate([np.full(n_sessions, votes_per_session), np.ones(single_votes, dtype=np.int64)])
+    battles = simulate_voters(theta, counts, rng, taste_sd=session_sd, tie_share=tie_share,
+                              both_bad_share=both_bad_share)  # fmt: skip
+    voter = np.where(battles.voter < n_sessions, battles.voter, -1)
+    return SyntheticBattles(battles.theta, battles.model_a, battles.model_b, battles.outcome, voter)
+
+
+def session_rows(battles: SyntheticBattles) -> list[tuple[int, int, int, int, int]]:
+    """(session, model a, model b, outcome, count) for the votes that have a session (voter >= 0): the rows a
+    GROUP BY session would give, for `ClusteredOutcomes.from_sessions`."""
+    has = battles.voter >= 0
+    stacked = np.stack([battles.voter[has], battles.model_a[has], battles.model_b[has], battles.outcome[has]])
+    (s, a, b, o), count = np.unique(stacked, axis=1, return_counts=True)
+    return list(zip(s.tolist(), a.tolist(), b.tolist(), o.tolist(), count.tolist(), strict=True))
+
+
+def population_strengths(theta: np.ndarray, shift_sd: float, nodes: int = 64) -> np.ndarray:
+    """The strengths a Bradley-Terry fit of infinitely many votes converges to when each vote's perceived
+    strengths are theta plus independent normal(0, shift_sd) per model and pairs are drawn uniformly: the truth
+    an interval should cover. Averaging the sigmoid over the shifts flattens it, so these are theta shrunk a
+    little toward zero (the same as theta for shift_sd = 0). Gauss-Hermite over the shift of the difference."""
+    theta = np.asarray(theta, dtype=np.float64)
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    spread = np.sqrt(2.0) * shift_sd
+    gap = theta[:, None] - theta[None, :]
+    expected = (w[None, None, :] * _sigmoid(gap[..., None] + spread * x[None, None, :])).sum(-1) / w.sum()
+    np.fill_diagonal(expected, 0.0)
+    # Wins of i over j in a million battles per pair: the prior's virtual ties are negligible beside them.
+    return bt.fit(1e6 * expected, bt.DEFAULT_ALPHA)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 @dataclass(frozen=True)
 class SyntheticCovariateBattles:
     theta: np.ndarray

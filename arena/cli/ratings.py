@@ -35,15 +35,17 @@ def _filter_settings():
     return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
 
 
-def cluster_warnings(voters: dict | None) -> list[str]:
+def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[str]:
     """Voter-clustered intervals with no voters are the plain bootstrap's: say so rather than let a reader
-    believe repeat voters were accounted for."""
+    believe repeat voters were accounted for. A vote without a voter falls back to its evaluation session."""
     if voters is None or voters["votes_without_voter"] == 0:
         return []
-    if voters["voters"] == 0:
+    fallback = "its evaluation session's, or its own" if (sessions or {}).get("sessions") else "its own"
+    if voters["voters"] == 0 and fallback == "its own":
         return ["--ci cluster: no counted vote names its voter (judge_hash, judge or a site visitor), so each vote "
                 "is its own cluster and the intervals are the plain bootstrap's"]  # fmt: skip
-    return [f"--ci cluster: {voters['votes_without_voter']} counted votes name no voter; each is its own cluster"]
+    return [f"--ci cluster: {voters['votes_without_voter']} counted votes name no voter; each is in {fallback} "
+            "cluster"]  # fmt: skip
 
 
 @ratings_group.command("recompute")
@@ -56,7 +58,8 @@ def cluster_warnings(voters: dict | None) -> list[str]:
     "--category",
     "categories",
     multiple=True,
-    help="'overall', an EmoNet group or category; repeatable. Default: overall and every group with votes.",
+    help="'overall', 'conversations', 'single-turn', an EmoNet group or category; repeatable. Default: overall, "
+    "every group and category with votes, the conversation boards and the first-vote board when there are any.",
 )
 @click.option("--both-bad", type=click.Choice(["tie", "drop"]), default="tie", show_default=True)
 @click.option("--anchor", help="Pin a model's score: SLUG or SLUG=SCORE (default score 1000).")
@@ -70,10 +73,17 @@ def cluster_warnings(voters: dict | None) -> list[str]:
     is_flag=True,
     help="Fit each emotion board on its own votes only, instead of pooling it toward the rest of the votes.",
 )
+@click.option(
+    "--no-session-clusters",
+    is_flag=True,
+    help="Treat every vote as independent, even the votes of one evaluation session (default: resample whole "
+    "sessions; without sessions both are the plain bootstrap).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def recompute_command(
-    database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, as_json
-) -> None:
+    database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, no_session_clusters,
+    as_json,
+) -> None:  # fmt: skip
     """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
     import json
 
@@ -89,13 +99,14 @@ def recompute_command(
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
         anchor_model=anchor_model, anchor_score=anchor_score, filters=filters, pooling=not no_pooling,
+        session_clusters=not no_session_clusters,
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:
         result = recompute(factory, make_session_factory(engine, read_only=True), request)
     except RecomputeError as exc:
         raise BadInput(str(exc)) from exc
-    warnings = cluster_warnings(result.summary.get("voters"))
+    warnings = cluster_warnings(result.summary.get("voters"), result.summary.get("sessions"))
     for warning in warnings:
         click.echo(f"arena: warning: {warning}", err=True)
     primary = result.results[0]
@@ -127,6 +138,7 @@ def recompute_command(
             "position": result.summary.get("position"),
             "components": result.summary.get("components"),
             "boards": result.summary.get("boards"),
+            "sessions": result.summary.get("sessions"),
         }
         click.echo(json.dumps(payload))
         return
@@ -135,10 +147,55 @@ def recompute_command(
     if result.excluded:
         reasons = ", ".join(f"{n} {reason or '(no reason)'}" for reason, n in result.excluded.items())
         click.echo(f"not counted: {reasons}")
+    sessions = result.summary.get("sessions") or {}
+    if sessions.get("clustered_by") == "session":
+        click.echo(f"intervals resample whole evaluation sessions: {sessions['sessions']} sessions and "
+                   f"{sessions['clusters'] - sessions['sessions']} votes without one")  # fmt: skip
+    _print_rows(ratings)
+
+
+def _print_rows(ratings: list[dict]) -> None:
     click.echo(f"{'rank':>4}  {'model':<40} {'rating':>8}  {'95% CI':>17}  {'battles':>8}")
     for row in ratings:
         click.echo(f"{row['rank_ub']:>4}  {row['model']:<40} {row['rating']:>8.1f}  "
                    f"[{row['ci_low']:>7.1f}, {row['ci_high']:>7.1f}]  {row['battles']:>8}")  # fmt: skip
+
+
+@ratings_group.command("show")
+@database_option
+@click.option("--category", default="overall", show_default=True,
+              help="'overall', 'conversations', 'single-turn', an EmoNet group or category.")  # fmt: skip
+@click.option("--order", type=click.Choice(["all", "first"]), default="all", show_default=True,
+              help="'first': the board of each evaluation session's first vote (overall only).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the board as /api/leaderboard gives it, nothing else.")
+def show_command(database_url, category, order, as_json) -> None:
+    """The newest stored board of a category, as the leaderboard shows it (nothing is computed)."""
+    import json
+
+    from arena.db import make_session_factory
+    from arena.jobs.leaderboard import snapshot
+    from arena.jobs.snapshots import RecomputeError
+
+    try:
+        provisional_votes = Settings.from_env().provisional_votes
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    engine = open_engine(database_url)
+    require_schema(engine)
+    with make_session_factory(engine, read_only=True)() as session:
+        try:
+            board = snapshot(session, category, provisional_votes, order)
+        except RecomputeError as exc:
+            raise BadInput(str(exc)) from exc
+    if board is None:
+        raise BadInput(f"no rating snapshot for {category!r} (order {order}) yet; run `arena ratings recompute`")
+    if as_json:
+        click.echo(json.dumps(board.as_json()))
+        return
+    first = ", first vote of each session" if board.order == "first" else ""
+    click.echo(f"rating run {board.run_id}, {board.category}{first}: {board.n_votes} votes")
+    _print_rows([{"rank_ub": r.rank_ub, "model": r.slug, "rating": r.rating, "ci_low": r.ci_low,
+                  "ci_high": r.ci_high, "battles": r.battles} for r in board.rows])  # fmt: skip
 
 
 @click.group("analysis")
@@ -170,7 +227,7 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
 
     from arena.db import make_session_factory
     from arena.jobs.analysis import AnalysisError, analyse
-    from arena.jobs.snapshots import RecomputeError
+    from arena.jobs.snapshots import FIRST_VOTES, OVERALL, TURN_BOARDS, RecomputeError
 
     engine = open_engine(database_url)
     require_schema(engine)
@@ -185,7 +242,8 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
 
         with reader() as session:
             run = session.get(RatingRun, result["rating_run_id"])
-            groups = [c for c in run.params.get("categories", []) if c != "overall"]
+            # The emotion boards only: the conversation and first-vote boards have no analysis of their own.
+            groups = [c for c in run.params.get("categories", []) if c not in (OVERALL, *TURN_BOARDS, FIRST_VOTES)]
         for group in groups:
             # A group the run rated but with too little to analyse: its analysis page says so.
             with contextlib.suppress(AnalysisError):
@@ -209,6 +267,11 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         )
     if result["dropped_covariates"]:
         click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
+    turns = result.get("turns") or {}
+    if turns.get("eq_effect_by_turns"):
+        rows = turns["eq_effect_by_turns"]
+        effects = ", ".join(f"{r['turns']}: {r['estimate']:.3f} (se {r['se']:.3f})" for r in rows)
+        click.echo(f"EQ effect (log-odds per point) by exchanges seen: {effects}")
     for c in result["correlations"]:
         if c["method"] is None:
             click.echo(f"{c['benchmark']} {c['snapshot']}: {c['n_models']} models matched, too few to correlate")

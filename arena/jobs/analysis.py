@@ -18,6 +18,7 @@ from arena.models import (
     AnalysisRun,
     Battle,
     BattleReplyFeature,
+    Conversation,
     EqScore,
     Model,
     Rating,
@@ -45,10 +46,19 @@ COVARIATES = {
     "sycophancy": "sycophancy",
 }
 EQ_COVARIATE = "eq_overall"
+# Conversation length (Vote.turns, the exchanges the voter had seen), as extra exchanges beyond the first, enters
+# only through what differs between the sides: with the position of the reply shown first (does the first side's
+# edge grow or shrink as a conversation goes on), and times the EQ and length differences (does emotional
+# intelligence, or length, matter more in a longer conversation). At one exchange all three are 0, so eq_overall
+# and length_ratio stay the effects of a single reply. They enter only when some battle had several exchanges.
+TURN_COVARIATES = {"turns_position": None, "eq_overall_x_turns": EQ_COVARIATE, "length_ratio_x_turns": "length_ratio"}
 COVARIATE_DOCS = {
     "length_ratio": "(tokens_a - tokens_b) / (tokens_a + tokens_b + 1)",
     "eq_overall": "reply-level EQ score of A minus B, in points of the judge's 0-10 scale",
     POSITION: "1 in every battle: the log-odds edge of the reply shown first (side A), strengths held equal",
+    "turns_position": "turns - 1 (exchanges the voter saw beyond the first): the change of side A's edge per exchange",
+    "eq_overall_x_turns": "eq_overall x (turns - 1): the change of the EQ effect per further exchange",
+    "length_ratio_x_turns": "length_ratio x (turns - 1): the change of the length effect per further exchange",
     **{
         name: f"({f}_a - {f}_b) / ({f}_a + {f}_b + 1), {f} as in the feature set"
         for name, f in COVARIATES.items()
@@ -78,6 +88,8 @@ class BattleTable:
     features_b: np.ndarray
     eq_a: np.ndarray  # NaN where unknown
     eq_b: np.ndarray
+    # Exchanges the voter had seen (Vote.turns); 1 for a single reply.
+    turns: np.ndarray | None = None
 
 
 def _vector(features: dict | None) -> list[float]:
@@ -179,23 +191,30 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
             Battle.reply_a_id,
             Battle.reply_b_id,
             Battle.meta,
+            Vote.turns,
+            Conversation.evaluation_session,
         )
         .join(Vote, Vote.battle_id == Battle.id)
+        .outerjoin(Conversation, Conversation.battle_id == Battle.id)
         .where(Vote.counts_for_leaderboard.is_(True))
         .order_by(Battle.id)
     )
     if category is not None:
         stmt = stmt.where(in_category(category))
-    a, b, score, voters, fa, fb, eqa, eqb = [], [], [], [], [], [], [], []
+    a, b, score, voters, fa, fb, eqa, eqb, turns = [], [], [], [], [], [], [], [], []
     voter_ids: dict[str, int] = {}
-    for battle_id, ma, mb, outcome, judge, ra, rb, meta in session.execute(stmt).yield_per(20_000):
+    rows = session.execute(stmt).yield_per(20_000)
+    for battle_id, ma, mb, outcome, judge, ra, rb, meta, seen, evaluation_session in rows:
         if ma not in model_index or mb not in model_index:
             continue
         meta = meta or {}
         a.append(model_index[ma])
         b.append(model_index[mb])
         score.append(SCORE[outcome])
-        voters.append(voter_ids.setdefault(judge or f"battle:{battle_id}", len(voter_ids)))
+        turns.append(seen or 1)
+        # A vote without a voter key is its own cluster, unless its evaluation session (one sitting) groups it.
+        cluster = judge or (f"session:{evaluation_session}" if evaluation_session else f"battle:{battle_id}")
+        voters.append(voter_ids.setdefault(cluster, len(voter_ids)))
         for side, reply_id, out, eq_out in (("a", ra, fa, eqa), ("b", rb, fb, eqb)):
             if reply_id is not None:
                 features = reply_features_by_id.get(reply_id)
@@ -215,6 +234,7 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
         features_b=np.array(fb, dtype=np.float64).reshape(-1, width),
         eq_a=np.array(eqa, dtype=np.float64),
         eq_b=np.array(eqb, dtype=np.float64),
+        turns=np.array(turns, dtype=np.int64),
     )
 
 
@@ -233,9 +253,22 @@ def covariates(table: BattleTable, min_eq_battles: int) -> tuple[np.ndarray, lis
         names.append(EQ_COVARIATE)
     else:
         dropped.append(EQ_COVARIATE)
+    extra = _extra_turns(table)
+    if extra is not None:
+        for name, base in TURN_COVARIATES.items():
+            if base is None:
+                columns.append(extra.astype(np.float64))
+            elif base in names:
+                columns.append(columns[names.index(base)] * extra)
+            else:
+                dropped.append(name)
+                continue
+            names.append(name)
     matrix = np.column_stack(columns) if columns else np.empty((len(table.score), 0))
     known = np.isfinite(matrix)
-    keep_cols = [j for j in range(matrix.shape[1]) if known[:, j].mean() >= 0.5 or names[j] == EQ_COVARIATE]
+    # The EQ covariate (and its interaction) is kept however few battles have it: it restricts the rows instead.
+    eq_columns = (EQ_COVARIATE, "eq_overall_x_turns")
+    keep_cols = [j for j in range(matrix.shape[1]) if known[:, j].mean() >= 0.5 or names[j] in eq_columns]
     dropped += [names[j] for j in range(matrix.shape[1]) if j not in keep_cols]
     matrix, names = matrix[:, keep_cols], [names[j] for j in keep_cols]
     rows = np.all(np.isfinite(matrix), axis=1)
@@ -244,6 +277,46 @@ def covariates(table: BattleTable, min_eq_battles: int) -> tuple[np.ndarray, lis
     # Position bias: a constant column, identified because sides are drawn at random (each pair is seen both ways).
     matrix = np.column_stack([matrix[:, varying], np.ones(len(table.score))])
     return matrix, [*(names[j] for j in varying), POSITION], rows, dropped
+
+
+def _extra_turns(table: BattleTable) -> np.ndarray | None:
+    """Exchanges beyond the first per battle, or None when every battle was a single reply."""
+    if table.turns is None or not np.any(table.turns > 1):
+        return None
+    return np.maximum(table.turns - 1, 0)
+
+
+def turns_summary(table: BattleTable, fit, names: list[str], rows: np.ndarray) -> dict | None:
+    """Battles per number of exchanges seen and, when the EQ interaction was fitted, the EQ effect (log-odds per
+    point of the judge's scale) at each number of exchanges with its standard error: eq_overall + (t - 1)
+    eq_overall_x_turns, its variance from the fit's covariance of the two."""
+    if _extra_turns(table) is None:
+        return None
+    counts = np.bincount(table.turns[rows]) if rows.any() else np.zeros(0)
+    out = {
+        "battles_by_turns": {str(t): int(c) for t, c in enumerate(counts) if c},
+        "multi_turn_battles": int((table.turns[rows] > 1).sum()),
+        "eq_effect_by_turns": [],
+    }
+    if fit is None or EQ_COVARIATE not in names or "eq_overall_x_turns" not in names:
+        return out
+    n = fit.n_models
+    i, j = n + names.index(EQ_COVARIATE), n + names.index("eq_overall_x_turns")
+    reasons = dict(zip(fit.names, fit.identified(), strict=True))
+    if reasons[EQ_COVARIATE] is not None or reasons["eq_overall_x_turns"] is not None:
+        return out
+    for t, c in enumerate(counts):
+        if t < 1 or not c:
+            continue
+        k = t - 1
+        estimate = float(fit.beta[i - n] + k * fit.beta[j - n])
+        variance = fit.covariance[i, i] + k * k * fit.covariance[j, j] + 2 * k * fit.covariance[i, j]
+        se = float(np.sqrt(max(variance, 0.0)))
+        out["eq_effect_by_turns"].append(
+            {"turns": t, "battles": int(c), "estimate": _round(estimate), "se": _round(se),
+             "ci_low": _round(estimate - 1.959963984540054 * se), "ci_high": _round(estimate + 1.959963984540054 * se)}
+        )  # fmt: skip
+    return out
 
 
 def eq_win_rate_bins(table: BattleTable) -> list[dict]:
@@ -276,7 +349,7 @@ def _round(value: float, places: int = 6) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), places)
 
 
-ESTIMATE_FIELDS = ("estimate", "ci_low", "ci_high", "estimate_std", "odds_ratio", "std_ci_low", "std_ci_high")
+ESTIMATE_FIELDS = ("estimate", "se", "ci_low", "ci_high", "estimate_std", "odds_ratio", "std_ci_low", "std_ci_high")
 
 
 def _coefficient_row(c, data_share: float | None) -> dict:
@@ -338,6 +411,7 @@ def analyse(
     # the intervals become falsely narrow. Below the threshold, errors are robust per battle.
     n_voters = len(np.unique(table.voter[rows]))
     result["clustered_by_voter"] = bool(n_voters >= MIN_CLUSTERS)
+    fit = None
     if names and rows.sum() >= max(20, 5 * len(names)):
         battles = CovariateBattles(
             n_models=len(model_ids),
@@ -373,6 +447,8 @@ def analyse(
                 ),
                 key=lambda r: -r["rating"],
             )
+    # Conversation length: battles per number of exchanges seen, and the EQ effect at each (null: single replies).
+    result["turns"] = turns_summary(table, fit, names, rows)
     rng = np.random.default_rng(seed)
     by_model = {r.model_id: r for r, _ in ratings}
     slugs = {m.id: m.slug for _, m in ratings}

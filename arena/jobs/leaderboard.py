@@ -9,7 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from arena.jobs.provenance import for_model
-from arena.jobs.snapshots import OVERALL, latest_run, resolve_category, run_ratings
+from arena.jobs.snapshots import (
+    FIRST_VOTES,
+    ORDERS,
+    OVERALL,
+    TURN_BOARDS,
+    NoSuchBoard,
+    RecomputeError,
+    latest_run,
+    resolve_board,
+    run_ratings,
+)
 from arena.models import Model
 from arena.taxonomy import EMONET_GROUPS
 
@@ -77,6 +87,22 @@ class BoardSnapshot:
     components: list[list[str]] | None = None
     provisional_votes: int = PROVISIONAL_VOTES
     sampling_window_days: int | None = None
+    # 'all' votes, or each evaluation session's 'first' vote only (with every vote that has no session).
+    order: str = "all"
+    # The boards the run stored (to offer the conversation boards beside this one), and what its summary says of
+    # evaluation sessions: how many, votes in them, later and multi-turn votes, how the intervals clustered.
+    boards: tuple[str, ...] = ()
+    sessions: dict | None = None
+
+    @property
+    def turn_boards(self) -> list[str]:
+        """The conversation boards this board's run has, for the board choice (empty: none to offer)."""
+        return [b for b in TURN_BOARDS if b in self.boards]
+
+    @property
+    def first_votes_differ(self) -> bool:
+        """Some vote came later in its session, so the first-vote board is not the overall board itself."""
+        return bool(self.sessions and self.sessions.get("later_votes"))
 
     @property
     def top_flip(self) -> int | None:
@@ -130,19 +156,45 @@ class BoardSnapshot:
             "ties": self.ties,
             "position": self.position,
             "components": self.components,
+            "order": self.order,
+            "sessions": self.sessions,
         }
 
 
 def snapshot(
-    session: Session, category: str = OVERALL, provisional_votes: int = PROVISIONAL_VOTES
+    session: Session, category: str = OVERALL, provisional_votes: int = PROVISIONAL_VOTES, order: str = "all"
 ) -> BoardSnapshot | None:
-    """The newest snapshot of `category` (raises RecomputeError for an unknown name), or None. A row that
+    """The newest snapshot of `category` (raises RecomputeError for an unknown name or order), or None. A row that
     replaced an earlier configuration of its slug is provisional until `provisional_votes` of its own votes count
-    (its battles on the run's overall board)."""
-    label, _ = resolve_category(category)
+    (its battles on the run's overall board). order='first': the overall board of each session's first vote."""
+    if order not in ORDERS:
+        raise RecomputeError(f"unknown order {order!r}: use 'all' (every vote) or 'first' (each session's first vote)")
+    label = resolve_board(category)
+    if order == "first":
+        if label != OVERALL:
+            raise NoSuchBoard(f"order=first is computed for the overall board only, not {label!r}")
+        return _first_votes(session, provisional_votes)
     run = latest_run(session, label)
     if run is None:
         return None
+    return _snapshot(session, run, label, label, provisional_votes)
+
+
+def _first_votes(session: Session, provisional_votes: int) -> BoardSnapshot | None:
+    """The newest overall run's first-vote board: stored apart when some vote came later in its session, else the
+    overall board itself (every vote is a first vote). None for a run from before sessions were counted."""
+    run = latest_run(session, OVERALL)
+    if run is None or "sessions" not in (run.summary or {}):
+        return None
+    if run.summary["sessions"].get("later_votes"):
+        run = latest_run(session, FIRST_VOTES)
+        if run is None:
+            return None
+        return _snapshot(session, run, FIRST_VOTES, OVERALL, provisional_votes, order="first")
+    return _snapshot(session, run, OVERALL, OVERALL, provisional_votes, order="first")
+
+
+def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: int, order: str = "all"):
     ratings = run_ratings(session, run.id, label)
     slug_of = {model.id: model.slug for _, model in ratings}
     matrices = run.matrices.get(label, {})
@@ -186,7 +238,7 @@ def snapshot(
         components = [[slugs.get(m, str(m)) for m in members] for members in summary["components"]]
     return BoardSnapshot(
         run_id=run.id,
-        category=label,
+        category=shown,
         computed_at=run.finished_at,
         # Every battle counts for two models.
         n_votes=sum(r.battles for r in rows) // 2,
@@ -203,6 +255,9 @@ def snapshot(
         components=components,
         provisional_votes=provisional_votes,
         sampling_window_days=(seen or {}).get("window_days"),
+        order=order,
+        boards=tuple(run.params.get("categories", ())),
+        sessions=summary.get("sessions"),
     )
 
 

@@ -3,8 +3,10 @@
 The overall board's votes are counted in SQL (GROUP BY model_a, model_b, outcome); the emotion boards' come from
 one read of the counted votes (prompt and cell per vote, off a covering index) summed per board in numpy
 (arena/jobs/boards.py). Either way the fit only ever sees one count per (pair, outcome) cell, so its cost grows
-with the number of models, not votes. Reading and writing happen in two short transactions; the fit in between
-holds no lock, and two runs never touch each other's rows.
+with the number of models, not votes. The conversation boards, the first-vote board and the session clusters of
+the intervals come from one GROUP BY over the conversation rows (arena/jobs/sessions.py; one EXISTS when there are
+none). Reading and writing happen in two short transactions; the fit in between holds no lock, and two runs never
+touch each other's rows.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
-from arena.jobs import boards, provenance, run_rows, summary, vote_filters
-from arena.jobs.snapshots import OVERALL, RecomputeError, resolve_category
-from arena.models import Battle, Model, PromptEmotion, RatingRun, Vote, utcnow
+from arena.jobs import boards, provenance, run_rows, sessions, summary, vote_filters
+from arena.jobs.snapshots import OVERALL, TURN_BOARDS, RecomputeError, resolve_board, resolve_category
+from arena.models import Battle, Conversation, Model, PromptEmotion, RatingRun, Vote, utcnow
 from arena.voting.moderation import exclusions
 from ratings import flip
 from ratings.intervals import ClusteredOutcomes
@@ -44,6 +46,9 @@ class RecomputeRequest:
     filters: vote_filters.FilterSettings | None = field(default_factory=vote_filters.FilterSettings)
     # Emotion boards pooled toward the rest of the votes (ratings.pooling); False fits each on its own votes.
     pooling: bool = True
+    # Intervals resample whole evaluation sessions (a vote without one is its own); False treats every vote as
+    # independent. Without sessions either is the plain bootstrap, bit for bit.
+    session_clusters: bool = True
 
 
 @dataclass
@@ -115,14 +120,22 @@ def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[lis
     return model_ids, outcomes
 
 
-def aggregate_by_voter(session: Session, categories: tuple[str, ...] | None) -> tuple[list[int], ClusteredOutcomes]:
-    """Counts per (voter, model_a, model_b, outcome); a vote without a voter key is its own cluster."""
-    voter = func.coalesce(Battle.judge_key, literal("battle:") + cast(Battle.id, String))
+def aggregate_by_voter(
+    session: Session, categories: tuple[str, ...] | None, with_sessions: bool = False
+) -> tuple[list[int], ClusteredOutcomes]:
+    """Counts per (voter, model_a, model_b, outcome); a vote without a voter key is its own cluster, or with
+    `with_sessions` its evaluation session's (a session is one voter's sitting), if it has one."""
+    fallback = literal("battle:") + cast(Battle.id, String)
+    if with_sessions:
+        fallback = func.coalesce(literal("session:") + Conversation.evaluation_session, fallback)
+    voter = func.coalesce(Battle.judge_key, fallback)
     stmt = (
         select(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
         .join(Battle, Battle.id == Vote.battle_id)
         .where(Vote.counts_for_leaderboard.is_(True))
     )
+    if with_sessions:
+        stmt = stmt.outerjoin(Conversation, Conversation.battle_id == Battle.id)
     if categories is not None:
         stmt = stmt.where(in_category(categories))
     rows = session.execute(stmt.group_by(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
@@ -141,10 +154,12 @@ def counted_voters(session: Session) -> dict[str, int]:
     return {"voters": int(voters), "votes_without_voter": int(anonymous)}
 
 
-def _rate_category(session: Session, label: str, request: RecomputeRequest, anchor_id: int | None):
+def _rate_category(
+    session: Session, label: str, request: RecomputeRequest, anchor_id: int | None, with_sessions: bool = False
+):
     label, categories = resolve_category(label)
     if request.ci == "cluster":
-        model_ids, clustered = aggregate_by_voter(session, categories)
+        model_ids, clustered = aggregate_by_voter(session, categories, with_sessions)
         outcomes = clustered.cells
     else:
         (model_ids, outcomes), clustered = aggregate(session, categories), None
@@ -201,9 +216,12 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             anchor_id = session.scalar(select(Model.id).where(Model.slug == request.anchor_model))
             if anchor_id is None:
                 raise RecomputeError(f"no model with slug {request.anchor_model!r} to anchor on")
-        requested = [resolve_category(label)[0] for label in request.categories or ()]  # unknown names fail here
-        overall = _rate_category(session, OVERALL, request, anchor_id)
-        families = {boards.family_of(label) for label in requested if label != OVERALL}
+        requested = [resolve_board(label) for label in request.categories or ()]  # unknown names fail here
+        # Conversations and sessions: one EXISTS when the arena has none.
+        conversations = sessions.read(session)
+        with_sessions = conversations is not None and conversations.has_session.any()
+        overall = _rate_category(session, OVERALL, request, anchor_id, with_sessions and request.session_clusters)
+        families = {boards.family_of(label) for label in requested if label not in (OVERALL, *TURN_BOARDS)}
         if not requested:
             families = {boards.GROUPS, boards.CATEGORIES}
         counted = boards.board_counts(session, families)
@@ -214,6 +232,10 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         raise RecomputeError("no counted votes between at least two models to rate")
     # 2. Fit: no transaction open. The overall board first: every emotion board borrows from its votes.
     _, overall_ids, overall_outcomes, clustered, params = overall
+    clustered_by = "voter" if clustered is not None else None
+    if clustered is None and request.session_clusters:
+        clustered = sessions.overall_clusters(conversations, overall_ids, overall_outcomes)
+        clustered_by = "session" if clustered is not None else None
     overall_board = rate(overall_outcomes, params, clustered)
     overall_flips = flip.board_flips(overall_outcomes, overall_board.rating, overall_board.theta, request.alpha,
                                      request.both_bad, overall_board.component)  # fmt: skip
@@ -225,6 +247,10 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         else:
             fits = boards.independent(family, overall_ids, params)
         fitted.update(_board_results(fits))
+    turn_boards = not requested or any(label in TURN_BOARDS for label in requested)
+    fitted.update(_board_results(sessions.fit_boards(conversations, overall_ids, overall_outcomes, params,
+                                                     request.session_clusters, turns=turn_boards,
+                                                     first=not requested or OVERALL in requested)))  # fmt: skip
     if requested:
         results = [fitted[label] for label in requested if label in fitted]
         if not results:
@@ -234,6 +260,11 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
     run_summary = {
         "pooling": request.pooling,
         **({"voters": voters} if voters is not None else {}),
+        "sessions": {
+            **(conversations.summary() if conversations is not None else sessions.EMPTY_SUMMARY),
+            "clustered_by": clustered_by,
+            "clusters": None if clustered is None else clustered.n_clusters + clustered.n_singles,
+        },
         "ties": summary.ties(overall_outcomes, request.alpha, request.both_bad),
         "position": summary.position(overall_outcomes, request.alpha, request.both_bad),
         "components": summary.component_ids(overall_board, overall_ids),

@@ -10,10 +10,23 @@ from arena.models import AnalysisRun, Model, Rating, RatingRun
 from arena.taxonomy import EMONET_GROUPS, canonical_category
 
 OVERALL = "overall"
+# Boards by how much of a conversation the voter had seen (Vote.turns): several exchanges, or one reply each.
+CONVERSATIONS = "conversations"
+SINGLE_TURN = "single-turn"
+TURN_BOARDS = (CONVERSATIONS, SINGLE_TURN)
+# The overall board of each evaluation session's first vote (and every vote without a session); stored under this
+# label only when some vote came later in its session, for otherwise it is the overall board itself.
+FIRST_VOTES = "overall:first"
+ORDERS = ("all", "first")
 
 
 class RecomputeError(ValueError):
     """The request cannot be computed (unknown category, no votes, ...); the message says why."""
+
+
+class NoSuchBoard(RecomputeError):
+    """A valid name and a valid order that no recompute ever stores together (the first votes of an emotion
+    board): not a malformed request, a board that does not exist."""
 
 
 def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
@@ -27,6 +40,21 @@ def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
     if category is None:
         raise RecomputeError(f"unknown category {label!r}: use 'overall', an EmoNet group or an EmoNet category")
     return category, (category,)
+
+
+def resolve_board(label: str) -> str:
+    """A board's canonical label: a turn board ('conversations', 'single-turn'), or what resolve_category says."""
+    folded = label.strip().casefold()
+    for board in TURN_BOARDS:
+        if folded == board:
+            return board
+    try:
+        return resolve_category(label)[0]
+    except RecomputeError:
+        raise RecomputeError(
+            f"unknown category {label!r}: use 'overall', {CONVERSATIONS!r}, {SINGLE_TURN!r}, an EmoNet group or an "
+            "EmoNet category"
+        ) from None
 
 
 def latest_run(session: Session, category: str = OVERALL) -> RatingRun | None:

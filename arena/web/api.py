@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from arena.jobs.leaderboard import snapshot
-from arena.jobs.snapshots import OVERALL, RecomputeError
+from arena.jobs.snapshots import OVERALL, NoSuchBoard, RecomputeError
 from arena.web import read_session
 from arena.web.openapi import openapi_document
 
@@ -20,7 +20,10 @@ def error(status: int, message: str):
 def leaderboard():
     try:
         provisional_votes = current_app.extensions["arena.settings"].provisional_votes
-        board = snapshot(read_session(), request.args.get("category", OVERALL), provisional_votes)
+        order = request.args.get("order", "all")
+        board = snapshot(read_session(), request.args.get("category", OVERALL), provisional_votes, order)
+    except NoSuchBoard as exc:
+        return error(404, str(exc))
     except RecomputeError as exc:
         return error(400, str(exc))
     if board is None:

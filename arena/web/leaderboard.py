@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from arena.jobs.leaderboard import PROVISIONAL_BATTLES, TABS, BoardSnapshot, snapshot
-from arena.jobs.snapshots import OVERALL, RecomputeError
+from arena.jobs.snapshots import CONVERSATIONS, OVERALL, SINGLE_TURN, NoSuchBoard, RecomputeError
 from arena.voting.moderation import count_votes
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, responsive_whiskers
@@ -29,19 +29,36 @@ def _charts(board: BoardSnapshot):
     return whiskers, heatmap([names[s] for s in top], rates, battles)
 
 
+# The boards by how much of a conversation the voter saw, as the board choice names them.
+BOARD_NAMES = {OVERALL: "All votes", CONVERSATIONS: "Conversations", SINGLE_TURN: "Single replies"}
+FIRST_VOTES_NAME = "First vote of each session"
+
+
+def _title(board: BoardSnapshot) -> str:
+    if board.order == "first":
+        return f"Overall, {FIRST_VOTES_NAME.lower()}"
+    if board.category == OVERALL:
+        return "Overall"
+    return BOARD_NAMES.get(board.category, board.category)
+
+
 @bp.get("/leaderboard")
 def leaderboard():
     category = request.args.get("category", OVERALL)
+    order = request.args.get("order", "all")
     session = read_session()
     provisional_votes = current_app.extensions["arena.settings"].provisional_votes
     try:
-        board = snapshot(session, category, provisional_votes)
+        board = snapshot(session, category, provisional_votes, order)
+    except NoSuchBoard as exc:
+        abort(404, description=str(exc))
     except RecomputeError as exc:
         abort(400, description=str(exc))
     whiskers, heat = _charts(board) if board else (None, None)
     context = dict(board=board, tabs=TABS, category=board.category if board else category, whiskers=whiskers,
-                   heat=heat, provisional_below=PROVISIONAL_BATTLES,
-                   provisional_votes=provisional_votes)  # fmt: skip
+                   heat=heat, provisional_below=PROVISIONAL_BATTLES, provisional_votes=provisional_votes,
+                   order=order, board_names=BOARD_NAMES, first_votes_name=FIRST_VOTES_NAME,
+                   title=_title(board) if board else None)  # fmt: skip
     if board is None:
         context["votes"] = count_votes(session)
     if htmx:

@@ -6,6 +6,7 @@ examples never drift from what the API accepts. tests/test_openapi.py fuzzes eve
 from __future__ import annotations
 
 from arena.jobs.leaderboard import TABS
+from arena.jobs.snapshots import ORDERS, TURN_BOARDS
 from arena.taxonomy import EMONET_CATEGORIES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -191,12 +192,25 @@ _LEADERBOARD = {
             "description": "Model slugs per connected component of the comparison graph, largest first: models in "
             "different components were never compared with each other.",
         },
+        "order": {
+            "type": "string",
+            "enum": list(ORDERS),
+            "description": "'all': every counted vote; 'first': each evaluation session's first vote only (and "
+            "every vote without a session).",
+        },
+        "sessions": {
+            "type": ["object", "null"],
+            "description": "Evaluation sessions in the run: sessions, votes_in_sessions, later_votes (votes after "
+            "the first of their session), multi_turn_votes (cast after more than one exchange), clustered_by "
+            "('session', 'voter' or null: how the overall board's intervals resampled) and clusters. Null for "
+            "runs from before sessions were counted.",
+        },
     },
 }
 
 
 def openapi_document() -> dict:
-    categories = [*TABS, *EMONET_CATEGORIES]
+    categories = [*TABS, *TURN_BOARDS, *EMONET_CATEGORIES]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -216,20 +230,38 @@ def openapi_document() -> dict:
                             "name": "category",
                             "in": "query",
                             "required": False,
-                            "description": "'overall' (default), an EmoNet group or an EmoNet category, in any "
-                            "letter case.",
+                            "description": "'overall' (default), 'conversations' (votes cast after more than one "
+                            "exchange), 'single-turn' (votes on one reply each), an EmoNet group or an EmoNet "
+                            "category, in any letter case.",
                             "schema": {
                                 "type": "string",
                                 "default": "overall",
                                 "pattern": _any_case_pattern(categories),
                                 "examples": categories,
                             },
-                        }
+                        },
+                        {
+                            "name": "order",
+                            "in": "query",
+                            "required": False,
+                            "description": "'all' (default): every counted vote. 'first': the board of each evaluation "
+                            "session's first vote (evaluation_order 1; a vote without a session counts as a first "
+                            "vote), as LMArena's analyses that keep order 1; overall board only.",
+                            "schema": {"type": "string", "enum": list(ORDERS), "default": "all"},
+                        },
                     ],
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Leaderboard"}, "The ratings, best first."),
-                        "400": _json(_ERROR, "The category is not 'overall', an EmoNet group or category."),
-                        "404": _json(_ERROR, "No rating snapshot covers this category yet."),
+                        "400": _json(
+                            _ERROR,
+                            "The category is not 'overall', a conversation board, an EmoNet group or category; or "
+                            "the order is not 'all' or 'first'.",
+                        ),
+                        "404": _json(
+                            _ERROR,
+                            "No rating snapshot covers this category (and order) yet; or order=first with a "
+                            "category other than overall (the first-vote board is the overall board's).",
+                        ),
                         "default": _json(_ERROR, "Any other error, with its reason."),
                     },
                 }

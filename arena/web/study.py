@@ -29,6 +29,20 @@ PLAIN = {
         "Replies a judge scored higher for emotional intelligence",
         "how much higher a judge model scored one reply for emotional intelligence",
     ),
+    # Conversation length enters through what differs between the sides; each says how an effect changes with
+    # every exchange the voter saw beyond the first.
+    "turns_position": (
+        "Replies shown first (extra edge per further exchange of the conversation)",
+        "how many exchanges beyond the first the voter had seen, for the reply shown first",
+    ),
+    "eq_overall_x_turns": (
+        "Replies a judge scored higher for emotional intelligence (extra effect per further exchange)",
+        "how the edge of the reply judged more emotionally intelligent changes with each further exchange",
+    ),
+    "length_ratio_x_turns": (
+        "Longer replies (extra effect per further exchange)",
+        "how the edge of the longer reply changes with each further exchange",
+    ),
 }
 
 
@@ -44,6 +58,9 @@ SHORT = {
     "referral": "Pointing to help",
     "sycophancy": "Flattery",
     "eq_overall": "Judged EQ",
+    "turns_position": "Shown first x exchanges",
+    "eq_overall_x_turns": "Judged EQ x exchanges",
+    "length_ratio_x_turns": "Length x exchanges",
 }
 
 

@@ -19,7 +19,9 @@ def coverage(method: str, make_battles) -> float:
         rng = np.random.default_rng(seed)
         theta = true_strengths(15, rng)
         battles = make_battles(theta, rng)
-        board = rate(battles.aggregate(), RatingParams(ci=method, rounds=200, seed=seed), battles.aggregate_by_voter())
+        # Clusters given, every method would use them: only the voter-clustered one is given them here.
+        clusters = battles.aggregate_by_voter() if method == "cluster" else None
+        board = rate(battles.aggregate(), RatingParams(ci=method, rounds=200, seed=seed), clusters)
         truth = bt.to_elo(theta)
         hits.extend((board.ci_low <= truth) & (truth <= board.ci_high))
     return float(np.mean(hits))
