@@ -148,6 +148,7 @@ _CLAIM = (
         Battle.model_a_id,
         Battle.model_b_id,
         Battle.created_at,
+        Battle.source,
         _battle.c["metadata"].label("meta"),
         _shown(_prompts.c.text, _prompts, _battle.c.prompt_id).label("prompt"),
         _shown(_replies.c.text, _replies, _battle.c.reply_a_id).label("reply_a"),
@@ -178,6 +179,8 @@ class Reveal:
     # proof-of-work (or when the operator counts unverified votes). A reveal for a vote that cannot count would
     # hand out the reply-to-model dictionary for free (README, Threat model).
     names_shown: bool = True
+    # 'live' for a visitor's own conversation, whose reveal offers to go on with two new models.
+    source: str = "arena"
 
 
 def _why_not_open(session: Session, public_id: str, voter_key: str, now: datetime) -> VoteRejected:
@@ -254,7 +257,7 @@ def cast_vote(
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
     return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
-                  outcome, exclusion, names_shown=verified)  # fmt: skip
+                  outcome, exclusion, names_shown=verified, source=claimed.source)  # fmt: skip
 
 
 def _reveal_statement():
@@ -273,6 +276,7 @@ def _reveal_statement():
             # Names only for a voter who paid the proof-of-work (now: paying later shows earlier reveals, as a
             # paying identity would have seen them; it costs the same).
             select(VisitorProof.visitor_key).where(VisitorProof.visitor_key == Battle.judge_key).exists(),
+            Battle.source,
         )  # fmt: skip
         .join(Vote, Vote.battle_id == Battle.id)
         .join(Prompt, Prompt.id == Battle.prompt_id)
@@ -293,5 +297,5 @@ def find_reveal(session: Session, public_id: str, *, count_unverified: bool = Fa
     row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
     if row is None:
         return None
-    *fields, paid = row
-    return Reveal(*fields, names_shown=bool(paid) or count_unverified)
+    *fields, paid, source = row
+    return Reveal(*fields, names_shown=bool(paid) or count_unverified, source=source)
