@@ -492,10 +492,16 @@ def _claim(session_factory: sessionmaker[Session], public_id: str) -> _Exchange:
         battle = session.scalar(
             select(Battle).where(Battle.public_id == public_id, Battle.source == "live").with_for_update()
         )
-        if not _waiting(battle):
-            raise LiveError("already_streamed")
-        battle.meta = {**battle.meta, "live": STREAMING}
-        return _pending_exchange(battle)
+        if _waiting(battle):
+            battle.meta = {**battle.meta, "live": STREAMING}
+            return _pending_exchange(battle)
+        closed = battle is not None and battle.status != "open" and battle.reply_a_id is not None
+        if closed and PENDING_EXCHANGE in battle.meta:
+            # Voted (or ended) while its next message waited for this stream: the message goes unanswered and
+            # unkept; the exchanges shown stay as they were voted on.
+            meta = {k: v for k, v in battle.meta.items() if k != PENDING_EXCHANGE}
+            battle.meta = {**meta, "live": COMPLETE}
+    raise LiveError("closed" if closed else "already_streamed")
 
 
 def pending_battle_cost(session_factory: sessionmaker[Session], public_id: str) -> float | None:
