@@ -155,15 +155,24 @@ def import_votes_command(
     help="Default: from the file's extension. eqbench4: FILE is a directory of EQ-Bench 4 transcripts "
     "(<model>/<n>.json).",
 )
-def import_replies_command(database_url: str, file: Path, fmt: str | None) -> None:
+@click.option(
+    "--turns",
+    type=click.Choice(["first", "all"]),
+    help="With --format eqbench4: keep only each transcript's first answer (first, the default) or also the whole "
+    "conversation, the persona's initial state and the published judge scores (all).",
+)
+def import_replies_command(database_url: str, file: Path, fmt: str | None, turns: str | None) -> None:
     """Replies from a file: {"prompt": "...", "model": "<slug>", "reply": "..."} (or "prompt_id" for a stored
     prompt); optional emotions, situation, need, language for new prompts. Unknown prompts and models are made.
     With --format eqbench4, FILE is a directory of EQ-Bench 4 transcripts: each opening user message becomes a
-    prompt (tagged with the scenario's category), each first assistant turn that model's reply."""
+    prompt (tagged with the scenario's category), each first assistant turn that model's reply; --turns all also
+    keeps every turn of each transcript (for transcript battles)."""
     from arena.ingest.reply_import import import_replies
 
+    if turns is not None and fmt != "eqbench4":
+        raise BadInput("--turns goes with --format eqbench4")
     if fmt == "eqbench4":
-        summary = _import_transcripts(database_url, file)
+        summary = _import_transcripts(database_url, file, whole=turns == "all")
     else:
         if file.is_dir():
             raise BadInput(f"{file} is a directory; for EQ-Bench 4 transcripts pass --format eqbench4")
@@ -171,12 +180,14 @@ def import_replies_command(database_url: str, file: Path, fmt: str | None) -> No
     click.echo(f"{file.name}: {summary}")
 
 
-def _import_transcripts(database_url: str, directory: Path):
-    """EQ-Bench 4 transcripts, all or nothing like any other import; a bad transcript is named by its file."""
+def _import_transcripts(database_url: str, directory: Path, *, whole: bool = False):
+    """EQ-Bench 4 transcripts, all or nothing like any other import; a bad transcript is named by its file.
+    `whole`: every turn too (arena.ingest.transcript_import)."""
     from arena.db import make_session_factory
-    from arena.ingest.eqbench4 import read_transcripts, transcript_files
+    from arena.ingest.eqbench4 import read_full_transcripts, read_transcripts, transcript_files
     from arena.ingest.records import RecordError
     from arena.ingest.reply_import import import_replies
+    from arena.ingest.transcript_import import import_transcripts
 
     if not directory.is_dir():
         raise BadInput(f"{directory}: not a directory of EQ-Bench 4 transcripts (<model>/<n>.json)")
@@ -187,7 +198,10 @@ def _import_transcripts(database_url: str, directory: Path):
     require_schema(engine)
     with make_session_factory(engine)() as session:
         try:
-            summary = import_replies(session, read_transcripts(files))
+            if whole:
+                summary = import_transcripts(session, read_full_transcripts(files))
+            else:
+                summary = import_replies(session, read_transcripts(files))
             session.commit()
         except RecordError as exc:
             session.rollback()

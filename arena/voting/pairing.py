@@ -2,7 +2,13 @@
 ARENA_SAMPLING=active by the pair weights the latest rating run stored), then uniformly one of the prompts that
 pair shares, then uniformly one of each model's stored samples for it (`arena generate --samples`). Each battle
 records the probability of its (pair, prompt) draw; the sample choice is independent of it. The weights are
-read, never computed, here: one query per pool refresh, no rating math on the web path."""
+read, never computed, here: one query per pool refresh, no rating math on the web path.
+
+Transcripts (EQ-Bench 4 imported with --turns all) are drawn beside single replies, never against them: a reply
+that opens an imported transcript is paired only with another model's transcript of the same scenario, and the
+battle shows both whole conversations; a plain reply only with a plain reply. To the draw, a prompt a pair shares
+in both kinds counts as two of the pair's shared prompts (one per kind), each drawn uniformly like any other. An
+arena without transcripts therefore draws exactly as before."""
 
 from __future__ import annotations
 
@@ -14,10 +20,11 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, selectinload
 
-from arena.models import Model, PairWeight, Prompt, Reply
-from arena.voting.identity_leak import cached_battle_leak, model_names
+from arena.models import Conversation, Model, PairWeight, Prompt, Reply
+from arena.voting.conversations import BattleConversation, side_messages
+from arena.voting.identity_leak import battle_leak, cached_battle_leak, model_names
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,9 @@ class Draw:
     reply_b_text: str
     # Where a reply gives its model away ({"side", "phrase"}), found when drawn: the battle is stored flagged.
     identity_leak: dict | None = None
+    # A transcript battle: both replies' whole imported conversations, and the scenario they share.
+    conversation: BattleConversation | None = None
+    scenario: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,10 @@ class EligiblePair:
     shared_prompts: int
 
 
-# (low model id, high model id) -> [(prompt id, low model's reply ids, high model's reply ids), ...]: a reply id
-# per stored sample of each model.
-SharedPrompts = dict[tuple[int, int], list[tuple[int, tuple[int, ...], tuple[int, ...]]]]
+# (low model id, high model id) -> [(prompt id, low model's reply ids, high model's reply ids, scenario), ...]: a
+# reply id per stored sample of each model; scenario is None for plain replies and the transcripts' scenario id
+# for replies that open an imported transcript (a pair can share a prompt once in each kind).
+SharedPrompts = dict[tuple[int, int], list[tuple[int, tuple[int, ...], tuple[int, ...], str | None]]]
 
 
 class NoBattleAvailable(LookupError):
@@ -71,23 +82,28 @@ def eligible_pairs(session: Session) -> list[EligiblePair]:
 
 def shared_prompts(session: Session) -> SharedPrompts:
     """Per eligible pair (low model id, high model id): its shared active prompts as (prompt id, low model's
-    reply ids, high model's reply ids), ordered by prompt id. One query for the whole pool: each active reply
-    once, paired up here (a self-join would return samples x samples rows per pair and prompt)."""
+    reply ids, high model's reply ids, scenario), ordered by prompt id, plain replies before transcripts. One
+    query for the whole pool: each active reply once, paired up here (a self-join would return samples x samples
+    rows per pair and prompt)."""
     stmt = (
-        select(Reply.model_id, Reply.prompt_id, Reply.id)
+        select(Reply.model_id, Reply.prompt_id, Reply.id, Conversation.id, Conversation.scenario)
         .join(Model, (Model.id == Reply.model_id) & Model.active.is_(True))
         .join(Prompt, (Prompt.id == Reply.prompt_id) & Prompt.active.is_(True))
+        .outerjoin(Conversation, (Conversation.reply_id == Reply.id) & (Conversation.mode == "transcript"))
         .order_by(Reply.model_id, Reply.prompt_id, Reply.sample)
     )
-    by_model: dict[int, dict[int, list[int]]] = {}
-    for model_id, prompt_id, reply_id in session.execute(stmt):
-        by_model.setdefault(model_id, {}).setdefault(prompt_id, []).append(reply_id)
+    # The unit of the draw: (prompt id, kind), kind "" for a plain reply and "t:<scenario>" for a transcript.
+    by_model: dict[int, dict[tuple[int, str], list[int]]] = {}
+    for model_id, prompt_id, reply_id, transcript_id, scenario in session.execute(stmt):
+        kind = "" if transcript_id is None else f"t:{scenario or ''}"
+        by_model.setdefault(model_id, {}).setdefault((prompt_id, kind), []).append(reply_id)
     pool: SharedPrompts = {}
     for low, high in itertools.combinations(sorted(by_model), 2):
         lows, highs = by_model[low], by_model[high]
         shared = sorted(lows.keys() & highs.keys())
         if shared:
-            pool[(low, high)] = [(p, tuple(lows[p]), tuple(highs[p])) for p in shared]
+            pool[(low, high)] = [(p, tuple(lows[(p, k)]), tuple(highs[(p, k)]), k[2:] if k else None)
+                                 for p, k in shared]  # fmt: skip
     return pool
 
 
@@ -187,7 +203,7 @@ class PairingPool:
             if not pairs:
                 raise NoBattleAvailable("no two active models have replied to the same active prompt")
             pair, pair_probability = self._pick(pairs, rng)
-            prompt_id, replies_low, replies_high = prompts[(pair.low_model_id, pair.high_model_id)][
+            prompt_id, replies_low, replies_high, scenario = prompts[(pair.low_model_id, pair.high_model_id)][
                 rng.randrange(pair.shared_prompts)
             ]
             # One sample per side, uniformly and independently of the pair and prompt drawn above.
@@ -200,10 +216,36 @@ class PairingPool:
                 high = (reply_high, pair.high_model_id, texts[reply_high][1])
                 a, b = (low, high) if rng.random() < 0.5 else (high, low)
                 names = tuple(texts[reply_low][2] + texts[reply_high][2])
-                leak = cached_battle_leak(a[2], b[2], names)
-                return Draw(prompt_id, a[0], b[0], a[1], b[1], probability, prompt_text, a[2], b[2],
-                            leak.as_meta() if leak else None)  # fmt: skip
+                conversation = None if scenario is None else _transcripts(session, a[0], b[0])
+                if conversation is not None:
+                    leak = battle_leak(_all_text(conversation.a), _all_text(conversation.b), names)
+                elif scenario is None:
+                    leak = cached_battle_leak(a[2], b[2], names)
+                if scenario is None or conversation is not None:
+                    return Draw(prompt_id, a[0], b[0], a[1], b[1], probability, prompt_text, a[2], b[2],
+                                leak.as_meta() if leak else None, conversation, scenario)  # fmt: skip
             # The cache was stale (a reply, model or prompt went away): reload once and draw again.
             if attempt == 0:
                 self.invalidate()
         raise NoBattleAvailable("the pool of replies changed while drawing; try again")
+
+
+def _all_text(messages) -> str:
+    """A side's whole conversation as one text, for the identity-leak check: a model that names itself at its
+    fifth answer gives itself away as surely as at its first (and so would a persona that named it)."""
+    return "\n\n".join(m.content for m in messages)
+
+
+def _transcripts(session: Session, reply_a: int, reply_b: int) -> BattleConversation | None:
+    """Both replies' own transcripts as a battle's two sides, or None if either has gone (a stale pool)."""
+    owned = {
+        c.reply_id: c
+        for c in session.scalars(
+            select(Conversation)
+            .where(Conversation.reply_id.in_([reply_a, reply_b]), Conversation.mode == "transcript")
+            .options(selectinload(Conversation.turns))
+        )
+    }
+    if len(owned) != 2:
+        return None
+    return BattleConversation("transcript", side_messages(owned[reply_a], "own"), side_messages(owned[reply_b], "own"))

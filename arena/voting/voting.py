@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from arena.models import OUTCOMES, Battle, Model, Prompt, Reply, UTCDateTime, VisitorProof, Vote, utcnow
+from arena.models import OUTCOMES, Battle, Conversation, Model, Prompt, Reply, UTCDateTime, VisitorProof, Vote, utcnow
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
 from arena.voting.moderation import TOO_FAST, UNVERIFIED
@@ -84,15 +84,20 @@ _INSERT_BATTLE = (
 
 def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: timedelta) -> str:
     """Store a new open battle for `draw` in the caller's transaction; returns its public id. Raises RetiredKey
-    (storing nothing) if `judge_key` was deleted under privacy."""
+    (storing nothing) if `judge_key` was deleted under privacy. A transcript draw also stores the battle's
+    conversation row (its turns stay with the replies) and how many exchanges it shows, a second statement: the
+    caller's transaction must hold both."""
     now = utcnow()
     public_id = new_public_id()
+    meta = {IDENTITY_LEAK: draw.identity_leak} if draw.identity_leak else {}
+    if draw.conversation is not None:
+        meta[TURNS_SHOWN] = draw.conversation.turns
     stored = session.connection().execute(
         _INSERT_BATTLE,
         {
             "public_id": public_id,
             "source": "arena",
-            "metadata": {IDENTITY_LEAK: draw.identity_leak} if draw.identity_leak else {},
+            "metadata": meta,
             "prompt_id": draw.prompt_id,
             "reply_a_id": draw.reply_a_id,
             "reply_b_id": draw.reply_b_id,
@@ -106,8 +111,14 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
             "expires_at": now + ttl,
         },
     )
-    if stored.first() is None:
+    row = stored.first()
+    if row is None:
         raise RetiredKey
+    if draw.conversation is not None:
+        session.connection().execute(
+            insert(Conversation.__table__),
+            {"battle_id": row.id, "mode": "transcript", "scenario": draw.scenario, "metadata": {}, "created_at": now},
+        )
     return public_id
 
 
@@ -179,6 +190,9 @@ class Reveal:
     # proof-of-work (or when the operator counts unverified votes). A reveal for a vote that cannot count would
     # hand out the reply-to-model dictionary for free (README, Threat model).
     names_shown: bool = True
+    # The exchanges a multi-turn battle showed (its TURNS_SHOWN); None for a single-turn battle, whose reveal
+    # needs nothing beyond the fields above.
+    turns: int | None = None
     # 'live' for a visitor's own conversation, whose reveal offers to go on with two new models.
     source: str = "arena"
 
@@ -257,7 +271,8 @@ def cast_vote(
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
     return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
-                  outcome, exclusion, names_shown=verified, source=claimed.source)  # fmt: skip
+                  outcome, exclusion, names_shown=verified,
+                  turns=(claimed.meta or {}).get(TURNS_SHOWN), source=claimed.source)  # fmt: skip
 
 
 def _reveal_statement():
@@ -276,6 +291,7 @@ def _reveal_statement():
             # Names only for a voter who paid the proof-of-work (now: paying later shows earlier reveals, as a
             # paying identity would have seen them; it costs the same).
             select(VisitorProof.visitor_key).where(VisitorProof.visitor_key == Battle.judge_key).exists(),
+            Battle.meta,
             Battle.source,
         )  # fmt: skip
         .join(Vote, Vote.battle_id == Battle.id)
@@ -297,5 +313,6 @@ def find_reveal(session: Session, public_id: str, *, count_unverified: bool = Fa
     row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
     if row is None:
         return None
-    *fields, paid, source = row
-    return Reveal(*fields, names_shown=bool(paid) or count_unverified, source=source)
+    *fields, paid, meta, source = row
+    return Reveal(*fields, names_shown=bool(paid) or count_unverified, turns=(meta or {}).get(TURNS_SHOWN),
+                  source=source)  # fmt: skip

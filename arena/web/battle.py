@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
+from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.my_ranking import has_enough_votes
 from arena.voting.pairing import Draw, NoBattleAvailable
 from arena.voting.retired_keys import RetiredKey
@@ -53,6 +54,8 @@ class AnonymousBattle:
     prompt: str
     reply_a: str
     reply_b: str
+    # A multi-turn battle's whole conversation (templates/battle/_conversation.html); None for one exchange.
+    conversation: BattleConversation | None = None
 
 
 def _signer():
@@ -65,6 +68,7 @@ def anonymous(battle: Battle) -> AnonymousBattle:
         prompt=battle.prompt.text,
         reply_a=battle.reply_a.text,
         reply_b=battle.reply_b.text,
+        conversation=battle_conversation(battle) if battle.conversation is not None else None,
     )
 
 
@@ -76,8 +80,14 @@ def _reveal_page(reveal: Reveal):
         from arena.web.live import reveal_page
 
         return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome], ranking_ready=ranking_ready)
+    conversation = None
+    if reveal.turns is not None:
+        # A multi-turn battle's reveal shows the whole conversation again: read after the vote's two statements,
+        # only for these battles.
+        battle = find_battle(db_session(), reveal.public_id)
+        conversation = battle_conversation(battle) if battle is not None else None
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
-                            ranking_ready=ranking_ready)  # fmt: skip
+                            ranking_ready=ranking_ready, conversation=conversation)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):
@@ -126,7 +136,13 @@ def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
     # BEGIN and a COMMIT would only add two round trips to the database on every page view.
     with current_app.extensions["arena.autocommit_session_factory"]() as db:
         draw = pool.draw(db)
-        return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
+        if draw.conversation is None:
+            return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
+    # A transcript battle is two rows (the battle and its conversation): one transaction, or neither.
+    db = db_session()
+    public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
+    db.commit()
+    return draw, public_id
 
 
 @bp.get("/")
@@ -137,7 +153,9 @@ def new_battle():
     except NoBattleAvailable:
         return _page_or_partial("battle/_empty.html")
     return _open_battle(
-        AnonymousBattle(_signer().sign(public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text)
+        AnonymousBattle(
+            _signer().sign(public_id), draw.prompt_text, draw.reply_a_text, draw.reply_b_text, draw.conversation
+        )
     )
 
 
