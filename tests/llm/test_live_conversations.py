@@ -466,3 +466,37 @@ def test_the_conversation_page_shows_every_exchange_to_its_writer(client, sessio
         assert str(escape(message)) in shown
     assert "sse-2.2.4.min.js" in shown  # the next message streams from this page too
     assert 'id="next-message"' in shown and 'open data-exchange="3"' in shown
+
+
+def test_the_message_limit_is_a_setting(monkeypatch):
+    from arena.config import ConfigError, Settings
+
+    monkeypatch.setenv("ARENA_LIVE_MAX_TURNS", "8")
+    assert Settings.from_env().live_max_turns == 8
+    assert Settings().live_max_turns == 5
+    for bad in (0, 21):
+        with pytest.raises(ConfigError, match="ARENA_LIVE_MAX_TURNS must be 1 to 20"):
+            Settings(secret_key="x", live_max_turns=bad).validated()
+
+
+def test_a_vote_cast_while_later_replies_stream_keeps_them_out(client, app, session_factory, llm_server):
+    """The vote is on what was shown: replies still streaming when it came are not added to the conversation."""
+    add_live_models(session_factory, llm_server, "kind-one", "slow")
+    llm_server.replies["slow"] = " ".join(f"word{i}" for i in range(60))  # about three seconds
+    llm_server.replies["kind-one"] = "That sounds lonely. What do you miss most?"
+    page, _ = converse(client, MESSAGES[:1])
+    say(client, page, MESSAGES[1])
+    with session_factory() as s:
+        public_id = the_battle(s).public_id
+    # The stream as the server runs it, driven here so the vote can come in between its events.
+    events = live.stream_battle(app.extensions["arena.session_factory"], public_id, timeout_seconds=30)
+    first = next(events)
+    assert first.name in ("a", "b")
+    assert vote(client, page, "model_a").status_code == 200
+    rest = list(events)
+    assert rest[-1].name == "failed" and "took its vote" in rest[-1].text
+    with session_factory() as s:
+        battle = the_battle(s)
+        assert s.scalars(select(Vote.turns)).one() == 1
+        assert {t.idx for t in battle.conversation.turns} == {0}
+        assert live.PENDING_EXCHANGE not in battle.meta and battle.meta["live"] == "complete"
