@@ -55,27 +55,18 @@ class Carried:
 
 
 @dataclass(frozen=True)
-class Exchange:
-    """One exchange this battle's two models answered."""
-
-    number: int
-    message: str
-    reply_a: str
-    reply_b: str
-
-
-@dataclass(frozen=True)
 class LiveConversation:
-    """All a live page may know of a conversation: texts by exchange, never a model. `own` is the same exchanges
-    as a BattleConversation (numbered from 0), for templates/battle/_conversation.html."""
+    """All a live page may know of a conversation: texts by exchange, never a model. `own` holds the exchanges
+    this battle's two models answered (numbered from 0, for templates/battle/_conversation.html), `exchanges`
+    their count."""
 
     carried: tuple[Carried, ...]
-    exchanges: tuple[Exchange, ...]
     own: BattleConversation
+    exchanges: int
 
     @property
     def total(self) -> int:
-        return len(self.carried) + len(self.exchanges)
+        return len(self.carried) + self.exchanges
 
 
 def _only(messages: tuple[Message, ...], idx: int, role: str) -> str:
@@ -85,24 +76,18 @@ def _only(messages: tuple[Message, ...], idx: int, role: str) -> str:
 def conversation_view(battle: Battle) -> LiveConversation:
     """The completed exchanges of a live battle, those carried over from an earlier pair first."""
     shown = battle_conversation(battle)
-    conversation = battle.conversation
-    carried_count = int(((conversation.meta or {}) if conversation is not None else {}).get("carried_exchanges", 0))
+    # A live battle from before conversations has no conversation row: one exchange, nothing carried.
+    carried_count = int(((battle.conversation.meta or {}) if battle.conversation else {}).get("carried_exchanges", 0))
     answered = sorted({m.idx for m in shown.a if m.role == "assistant"})
-    carried, exchanges = [], []
-    for idx in answered:
-        message = _only(shown.a, idx, "user")
-        if idx < carried_count:
-            carried.append(Carried(idx + 1, message, _only(shown.a, idx, "assistant")))
-        else:
-            answers = (_only(shown.a, idx, "assistant"), _only(shown.b, idx, "assistant"))
-            exchanges.append(Exchange(idx + 1, message, *answers))
+    carried = tuple(Carried(idx + 1, _only(shown.a, idx, "user"), _only(shown.a, idx, "assistant"))
+                    for idx in answered if idx < carried_count)  # fmt: skip
 
     def renumbered(messages: tuple[Message, ...]) -> tuple[Message, ...]:
         return tuple(Message(m.role, m.content, m.author, m.idx - carried_count) for m in messages
                      if m.idx >= carried_count and m.idx in answered)  # fmt: skip
 
     own = BattleConversation("shared", renumbered(shown.a), renumbered(shown.b))
-    return LiveConversation(tuple(carried), tuple(exchanges), own)
+    return LiveConversation(carried, own, len(answered) - len(carried))
 
 
 def _writing_context(battle: Battle) -> dict:
@@ -128,7 +113,8 @@ def reveal_context(public_id: str) -> dict:
     battle = find_battle(db_session(), public_id)
     if battle is None or battle.conversation is None or battle.reply_a_id is None:
         return {}
-    context = {"view": conversation_view(battle), "token": anonymous(battle).token, **_writing_context(battle)}
+    token = current_app.extensions["arena.battle_ids"].sign(battle.public_id)
+    context = {"view": conversation_view(battle), "token": token, **_writing_context(battle)}
     try:
         live.check_continuation(battle, max_turns=_settings().live_max_turns)
         context["can_continue"] = existing_visitor_key() == battle.judge_key

@@ -69,17 +69,18 @@ def say(client, page: str, message: str, *, url: re.Pattern = NEXT_URL, headers=
 
 def converse(client, messages) -> tuple[str, list[str]]:
     """Write `messages` one after the other, each after both replies to the last arrived; returns the page after
-    the last exchange and everything the client received (pages and streams)."""
-    first = start(client, messages[0], headers=HX).get_data(as_text=True)
+    the last exchange and everything the client received (pages, their headers and the streams)."""
+    response = start(client, messages[0], headers=HX)
+    first = response.get_data(as_text=True)
     raw, events = stream_of(client, first)
-    received = [first, raw]
+    received = [first, str(response.headers), raw]
     page = done_html(events)
     for message in messages[1:]:
         response = say(client, page, message)
         assert response.status_code == 200, response.get_data(as_text=True)
         sent = response.get_data(as_text=True)
         raw, events = stream_of(client, sent)
-        received += [sent, raw]
+        received += [sent, str(response.headers), raw]
         page = done_html(events)
     return page, received
 
