@@ -29,9 +29,7 @@ class TranscriptImportSummary:
     kept: int
 
     def __str__(self) -> str:
-        return (
-            f"{self.replies}; {self.transcripts} transcripts added ({self.turns} turns), {self.kept} already present"
-        )
+        return f"{self.replies}; {self.transcripts} transcripts added ({self.turns} turns), {self.kept} already present"
 
 
 def _turn_rows(transcript: Transcript, reply: Reply) -> list[Turn]:

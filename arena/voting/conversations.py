@@ -38,6 +38,46 @@ class BattleConversation:
         """Both sides were sent the same person's messages (always so for one exchange)."""
         return self.mode != "transcript"
 
+    @property
+    def exchanges(self) -> tuple[Exchange, ...]:
+        """The messages of both sides grouped by exchange, for a page to show side by side. In a transcript, a
+        person's message no one answered after the last answer (an EQ-Bench 4 persona closing the chat) belongs
+        to the last exchange, so there are `turns` of them; in a shared conversation a message still awaiting
+        its answers is an exchange of its own."""
+        last = max((m.idx for m in self.a + self.b), default=0)
+        if not self.shared_messages:
+            last = min(last, max(self.turns - 1, 0))
+        grouped: list[tuple[list[Message], list[Message]]] = [([], []) for _ in range(last + 1)]
+        for side, messages in enumerate((self.a, self.b)):
+            for m in messages:
+                grouped[min(m.idx, last)][side].append(m)
+        return tuple(Exchange(k, tuple(a), tuple(b)) for k, (a, b) in enumerate(grouped))
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One exchange of a battle's conversation as both sides saw it (see BattleConversation.exchanges)."""
+
+    idx: int
+    a: tuple[Message, ...]
+    b: tuple[Message, ...]
+
+    @property
+    def person_message(self) -> str | None:
+        """The person's message when both sides were sent the same one (shown once), else None."""
+        a = [m.content for m in self.a if m.role == "user"]
+        b = [m.content for m in self.b if m.role == "user"]
+        return a[0] if a and a == b and len(a) == 1 else None
+
+    @property
+    def answered(self) -> bool:
+        return any(m.role == "assistant" for m in self.a + self.b)
+
+    @property
+    def first_person_message(self) -> str | None:
+        """Side A's person's message in this exchange (a folded exchange's preview)."""
+        return next((m.content for m in self.a if m.role == "user"), None)
+
 
 def _answers(messages: tuple[Message, ...]) -> int:
     return sum(1 for m in messages if m.role == "assistant")

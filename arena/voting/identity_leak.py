@@ -115,12 +115,22 @@ def own_names(*names: str | None) -> list[str]:
 def find_leak(text: str, names: Iterable[str] = ()) -> str | None:
     """The first phrase of `text` that reveals a model's identity, or None (matched as a reader sees it: `fold`)."""
     text = fold(text)
+    return pattern_leak(text) or name_leak(text, names)
+
+
+def pattern_leak(folded: str) -> str | None:
+    """`find_leak`'s self-descriptions ("As an AI developed by ..."), on text already `fold`ed."""
     for pattern in _PATTERNS:
-        match = pattern.search(text)
+        match = pattern.search(folded)
         if match:
             return match.group(0).strip()
+    return None
+
+
+def name_leak(folded: str, names: Iterable[str]) -> str | None:
+    """`find_leak`'s own-name check, on text already `fold`ed."""
     for name in names:
-        match = re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", text, re.IGNORECASE)
+        match = re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", folded, re.IGNORECASE)
         if match:
             return match.group(0)
     return None

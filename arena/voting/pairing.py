@@ -13,6 +13,8 @@ arena without transcripts therefore draws exactly as before."""
 from __future__ import annotations
 
 import bisect
+import collections
+import hashlib
 import itertools
 import random
 import threading
@@ -20,11 +22,11 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, aliased
 
-from arena.models import Conversation, Model, PairWeight, Prompt, Reply
-from arena.voting.conversations import BattleConversation, side_messages
-from arena.voting.identity_leak import battle_leak, cached_battle_leak, model_names
+from arena.models import Conversation, Model, PairWeight, Prompt, Reply, Turn
+from arena.voting.conversations import BattleConversation, Message
+from arena.voting.identity_leak import IdentityLeak, cached_battle_leak, fold, model_names, name_leak, pattern_leak
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class PairingPool:
                 names = tuple(texts[reply_low][2] + texts[reply_high][2])
                 conversation = None if scenario is None else _transcripts(session, a[0], b[0])
                 if conversation is not None:
-                    leak = battle_leak(_all_text(conversation.a), _all_text(conversation.b), names)
+                    leak = _conversation_leak(conversation, names)
                 elif scenario is None:
                     leak = cached_battle_leak(a[2], b[2], names)
                 if scenario is None or conversation is not None:
@@ -230,22 +232,71 @@ class PairingPool:
         raise NoBattleAvailable("the pool of replies changed while drawing; try again")
 
 
-def _all_text(messages) -> str:
-    """A side's whole conversation as one text, for the identity-leak check: a model that names itself at its
-    fifth answer gives itself away as surely as at its first (and so would a persona that named it)."""
-    return "\n\n".join(m.content for m in messages)
+def _conversation_leak(conversation: BattleConversation, names: tuple[str, ...]) -> IdentityLeak | None:
+    """Where either side's whole conversation gives a model away: a model that names itself at its fifth answer
+    gives itself away as surely as at its first (and so would a persona that named it)."""
+    for side, messages in (("a", conversation.a), ("b", conversation.b)):
+        phrase = _text_leak("\n\n".join(m.content for m in messages), names)
+        if phrase:
+            return IdentityLeak(side, phrase)
+    return None
+
+
+class _TranscriptLeaks:
+    """`find_leak` for whole transcripts, remembered: a transcript runs to 25,000 characters and its check to about
+    2 ms, and the same transcripts are drawn again and again. The name-independent part (folding the text, the
+    self-description patterns) is kept per text, the folded text for the texts seen lately, and the verdict per
+    text and pair of models' names; texts are keyed by a digest, so no cache holds more than a bounded number of
+    them."""
+
+    def __init__(self, texts: int = 256, verdicts: int = 65536) -> None:
+        self._lock = threading.Lock()
+        self._folded: collections.OrderedDict[bytes, tuple[str, str | None]] = collections.OrderedDict()
+        self._verdicts: dict[tuple[bytes, tuple[str, ...]], str | None] = {}
+        self._max_texts, self._max_verdicts = texts, verdicts
+
+    def __call__(self, text: str, names: tuple[str, ...]) -> str | None:
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self._lock:
+            if (digest, names) in self._verdicts:
+                return self._verdicts[(digest, names)]
+            seen = self._folded.get(digest)
+            if seen is not None:
+                self._folded.move_to_end(digest)
+        if seen is None:
+            folded = fold(text)
+            seen = (folded, pattern_leak(folded))
+        phrase = seen[1] or name_leak(seen[0], names)
+        with self._lock:
+            self._folded[digest] = seen
+            while len(self._folded) > self._max_texts:
+                self._folded.popitem(last=False)
+            if len(self._verdicts) >= self._max_verdicts:
+                self._verdicts.clear()
+            self._verdicts[(digest, names)] = phrase
+        return phrase
+
+
+_text_leak = _TranscriptLeaks()
+
+
+# Both replies' transcripts in one statement, each message in the order `side_messages` gives (by exchange, the
+# person's message before the answer): plain rows, not ORM objects, on the page-view path.
+_TRANSCRIPT_TURNS = (
+    select(Conversation.reply_id, Turn.idx, Turn.role, Turn.content, Turn.author)
+    .join(Turn, (Turn.conversation_id == Conversation.id) & (Turn.side == "own"))
+    .where(Conversation.reply_id.in_(bindparam("reply_ids", expanding=True)), Conversation.mode == "transcript")
+    .order_by(Conversation.reply_id, Turn.idx, Turn.role != "user")
+)
 
 
 def _transcripts(session: Session, reply_a: int, reply_b: int) -> BattleConversation | None:
     """Both replies' own transcripts as a battle's two sides, or None if either has gone (a stale pool)."""
-    owned = {
-        c.reply_id: c
-        for c in session.scalars(
-            select(Conversation)
-            .where(Conversation.reply_id.in_([reply_a, reply_b]), Conversation.mode == "transcript")
-            .options(selectinload(Conversation.turns))
-        )
-    }
-    if len(owned) != 2:
+    sides: dict[int, list[Message]] = {}
+    for reply_id, idx, role, content, author in session.connection().execute(
+        _TRANSCRIPT_TURNS, {"reply_ids": [reply_a, reply_b]}
+    ):
+        sides.setdefault(reply_id, []).append(Message(role, content, author, idx))
+    if len(sides) != 2:
         return None
-    return BattleConversation("transcript", side_messages(owned[reply_a], "own"), side_messages(owned[reply_b], "own"))
+    return BattleConversation("transcript", tuple(sides[reply_a]), tuple(sides[reply_b]))

@@ -1,7 +1,7 @@
 """Keep talking, in a real Chromium at a phone's width (390x844) and a laptop's (1366x900): three messages to the
 same two anonymous models, earlier exchanges folded and the latest open, the vote bar within reach while
 reading, nothing scrolling sideways, axe clean; the vote at the third exchange stores three turns and the reveal
-offers to go on with two new models. Set ARENA_SCREENSHOTS_DIR to keep the screenshots (README's come from here)."""
+offers to go on with two new models. Set ARENA_SCREENSHOT_DIR to keep the screenshots (README's come from here)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def exchange(page: Page, number: int):
 
 
 def keep(page: Page, size: str, name: str) -> None:
-    folder = os.environ.get("ARENA_SCREENSHOTS_DIR")
+    folder = os.environ.get("ARENA_SCREENSHOT_DIR")
     if folder:
         page.screenshot(path=str(Path(folder) / f"{name}-{VIEWPORTS[size]['width']}.png"), full_page=True)
 

@@ -34,8 +34,19 @@ def stored_transcripts(session_factory) -> dict[tuple[str, str], dict]:
                 "meta": conversation.meta,
                 "reply": reply.text,
                 "prompt": reply.prompt.text,
-                "turns": [(t.idx, t.side, t.role, t.content, t.author, t.model_id == reply.model_id if t.model_id
-                           else None, t.persona_state, t.meta) for t in conversation.turns],  # fmt: skip
+                "turns": [
+                    (
+                        t.idx,
+                        t.side,
+                        t.role,
+                        t.content,
+                        t.author,
+                        t.model_id == reply.model_id if t.model_id else None,
+                        t.persona_state,
+                        t.meta,
+                    )
+                    for t in conversation.turns
+                ],
             }
         return out
 

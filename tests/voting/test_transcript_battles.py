@@ -118,9 +118,7 @@ def test_a_model_naming_itself_late_in_its_transcript_flags_the_battle(mixed_are
     # The fifth answer of one transcript gives the model away; its first answer (the battle's reply) does not.
     with transaction(mixed_arena) as s:
         model = s.scalar(select(Model).where(Model.slug == "claude-fable-5"))
-        turn = s.scalars(
-            select(Turn).where(Turn.model_id == model.id, Turn.idx == 4, Turn.role == "assistant")
-        ).first()
+        turn = s.scalars(select(Turn).where(Turn.model_id == model.id, Turn.idx == 4, Turn.role == "assistant")).first()
         turn.content += "\n\nAs an AI developed by Anthropic, I can't be there in person."
         scenario = turn.conversation.scenario
         reply_id = turn.conversation.reply_id
@@ -152,3 +150,45 @@ def next_flagged(factory, reply_id):
             draw = pool.draw(s, rng)
             if draw.conversation is not None and reply_id in (draw.reply_a_id, draw.reply_b_id):
                 return draw
+
+
+def test_exchanges_pair_the_sides_and_keep_a_closing_message_with_the_last_answer():
+    from arena.voting.conversations import BattleConversation, Message
+
+    def side(tag: str, answers: int, closer: bool) -> tuple[Message, ...]:
+        out = [Message("user", "Opening.\n", "persona", 0)]
+        for k in range(answers):
+            if k:
+                out.append(Message("user", f"{tag} person {k}", "persona", k))
+            out.append(Message("assistant", f"{tag} answer {k}", "model", k))
+        if closer:
+            out.append(Message("user", f"{tag} says goodbye", "persona", answers))
+        return tuple(out)
+
+    transcript = BattleConversation("transcript", side("A", 8, True), side("B", 6, True))
+    exchanges = transcript.exchanges
+    assert len(exchanges) == transcript.turns == 8
+    assert exchanges[0].person_message == "Opening.\n"  # the same starter for both: shown once
+    assert exchanges[3].person_message is None and exchanges[3].first_person_message == "A person 3"
+    # B's closing message ends B's sixth exchange's row (exchange idx 6), A's closes the last.
+    assert [m.content for m in exchanges[6].b] == ["B says goodbye"]
+    assert exchanges[7].b == () and [m.content for m in exchanges[7].a][-1] == "A says goodbye"
+    assert sum(len(e.a) + len(e.b) for e in exchanges) == len(transcript.a) + len(transcript.b)
+
+    opening = (Message("user", "Hi", "visitor", 0),)
+    pending = BattleConversation(
+        "shared",
+        opening + (Message("assistant", "a0", "model", 0), Message("user", "More", "visitor", 1)),
+        opening + (Message("assistant", "b0", "model", 0), Message("user", "More", "visitor", 1)),
+    )
+    assert [(e.person_message, e.answered) for e in pending.exchanges] == [("Hi", True), ("More", False)]
+
+
+def test_the_remembered_leak_check_still_depends_on_the_names():
+    from arena.voting.pairing import _text_leak
+
+    text = "I hear you.\n\nHonestly, Inkling thinks you should rest."
+    assert _text_leak(text, ("claude-fable-5",)) is None
+    assert _text_leak(text, ("Inkling", "claude-fable-5")) == "Inkling"
+    assert _text_leak(text, ("claude-fable-5",)) is None
+    assert _text_leak(text + "\n\nAs an AI developed by OpenAI, I rest too.", ()) == "As an AI developed by OpenAI"

@@ -89,3 +89,17 @@ def test_a_single_turn_battle_page_is_unchanged(client, demo_loaded):
     assert 'class="conversation' not in html and "<details" not in html
     assert '<section class="message" aria-label="The message">' in html
     assert html.count('<section class="reply" aria-labelledby="reply-') == 2
+
+
+def test_an_open_transcript_battle_reloads_with_its_conversation(client, transcripts, session_factory):
+    first = client.get("/").get_data(as_text=True)
+    action, _ = parse_battle_page(first)
+    again = client.get(action.removesuffix("/vote"))
+    assert again.status_code == 200
+    html = again.get_data(as_text=True)
+    _, conversation, _ = shown(session_factory)
+    assert html.count('<details class="exchange"') == conversation.turns
+    closing = [m for m in conversation.a if m.role == "user"][-1].content.strip()
+    assert str(escape(closing)) in html
+    for name in names(session_factory):
+        assert name not in html
