@@ -45,6 +45,9 @@ def _env_float(name: str, default: float) -> float:
 TERMS_VERSION_MAX = 32
 # A challenge's counter fits the widget's uint32; beyond ten million a phone would pass its 90 s timeout.
 MIN_POW_DIFFICULTY, MAX_POW_DIFFICULTY = 2, 10_000_000
+# Each exchange resends the whole conversation: beyond twenty a call's context (and a phone's scroll) outgrows what
+# one visitor's contest is for.
+MAX_LIVE_TURNS = 20
 # One plain address, so the privacy page can put it in a mailto: link as it is.
 CONTACT_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z]{2,}")
 
@@ -123,6 +126,9 @@ class Settings:
     # told it failed, and how many a visitor may start (each one costs two paid model calls).
     live_max_chars: int = 2000
     live_timeout_seconds: int = 60
+    # Exchanges one live conversation may hold (the visitor's messages, each answered by both models); every
+    # exchange resends the whole conversation, so this also bounds what one call costs.
+    live_max_turns: int = 5
     rate_limit_live: str = "10 per minute"
     # Per network (hashed /24 or /48): fresh cookies must not multiply a visitor's live battles.
     rate_limit_live_network: str = "20 per minute"
@@ -170,6 +176,7 @@ class Settings:
             count_unverified=_env_bool("ARENA_COUNT_UNVERIFIED", cls.count_unverified),
             live_max_chars=_env_int("ARENA_LIVE_MAX_CHARS", cls.live_max_chars),
             live_timeout_seconds=_env_int("ARENA_LIVE_TIMEOUT_SECONDS", cls.live_timeout_seconds),
+            live_max_turns=_env_int("ARENA_LIVE_MAX_TURNS", cls.live_max_turns),
             rate_limit_live=os.environ.get("ARENA_RATE_LIMIT_LIVE") or cls.rate_limit_live,
             rate_limit_live_network=os.environ.get("ARENA_RATE_LIMIT_LIVE_NETWORK") or cls.rate_limit_live_network,
             rate_limit_admin_login=os.environ.get("ARENA_RATE_LIMIT_ADMIN_LOGIN") or cls.rate_limit_admin_login,
@@ -217,6 +224,8 @@ class Settings:
             raise ConfigError("ARENA_LIVE_MAX_CHARS must be positive")
         if self.live_timeout_seconds <= 0:
             raise ConfigError("ARENA_LIVE_TIMEOUT_SECONDS must be positive")
+        if not 1 <= self.live_max_turns <= MAX_LIVE_TURNS:
+            raise ConfigError(f"ARENA_LIVE_MAX_TURNS must be 1 to {MAX_LIVE_TURNS} (exchanges per conversation)")
         if self.live_streams_per_worker < 0:
             raise ConfigError("ARENA_LIVE_STREAMS_PER_WORKER must be 0 (half the threads) or more")
         if self.live_max_concurrent < 1:

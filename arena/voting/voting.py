@@ -159,6 +159,7 @@ _CLAIM = (
         Battle.model_a_id,
         Battle.model_b_id,
         Battle.created_at,
+        Battle.source,
         _battle.c["metadata"].label("meta"),
         _shown(_prompts.c.text, _prompts, _battle.c.prompt_id).label("prompt"),
         _shown(_replies.c.text, _replies, _battle.c.reply_a_id).label("reply_a"),
@@ -192,6 +193,8 @@ class Reveal:
     # The exchanges a multi-turn battle showed (its TURNS_SHOWN); None for a single-turn battle, whose reveal
     # needs nothing beyond the fields above.
     turns: int | None = None
+    # 'live' for a visitor's own conversation, whose reveal offers to go on with two new models.
+    source: str = "arena"
 
 
 def _why_not_open(session: Session, public_id: str, voter_key: str, now: datetime) -> VoteRejected:
@@ -269,7 +272,7 @@ def cast_vote(
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
     return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
                   outcome, exclusion, names_shown=verified,
-                  turns=(claimed.meta or {}).get(TURNS_SHOWN))  # fmt: skip
+                  turns=(claimed.meta or {}).get(TURNS_SHOWN), source=claimed.source)  # fmt: skip
 
 
 def _reveal_statement():
@@ -289,6 +292,7 @@ def _reveal_statement():
             # paying identity would have seen them; it costs the same).
             select(VisitorProof.visitor_key).where(VisitorProof.visitor_key == Battle.judge_key).exists(),
             Battle.meta,
+            Battle.source,
         )  # fmt: skip
         .join(Vote, Vote.battle_id == Battle.id)
         .join(Prompt, Prompt.id == Battle.prompt_id)
@@ -309,5 +313,6 @@ def find_reveal(session: Session, public_id: str, *, count_unverified: bool = Fa
     row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
     if row is None:
         return None
-    *fields, paid, meta = row
-    return Reveal(*fields, names_shown=bool(paid) or count_unverified, turns=(meta or {}).get(TURNS_SHOWN))
+    *fields, paid, meta, source = row
+    return Reveal(*fields, names_shown=bool(paid) or count_unverified, turns=(meta or {}).get(TURNS_SHOWN),
+                  source=source)  # fmt: skip

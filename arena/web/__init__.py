@@ -153,13 +153,16 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
                                   ("terms.challenge", settings.rate_limit_battle),
                                   ("privacy.delete", settings.rate_limit_vote),
                                   ("live.start", settings.rate_limit_live),
+                                  ("live.next_message", settings.rate_limit_live),
+                                  ("live.continue_conversation", settings.rate_limit_live),
                                   ("live.stream", settings.rate_limit_live)):  # fmt: skip
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = per_network(limiter.limit(per_visitor)(view))
-    # Each live battle costs two paid calls: fresh cookies must not multiply a network's share of them.
+    # Each live message costs two paid calls: fresh cookies must not multiply a network's share of them.
     live_per_network = limiter.limit(settings.rate_limit_live_network, key_func=network_limit_key,
                                      scope="live-network")  # fmt: skip
-    app.view_functions["live.start"] = live_per_network(app.view_functions["live.start"])
+    for endpoint in ("live.start", "live.next_message", "live.continue_conversation"):
+        app.view_functions[endpoint] = live_per_network(app.view_functions[endpoint])
     # Guessing the admin token is throttled per network, whatever the cookies.
     admin_login = limiter.limit(settings.rate_limit_admin_login, key_func=network_limit_key, scope="admin-login")
     app.view_functions["admin.login"] = admin_login(app.view_functions["admin.login"])

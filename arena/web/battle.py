@@ -75,6 +75,11 @@ def anonymous(battle: Battle) -> AnonymousBattle:
 def _reveal_page(reveal: Reveal):
     key = existing_visitor_key()
     ranking_ready = reveal.names_shown and key is not None and has_enough_votes(db_session(), key)
+    if reveal.source == "live":
+        # Imported here: the live blueprint builds on this module.
+        from arena.web.live import reveal_page
+
+        return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome], ranking_ready=ranking_ready)
     conversation = None
     if reveal.turns is not None:
         # A multi-turn battle's reveal shows the whole conversation again: read after the vote's two statements,
@@ -168,6 +173,10 @@ def show_battle(token: str):
         # A live battle whose replies are still being written (or were never asked for): nothing to show yet.
         abort(409, description="This live battle's replies are not complete yet; they appear on the page where "
                                "you wrote your message.")  # fmt: skip
+    if battle.source == "live" and battle.conversation is not None:
+        from arena.web.live import conversation_page
+
+        return conversation_page(battle)
     return _open_battle(anonymous(battle))
 
 
