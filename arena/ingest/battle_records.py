@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from arena.ingest.battle_conversations import StagedConversation, conversation_plan
 from arena.ingest.catalog import CatalogError, emotion_tags
 
 WINNERS = {
@@ -57,6 +58,10 @@ class StagedBattle(NamedTuple):
     meta: dict
     counts: bool
     exclusion_reason: str | None
+    # A multi-turn conversation or an evaluation session (battle_conversations); None for a single-turn record.
+    conversation: StagedConversation | None = None
+    # Exchanges the voter saw (Vote.turns): 1 unless the record holds a multi-turn conversation.
+    turns: int = 1
 
 
 def no_site_key(_judge: str) -> str:
@@ -227,6 +232,11 @@ def parse_battle(
     prompt_text, emotions = None, []
     if meta:
         meta, prompt_text, emotions = _parse_meta(meta)
+    conversation = conversation_plan(record, meta) if len(record) > 3 else None
+    turns = 1
+    if conversation is not None and conversation.mode == "shared":
+        # `turn` as exported (the exchanges the voter saw); a file without it showed the whole conversation.
+        turns = min(meta.get("turn") or conversation.exchanges, conversation.exchanges)
 
     question_id = record.get("question_id")
     if question_id in (None, ""):
@@ -250,7 +260,7 @@ def parse_battle(
         raise ValueError("exclusion_reason must be a string of at most 64 characters")
     return StagedBattle(
         question_id, derived, model_a, model_b, outcome, tstamp, judge, language, prompt_text, emotions, meta,
-        counts, reason,
+        counts, reason, conversation, max(turns, 1),
     )  # fmt: skip
 
 
