@@ -30,8 +30,10 @@ WINNERS = {
     "both_bad": "both_bad",
 }
 # Fields kept verbatim in the battle's metadata.
-KEPT_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "turn", "anony")
-JSON_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b")
+KEPT_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "turn", "anony",
+               "eq_conversation_a", "eq_conversation_b")  # fmt: skip
+JSON_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b",
+               "eq_conversation_a", "eq_conversation_b")  # fmt: skip
 EMOTION_TAG = "emotion_v0.1"
 KAGGLE_WINNERS = (("winner_model_a", "model_a"), ("winner_model_b", "model_b"), ("winner_tie", "tie"))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -278,7 +280,8 @@ def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:
     for side in ("eq_a", "eq_b"):
         if side in meta:
             meta[side] = _eq_value(side, meta[side])
-    for field in ("conv_metadata", "category_tag"):
+    # The conversation judge's scores (an EQ Arena export's eq_conversation_a/_b): kept as given.
+    for field in ("conv_metadata", "category_tag", "eq_conversation_a", "eq_conversation_b"):
         if field in meta and not isinstance(meta[field], dict):
             raise ValueError(f"{field} must be an object")
     if "anony" in meta:

@@ -33,9 +33,11 @@ BATTLE_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge_hash", "conversation_a", "conversation_b", "turn",
     "anony", "language", "tstamp", "conv_metadata", "category_tag", "prompt_id", "sampling_prob", "eq_a", "eq_b",
     "counts_for_leaderboard", "exclusion_reason", "evaluation_session_id", "evaluation_order", "full_conversation",
+    "eq_conversation_a", "eq_conversation_b",
 )  # fmt: skip
 # Nested values: JSON text in CSV and Parquet (one flat, stable schema), native objects in JSONL.
-NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation")
+NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation",
+          "eq_conversation_a", "eq_conversation_b")  # fmt: skip
 BATCH = 20_000
 
 
@@ -193,6 +195,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
             "evaluation_session_id": conversation.session if conversation else None,
             "evaluation_order": conversation.order if conversation else None,
             "full_conversation": conversation.full_conversation if conversation else None,
+            "eq_conversation_a": meta.get("eq_conversation_a") or (conversation.eq_conversation_a if conversation else None),
+            "eq_conversation_b": meta.get("eq_conversation_b") or (conversation.eq_conversation_b if conversation else None),
         }
 
 
@@ -227,6 +231,7 @@ class _Writer:
                     ("eq_a", pa.string()), ("eq_b", pa.string()), ("counts_for_leaderboard", pa.bool_()),
                     ("exclusion_reason", pa.string()), ("evaluation_session_id", pa.string()),
                     ("evaluation_order", pa.int64()), ("full_conversation", pa.string()),
+                    ("eq_conversation_a", pa.string()), ("eq_conversation_b", pa.string()),
                 ]
             )  # fmt: skip
             self._parquet = pq.ParquetWriter(path, self._schema, compression="zstd")

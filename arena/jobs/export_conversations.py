@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from arena.ingest.battle_conversations import full_conversation_entry
-from arena.models import Battle, Conversation, Reply
+from arena.llm.conversation_judging import score_owner
+from arena.models import Battle, Conversation, ConversationScore, Reply
 from arena.voting.conversations import battle_conversation
 
 CHUNK = 500
@@ -30,6 +31,10 @@ class ExportedConversation:
     order: int | None
     full_conversation: list[dict] | None
     private: bool  # a message of it carries a private moderation flag (crisis, personal data)
+    # The conversation judge's scores of each side: {judge: {"turns": [{"exchange": k, criterion: score, ...}],
+    # "conversation": {criterion: score, ...}}} (arena judge --conversations).
+    eq_conversation_a: dict | None = None
+    eq_conversation_b: dict | None = None
 
 
 def _private(meta: dict | None, private_flags: set[str]) -> bool:
@@ -50,9 +55,32 @@ def _turn_rows(battle: Battle):
                 yield from reply.transcript.turns
 
 
+def _judge_scores(session: Session) -> dict[tuple[int, str], dict]:
+    """(conversation id, side) -> {judge: {"turns": [...], "conversation": {...}}}, every stored score."""
+    out: dict[tuple[int, str], dict] = {}
+    turns: dict[tuple[int, str, str, int], dict] = {}
+    rows = session.execute(
+        select(ConversationScore.conversation_id, ConversationScore.side, ConversationScore.judge,
+               ConversationScore.scope, ConversationScore.exchange, ConversationScore.criterion,
+               ConversationScore.score).order_by(ConversationScore.judge, ConversationScore.exchange)
+    )  # fmt: skip
+    for conversation_id, side, judge, scope, exchange, criterion, score in rows:
+        entry = out.setdefault((conversation_id, side), {}).setdefault(judge, {"turns": [], "conversation": {}})
+        if scope == "conversation":
+            entry["conversation"][criterion] = score
+            continue
+        key = (conversation_id, side, judge, exchange)
+        if key not in turns:
+            turns[key] = {"exchange": exchange}
+            entry["turns"].append(turns[key])
+        turns[key][criterion] = score
+    return out
+
+
 def conversations(session: Session, private_flags: set[str]) -> dict[int, ExportedConversation]:
     """battle id -> its conversation as exported, for every battle with a conversation row."""
     ids = list(session.scalars(select(Conversation.battle_id).where(Conversation.battle_id.is_not(None))))
+    judged = _judge_scores(session) if ids else {}
     out: dict[int, ExportedConversation] = {}
     transcript = selectinload(Reply.transcript).selectinload(Conversation.turns)
     for start in range(0, len(ids), CHUNK):
@@ -77,6 +105,7 @@ def conversations(session: Session, private_flags: set[str]) -> dict[int, Export
                 conversation.mode, a, b, conversation.evaluation_session, conversation.evaluation_order,
                 (conversation.meta or {}).get("full_conversation"),
                 any(_private(t.meta, private_flags) for t in _turn_rows(battle)),
+                judged.get(score_owner(battle, "a")), judged.get(score_owner(battle, "b")),
             )  # fmt: skip
         session.expunge_all()
     fill_full_conversations(out)

@@ -23,7 +23,7 @@ from arena.llm.conversation_judging import (
 )
 from arena.llm.judging import CRITERIA, JudgeOptions
 from arena.llm.retry import RetryPolicy
-from arena.models import Battle, Conversation, ConversationJudgeError, ConversationScore, Turn
+from arena.models import Battle, Conversation, ConversationJudgeError, ConversationScore, Turn, Vote
 from tests.arena_cli import run_arena
 from tests.llm.llm_models import add_model, served
 
@@ -195,3 +195,30 @@ def test_cli_judge_conversations(database_url, session_factory, llm_server):
     assert "nothing to score: every conversation side has its scores" in again.stdout
     bad = run_arena(*args, "--models", "nobody")
     assert bad.returncode == 2 and "no model nobody" in bad.stderr
+
+
+def test_the_export_carries_each_sides_conversation_scores(database_url, session_factory, llm_server, tmp_path):
+    seed(session_factory)
+    with transaction(session_factory) as s:
+        for battle in s.scalars(select(Battle)):
+            s.add(Vote(battle_id=battle.id, model_a_id=battle.model_a_id, model_b_id=battle.model_b_id,
+                       outcome="model_a", turns=3 if battle.public_id == "shared" else 2))  # fmt: skip
+    add_judge(session_factory, llm_server)
+    llm_server.replies["judge-model"] = rubric_answer
+    judge_conversations(session_factory, JudgeOptions(judge="judge", retry=FAST))
+    out = tmp_path / "export"
+    assert run_arena("export", "--format", "jsonl", "--out", str(out), "--database-url", database_url).returncode == 0
+    rows = {r["question_id"]: r for r in map(json.loads, (out / "battles.jsonl").read_text().splitlines())}
+    shared = rows["shared"]["eq_conversation_b"]["judge"]
+    assert [t["exchange"] for t in shared["turns"]] == [0, 1, 2]
+    assert [t["overall"] for t in shared["turns"]] == [3.0, 5.0, 7.0] and shared["conversation"]["overall"] == 5.0
+    # A transcript battle's sides carry their replies' transcript scores.
+    assert rows["transcript"]["eq_conversation_a"]["judge"]["conversation"]["overall"] == 8.0
+    # An import of the export keeps them with the battle, and the next export gives them back.
+    fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    assert run_arena("init-db", "--database-url", fresh).returncode == 0
+    assert run_arena("import", "votes", str(out / "battles.jsonl"), "--database-url", fresh).returncode == 0
+    again = tmp_path / "again"
+    assert run_arena("export", "--format", "jsonl", "--out", str(again), "--database-url", fresh).returncode == 0
+    back = {r["question_id"]: r for r in map(json.loads, (again / "battles.jsonl").read_text().splitlines())}
+    assert back["shared"]["eq_conversation_b"] == rows["shared"]["eq_conversation_b"]
