@@ -496,8 +496,9 @@ class ConversationScore(Base):
         CheckConstraint("side IN ('a','b','own')", name="side"),
         CheckConstraint("scope IN ('turn','conversation')", name="scope"),
         CheckConstraint("exchange >= 0", name="exchange"),
-        UniqueConstraint("conversation_id", "side", "judge", "scope", "exchange", "criterion",
-                         name="uq_conversation_score_key"),  # fmt: skip
+        UniqueConstraint(
+            "conversation_id", "side", "judge", "scope", "exchange", "criterion", name="uq_conversation_score_key"
+        ),  # fmt: skip
     )
 
 
@@ -516,9 +517,7 @@ class ConversationJudgeError(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
-        UniqueConstraint("conversation_id", "side", "judge", name="uq_conversation_judge_error_key"),
-    )
+    __table_args__ = (UniqueConstraint("conversation_id", "side", "judge", name="uq_conversation_judge_error_key"),)
 
 
 class AnalysisRun(Base):

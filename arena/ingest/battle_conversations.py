@@ -59,8 +59,10 @@ def exchanges(messages) -> list[tuple[str, str | None]] | None:
     out: list[tuple[str, str | None]] = []
     for k, message in enumerate(messages):
         expected = "user" if k % 2 == 0 else "assistant"
-        if not isinstance(message, dict) or message.get("role") != expected or not isinstance(
-            message.get("content"), str
+        if (
+            not isinstance(message, dict)
+            or message.get("role") != expected
+            or not isinstance(message.get("content"), str)
         ):
             return None
         if expected == "user":

@@ -81,7 +81,9 @@ class _Staging:
         )
         # The records' conversations (battle_conversations), by staging position: written once the battles are.
         connection.execute(text("DROP TABLE IF EXISTS import_conversation"))
-        connection.execute(text("CREATE TEMPORARY TABLE import_conversation (seq INTEGER PRIMARY KEY, plan TEXT NOT NULL)"))
+        connection.execute(
+            text("CREATE TEMPORARY TABLE import_conversation (seq INTEGER PRIMARY KEY, plan TEXT NOT NULL)")
+        )
         self.staged = 0
         self.derived = False
         self.conversations = 0

@@ -195,8 +195,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
             "evaluation_session_id": conversation.session if conversation else None,
             "evaluation_order": conversation.order if conversation else None,
             "full_conversation": conversation.full_conversation if conversation else None,
-            "eq_conversation_a": meta.get("eq_conversation_a") or (conversation.eq_conversation_a if conversation else None),
-            "eq_conversation_b": meta.get("eq_conversation_b") or (conversation.eq_conversation_b if conversation else None),
+            "eq_conversation_a": meta.get("eq_conversation_a") or (conversation and conversation.eq_conversation_a),
+            "eq_conversation_b": meta.get("eq_conversation_b") or (conversation and conversation.eq_conversation_b),
         }
 
 

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from arena.ingest.battle_conversations import full_conversation_entry
-from arena.llm.conversation_judging import score_owner
 from arena.models import Battle, Conversation, ConversationScore, Reply
-from arena.voting.conversations import battle_conversation
+from arena.voting.conversations import battle_conversation, score_owner
 
 CHUNK = 500
 

@@ -28,7 +28,7 @@ from arena.llm.judging import (
 )
 from arena.llm.retry import CallFailed, keep_last_failure, run_coroutine, with_retries
 from arena.models import Battle, Conversation, ConversationJudgeError, ConversationScore, Model, Turn
-from arena.voting.conversations import Message, side_messages
+from arena.voting.conversations import Message, score_owner, side_messages
 
 # Flags that keep a conversation from the judge, as they keep it out of a public export.
 PRIVATE_FLAGS = {"crisis", "personal_data"}
@@ -187,9 +187,7 @@ async def _run(factory, model: Model, tasks, options: JudgeOptions, progress) ->
         nonlocal done
         async with slots:
             try:
-                (completion, (per_turn, whole)), _ = await with_retries(
-                    lambda: attempt(task), policy, secrets=secrets
-                )
+                (completion, (per_turn, whole)), _ = await with_retries(lambda: attempt(task), policy, secrets=secrets)
             except CallFailed as failure:
                 record_conversation_error(factory, task, options.judge, failure)
                 summary.failed[failure.kind] += 1
@@ -225,18 +223,6 @@ def judge_conversations(
     return run_coroutine(_run(factory, model, tasks, options, progress))
 
 
-def score_owner(battle: Battle, side: str) -> tuple[int, str] | None:
-    """Where a battle side's conversation scores are kept: (conversation id, side) of its shared conversation, or
-    of the side's reply's own transcript in a transcript battle; None when the side has no conversation."""
-    conversation = battle.conversation
-    if conversation is None:
-        return None
-    if conversation.mode == "transcript":
-        reply = battle.reply_a if side == "a" else battle.reply_b
-        return (reply.transcript.id, "own") if reply is not None and reply.transcript is not None else None
-    return (conversation.id, side) if conversation.turns else None
-
-
 def conversation_scores(session: Session, battle: Battle, side: str, judge: str) -> dict | None:
     """One battle side's scores by `judge`: {"turns": {exchange: {criterion: score}}, "conversation": {...}}
     (exchange numbered from 0, as Turn.idx), or None when the side is not scored."""
@@ -256,4 +242,3 @@ def conversation_scores(session: Session, battle: Battle, side: str, judge: str)
         target = out["conversation"] if scope == "conversation" else out["turns"].setdefault(exchange, {})
         target[criterion] = score
     return out
-

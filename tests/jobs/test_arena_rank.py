@@ -5,7 +5,6 @@ Bradley-Terry fit rates every model, and the ratings agree with the arena's own 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from arena.db import make_engine, make_session_factory
 from arena.jobs.recompute import RecomputeRequest, recompute

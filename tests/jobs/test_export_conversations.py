@@ -172,7 +172,8 @@ def test_export_then_import_gives_back_every_turn_and_vote(arena, session_factor
     transcript = rows["transcript"]
     users = [[m["content"] for m in decoded(transcript[side]) if m["role"] == "user"] for side in
              ("conversation_a", "conversation_b")]  # fmt: skip
-    assert users == [["My dog is old and sick.", "The vet says it's time."], ["My dog is old and sick.", "He won't eat."]]
+    opening = "My dog is old and sick."
+    assert users == [[opening, "The vet says it's time."], [opening, "He won't eat."]]
 
     wipe_battles(session_factory)
     imported = run_arena("import", "votes", str(out / f"battles.{fmt}"), "--database-url", database_url)
@@ -190,7 +191,9 @@ def test_export_then_import_gives_back_every_turn_and_vote(arena, session_factor
     with session_factory() as s:
         battle = s.scalars(select(Battle).where(Battle.public_id == "transcript")).one()
         assert {(t.idx, t.side) for t in battle.conversation.turns if t.role == "user"} == {
-            (0, "both"), (1, "a"), (1, "b")
+            (0, "both"),
+            (1, "a"),
+            (1, "b"),
         }
         kept = s.scalars(select(Battle).where(Battle.public_id == "s1-o2")).one().conversation
         assert kept.meta["full_conversation"] == full

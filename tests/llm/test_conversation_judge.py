@@ -56,7 +56,8 @@ def seed(factory, *, flagged: bool = False) -> int:
         conversation = Conversation(battle_id=battle.id, mode="shared")
         exchanges = [("My father is in hospital.", ra.text, rb.text),
                      ("They say it is his heart.", "That is frightening. [score 6]", "Hearts heal. [score 5]"),
-                     ("I can't stop shaking.", "Breathe with me. [score 4]", "Shaking is normal. [score 7]")]  # fmt: skip
+                     ("I can't stop shaking.", "Breathe with me. [score 4]",
+                      "Shaking is normal. [score 7]")]  # fmt: skip
         for k, (user, a, b) in enumerate(exchanges):
             meta = {"moderation_flags": ["crisis"]} if flagged and k == 2 else {}
             conversation.turns += [
