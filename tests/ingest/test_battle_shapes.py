@@ -161,6 +161,19 @@ def test_lmarena_140k_columns(database_url, session_factory, tmp_path, as_parque
         first = s.scalars(select(Battle).order_by(Battle.id)).first()
         created = s.scalars(select(Battle.created_at).order_by(Battle.id)).all()
         assert first.prompt.text == "I was laid off today."
+        # One exchange that names its evaluation session: a 'single' conversation carries it, with no turn rows.
+        sessions = [
+            (
+                b.conversation.mode,
+                b.conversation.evaluation_session,
+                b.conversation.evaluation_order,
+                len(b.conversation.turns),
+                b.vote.turns,
+            )
+            for b in s.scalars(select(Battle).order_by(Battle.id))
+        ]
+    assert sessions == [("single", records[0]["evaluation_session_id"], 1, 0, 1),
+                        ("single", records[1]["evaluation_session_id"], 2, 0, 1)]  # fmt: skip
     assert first.meta["conversation_b"][1] == {
         "role": "assistant",
         "content": "That's a lot to take in. How are you holding up?",
