@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from arena.hashing import canonical_config
 from arena.jobs import provenance
-from arena.jobs.export_conversations import conversations as exported_conversations
+from arena.jobs.export_conversations import ConversationReader
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
 from arena.models import Battle, EqScore, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
@@ -38,6 +38,7 @@ BATTLE_COLUMNS = (
 # Nested values: JSON text in CSV and Parquet (one flat, stable schema), native objects in JSONL.
 NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation",
           "eq_conversation_a", "eq_conversation_b")  # fmt: skip
+NESTED_AT = tuple(BATTLE_COLUMNS.index(name) for name in NESTED)
 BATCH = 20_000
 
 
@@ -138,7 +139,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
     for reply_id, criterion, score in session.execute(select(EqScore.reply_id, EqScore.criterion, EqScore.score)):
         eq.setdefault(reply_id, {})[criterion] = score
     # Battles with a conversation row (multi-turn, transcript, or an evaluation session), read beforehand.
-    conversations = exported_conversations(session, PRIVATE_FLAGS)
+    conversations = ConversationReader(session, PRIVATE_FLAGS)
     # Replies and prompts recur across battles: count each one's style once.
     counted: dict[int, dict] = {}
     prompt_tokens: dict[int, int] = {}
@@ -242,7 +243,12 @@ class _Writer:
         elif self.fmt == "csv":
             self._csv.writerow(_flat(row))
         else:
-            self._batch.append(tuple(row.values()))
+            # Encoded now, not at the flush: a batch of multi-turn conversations held as dicts costs ten times more.
+            values = list(row.values())
+            for k in NESTED_AT:
+                if values[k] is not None:
+                    values[k] = _json(values[k])
+            self._batch.append(values)
             if len(self._batch) >= BATCH:
                 self._flush()
 
@@ -251,8 +257,6 @@ class _Writer:
 
         if self._batch:
             columns = dict(zip(BATTLE_COLUMNS, map(list, zip(*self._batch, strict=True)), strict=True))
-            for name in NESTED:
-                columns[name] = [None if v is None else _json(v) for v in columns[name]]
             self._parquet.write_table(pa.table(columns, schema=self._schema))
             self._batch = []
 
