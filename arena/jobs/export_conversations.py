@@ -200,7 +200,9 @@ class ConversationReader:
         ):
             members.setdefault(session, []).append((order or 1, battle_id))
         outside = [b for votes in members.values() for _, b in votes if b not in chunk]
-        others = self._load(outside) if outside else {}
+        others: dict[int, ExportedConversation] = {}
+        for start in range(0, len(outside), CHUNK):  # a chunk's sessions may reach far more battles than a chunk
+            others.update(self._load(outside[start : start + CHUNK]))
         for votes in members.values():
             votes.sort()
             so_far: list[dict] = []

@@ -214,3 +214,19 @@ def test_a_public_export_leaves_out_a_conversation_flagged_at_a_later_turn(arena
     assert "I don't want to be here" not in (out / "kaggle55k.csv").read_text()
     full = run_arena("export", "--format", "jsonl", "--out", str(tmp_path / "all"), "--database-url", database_url)
     assert full.returncode == 0 and "I don't want to be here" in (tmp_path / "all" / "battles.jsonl").read_text()
+
+
+def test_chunks_of_one_battle_export_the_same_rows(arena, session_factory, tmp_path, monkeypatch):
+    """Conversations are read in chunks as battles stream; a session's earlier votes may lie in another chunk."""
+    from arena.jobs import export_conversations
+    from arena.jobs.export import export
+
+    def rows(out):
+        with session_factory() as s:
+            export(s, out, "jsonl")
+        return (out / "battles.jsonl").read_text()
+
+    whole = rows(tmp_path / "whole")
+    monkeypatch.setattr(export_conversations, "CHUNK", 1)
+    assert rows(tmp_path / "ones") == whole
+    assert '"full_conversation":[{"user"' in whole
