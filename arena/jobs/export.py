@@ -138,7 +138,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
     eq: dict[int, dict[str, float]] = {}
     for reply_id, criterion, score in session.execute(select(EqScore.reply_id, EqScore.criterion, EqScore.score)):
         eq.setdefault(reply_id, {})[criterion] = score
-    # Battles with a conversation row (multi-turn, transcript, or an evaluation session), read beforehand.
+    # Battles with a conversation row (multi-turn, transcript, or an evaluation session), read in chunks as the
+    # battles stream past (in id order).
     conversations = ConversationReader(session, PRIVATE_FLAGS)
     # Replies and prompts recur across battles: count each one's style once.
     counted: dict[int, dict] = {}
