@@ -474,6 +474,52 @@ class EqScore(Base):
     __table_args__ = (UniqueConstraint("reply_id", "judge", "criterion", name="uq_eq_score_reply_judge_criterion"),)
 
 
+class ConversationScore(Base):
+    """An EQ rubric score (0-10) of one side of a conversation by a judge model: per answer (scope 'turn', the
+    exchange it answers, from 0) and for the whole conversation (scope 'conversation', exchange = the last one
+    judged). A shared conversation is scored per battle side ('a' / 'b', on the battle's conversation row); an
+    imported transcript once, on the reply's own conversation (side 'own'), whichever battles pair it."""
+
+    __tablename__ = "conversation_score"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(4))
+    judge: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(16))
+    exchange: Mapped[int] = mapped_column(Integer)
+    criterion: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("side IN ('a','b','own')", name="side"),
+        CheckConstraint("scope IN ('turn','conversation')", name="scope"),
+        CheckConstraint("exchange >= 0", name="exchange"),
+        UniqueConstraint(
+            "conversation_id", "side", "judge", "scope", "exchange", "criterion", name="uq_conversation_score_key"
+        ),  # fmt: skip
+    )
+
+
+class ConversationJudgeError(Base):
+    """The last failure of a judge model to score one side of a conversation; removed when a later attempt
+    succeeds (JudgeError's counterpart)."""
+
+    __tablename__ = "conversation_judge_error"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(4))
+    judge: Mapped[str] = mapped_column(String(200))
+    error_type: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("conversation_id", "side", "judge", name="uq_conversation_judge_error_key"),)
+
+
 class AnalysisRun(Base):
     """One EQ analysis of one rating run: coefficients, correlations and controlled ratings, as computed."""
 

@@ -107,17 +107,30 @@ def generate_command(database_url, model_slugs, prompt_ids, samples, concurrency
 @database_option
 @click.option("--judge-model", "judge", help="Slug of the registered judge model (required to score).")
 @click.option("--models", "model_slugs", multiple=True, help="Only replies of these models (repeatable or a,b).")
-@click.option("--limit", type=click.IntRange(1), help="Score at most this many replies.")
+@click.option("--limit", type=click.IntRange(1), help="Score at most this many replies (conversation sides).")
+@click.option(
+    "--conversations",
+    is_flag=True,
+    help="Score each side of every multi-turn conversation instead: each answer in context and the whole.",
+)
 @llm_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 @click.pass_context
-def judge_group(ctx, database_url, judge, model_slugs, limit, concurrency, timeout, retries, backoff, as_json):
+def judge_group(
+    ctx, database_url, judge, model_slugs, limit, conversations, concurrency, timeout, retries, backoff, as_json
+):
     """Score replies on the EQ rubric with a judge model (resumable); `arena judge agreement` compares the judge
     with the human votes."""
     if ctx.invoked_subcommand is not None:
         return
     from arena.llm.judging import JudgeInputError, JudgeOptions, judge_model, judge_replies, plan_judging
     from arena.llm.retry import RetryPolicy
+
+    unit = "replies"
+    if conversations:
+        from arena.llm.conversation_judging import judge_conversations, plan_conversation_judging
+
+        plan_judging, judge_replies, unit = plan_conversation_judging, judge_conversations, "conversation sides"
 
     if not judge:
         raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
@@ -137,7 +150,8 @@ def judge_group(ctx, database_url, judge, model_slugs, limit, concurrency, timeo
     if as_json:
         print_json({"judge": judge, "planned": len(tasks), **summary.as_dict()})
         return
-    click.echo(summary.line(judge) if tasks else f"{judge}: nothing to score: every reply has its scores")
+    every = "conversation side" if conversations else "reply"
+    click.echo(summary.line(judge, unit) if tasks else f"{judge}: nothing to score: every {every} has its scores")
 
 
 @judge_group.command("agreement")

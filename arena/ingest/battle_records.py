@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from arena.ingest.battle_conversations import StagedConversation, conversation_plan
 from arena.ingest.catalog import CatalogError, emotion_tags
 
 WINNERS = {
@@ -29,8 +30,10 @@ WINNERS = {
     "both_bad": "both_bad",
 }
 # Fields kept verbatim in the battle's metadata.
-KEPT_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "turn", "anony")
-JSON_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b")
+KEPT_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "turn", "anony",
+               "eq_conversation_a", "eq_conversation_b")  # fmt: skip
+JSON_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b",
+               "eq_conversation_a", "eq_conversation_b")  # fmt: skip
 EMOTION_TAG = "emotion_v0.1"
 KAGGLE_WINNERS = (("winner_model_a", "model_a"), ("winner_model_b", "model_b"), ("winner_tie", "tie"))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,6 +60,10 @@ class StagedBattle(NamedTuple):
     meta: dict
     counts: bool
     exclusion_reason: str | None
+    # A multi-turn conversation or an evaluation session (battle_conversations); None for a single-turn record.
+    conversation: StagedConversation | None = None
+    # Exchanges the voter saw (Vote.turns): 1 unless the record holds a multi-turn conversation.
+    turns: int = 1
 
 
 def no_site_key(_judge: str) -> str:
@@ -227,6 +234,11 @@ def parse_battle(
     prompt_text, emotions = None, []
     if meta:
         meta, prompt_text, emotions = _parse_meta(meta)
+    conversation = conversation_plan(record, meta) if len(record) > 3 else None
+    turns = 1
+    if conversation is not None and conversation.mode == "shared":
+        # `turn` as exported (the exchanges the voter saw); a file without it showed the whole conversation.
+        turns = min(meta.get("turn") or conversation.exchanges, conversation.exchanges)
 
     question_id = record.get("question_id")
     if question_id in (None, ""):
@@ -250,7 +262,7 @@ def parse_battle(
         raise ValueError("exclusion_reason must be a string of at most 64 characters")
     return StagedBattle(
         question_id, derived, model_a, model_b, outcome, tstamp, judge, language, prompt_text, emotions, meta,
-        counts, reason,
+        counts, reason, conversation, max(turns, 1),
     )  # fmt: skip
 
 
@@ -268,7 +280,8 @@ def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:
     for side in ("eq_a", "eq_b"):
         if side in meta:
             meta[side] = _eq_value(side, meta[side])
-    for field in ("conv_metadata", "category_tag"):
+    # The conversation judge's scores (an EQ Arena export's eq_conversation_a/_b): kept as given.
+    for field in ("conv_metadata", "category_tag", "eq_conversation_a", "eq_conversation_b"):
         if field in meta and not isinstance(meta[field], dict):
             raise ValueError(f"{field} must be an object")
     if "anony" in meta:

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.orm import Session
 
 from arena.ingest.battle_records import StagedBattle, no_site_key, parse_battle
 from arena.ingest.catalog import CatalogError, content_hash, get_or_create_prompt
 from arena.ingest.records import RecordError
-from arena.models import Model, Prompt
+from arena.models import Conversation, Model, Prompt, Turn
 
 BATCH = 5_000
 # Called with each record refused (its error, and the record when it could be read) when invalid rows are skipped.
@@ -59,7 +59,7 @@ class _Staging:
     """A temporary table in the import's own transaction; bulk-loaded with the driver's fastest path."""
 
     COLUMNS = ("seq", "question_id", "derived", "model_a_id", "model_b_id", "outcome", "tstamp", "judge_key",
-               "language", "prompt_id", "meta", "counted", "exclusion_reason")  # fmt: skip
+               "language", "prompt_id", "meta", "counted", "exclusion_reason", "turns")  # fmt: skip
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -75,27 +75,39 @@ class _Staging:
                 "CREATE TEMPORARY TABLE import_staging (seq INTEGER PRIMARY KEY, question_id VARCHAR(128) NOT NULL, "
                 "derived BOOLEAN NOT NULL, model_a_id INTEGER NOT NULL, model_b_id INTEGER NOT NULL, "
                 f"outcome VARCHAR(16) NOT NULL, tstamp {real} NOT NULL, judge_key VARCHAR(64), language VARCHAR(16), "
-                f"prompt_id INTEGER, meta TEXT NOT NULL, counted BOOLEAN NOT NULL, exclusion_reason VARCHAR(64)"
-                f"{battle_id})"
+                f"prompt_id INTEGER, meta TEXT NOT NULL, counted BOOLEAN NOT NULL, exclusion_reason VARCHAR(64), "
+                f"turns INTEGER NOT NULL{battle_id})"
             )
+        )
+        # The records' conversations (battle_conversations), by staging position: written once the battles are.
+        connection.execute(text("DROP TABLE IF EXISTS import_conversation"))
+        connection.execute(
+            text("CREATE TEMPORARY TABLE import_conversation (seq INTEGER PRIMARY KEY, plan TEXT NOT NULL)")
         )
         self.staged = 0
         self.derived = False
+        self.conversations = 0
 
-    def load(self, rows: list[tuple]) -> None:
+    def load(self, rows: list[tuple], conversations: list[tuple[int, str]] = ()) -> None:
         self.staged += len(rows)
+        self.conversations += len(conversations)
+        self._copy("import_staging", self.COLUMNS, rows)
+        if conversations:
+            self._copy("import_conversation", ("seq", "plan"), conversations)
+
+    def _copy(self, table: str, columns: tuple[str, ...], rows) -> None:
         raw = self.connection.connection.driver_connection
         if self.dialect == "postgresql":
             with (
                 raw.cursor() as cursor,
-                cursor.copy(f"COPY import_staging ({', '.join(self.COLUMNS)}) FROM STDIN") as copy,
+                cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
             ):
                 for row in rows:
                     copy.write_row(row)
         else:
-            placeholders = ", ".join("?" * len(self.COLUMNS))
+            placeholders = ", ".join("?" * len(columns))
             cursor = raw.cursor()
-            cursor.executemany(f"INSERT INTO import_staging VALUES ({placeholders})", rows)
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
             cursor.close()
 
     def number_repeats(self) -> None:
@@ -112,6 +124,9 @@ class _Staging:
         if self.derived:
             self.number_repeats()
         counts = self._write_postgresql(exclusive) if self.dialect == "postgresql" else self._write_sqlite()
+        if self.conversations:
+            write_conversations(self.connection)
+        self.connection.execute(text("DROP TABLE import_conversation"))
         self.connection.execute(text("DROP TABLE import_staging"))
         return counts
 
@@ -134,8 +149,8 @@ class _Staging:
             ).rowcount
             run(
                 "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, counts_for_leaderboard, "
-                "exclusion_reason) SELECT battle_id, model_a_id, model_b_id, outcome, to_timestamp(tstamp), counted, "
-                "exclusion_reason FROM import_staging"
+                "exclusion_reason, turns) SELECT battle_id, model_a_id, model_b_id, outcome, to_timestamp(tstamp), "
+                "counted, exclusion_reason, turns FROM import_staging"
             )
         return inserted, present, repeated
 
@@ -177,11 +192,45 @@ class _Staging:
                 base = run("SELECT (SELECT MAX(id) FROM battle) - (SELECT MAX(seq) FROM import_staging)").scalar_one()
                 run(
                     "INSERT INTO vote (battle_id, model_a_id, model_b_id, outcome, created_at, "
-                    f"counts_for_leaderboard, exclusion_reason) SELECT {int(base)} + s.seq, s.model_a_id, "
-                    f"s.model_b_id, s.outcome, {created_at}, s.counted, s.exclusion_reason FROM import_staging s "
-                    "ORDER BY s.seq"
+                    f"counts_for_leaderboard, exclusion_reason, turns) SELECT {int(base)} + s.seq, s.model_a_id, "
+                    f"s.model_b_id, s.outcome, {created_at}, s.counted, s.exclusion_reason, s.turns "
+                    "FROM import_staging s ORDER BY s.seq"
                 )
         return inserted, present, repeated
+
+
+def write_conversations(connection: Connection, page: int = 1_000) -> int:
+    """Each new battle's staged conversation as a Conversation row and its Turn rows (model turns name the side's
+    model); records dropped as already present or repeated have no battle to join and are skipped."""
+    conversations, turns = Conversation.__table__, Turn.__table__
+    select_page = text(
+        "SELECT c.seq, b.id, b.model_a_id, b.model_b_id, c.plan FROM import_conversation c "
+        "JOIN import_staging s ON s.seq = c.seq JOIN battle b ON b.public_id = s.question_id "
+        "WHERE c.seq > :last ORDER BY c.seq LIMIT :page"
+    )
+    last, written = -1, 0
+    while rows := connection.execute(select_page, {"last": last, "page": page}).all():
+        last = rows[-1][0]
+        plans = [(battle_id, a, b, json.loads(plan)) for _, battle_id, a, b, plan in rows]
+        ids = connection.execute(
+            insert(conversations).returning(conversations.c.id, sort_by_parameter_order=True),
+            [
+                {"battle_id": battle_id, "mode": plan["mode"], "evaluation_session": plan["session"],
+                 "evaluation_order": plan["order"],
+                 "metadata": {"full_conversation": plan["full"]} if plan["full"] else {}}
+                for battle_id, _, _, plan in plans
+            ],
+        ).scalars().all()  # fmt: skip
+        rows_of_turns = [
+            {"conversation_id": conversation_id, "idx": idx, "side": side, "role": role, "content": content,
+             "author": author, "model_id": (a if side == "a" else b) if author == "model" else None}
+            for conversation_id, (_, a, b, plan) in zip(ids, plans, strict=True)
+            for idx, side, role, content, author in plan["turns"]
+        ]  # fmt: skip
+        if rows_of_turns:
+            connection.execute(insert(turns), rows_of_turns)
+        written += len(plans)
+    return written
 
 
 @contextlib.contextmanager
@@ -305,6 +354,7 @@ def import_votes(
     staging = _Staging(connection)
     lookup = _Lookup(session)
     batch: list[tuple] = []
+    conversations: list[tuple[int, str]] = []
     read = invalid = 0
     now = time.time()
     models = lookup.models
@@ -327,6 +377,7 @@ def import_votes(
                 json.dumps(staged.meta, ensure_ascii=False) if staged.meta else "{}",
                 staged.counts,
                 staged.exclusion_reason,
+                staged.turns,
             )
         except (ValueError, CatalogError, RecursionError) as exc:
             # RecursionError: JSON text in a CSV or Parquet cell, nested beyond what Python parses.
@@ -339,13 +390,15 @@ def import_votes(
             continue
         staging.derived |= staged.derived_id
         batch.append(row)
+        if staged.conversation is not None:
+            conversations.append((read, staged.conversation.as_json()))
         read += 1
         if len(batch) >= BATCH:
-            staging.load(batch)
-            batch = []
+            staging.load(batch, conversations)
+            batch, conversations = [], []
             progress(done)
     if batch:
-        staging.load(batch)
+        staging.load(batch, conversations)
     session.flush()
     imported, present, repeated = staging.write_battles_and_votes(exclusive)
     return ImportSummary(read + invalid, imported, present, repeated, lookup.new_models, invalid)

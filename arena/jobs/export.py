@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from arena.hashing import canonical_config
 from arena.jobs import provenance
+from arena.jobs.export_conversations import ConversationReader
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
 from arena.models import Battle, EqScore, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
@@ -31,10 +32,13 @@ PRIVATE_FLAGS = {"crisis", "personal_data"}
 BATTLE_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge_hash", "conversation_a", "conversation_b", "turn",
     "anony", "language", "tstamp", "conv_metadata", "category_tag", "prompt_id", "sampling_prob", "eq_a", "eq_b",
-    "counts_for_leaderboard", "exclusion_reason",
+    "counts_for_leaderboard", "exclusion_reason", "evaluation_session_id", "evaluation_order", "full_conversation",
+    "eq_conversation_a", "eq_conversation_b",
 )  # fmt: skip
 # Nested values: JSON text in CSV and Parquet (one flat, stable schema), native objects in JSONL.
-NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b")
+NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation",
+          "eq_conversation_a", "eq_conversation_b")  # fmt: skip
+NESTED_AT = tuple(BATTLE_COLUMNS.index(name) for name in NESTED)
 BATCH = 20_000
 
 
@@ -54,6 +58,15 @@ def _conv_metadata(user_tokens: int, counts_a: dict, counts_b: dict) -> dict:
         meta[f"list_count_{side}"] = counts["list_count"]
         meta[f"bold_count_{side}"] = counts["bold_count"]
     return meta
+
+
+def _conversation_metadata(a: list[dict], b: list[dict]) -> dict:
+    """conv_metadata over every turn: each side's answers counted together, the person's messages of side A."""
+
+    def counts(messages: list[dict], role: str) -> dict:
+        return style_counts("\n\n".join(m["content"] for m in messages if m["role"] == role))
+
+    return _conv_metadata(counts(a, "user")["tokens"], counts(a, "assistant"), counts(b, "assistant"))
 
 
 def _category_tag(emotions: list[tuple[str, int]]) -> dict:
@@ -106,7 +119,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
         select(
             Battle.id, Battle.public_id, Battle.model_a_id, Battle.model_b_id, Battle.judge_key, Battle.language,
             Battle.sampling_prob, cast(Battle.meta, Text), Battle.prompt_id, Battle.reply_a_id, Battle.reply_b_id,
-            Vote.outcome, _epoch_seconds(session), Vote.counts_for_leaderboard, Vote.exclusion_reason,
+            Vote.outcome, _epoch_seconds(session), Vote.counts_for_leaderboard, Vote.exclusion_reason, Vote.turns,
             Prompt.text, cast(Prompt.moderation_flags, Text), Prompt.language, reply_a.text, reply_b.text,
         )
         .join(Vote, Vote.battle_id == Battle.id)
@@ -125,17 +138,30 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
     eq: dict[int, dict[str, float]] = {}
     for reply_id, criterion, score in session.execute(select(EqScore.reply_id, EqScore.criterion, EqScore.score)):
         eq.setdefault(reply_id, {})[criterion] = score
+    # Battles with a conversation row (multi-turn, transcript, or an evaluation session), read in chunks as the
+    # battles stream past (in id order).
+    conversations = ConversationReader(session, PRIVATE_FLAGS)
     # Replies and prompts recur across battles: count each one's style once.
     counted: dict[int, dict] = {}
     prompt_tokens: dict[int, int] = {}
     for row in _raw_rows(session, stmt):
         (battle_id, public_id, ma, mb, judge, language, prob, meta_text, prompt_id, ra_id, rb_id, outcome, tstamp,
-         counts, reason, prompt_text, flags_text, prompt_language, text_a, text_b) = row  # fmt: skip
-        if public and flags_text and PRIVATE_FLAGS & set(orjson.loads(flags_text)):
+         counts, reason, vote_turns, prompt_text, flags_text, prompt_language, text_a, text_b) = row  # fmt: skip
+        conversation = conversations.get(battle_id)
+        if public and (
+            (flags_text and PRIVATE_FLAGS & set(orjson.loads(flags_text)))
+            or (conversation is not None and conversation.private)
+        ):
+            # A flagged message at any turn keeps the whole battle private, as one at the first turn does.
             skipped.append(battle_id)
             continue
         meta = orjson.loads(meta_text) if meta_text and meta_text != "{}" else {}
-        if text_a is not None and text_b is not None:
+        turn = meta.get("turn", 1)
+        if conversation is not None and conversation.mode != "single" and conversation.conversation_a is not None:
+            conversation_a, conversation_b = conversation.conversation_a, conversation.conversation_b
+            turn = vote_turns
+            conv_metadata = meta.get("conv_metadata") or _conversation_metadata(conversation_a, conversation_b)
+        elif text_a is not None and text_b is not None:
             conversation_a = [{"role": "user", "content": prompt_text}, {"role": "assistant", "content": text_a}]
             conversation_b = [{"role": "user", "content": prompt_text}, {"role": "assistant", "content": text_b}]
             for reply_id, text in ((ra_id, text_a), (rb_id, text_b)):
@@ -156,7 +182,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
             "judge_hash": judge,
             "conversation_a": conversation_a,
             "conversation_b": conversation_b,
-            "turn": meta.get("turn", 1),
+            "turn": turn,
             "anony": meta.get("anony", True),
             "language": language or prompt_language,
             "tstamp": tstamp,
@@ -168,6 +194,11 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
             "eq_b": meta.get("eq_b") or eq.get(rb_id),
             "counts_for_leaderboard": bool(counts),
             "exclusion_reason": reason,
+            "evaluation_session_id": conversation.session if conversation else None,
+            "evaluation_order": conversation.order if conversation else None,
+            "full_conversation": conversation.full_conversation if conversation else None,
+            "eq_conversation_a": meta.get("eq_conversation_a") or (conversation and conversation.eq_conversation_a),
+            "eq_conversation_b": meta.get("eq_conversation_b") or (conversation and conversation.eq_conversation_b),
         }
 
 
@@ -200,7 +231,9 @@ class _Writer:
                     ("language", pa.string()), ("tstamp", pa.float64()), ("conv_metadata", pa.string()),
                     ("category_tag", pa.string()), ("prompt_id", pa.int64()), ("sampling_prob", pa.float64()),
                     ("eq_a", pa.string()), ("eq_b", pa.string()), ("counts_for_leaderboard", pa.bool_()),
-                    ("exclusion_reason", pa.string()),
+                    ("exclusion_reason", pa.string()), ("evaluation_session_id", pa.string()),
+                    ("evaluation_order", pa.int64()), ("full_conversation", pa.string()),
+                    ("eq_conversation_a", pa.string()), ("eq_conversation_b", pa.string()),
                 ]
             )  # fmt: skip
             self._parquet = pq.ParquetWriter(path, self._schema, compression="zstd")
@@ -211,7 +244,12 @@ class _Writer:
         elif self.fmt == "csv":
             self._csv.writerow(_flat(row))
         else:
-            self._batch.append(tuple(row.values()))
+            # Encoded now, not at the flush: a batch of multi-turn conversations held as dicts costs ten times more.
+            values = list(row.values())
+            for k in NESTED_AT:
+                if values[k] is not None:
+                    values[k] = _json(values[k])
+            self._batch.append(values)
             if len(self._batch) >= BATCH:
                 self._flush()
 
@@ -220,8 +258,6 @@ class _Writer:
 
         if self._batch:
             columns = dict(zip(BATTLE_COLUMNS, map(list, zip(*self._batch, strict=True)), strict=True))
-            for name in NESTED:
-                columns[name] = [None if v is None else _json(v) for v in columns[name]]
             self._parquet.write_table(pa.table(columns, schema=self._schema))
             self._batch = []
 

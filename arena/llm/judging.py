@@ -69,9 +69,9 @@ def judge_messages(prompt_text: str, reply_text: str) -> list[dict[str, str]]:
 FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
-def parse_scores(text: str) -> dict[str, float]:
-    """The eight scores from a judge's answer, tolerant of code fences and text around one JSON object; raises
-    LLMError(bad_response) when a criterion is missing, not a number, or outside 0-10."""
+def json_object(text: str):
+    """The one JSON value between the first '{' and the last '}' of a judge's answer, code fences allowed; raises
+    LLMError(bad_response) when there is none or it does not parse."""
     fenced = FENCE.search(text)
     body = fenced.group(1) if fenced else text
     start, end = body.find("{"), body.rfind("}")
@@ -83,6 +83,13 @@ def parse_scores(text: str) -> dict[str, float]:
         raise llm.LLMError(llm.BAD_RESPONSE, f"the judge's JSON does not parse: {exc}") from exc
     if not isinstance(data, dict):
         raise llm.LLMError(llm.BAD_RESPONSE, "the judge's JSON is not an object")
+    return data
+
+
+def criteria_scores(data, where: str = "") -> dict[str, float]:
+    """The eight criteria of one rubric object; `where` names it in the error (e.g. "turn 2's ")."""
+    if not isinstance(data, dict):
+        raise llm.LLMError(llm.BAD_RESPONSE, f"the judge's {where}scores are not an object")
     scores: dict[str, float] = {}
     for criterion in CRITERIA:
         value = data.get(criterion)
@@ -90,11 +97,17 @@ def parse_scores(text: str) -> dict[str, float]:
             with contextlib.suppress(ValueError):
                 value = float(value)
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-            raise llm.LLMError(llm.BAD_RESPONSE, f"the judge gave no numeric {criterion!r} score")
+            raise llm.LLMError(llm.BAD_RESPONSE, f"the judge gave no numeric {where}{criterion!r} score")
         if not 0 <= value <= 10:
-            raise llm.LLMError(llm.BAD_RESPONSE, f"the judge's {criterion!r} score {value} is outside 0-10")
+            raise llm.LLMError(llm.BAD_RESPONSE, f"the judge's {where}{criterion!r} score {value} is outside 0-10")
         scores[criterion] = float(value)
     return scores
+
+
+def parse_scores(text: str) -> dict[str, float]:
+    """The eight scores from a judge's answer, tolerant of code fences and text around one JSON object; raises
+    LLMError(bad_response) when a criterion is missing, not a number, or outside 0-10."""
+    return criteria_scores(json_object(text))
 
 
 @dataclass(frozen=True)
@@ -129,9 +142,9 @@ class JudgeSummary:
             "unknown_cost_replies": self.unknown_cost,
         }
 
-    def line(self, judge: str) -> str:
+    def line(self, judge: str, unit: str = "replies") -> str:
         cost = "unknown" if self.unknown_cost and self.unknown_cost == self.scored else f"${self.cost_usd:.4f}"
-        parts = [f"{judge}: {self.scored} replies scored", f"cost {cost}"]
+        parts = [f"{judge}: {self.scored} {unit} scored", f"cost {cost}"]
         if self.failed:
             detail = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failed.items()))
             parts.append(f"{sum(self.failed.values())} failed ({detail}; see judge errors)")

@@ -118,3 +118,16 @@ def history_for(conversation: Conversation, side: str) -> list[dict[str, str]]:
     """What side `side` ('a' or 'b') of a shared conversation is sent next: the person's messages and only its own
     earlier answers (FastChat's rule), as chat messages."""
     return [{"role": m.role, "content": m.content} for m in side_messages(conversation, side)]
+
+
+def score_owner(battle: Battle, side: str) -> tuple[int, str] | None:
+    """Where the conversation judge keeps a battle side's scores (ConversationScore): (conversation id, side) of its
+    shared conversation, or of the side's reply's own transcript in a transcript battle (side 'own'); None when the
+    side has no turns of its own."""
+    conversation = battle.conversation
+    if conversation is None:
+        return None
+    if conversation.mode == "transcript":
+        reply = battle.reply_a if side == "a" else battle.reply_b
+        return (reply.transcript.id, "own") if reply is not None and reply.transcript is not None else None
+    return (conversation.id, side) if conversation.turns else None

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from arena.hashing import judge_key
 from arena.models import Battle, Vote
+from arena.voting.conversations import battle_conversation
 from tests.arena_cli import run_arena
 from tests.conftest import SECRET
 from tests.votes_files import write_jsonl
@@ -160,6 +161,19 @@ def test_lmarena_140k_columns(database_url, session_factory, tmp_path, as_parque
         first = s.scalars(select(Battle).order_by(Battle.id)).first()
         created = s.scalars(select(Battle.created_at).order_by(Battle.id)).all()
         assert first.prompt.text == "I was laid off today."
+        # One exchange that names its evaluation session: a 'single' conversation carries it, with no turn rows.
+        sessions = [
+            (
+                b.conversation.mode,
+                b.conversation.evaluation_session,
+                b.conversation.evaluation_order,
+                len(b.conversation.turns),
+                b.vote.turns,
+            )
+            for b in s.scalars(select(Battle).order_by(Battle.id))
+        ]
+    assert sessions == [("single", records[0]["evaluation_session_id"], 1, 0, 1),
+                        ("single", records[1]["evaluation_session_id"], 2, 0, 1)]  # fmt: skip
     assert first.meta["conversation_b"][1] == {
         "role": "assistant",
         "content": "That's a lot to take in. How are you holding up?",
@@ -177,13 +191,19 @@ def test_kaggle_55k_csv(database_url, session_factory):
     assert [(r[0], r[3]) for r in rows] == [("30192", "model_b"), ("53567", "tie"), ("65089", "model_a")]
     with session_factory() as s:
         second = s.scalars(select(Battle).where(Battle.public_id == "53567")).one()
-    assert second.meta["turn"] == 2
-    assert second.meta["conversation_b"] == [
-        {"role": "user", "content": "I'm nervous about my interview."},
-        {"role": "assistant", "content": "That's normal."},
-        {"role": "user", "content": "Any tips?"},
-        {"role": "assistant", "content": ""},
-    ]
+        # Two exchanges: a shared conversation of turn rows (not kept twice in the metadata), voted after both.
+        seen = battle_conversation(second)
+        assert second.meta["turn"] == 2 and "conversation_b" not in second.meta
+        assert (seen.mode, seen.turns, second.vote.turns) == ("shared", 2, 2)
+        assert [(m.role, m.content, m.author) for m in seen.b] == [
+            ("user", "I'm nervous about my interview.", "visitor"),
+            ("assistant", "That's normal.", "model"),
+            ("user", "Any tips?", "visitor"),
+            ("assistant", "", "model"),
+        ]
+        assert {t.side for t in second.conversation.turns if t.role == "user"} == {"both"}
+        first = s.scalars(select(Battle).where(Battle.public_id == "30192")).one()
+        assert first.conversation is None and first.vote.turns == 1  # one exchange: as before
 
 
 def test_a_kaggle_row_with_two_winners_is_refused(database_url, tmp_path):

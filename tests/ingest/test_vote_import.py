@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from arena.ingest.vote_import import BATCH
-from arena.models import Battle, Model, Prompt, Vote
+from arena.models import Battle, Conversation, Model, Prompt, Turn, Vote
 from ratings.simulate import simulate, true_strengths
 from tests.arena_cli import run_arena
 from tests.votes_files import battle_records, write_csv, write_jsonl, write_parquet
@@ -133,6 +133,13 @@ BAD_LINES = [
     ('{"model_a": "a", "model_b": 3, "winner": "tie"}', "must be strings"),
     ('{"model_a": "a", "model_b": "b", "winner": "tie", "category_tag": {"emotion_v0.1": ["Glee"]}}',
      "unknown emotion category"),
+    ('{"model_a": "a", "model_b": "b", "winner": "tie", "evaluation_order": "first"}', "evaluation_order must be"),
+    ('{"model_a": "a", "model_b": "b", "winner": "tie", "evaluation_order": 0}', "evaluation_order must be"),
+    ('{"model_a": "a", "model_b": "b", "winner": "tie", "evaluation_session_id": {"id": 1}}',
+     "evaluation_session_id must be a string"),
+    ('{"model_a": "a", "model_b": "b", "winner": "tie", "full_conversation": "[oops"}', "full_conversation is not"),
+    ('{"model_a": "a", "model_b": "b", "winner": "tie", "full_conversation": {"user": "hi"}}',
+     "full_conversation must be a list"),
 ]  # fmt: skip
 
 
@@ -234,3 +241,22 @@ def test_a_second_concurrent_import_on_postgresql_exits_2(postgres_migrated, bat
         assert run_arena("import", "votes", str(path), "--database-url", url).returncode == 0  # once it ended
     finally:
         engine.dispose()
+
+
+def test_a_refused_multi_turn_file_stores_no_conversation(database_url, session_factory, tmp_path):
+    turns = [{"role": r, "content": f"{r} {k}"} for k in range(2) for r in ("user", "assistant")]
+    good = {"model_a": "a", "model_b": "b", "winner": "tie", "conversation_a": turns, "conversation_b": turns,
+            "evaluation_session_id": "s", "evaluation_order": 1}  # fmt: skip
+    records = [{**good, "question_id": f"m{k}"} for k in range(BATCH + 10)]
+    path = write_jsonl(tmp_path / "multi.jsonl", [*records, {**good, "evaluation_order": -1}])
+    result = run_arena("import", "votes", str(path), "--database-url", database_url)
+    assert result.returncode == 2 and f"line {BATCH + 11}: evaluation_order" in result.stderr
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Conversation)) == 0
+        assert s.scalar(select(func.count()).select_from(Turn)) == 0
+        assert s.scalar(select(func.count()).select_from(Battle)) == 0
+    path = write_jsonl(tmp_path / "multi.jsonl", records)
+    assert f"{BATCH + 10} imported" in run_arena("import", "votes", str(path), "--database-url", database_url).stdout
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Turn)) == 6 * (BATCH + 10)  # 2 + 2 answers, 2 shared
+        assert set(s.scalars(select(Vote.turns))) == {2}
