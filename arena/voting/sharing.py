@@ -34,8 +34,10 @@ from arena.voting.conversations import BattleConversation, replies_conversation
 
 SHAREABLE_SOURCES = ("demo", "imported", "curated")
 _ROUNDS = 4
-_TAG_BYTES = 10
+# 16 + 11 bytes: a multiple of three, so the base64 text has no padding and no spare bits (one pair, one link).
+_TAG_BYTES = 11
 _TOKEN_BYTES = 16 + _TAG_BYTES
+TOKEN_LENGTH = _TOKEN_BYTES * 4 // 3
 
 
 class NotShareable(Exception):
@@ -82,15 +84,17 @@ class ShareLinks:
         for k in range(_ROUNDS):
             left, right = right, bytes(x ^ y for x, y in zip(left, self._f(k, right), strict=True))
         block = left + right
-        return base64.urlsafe_b64encode(block + self._tag(block)).decode("ascii").rstrip("=")
+        return base64.urlsafe_b64encode(block + self._tag(block)).decode("ascii")
 
     def pair(self, token: str) -> SharedPair | None:
         """The pair a token names, or None for anything this server did not make."""
-        if len(token) != 35 or not token.isascii():
+        if len(token) != TOKEN_LENGTH or not token.isascii():
             return None
         try:
-            raw = base64.urlsafe_b64decode(token + "=")
+            raw = base64.urlsafe_b64decode(token)
         except (binascii.Error, ValueError):
+            return None
+        if base64.urlsafe_b64encode(raw).decode("ascii") != token:  # only the one spelling this server writes
             return None
         block, tag = raw[:16], raw[16:]
         if len(raw) != _TOKEN_BYTES or not hmac.compare_digest(tag, self._tag(block)):
