@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
 
+from arena import create_app
 from tests.arena_cli import run_arena
 from tests.e2e.test_accessibility import (
     assert_no_serious_violations,
@@ -24,6 +27,7 @@ from tests.e2e.test_accessibility import (
     recompute_ratings,
     rgb,
 )
+from tests.conftest import make_settings
 from tests.e2e.test_phone_layout import PHONE, VIEWPORTS, assert_no_sideways_scroll
 
 pytestmark = pytest.mark.e2e
@@ -130,3 +134,29 @@ def test_the_light_theme_stays_light(page, live_server, demo_loaded):
     page.goto(live_server + "/")
     background = rgb(page.evaluate("getComputedStyle(document.documentElement).backgroundColor"))
     assert sum(background) > 2.7
+
+
+def test_a_new_visitor_in_the_dark_accepts_votes_and_shares(browser, database_url, demo_loaded, console_errors):
+    # As the site is run: the terms and the proof-of-work widget (which follows the page's colour scheme) first.
+    app = create_app(make_settings(database_url, require_terms=True, count_unverified=False, pow_difficulty=2000))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = dark_page(browser, PHONE)
+        page.goto(f"http://127.0.0.1:{server.server_port}/")
+        solution = page.locator('form.terms-accept input[name="altcha"]')
+        expect(solution).to_have_value(re.compile(r"^[A-Za-z0-9+/=]{40,}$"), timeout=20_000)
+        assert_dark(page)
+        assert_no_serious_violations(page)
+        page.get_by_role("button", name="I accept the terms").click()
+        page.get_by_role("button", name="A is better").click()
+        expect(page.get_by_role("heading", name=re.compile("You voted"))).to_be_visible()
+        assert_no_serious_violations(page)
+        page.get_by_role("link", name="Share these two replies").click()
+        expect(page.locator(".model-name")).to_have_count(2)
+        assert_no_serious_violations(page)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        app.extensions["arena.engine"].dispose()
