@@ -128,14 +128,15 @@ def shareable_pair(battle: Battle) -> SharedPair:
 def shared_page(session: Session, pair: SharedPair) -> SharedPage | None:
     """What the page of `pair` shows, or None when it is no longer public (a reply deleted, the message flagged or
     withdrawn since the link was made)."""
-    replies = {r.id: r for r in session.scalars(select(Reply).where(Reply.id.in_((pair.reply_a_id, pair.reply_b_id))))}
+    wanted = (pair.reply_a_id, pair.reply_b_id)
+    replies = {r.id: r for r in session.scalars(select(Reply).where(Reply.id.in_(wanted)))}
     reply_a, reply_b = replies.get(pair.reply_a_id), replies.get(pair.reply_b_id)
     if reply_a is None or reply_b is None or reply_a.prompt_id != reply_b.prompt_id:
         return None
     if reply_a.model_id == reply_b.model_id or not _prompt_shareable(reply_a.prompt):
         return None
-    names = dict(session.execute(select(Model.id, Model.display_name).where(Model.id.in_((reply_a.model_id,
-                                                                                          reply_b.model_id)))).all())  # fmt: skip
+    models = (reply_a.model_id, reply_b.model_id)
+    names = dict(session.execute(select(Model.id, Model.display_name).where(Model.id.in_(models))).all())
     prompt = reply_a.prompt.text
     conversation = replies_conversation(prompt, reply_a, reply_b) if pair.transcript else None
     return SharedPage(prompt, reply_a.text, reply_b.text, names[reply_a.model_id], names[reply_b.model_id],

@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from arena import create_app
 from tests.arena_cli import run_arena
+from tests.conftest import make_settings
 from tests.e2e.test_accessibility import (
     assert_no_serious_violations,
     cast_votes,
@@ -27,7 +28,6 @@ from tests.e2e.test_accessibility import (
     recompute_ratings,
     rgb,
 )
-from tests.conftest import make_settings
 from tests.e2e.test_phone_layout import PHONE, VIEWPORTS, assert_no_sideways_scroll
 
 pytestmark = pytest.mark.e2e

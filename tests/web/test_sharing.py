@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from arena.db import transaction
 from arena.ingest.catalog import content_hash
-from arena.models import Battle, Model, Prompt, Reply, Vote, utcnow
+from arena.models import Battle, Model, Prompt, Reply, Vote
 from arena.voting.battle_ids import new_public_id
 from arena.voting.sharing import SharedPair, ShareLinks
 from tests.conftest import SECRET, make_settings, parse_battle_page
@@ -63,8 +63,8 @@ def test_a_voted_battle_shares_the_message_both_replies_and_the_names(app, clien
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert str(escape(prompt)) in html
-    assert re.search(rf'Reply A: <span class="model-name" data-side="A">{re.escape(str(escape(names[0])))}</span>', html)
-    assert re.search(rf'Reply B: <span class="model-name" data-side="B">{re.escape(str(escape(names[1])))}</span>', html)
+    for side, name in zip("AB", names, strict=True):
+        assert f'Reply {side}: <span class="model-name" data-side="{side}">{escape(name)}</span>' in html
     assert html.count('class="reply-body"') == 2
     for text in texts:
         first_words = text.split("\n")[0][:40]
