@@ -106,8 +106,20 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.finalize = finalize
 
-    from arena.web import admin, analysis, api, battle, errors, leaderboard, live, my_ranking, privacy, terms
-    from arena.web import meta, sharing
+    from arena.web import (
+        admin,
+        analysis,
+        api,
+        battle,
+        errors,
+        leaderboard,
+        live,
+        meta,
+        my_ranking,
+        privacy,
+        sharing,
+        terms,
+    )
 
     errors.register(app)
     meta.register(app)
