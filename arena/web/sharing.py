@@ -9,7 +9,7 @@ from arena.models import PromptEmotion
 from arena.taxonomy import GROUP_OF
 from arena.voting.sharing import NotShareable, ShareLinks, shareable_pair, shared_page
 from arena.voting.voting import find_battle, find_reveal
-from arena.web import db_session, read_session
+from arena.web import read_session
 
 bp = Blueprint("sharing", __name__)
 
@@ -31,7 +31,7 @@ def share_battle(token: str):
     """From a voted battle to its shared page. Holding the battle's link already shows its reveal, so this gives
     its holder nothing more; an open battle has no shared page, so the names never leave before the vote."""
     public_id = current_app.extensions["arena.battle_ids"].unsign(token)
-    session = db_session()
+    session = read_session()
     battle = find_battle(session, public_id) if public_id else None
     if battle is None or battle.status != "voted":
         abort(404, description="A battle can be shared only after its vote.")

@@ -173,7 +173,8 @@ def _user_battle(session_factory) -> Battle:
 def test_a_visitors_own_message_is_never_shared(app, client, demo_loaded, session_factory):
     battle = _user_battle(session_factory)
     token = app.extensions["arena.battle_ids"].sign(battle.public_id)
-    assert "Reply A was" in client.get(f"/battles/{token}").get_data(as_text=True)  # its reveal, for its holder
+    reveal = client.get(f"/battles/{token}").get_data(as_text=True)
+    assert "Reply A was" in reveal and "Share these" not in reveal  # its reveal, for its holder, with no share
     response = client.get(f"/battles/{token}/share")
     assert response.status_code == 403 and "never shared" in response.get_data(as_text=True)
     # Even a link made for that pair (none is ever handed out) opens nothing: the page checks the message too.
