@@ -23,8 +23,10 @@ def canonical_url() -> str | None:
         return None
     # Only the arguments that choose what the page shows: anything else in the address is dropped.
     kept = {name: request.args[name] for name in args if request.args.get(name)}
-    if kept.get("order") == "all":
-        del kept["order"]
+    # Defaults are left out, so each board has one address.
+    for name, default in (("order", "all"), ("category", "overall")):
+        if kept.get(name) == default:
+            del kept[name]
     return url_for(request.endpoint, _external=True, **kept)
 
 

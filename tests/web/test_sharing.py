@@ -238,6 +238,7 @@ def test_every_page_has_a_description_and_open_graph_tags(app, client, demo_load
         f"/battles/{other_action.split('/')[2]}": None,  # a reveal
         "/live": "http://localhost/live",
         "/leaderboard": "http://localhost/leaderboard",
+        "/leaderboard?category=overall&order=all": "http://localhost/leaderboard",
         "/leaderboard?category=Negative,+low+energy&utm=x": "http://localhost/leaderboard?category=Negative,+low+energy",
         "/analysis": "http://localhost/analysis",
         "/me/ranking": "http://localhost/me/ranking",
