@@ -96,22 +96,29 @@ def side_messages(conversation: Conversation, side: str) -> tuple[Message, ...]:
     return tuple(_message(t) for t in turns)
 
 
-def _single(battle: Battle, reply) -> tuple[Message, ...]:
-    return (Message("user", battle.prompt.text, "visitor", 0), Message("assistant", reply.text, "model", 0))
+def _single(prompt: str, reply) -> tuple[Message, ...]:
+    return (Message("user", prompt, "visitor", 0), Message("assistant", reply.text, "model", 0))
+
+
+def replies_conversation(prompt: str, reply_a, reply_b) -> BattleConversation:
+    """A transcript battle's messages from its two replies alone (each reply's own transcript; a reply without
+    one, its single exchange): what a battle of these two replies shows, with no battle at hand (a shared page)."""
+    sides = []
+    for reply in (reply_a, reply_b):
+        own = reply.transcript
+        sides.append(side_messages(own, "own") if own is not None else _single(prompt, reply))
+    return BattleConversation("transcript", *sides)
 
 
 def battle_conversation(battle: Battle) -> BattleConversation:
     """The battle's messages per side (see the module's docstring). Needs the battle's prompt and replies."""
     conversation = battle.conversation
     if conversation is not None and conversation.mode == "transcript":
-        sides = []
-        for reply in (battle.reply_a, battle.reply_b):
-            own = reply.transcript
-            sides.append(side_messages(own, "own") if own is not None else _single(battle, reply))
-        return BattleConversation("transcript", *sides)
+        return replies_conversation(battle.prompt.text, battle.reply_a, battle.reply_b)
     if conversation is not None and conversation.turns:
         return BattleConversation(conversation.mode, side_messages(conversation, "a"), side_messages(conversation, "b"))
-    return BattleConversation("single", _single(battle, battle.reply_a), _single(battle, battle.reply_b))
+    prompt = battle.prompt.text
+    return BattleConversation("single", _single(prompt, battle.reply_a), _single(prompt, battle.reply_b))
 
 
 def history_for(conversation: Conversation, side: str) -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ from arena.config import Settings
 from arena.db import make_engine, make_session_factory
 from arena.voting.battle_ids import BattleIdSigner
 from arena.voting.pairing import PairingPool
+from arena.voting.sharing import ShareLinks
 from arena.web.bidi import finalize
 from arena.web.live_gate import LiveGate
 from arena.web.markdown import render_markdown
@@ -92,6 +93,7 @@ def init_web(app: Flask, settings: Settings) -> None:
         )
     app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling)
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
+    app.extensions["arena.share_links"] = ShareLinks(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)
 
     from arena.web import request_checks
@@ -104,9 +106,23 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.finalize = finalize
 
-    from arena.web import admin, analysis, api, battle, errors, leaderboard, live, my_ranking, privacy, terms
+    from arena.web import (
+        admin,
+        analysis,
+        api,
+        battle,
+        errors,
+        leaderboard,
+        live,
+        meta,
+        my_ranking,
+        privacy,
+        sharing,
+        terms,
+    )
 
     errors.register(app)
+    meta.register(app)
     if settings.proxy_hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -123,6 +139,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(terms.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(sharing.bp)
     _rate_limits(app, settings)
 
 

@@ -27,6 +27,7 @@ from arena.voting.voting import (
 )
 from arena.web import db_session, htmx
 from arena.web.limits import network_hash
+from arena.web.sharing import share_url
 from arena.web.visitor import (
     commit_identity,
     existing_visitor_key,
@@ -87,7 +88,8 @@ def _reveal_page(reveal: Reveal):
         battle = find_battle(db_session(), reveal.public_id)
         conversation = battle_conversation(battle) if battle is not None else None
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
-                            ranking_ready=ranking_ready, conversation=conversation)  # fmt: skip
+                            ranking_ready=ranking_ready, conversation=conversation,
+                            share_url=share_url(reveal))  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):

@@ -42,6 +42,16 @@ def _title(board: BoardSnapshot) -> str:
     return BOARD_NAMES.get(board.category, board.category)
 
 
+def _label(board: BoardSnapshot | None, category: str, order: str) -> str | None:
+    """The board a page (its title, description and pushed address) names; None for the overall board."""
+    if board is not None:
+        title = _title(board)
+        return None if title == "Overall" else title
+    if order == "first":
+        return f"Overall, {FIRST_VOTES_NAME.lower()}"
+    return None if category == OVERALL else BOARD_NAMES.get(category, category)
+
+
 @bp.get("/leaderboard")
 def leaderboard():
     category = request.args.get("category", OVERALL)
@@ -61,6 +71,9 @@ def leaderboard():
                    title=_title(board) if board else None)  # fmt: skip
     if board is None:
         context["votes"] = count_votes(session)
+    context["board_label"] = _label(board, category, order)
     if htmx:
-        return render_template("leaderboard/_board.html", **context)
+        return render_template("leaderboard/_swap_title.html", **context) + render_template(
+            "leaderboard/_board.html", **context
+        )
     return render_template("leaderboard/page.html", **context)
