@@ -11,7 +11,7 @@ from flask_htmx import make_response
 from arena.models import Battle, utcnow
 from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.my_ranking import has_enough_votes
-from arena.voting.pairing import Draw, NoBattleAvailable
+from arena.voting.pairing import Draw, NoBattleAvailable, seen_prompt_ids
 from arena.voting.retired_keys import RetiredKey
 from arena.voting.terms import TermsNotAccepted
 from arena.voting.voting import (
@@ -127,7 +127,7 @@ def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
         # The draw in its own short read transaction, ended before the write: the write lock is then held for the
         # insert alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
         with current_app.extensions["arena.read_session_factory"]() as read:
-            draw = pool.draw(read)
+            draw = pool.draw(read, seen=seen_prompt_ids(read, existing_visitor_key()))
         db = db_session()
         public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
         db.commit()
@@ -135,7 +135,7 @@ def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
     # Elsewhere each statement is its own transaction: the draw only reads and the insert is one statement, so a
     # BEGIN and a COMMIT would only add two round trips to the database on every page view.
     with current_app.extensions["arena.autocommit_session_factory"]() as db:
-        draw = pool.draw(db)
+        draw = pool.draw(db, seen=seen_prompt_ids(db, existing_visitor_key()))
         if draw.conversation is None:
             return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
     # A transcript battle is two rows (the battle and its conversation): one transaction, or neither.
