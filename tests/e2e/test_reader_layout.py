@@ -26,7 +26,8 @@ def screenshot(page: Page, name: str, viewport: dict) -> None:
     folder = os.environ.get("ARENA_SCREENSHOT_DIR")
     if folder:
         # After the swapped-in battle or reveal has faded in (#battle.htmx-added, 0.2 s).
-        page.wait_for_function("!document.getElementById('battle') || getComputedStyle(document.getElementById('battle')).opacity === '1'")
+        if page.locator("#battle").count():
+            expect(page.locator("#battle")).to_have_css("opacity", "1")
         page.screenshot(path=str(Path(folder) / f"{name}-{viewport['width']}.png"))
 
 
