@@ -30,14 +30,19 @@ def ties(outcomes: PairOutcomes, alpha: float, both_bad: str) -> dict | None:
         return None
     low, high = model.interval()
     return {"propensity": _round(model.propensity()), "ci_low": _round(low), "ci_high": _round(high),
-            # Counts of votes: whole numbers (the fit's sums carry its pseudo-counts' rounding, e.g. 57.999999999999986).
+            # Whole numbers: the fit's sums carry its pseudo-counts' rounding (57.999999999999986 battles).
             "ties": whole(model.n_ties), "battles": whole(model.n_battles)}  # fmt: skip
 
 
 def position(outcomes: PairOutcomes, alpha: float, both_bad: str) -> dict:
     """Side A's share of decisive votes, and the position_a coefficient of BT with that one covariate."""
     share, low, high, decisive = a_side_wins(outcomes)
-    result = {"a_share": _round(share), "a_share_low": _round(low), "a_share_high": _round(high), "decisive": whole(decisive)}
+    result = {
+        "a_share": _round(share),
+        "a_share_low": _round(low),
+        "a_share_high": _round(high),
+        "decisive": whole(decisive),
+    }
     try:
         (coefficient,) = fit_covariates(position_rows(outcomes, both_bad), alpha).coefficients()
     except (ValueError, RuntimeError):  # too few battles seen both ways round to tell

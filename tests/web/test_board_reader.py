@@ -165,7 +165,9 @@ def test_position_and_ties_are_named_as_all_votes_on_a_category_board(client, de
         categories = [c for c in run.params.get("categories", ()) if c in GROUP_OF.values()]
     assert isinstance(decisive, int) and f"of {decisive} decisive votes" in overall
     assert categories, "some emotion group got a board"
-    board = " ".join(client.get("/leaderboard", query_string={"category": categories[0]}).get_data(as_text=True).split())
+    board = " ".join(
+        client.get("/leaderboard", query_string={"category": categories[0]}).get_data(as_text=True).split()
+    )
     assert "Over all votes, not this board's alone: Position: the reply shown first (A) won" in board
     api = client.get("/api/leaderboard", query_string={"category": categories[0]}).get_json()
     assert api["position_ties_board"] == "overall" and api["position"]["decisive"] == decisive
@@ -214,7 +216,9 @@ def test_your_ranking_uses_the_boards_ranks_and_counts_battles_as_battles(client
         vote(client, "model_a")
     html = client.get("/me/ranking").get_data(as_text=True)
     crowd_table = html.split('id="crowd-title"', 1)[1].split("</table>", 1)[0]
-    shown = {name.strip(): int(rank) for rank, name in re.findall(r"<tr[^>]*>\s*<td>(\d+)</td>\s*<td>([^<]+)", crowd_table)}
+    shown = {
+        name.strip(): int(rank) for rank, name in re.findall(r"<tr[^>]*>\s*<td>(\d+)</td>\s*<td>([^<]+)", crowd_table)
+    }
     board = {r["display_name"]: r["rank_ub"] for r in client.get("/api/leaderboard").get_json()["ratings"]}
     assert shown == board
     yours = html.split('id="yours-title"', 1)[1].split("</table>", 1)[0]
