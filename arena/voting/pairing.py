@@ -23,6 +23,7 @@ import collections
 import hashlib
 import itertools
 import math
+import operator
 import random
 import threading
 import time
@@ -177,6 +178,21 @@ def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high:
     }
 
 
+_PROMPT_ID = operator.itemgetter(0)
+
+
+def _prompt_mass(pairs: list[EligiblePair], prompts: SharedPrompts, probabilities: list[float]) -> dict[int, float]:
+    """{prompt id: probability the unconditioned draw lands on it}: each pair's probability (uniform without
+    active-sampling weights) shared evenly over its shared-prompt rows, summed per prompt over pairs and kinds."""
+    mass: dict[int, float] = collections.defaultdict(float)
+    for k, pair in enumerate(pairs):
+        rows = prompts[(pair.low_model_id, pair.high_model_id)]
+        share = (probabilities[k] if probabilities else 1.0 / len(pairs)) / len(rows)
+        for row in rows:
+            mass[row[0]] += share
+    return dict(mass)
+
+
 class PairingPool:
     """Caches the eligible pairs and their shared prompts for a short while: the join over all replies is the
     costly part, and it changes only when replies, models or prompts do. Each draw still checks its two replies
@@ -193,10 +209,8 @@ class PairingPool:
         # Active sampling: each pair's probability and their running sums, for a bisect draw.
         self._probabilities: list[float] = []
         self._cumulative: list[float] = []
-        # Per prompt id: the probability the unconditioned draw lands on it, and the (pair index, row of the pair's
-        # shared prompts, probability) draws that do; for drawing among a visitor's unseen messages.
+        # Per prompt id, the probability the unconditioned draw lands on it: for drawing among unseen messages.
         self._mass: dict[int, float] = {}
-        self._by_prompt: dict[int, list[tuple[int, int, float]]] = {}
         self._total = 0.0
         self._loaded_at = 0.0
 
@@ -213,17 +227,11 @@ class PairingPool:
         probabilities = []
         if self._sampling == "active" and pairs:
             probabilities = pair_probabilities(pairs, stored_weights(session))
-        drawn = probabilities or [1.0 / len(pairs)] * len(pairs) if pairs else []
-        by_prompt: dict[int, list[tuple[int, int, float]]] = {}
-        for k, pair in enumerate(pairs):
-            rows = prompts[(pair.low_model_id, pair.high_model_id)]
-            for r, row in enumerate(rows):
-                by_prompt.setdefault(row[0], []).append((k, r, drawn[k] / len(rows)))
-        mass = {prompt_id: math.fsum(p for *_, p in draws) for prompt_id, draws in by_prompt.items()}
+        mass = _prompt_mass(pairs, prompts, probabilities)
         with self._lock:
             self._pairs, self._prompts, self._loaded_at = pairs, prompts, time.monotonic()
             self._probabilities, self._cumulative = probabilities, list(itertools.accumulate(probabilities))
-            self._mass, self._by_prompt, self._total = mass, by_prompt, math.fsum(mass.values())
+            self._mass, self._total = mass, math.fsum(mass.values())
         return pairs, prompts
 
     def _pick(self, pairs: list[EligiblePair], rng: random.Random) -> tuple[EligiblePair, float]:
@@ -235,13 +243,20 @@ class PairingPool:
             return pairs[k], probabilities[k]
         return rng.choice(pairs), 1.0 / len(pairs)
 
+    def _pair_probabilities(self, pairs: list[EligiblePair]) -> list[float]:
+        with self._lock:
+            probabilities = self._probabilities
+        if self._sampling == "active" and len(probabilities) == len(pairs):
+            return probabilities
+        return [1.0 / len(pairs)] * len(pairs)
+
     def _pick_unseen(
         self, pairs: list[EligiblePair], prompts: SharedPrompts, rng: random.Random, seen: frozenset[int]
     ) -> tuple[EligiblePair, tuple, float]:
         """A pair, one of its shared-prompt rows and the probability of that (pair, row) draw, conditioned on a
         message not in `seen` (unconditioned when every message is in it)."""
         with self._lock:
-            mass, by_prompt, total = self._mass, self._by_prompt, self._total
+            mass, total = self._mass, self._total
         seen_mass = math.fsum(mass[p] for p in seen if p in mass)
         unseen = total - seen_mass
         if seen_mass == 0.0 or unseen >= _REJECTION_FLOOR * total:
@@ -259,11 +274,19 @@ class PairingPool:
         cumulative = list(itertools.accumulate(m for _, m in left))
         unseen = cumulative[-1]
         chosen = left[min(bisect.bisect_right(cumulative, rng.random() * unseen), len(left) - 1)][0]
-        draws = by_prompt[chosen]
+        # The draws that land on it: each pair sharing it (its rows are sorted by prompt id), once per kind. Found
+        # by a bisect per pair here rather than indexed at every pool load: this path is the rare one.
+        draws = []
+        probabilities = self._pair_probabilities(pairs)
+        for pair, pair_probability in zip(pairs, probabilities, strict=True):
+            rows = prompts[(pair.low_model_id, pair.high_model_id)]
+            r = bisect.bisect_left(rows, chosen, key=_PROMPT_ID)
+            while r < len(rows) and rows[r][0] == chosen:
+                draws.append((pair, rows[r], pair_probability / len(rows)))
+                r += 1
         within = list(itertools.accumulate(p for *_, p in draws))
-        k, r, p = draws[min(bisect.bisect_right(within, rng.random() * within[-1]), len(draws) - 1)]
-        pair = pairs[k]
-        return pair, prompts[(pair.low_model_id, pair.high_model_id)][r], p / unseen
+        pair, row, p = draws[min(bisect.bisect_right(within, rng.random() * within[-1]), len(draws) - 1)]
+        return pair, row, p / unseen
 
     def draw(self, session: Session, rng: random.Random | None = None, seen: frozenset[int] = frozenset()) -> Draw:
         """A battle for a visitor who has been shown the prompts in `seen` (see the module's docstring)."""
