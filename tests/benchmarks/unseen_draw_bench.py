@@ -13,6 +13,7 @@ of the messages, and of reading a visitor's seen messages (`seen_prompt_ids`) af
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import tempfile
@@ -24,7 +25,7 @@ from sqlalchemy import insert, select
 from arena.db import make_engine, make_session_factory, transaction
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt
 from arena.migrate import upgrade
-from arena.models import Battle, Prompt, Reply, utcnow
+from arena.models import Battle, Reply, utcnow
 from arena.voting.pairing import PairingPool, seen_prompt_ids
 
 VISITOR = "0" * 32
@@ -84,7 +85,8 @@ def main() -> None:
                         seen = seen_prompt_ids(session, VISITOR)
                         assert len(seen) == count
                         pool.draw(session, rng, seen=seen)  # the pool's one load, not timed
-                        draw = median_ms(lambda s=session, seen=seen: pool.draw(s, rng, seen=seen), args.draws)
+                        timed = functools.partial(pool.draw, session, rng, seen=seen)
+                        draw = median_ms(timed, args.draws)
                     print(f"{models:>6} {prompts:>8} {count:>6} {draw:>8.3f} {query:>13.3f}")
                 engine.dispose()
 
