@@ -29,6 +29,9 @@ PROVISIONAL_BATTLES = 30
 # (ARENA_PROVISIONAL_VOTES; the page and the API pass the setting).
 PROVISIONAL_VOTES = 300
 TABS = (OVERALL, *EMONET_GROUPS)
+# A run works out the tie propensity and the position bias once, over all its counted votes (arena.jobs.summary):
+# every board shows those figures, named as the overall board's, never as its own.
+POSITION_TIES_BOARD = OVERALL
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class BoardSnapshot:
             "tau": self.tau,
             "ties": self.ties,
             "position": self.position,
+            "position_ties_board": POSITION_TIES_BOARD,
             "components": self.components,
             "order": self.order,
             "sessions": self.sessions,
@@ -250,8 +254,8 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
         pair_win_rate=matrices.get("win_rate", []),
         board_borrowed=pooled.get("borrowed"),
         tau=pooled.get("tau"),
-        ties=summary.get("ties"),
-        position=summary.get("position"),
+        ties=_whole_counts(summary.get("ties"), ("ties", "battles")),
+        position=_whole_counts(summary.get("position"), ("decisive",)),
         components=components,
         provisional_votes=provisional_votes,
         sampling_window_days=(seen or {}).get("window_days"),
@@ -259,6 +263,14 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
         boards=tuple(run.params.get("categories", ())),
         sessions=summary.get("sessions"),
     )
+
+
+def _whole_counts(figures: dict | None, keys: tuple[str, ...]) -> dict | None:
+    """A run's summary figures with its counts as whole numbers: runs stored before summary.whole kept the fit's
+    float sums (57.999999999999986 battles)."""
+    if figures is None:
+        return None
+    return {k: round(v) if k in keys and isinstance(v, float) else v for k, v in figures.items()}
 
 
 def _slugs(session: Session, model_ids: set[int]) -> dict[int, str]:

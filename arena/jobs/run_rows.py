@@ -32,7 +32,7 @@ def matrices(result) -> dict:
     win_rate = board.pair_win_rate[np.ix_(on, on)].tolist()
     out = {
         "model_ids": [result.model_ids[k] for k in on],
-        "battles": board.pair_battles[np.ix_(on, on)].astype(int).tolist(),
+        "battles": np.rint(board.pair_battles[np.ix_(on, on)]).astype(int).tolist(),
         "win_rate": [[round(v, 6) if isfinite(v) else None for v in row] for row in win_rate],
     }
     flips = getattr(result, "flip_above", None)
@@ -55,7 +55,8 @@ def rating_rows(run_id: int, result) -> list[dict]:
         "ci_low": b.ci_low[on].astype(float).tolist(),
         "ci_high": b.ci_high[on].astype(float).tolist(),
         "rank_ub": b.rank_ub[on].astype(int).tolist(),
-        "battles": b.battles[on].astype(int).tolist(),
+        # Rounded, not truncated: weighted counts can fall a hair short of the whole number.
+        "battles": np.rint(b.battles[on]).astype(int).tolist(),
         "wins": b.wins[on].astype(float).tolist(),
         "ties": b.ties[on].astype(float).tolist(),
         "win_rate": _optional(b.win_rate, on, n),

@@ -18,6 +18,10 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
 
 
+def whole(count: float) -> int:
+    return int(round(count))
+
+
 def ties(outcomes: PairOutcomes, alpha: float, both_bad: str) -> dict | None:
     """Davidson's tie propensity: the chance of a tie between two equally strong models, with its interval."""
     try:
@@ -26,13 +30,19 @@ def ties(outcomes: PairOutcomes, alpha: float, both_bad: str) -> dict | None:
         return None
     low, high = model.interval()
     return {"propensity": _round(model.propensity()), "ci_low": _round(low), "ci_high": _round(high),
-            "ties": model.n_ties, "battles": model.n_battles}  # fmt: skip
+            # Whole numbers: the fit's sums carry its pseudo-counts' rounding (57.999999999999986 battles).
+            "ties": whole(model.n_ties), "battles": whole(model.n_battles)}  # fmt: skip
 
 
 def position(outcomes: PairOutcomes, alpha: float, both_bad: str) -> dict:
     """Side A's share of decisive votes, and the position_a coefficient of BT with that one covariate."""
     share, low, high, decisive = a_side_wins(outcomes)
-    result = {"a_share": _round(share), "a_share_low": _round(low), "a_share_high": _round(high), "decisive": decisive}
+    result = {
+        "a_share": _round(share),
+        "a_share_low": _round(low),
+        "a_share_high": _round(high),
+        "decisive": whole(decisive),
+    }
     try:
         (coefficient,) = fit_covariates(position_rows(outcomes, both_bad), alpha).coefficients()
     except (ValueError, RuntimeError):  # too few battles seen both ways round to tell

@@ -8,7 +8,13 @@ Transcripts (EQ-Bench 4 imported with --turns all) are drawn beside single repli
 that opens an imported transcript is paired only with another model's transcript of the same scenario, and the
 battle shows both whole conversations; a plain reply only with a plain reply. To the draw, a prompt a pair shares
 in both kinds counts as two of the pair's shared prompts (one per kind), each drawn uniformly like any other. An
-arena without transcripts therefore draws exactly as before."""
+arena without transcripts therefore draws exactly as before.
+
+A visitor is shown messages new to them until they have seen them all: the draw above is conditioned on the
+message (the prompt, in either kind) being one this visitor has not been shown. Conditioning keeps the draw's
+shape (the same pairs and prompts in the same proportions, renormalised over the unseen messages), so each battle
+records P(pair, prompt | unseen) = P(pair, prompt) / P(an unseen message): the probability it was drawn with.
+Once a visitor has seen every message, the unconditioned draw again."""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ import bisect
 import collections
 import hashlib
 import itertools
+import math
+import operator
 import random
 import threading
 import time
@@ -24,7 +32,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
-from arena.models import Conversation, Model, PairWeight, Prompt, Reply, Turn
+from arena.models import Battle, Conversation, Model, PairWeight, Prompt, Reply, Turn
 from arena.voting.conversations import BattleConversation, Message
 from arena.voting.identity_leak import IdentityLeak, cached_battle_leak, fold, model_names, name_leak, pattern_leak
 
@@ -109,6 +117,23 @@ def shared_prompts(session: Session) -> SharedPrompts:
     return pool
 
 
+# The messages a visitor was shown: every battle drawn for them, voted or not (a skipped message was still read).
+_SEEN = select(Battle.prompt_id).where(Battle.judge_key == bindparam("judge_key")).distinct()
+
+
+def seen_prompt_ids(session: Session, visitor_key: str | None) -> frozenset[int]:
+    """The prompt ids of the battles shown to this visitor (an indexed lookup on battle.judge_key)."""
+    if visitor_key is None:
+        return frozenset()
+    return frozenset(session.connection().execute(_SEEN, {"judge_key": visitor_key}).scalars())
+
+
+# Above this probability of drawing an unseen message, draw and redraw (at most a few tries on average); below it,
+# draw among the unseen messages directly. Both give the same distribution; the switch only bounds the cost.
+_REJECTION_FLOOR = 0.25
+_REJECTION_TRIES = 64
+
+
 def stored_weights(session: Session) -> dict[tuple[int, int], float]:
     """The pair weights of the newest rating run that stored any: {(low model id, high model id): probability}."""
     latest = select(func.max(PairWeight.run_id)).scalar_subquery()
@@ -153,6 +178,21 @@ def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high:
     }
 
 
+_PROMPT_ID = operator.itemgetter(0)
+
+
+def _prompt_mass(pairs: list[EligiblePair], prompts: SharedPrompts, probabilities: list[float]) -> dict[int, float]:
+    """{prompt id: probability the unconditioned draw lands on it}: each pair's probability (uniform without
+    active-sampling weights) shared evenly over its shared-prompt rows, summed per prompt over pairs and kinds."""
+    mass: dict[int, float] = collections.defaultdict(float)
+    for k, pair in enumerate(pairs):
+        rows = prompts[(pair.low_model_id, pair.high_model_id)]
+        share = (probabilities[k] if probabilities else 1.0 / len(pairs)) / len(rows)
+        for row in rows:
+            mass[row[0]] += share
+    return dict(mass)
+
+
 class PairingPool:
     """Caches the eligible pairs and their shared prompts for a short while: the join over all replies is the
     costly part, and it changes only when replies, models or prompts do. Each draw still checks its two replies
@@ -169,6 +209,9 @@ class PairingPool:
         # Active sampling: each pair's probability and their running sums, for a bisect draw.
         self._probabilities: list[float] = []
         self._cumulative: list[float] = []
+        # Per prompt id, the probability the unconditioned draw lands on it: for drawing among unseen messages.
+        self._mass: dict[int, float] = {}
+        self._total = 0.0
         self._loaded_at = 0.0
 
     def invalidate(self) -> None:
@@ -184,9 +227,11 @@ class PairingPool:
         probabilities = []
         if self._sampling == "active" and pairs:
             probabilities = pair_probabilities(pairs, stored_weights(session))
+        mass = _prompt_mass(pairs, prompts, probabilities)
         with self._lock:
             self._pairs, self._prompts, self._loaded_at = pairs, prompts, time.monotonic()
             self._probabilities, self._cumulative = probabilities, list(itertools.accumulate(probabilities))
+            self._mass, self._total = mass, math.fsum(mass.values())
         return pairs, prompts
 
     def _pick(self, pairs: list[EligiblePair], rng: random.Random) -> tuple[EligiblePair, float]:
@@ -198,22 +243,66 @@ class PairingPool:
             return pairs[k], probabilities[k]
         return rng.choice(pairs), 1.0 / len(pairs)
 
-    def draw(self, session: Session, rng: random.Random | None = None) -> Draw:
+    def _pair_probabilities(self, pairs: list[EligiblePair]) -> list[float]:
+        with self._lock:
+            probabilities = self._probabilities
+        if self._sampling == "active" and len(probabilities) == len(pairs):
+            return probabilities
+        return [1.0 / len(pairs)] * len(pairs)
+
+    def _pick_unseen(
+        self, pairs: list[EligiblePair], prompts: SharedPrompts, rng: random.Random, seen: frozenset[int]
+    ) -> tuple[EligiblePair, tuple, float]:
+        """A pair, one of its shared-prompt rows and the probability of that (pair, row) draw, conditioned on a
+        message not in `seen` (unconditioned when every message is in it)."""
+        with self._lock:
+            mass, total = self._mass, self._total
+        seen_mass = math.fsum(mass[p] for p in seen if p in mass)
+        unseen = total - seen_mass
+        if seen_mass == 0.0 or unseen >= _REJECTION_FLOOR * total:
+            for _ in range(_REJECTION_TRIES if seen_mass else 1):
+                pair, pair_probability = self._pick(pairs, rng)
+                row = prompts[(pair.low_model_id, pair.high_model_id)][rng.randrange(pair.shared_prompts)]
+                if row[0] not in seen:
+                    return pair, row, pair_probability / pair.shared_prompts / (unseen if seen_mass else 1.0)
+        # Few unseen messages left: choose one by its probability, then one of the draws that land on it.
+        left = [(p, m) for p, m in mass.items() if p not in seen]
+        if not left:
+            pair, pair_probability = self._pick(pairs, rng)
+            row = prompts[(pair.low_model_id, pair.high_model_id)][rng.randrange(pair.shared_prompts)]
+            return pair, row, pair_probability / pair.shared_prompts
+        cumulative = list(itertools.accumulate(m for _, m in left))
+        unseen = cumulative[-1]
+        chosen = left[min(bisect.bisect_right(cumulative, rng.random() * unseen), len(left) - 1)][0]
+        # The draws that land on it: each pair sharing it (its rows are sorted by prompt id), once per kind. Found
+        # by a bisect per pair here rather than indexed at every pool load: this path is the rare one.
+        draws = []
+        probabilities = self._pair_probabilities(pairs)
+        for pair, pair_probability in zip(pairs, probabilities, strict=True):
+            rows = prompts[(pair.low_model_id, pair.high_model_id)]
+            r = bisect.bisect_left(rows, chosen, key=_PROMPT_ID)
+            while r < len(rows) and rows[r][0] == chosen:
+                draws.append((pair, rows[r], pair_probability / len(rows)))
+                r += 1
+        within = list(itertools.accumulate(p for *_, p in draws))
+        pair, row, p = draws[min(bisect.bisect_right(within, rng.random() * within[-1]), len(draws) - 1)]
+        return pair, row, p / unseen
+
+    def draw(self, session: Session, rng: random.Random | None = None, seen: frozenset[int] = frozenset()) -> Draw:
+        """A battle for a visitor who has been shown the prompts in `seen` (see the module's docstring)."""
         rng = rng or random.SystemRandom()
         for attempt in range(2):
             pairs, prompts = self._current(session)
             if not pairs:
                 raise NoBattleAvailable("no two active models have replied to the same active prompt")
-            pair, pair_probability = self._pick(pairs, rng)
-            prompt_id, replies_low, replies_high, scenario = prompts[(pair.low_model_id, pair.high_model_id)][
-                rng.randrange(pair.shared_prompts)
-            ]
+            pair, (prompt_id, replies_low, replies_high, scenario), probability = self._pick_unseen(
+                pairs, prompts, rng, seen
+            )
             # One sample per side, uniformly and independently of the pair and prompt drawn above.
             reply_low, reply_high = rng.choice(replies_low), rng.choice(replies_high)
             texts = _current_texts(session, prompt_id, reply_low, reply_high)
             if len(texts) == 2:
                 prompt_text = texts[reply_low][0]
-                probability = pair_probability / pair.shared_prompts
                 low = (reply_low, pair.low_model_id, texts[reply_low][1])
                 high = (reply_high, pair.high_model_id, texts[reply_high][1])
                 a, b = (low, high) if rng.random() < 0.5 else (high, low)

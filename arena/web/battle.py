@@ -10,8 +10,9 @@ from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
 from arena.voting.conversations import BattleConversation, battle_conversation
-from arena.voting.my_ranking import has_enough_votes
-from arena.voting.pairing import Draw, NoBattleAvailable
+from arena.voting.message_emotion import message_emotion
+from arena.voting.my_ranking import MIN_VOTES, count_own_votes
+from arena.voting.pairing import Draw, NoBattleAvailable, seen_prompt_ids
 from arena.voting.retired_keys import RetiredKey
 from arena.voting.terms import TermsNotAccepted
 from arena.voting.voting import (
@@ -75,12 +76,15 @@ def anonymous(battle: Battle) -> AnonymousBattle:
 
 def _reveal_page(reveal: Reveal):
     key = existing_visitor_key()
-    ranking_ready = reveal.names_shown and key is not None and has_enough_votes(db_session(), key)
+    # The counter under "New battle": votes cast, and how many more until Your ranking appears.
+    votes = count_own_votes(db_session(), key) if key is not None else 0
+    progress = {"votes_cast": votes, "votes_needed": MIN_VOTES,
+                "ranking_ready": reveal.names_shown and votes >= MIN_VOTES}  # fmt: skip
     if reveal.source == "live":
         # Imported here: the live blueprint builds on this module.
         from arena.web.live import reveal_page
 
-        return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome], ranking_ready=ranking_ready)
+        return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome], **progress)
     conversation = None
     if reveal.turns is not None:
         # A multi-turn battle's reveal shows the whole conversation again: read after the vote's two statements,
@@ -88,8 +92,8 @@ def _reveal_page(reveal: Reveal):
         battle = find_battle(db_session(), reveal.public_id)
         conversation = battle_conversation(battle) if battle is not None else None
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
-                            ranking_ready=ranking_ready, conversation=conversation,
-                            share_url=share_url(reveal))  # fmt: skip
+                            conversation=conversation, emotion=message_emotion(db_session(), reveal.public_id),
+                            share_url=share_url(reveal), **progress)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):
@@ -129,7 +133,7 @@ def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
         # The draw in its own short read transaction, ended before the write: the write lock is then held for the
         # insert alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
         with current_app.extensions["arena.read_session_factory"]() as read:
-            draw = pool.draw(read)
+            draw = pool.draw(read, seen=seen_prompt_ids(read, existing_visitor_key()))
         db = db_session()
         public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
         db.commit()
@@ -137,7 +141,7 @@ def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
     # Elsewhere each statement is its own transaction: the draw only reads and the insert is one statement, so a
     # BEGIN and a COMMIT would only add two round trips to the database on every page view.
     with current_app.extensions["arena.autocommit_session_factory"]() as db:
-        draw = pool.draw(db)
+        draw = pool.draw(db, seen=seen_prompt_ids(db, existing_visitor_key()))
         if draw.conversation is None:
             return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
     # A transcript battle is two rows (the battle and its conversation): one transaction, or neither.

@@ -133,6 +133,7 @@ _RATING = {
 }
 
 _NULLABLE_OBJECT = {"type": ["object", "null"]}
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
 
 _LEADERBOARD = {
     "type": "object",
@@ -178,13 +179,36 @@ _LEADERBOARD = {
         },
         "ties": {
             **_NULLABLE_OBJECT,
+            "properties": {
+                "propensity": _NULLABLE_NUMBER,
+                "ci_low": _NULLABLE_NUMBER,
+                "ci_high": _NULLABLE_NUMBER,
+                "ties": {"type": "integer", "minimum": 0, "description": "Votes the tie model counted as ties."},
+                "battles": {"type": "integer", "minimum": 0, "description": "Votes the tie model was fitted on."},
+            },
             "description": "Davidson tie model: propensity (chance of a tie between "
             "equally strong models) with ci_low, ci_high; null without ties.",
         },
         "position": {
             **_NULLABLE_OBJECT,
+            "properties": {
+                "a_share": _NULLABLE_NUMBER,
+                "a_share_low": _NULLABLE_NUMBER,
+                "a_share_high": _NULLABLE_NUMBER,
+                "decisive": {"type": "integer", "minimum": 0, "description": "Votes for A or for B."},
+                "position_a": _NULLABLE_NUMBER,
+                "position_a_low": _NULLABLE_NUMBER,
+                "position_a_high": _NULLABLE_NUMBER,
+                "position_a_points": _NULLABLE_NUMBER,
+            },
             "description": "Position bias: a_share (side A's share of decisive votes) "
             "with a_share_low, a_share_high; position_a (log-odds edge of side A) with its interval.",
+        },
+        "position_ties_board": {
+            "type": "string",
+            "enum": ["overall"],
+            "description": "The board `ties` and `position` were worked out on: 'overall', every counted vote of "
+            "the run, whichever board this is (a category board's own votes are often too few to tell).",
         },
         "components": {
             "type": ["array", "null"],

@@ -217,3 +217,53 @@ def test_a_sample_of_an_inactive_model_never_shows(session_factory, small_pool):
         pool = PairingPool()
         for seed in range(40):
             assert "m3" not in pair_name(pool.draw(s, random.Random(seed)), small_pool)
+
+
+def unconditioned_probabilities(pair_probability: dict[tuple[str, str], float]) -> dict[tuple[tuple, str], float]:
+    """P(pair, prompt) of the unconditioned draw in the small pool: the pair's probability over its shared prompts."""
+    shared = {}
+    for prompt, slugs in REPLIES.items():
+        for a in slugs:
+            for b in slugs:
+                if a < b:
+                    shared.setdefault((a, b), []).append(prompt)
+    return {(pair, prompt): p / len(shared[pair]) for pair, p in pair_probability.items() for prompt in shared[pair]}
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "active"])
+@pytest.mark.parametrize("seen_prompts", [("p1",), ("p1", "p3"), ("p1", "p2", "p3")])
+def test_a_visitor_is_shown_unseen_messages_with_the_probability_they_were_drawn_with(
+    session_factory, small_pool, sampling, seen_prompts
+):
+    # ("p1", "p2", "p3") leaves only p4 (one pair, 1/6 of the unconditioned draw): the direct path, not redraws.
+    i = small_pool
+    pairs = [("m1", "m2"), ("m1", "m3"), ("m2", "m3"), ("m1", "m4"), ("m2", "m4"), ("m3", "m4")]
+    if sampling == "active":
+        weights = dict(zip(pairs, [0.4, 0.1, 0.1, 0.1, 0.1, 0.2], strict=True))
+        store_weights(session_factory, i, weights)
+    else:
+        weights = dict.fromkeys(pairs, 1 / 6)
+    p0 = unconditioned_probabilities(weights)
+    names = {i[p]: p for p in REPLIES}
+    unseen = sum(p for (_, prompt), p in p0.items() if prompt not in seen_prompts)
+    expected = {key: p / unseen for key, p in p0.items() if key[1] not in seen_prompts}
+    seen = frozenset(i[p] for p in seen_prompts)
+    pool, rng, counts, n = PairingPool(sampling=sampling), random.Random(11), Counter(), 3000
+    with session_factory() as s:
+        for _ in range(n):
+            draw = pool.draw(s, rng, seen=seen)
+            key = (pair_name(draw, i), names[draw.prompt_id])
+            assert key in expected, f"drew a seen message: {key}"
+            assert draw.probability == pytest.approx(expected[key])
+            counts[key] += 1
+    assert sum(expected.values()) == pytest.approx(1.0)
+    if len(expected) > 1:
+        assert chisquare([counts[k] for k in expected], [n * p for p in expected.values()]).pvalue > 0.001
+
+
+def test_once_every_message_is_seen_the_draw_is_unconditioned(session_factory, small_pool):
+    everything = frozenset(small_pool[p] for p in REPLIES)
+    with session_factory() as s:
+        draws = [PairingPool().draw(s, random.Random(k), seen=everything) for k in range(50)]
+    assert all(d.probability in (pytest.approx(1 / 6), pytest.approx(1 / 18)) for d in draws)
+    assert len({d.prompt_id for d in draws}) > 1

@@ -192,3 +192,26 @@ def test_the_remembered_leak_check_still_depends_on_the_names():
     assert _text_leak(text, ("Inkling", "claude-fable-5")) == "Inkling"
     assert _text_leak(text, ("claude-fable-5",)) is None
     assert _text_leak(text + "\n\nAs an AI developed by OpenAI, I rest too.", ()) == "As an AI developed by OpenAI"
+
+
+@pytest.mark.parametrize("left", ["one opener", "all but one opener"])
+def test_a_seen_message_is_not_drawn_again_in_either_kind(mixed_arena, left):
+    # A message is seen whichever kind showed it: an opener seen as a plain reply is not drawn as a transcript (and
+    # back). With one opener left the draw takes the direct path: both of its kinds, by their probabilities.
+    with mixed_arena() as s:
+        pool = shared_prompts(s)
+        openers = sorted({p for rows in pool.values() for p, *_, scenario in rows if scenario is not None})
+    every = sorted({p for rows in pool.values() for p, *_ in rows})
+    seen = frozenset(openers[:1]) if left == "one opener" else frozenset(p for p in every if p != openers[-1])
+    p0 = {(pair, p, scenario): 1 / len(pool) / len(rows) for pair, rows in pool.items() for p, *_, scenario in rows}
+    unseen = sum(p for (_, prompt, _), p in p0.items() if prompt not in seen)
+    kinds, rng = Counter(), random.Random(13)
+    with mixed_arena() as s:
+        drawing = PairingPool()
+        for _ in range(300):
+            draw = drawing.draw(s, rng, seen=seen)
+            assert draw.prompt_id not in seen
+            key = (tuple(sorted((draw.model_a_id, draw.model_b_id))), draw.prompt_id, draw.scenario)
+            assert draw.probability == pytest.approx(p0[key] / unseen)
+            kinds[draw.scenario is None] += 1
+    assert kinds[True] and kinds[False]
