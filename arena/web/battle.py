@@ -86,8 +86,10 @@ def _reveal_page(reveal: Reveal):
         # only for these battles.
         battle = find_battle(db_session(), reveal.public_id)
         conversation = battle_conversation(battle) if battle is not None else None
+    # battle_token: the reveal's check form (terms/_verify.html) brings this reveal back counted once it is paid.
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
-                            ranking_ready=ranking_ready, conversation=conversation)  # fmt: skip
+                            ranking_ready=ranking_ready, conversation=conversation,
+                            battle_token=_signer().sign(reveal.public_id))  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):
