@@ -105,8 +105,10 @@ def test_a_mistyped_sqlite_file_leaves_no_file_behind(tmp_path, instance, comman
 
 def test_a_postgresql_url_without_the_extra_names_the_extra_and_the_url_form(tmp_path):
     # The postgres extra (psycopg) missing, as after `pip install -e .`: the import of psycopg fails.
-    program = ("import sys; sys.modules['psycopg'] = None; from arena.cli import main; "
-               "sys.argv = ['arena', 'init-db', '--database-url', 'postgresql://arena@127.0.0.1:5432/arena']; main()")
+    program = (
+        "import sys; sys.modules['psycopg'] = None; from arena.cli import main; "
+        "sys.argv = ['arena', 'init-db', '--database-url', 'postgresql://arena@127.0.0.1:5432/arena']; main()"
+    )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     line = one_line_refusal(result)
     assert "postgres extra" in line and "pip install -e '.[postgres]'" in line

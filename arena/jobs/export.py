@@ -97,9 +97,7 @@ def _json(value) -> str:
     return orjson.dumps(value).decode()
 
 
-def battle_rows(
-    session: Session, *, public: bool, skipped: list[int], secret_key: str | None = None
-) -> Iterator[dict]:
+def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_key: str | None = None) -> Iterator[dict]:
     """One dict per voted battle, in the LMArena battle schema plus our columns (BATTLE_COLUMNS order). Kept
     lean: it runs once per battle, a million times for a large arena. A public export's `judge_hash` is the
     voter's pseudonym under `secret_key` (required then), never the stored key that deletion accepts."""

@@ -196,8 +196,9 @@ def test_public_pseudonyms_are_stable_and_no_stored_key(voted, app, tmp_path, se
 def test_a_public_export_without_the_site_secret_is_refused(voted, tmp_path):
     out = tmp_path / "nosecret"
     env = {k: v for k, v in os.environ.items() if k != "ARENA_SECRET_KEY"}
-    result = subprocess.run([sys.executable, "-m", "arena.cli", "export", "--format", "jsonl", "--public", "--out",
-                             str(out), "--database-url", voted], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    command = [sys.executable, "-m", "arena.cli", "export", "--format", "jsonl", "--public", "--out", str(out),
+               "--database-url", voted]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and "ARENA_SECRET_KEY" in lines[0], result.stderr
     assert not out.exists()
