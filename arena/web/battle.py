@@ -79,7 +79,8 @@ def _reveal_page(reveal: Reveal):
         # Imported here: the live blueprint builds on this module.
         from arena.web.live import reveal_page
 
-        return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome], ranking_ready=ranking_ready)
+        return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome], ranking_ready=ranking_ready,
+                           battle_token=_signer().sign(reveal.public_id))  # fmt: skip
     conversation = None
     if reveal.turns is not None:
         # A multi-turn battle's reveal shows the whole conversation again: read after the vote's two statements,
