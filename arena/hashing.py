@@ -24,6 +24,24 @@ def judge_key(secret_key: str, voter: str) -> str:
     return keyed_hash(secret_key, "judge", voter)
 
 
+# A public export's voter pseudonym: 24 hex digits, so it can never be mistaken for (or pass as) a 32-digit
+# visitor key, which is what deletion asks for.
+PSEUDONYM_CHARS = 24
+
+
+def public_pseudonym(secret_key: str, voter_key: str) -> str:
+    """The voter column of a public export: HMAC-SHA256 of the stored voter key under a key derived from the server
+    secret for this purpose alone. One-way and keyed, so the public file reveals no visitor key (the deletion
+    credential) and no one without the secret can link a key to its pseudonym; the same voter gets the same
+    pseudonym in every export made under the same secret."""
+    return hmac.new(_pseudonym_key(secret_key), voter_key.encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+
+
+@lru_cache(maxsize=4)
+def _pseudonym_key(secret_key: str) -> bytes:
+    return hmac.new(secret_key.encode(), b"arena public export pseudonym", hashlib.sha256).digest()
+
+
 def _normal(value: Any) -> Any:
     """JSON-ready and canonical: 1.0 and 1 are the same parameter value."""
     if isinstance(value, dict):

@@ -229,7 +229,9 @@ class Vote(Base):
     dwell_ms: Mapped[int | None] = mapped_column(Integer)
     counts_for_leaderboard: Mapped[bool] = mapped_column(default=True)
     exclusion_reason: Mapped[str | None] = mapped_column(String(64))
-    # Set when an admin re-includes the vote: the quality filters leave it counted from then on.
+    # Set when an admin re-includes the vote (the quality filters leave it counted from then on), or when its voter
+    # pays the proof-of-work after casting it `unverified` (set to the proof's solved_at; still judged by the
+    # filters: arena.voting.moderation.reincluded_by_admin tells the two apart).
     reincluded_at: Mapped[datetime | None] = mapped_column()
     # Who voted (always the key the battle was shown to) and the keyed hash of their network (/24 or /48), so
     # the filters can judge networks and cohorts; NULL for imported votes and votes from before both were kept.

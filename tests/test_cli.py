@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -25,8 +26,19 @@ def instance(tmp_path) -> dict:
     return {"ARENA_INSTANCE_PATH": str(tmp_path / "instance")}
 
 
+def installed_script() -> Path:
+    """The `arena` console script pip installed for this Python (a virtual environment's bin/, the system's or the
+    user's scripts folder), found without PATH: `.venv/bin/python -m pytest` runs with no environment activated."""
+    schemes = [sysconfig.get_default_scheme(), f"{os.name}_user"]
+    for folder in dict.fromkeys(sysconfig.get_path("scripts", scheme) for scheme in schemes):
+        script = Path(folder) / ("arena.exe" if os.name == "nt" else "arena")
+        if script.exists():
+            return script
+    pytest.fail(f"no arena console script beside {sys.executable}: install the project (pip install -e .)")
+
+
 def test_console_script_is_installed():
-    result = subprocess.run(["arena", "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(installed_script()), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for command in ("init-db", "demo", "serve"):
         assert command in result.stdout
@@ -59,6 +71,50 @@ def test_bad_database_url_exits_2_with_one_line(url, reason):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr
+
+
+def one_line_refusal(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["init-db"], ["demo", "--port", "1"], ["serve"], ["export", "--out", "out"]])
+def test_a_sqlite_path_in_a_missing_directory_is_refused_and_creates_nothing(tmp_path, instance, command):
+    url = f"sqlite:///{tmp_path / 'typo' / 'arena.sqlite3'}"
+    env = {**instance, "ARENA_SECRET_KEY": "x" * 32}
+    before = set(tmp_path.rglob("*"))
+    result = subprocess.run([sys.executable, "-m", "arena.cli", *command, "--database-url", url], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, env={**os.environ, **env})  # fmt: skip
+    line = one_line_refusal(result)
+    assert "no directory" in line and str(tmp_path / "typo") in line
+    assert set(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("command", [["serve"], ["export", "--out", "out"], ["ratings", "recompute"]])
+def test_a_mistyped_sqlite_file_leaves_no_file_behind(tmp_path, instance, command):
+    url = f"sqlite:///{tmp_path / 'arena-typo.sqlite3'}"
+    env = {**instance, "ARENA_SECRET_KEY": "x" * 32}
+    before = set(tmp_path.rglob("*"))
+    result = subprocess.run([sys.executable, "-m", "arena.cli", *command, "--database-url", url], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, env={**os.environ, **env})  # fmt: skip
+    line = one_line_refusal(result)
+    assert "no database at" in line and "arena init-db" in line
+    assert set(tmp_path.rglob("*")) == before
+
+
+def test_a_postgresql_url_without_the_extra_names_the_extra_and_the_url_form(tmp_path):
+    # The postgres extra (psycopg) missing, as after `pip install -e .`: the import of psycopg fails.
+    program = (
+        "import sys; sys.modules['psycopg'] = None; from arena.cli import main; "
+        "sys.argv = ['arena', 'init-db', '--database-url', 'postgresql://arena@127.0.0.1:5432/arena']; main()"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    line = one_line_refusal(result)
+    assert "postgres extra" in line and "pip install -e '.[postgres]'" in line
+    assert "postgresql://USER:PASSWORD@HOST:5432/DATABASE" in line
+    wrong_scheme = run_arena("init-db", "--database-url", "postgres://arena@127.0.0.1/arena")
+    assert "postgresql://USER:PASSWORD@HOST:5432/DATABASE" in one_line_refusal(wrong_scheme)
 
 
 def test_demo_loads_once_and_reset_reloads(database_url, instance):

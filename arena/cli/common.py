@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from functools import wraps
+from pathlib import Path
 
 import click
 
@@ -35,21 +37,77 @@ def database_option(command):
     return wrapper
 
 
+# What a PostgreSQL URL looks like, for the errors that meet a wrong one.
+POSTGRES_URL_FORM = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+# The files SQLite (and the writers' queue, arena.db) may create beside a database.
+_SQLITE_SIDE_FILES = ("-writers", "-journal", "-wal", "-shm")
+# Engines opened on a SQLite file that did not exist yet, with the files that opening created: a command that
+# then finds no schema removes them, so a mistyped path leaves nothing behind.
+_created: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def open_engine(database_url: str):
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, OperationalError
 
     from arena.db import make_engine
 
     try:
+        parsed = make_url(database_url)
+    except ArgumentError as exc:
+        raise BadInput(f"--database-url is not a valid database URL: {exc}") from exc
+    sqlite_file = _sqlite_file(parsed)
+    new_files: list[Path] = []
+    if sqlite_file is not None:
+        # The default database's instance folder is made on first use; a folder named in a URL must exist, or a
+        # typo would create a directory tree somewhere.
+        if database_url != default_database_url() and not sqlite_file.parent.is_dir():
+            raise BadInput(f"no directory {sqlite_file.parent} for the SQLite database in --database-url: "
+                           "check the path, or create the directory first")  # fmt: skip
+        new_files = [p for p in _sqlite_paths(sqlite_file) if not p.exists()]
+    elif parsed.get_backend_name() != "postgresql" and parsed.drivername.startswith("postgres"):
+        raise BadInput(f"--database-url: write a PostgreSQL URL as {POSTGRES_URL_FORM} (not {parsed.drivername}://)")
+    engine = None
+    try:
         engine = make_engine(database_url)
         with engine.connect():
             pass
     except ArgumentError as exc:
+        _remove(engine, new_files)
         raise BadInput(f"--database-url is not a valid database URL: {exc}") from exc
-    except (OperationalError, ModuleNotFoundError) as exc:
+    except ModuleNotFoundError as exc:
+        _remove(engine, new_files)
+        if parsed.get_backend_name() == "postgresql":
+            raise BadInput(
+                "a PostgreSQL database needs the postgres extra (psycopg): install it where arena runs, e.g. "
+                f".venv/bin/pip install -e '.[postgres]'; the URL form is {POSTGRES_URL_FORM}"
+            ) from exc
+        raise BadInput(f"cannot open the database: {exc}") from exc
+    except OperationalError as exc:
+        _remove(engine, new_files)
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise BadInput(f"cannot open the database: {reason}") from exc
+    if new_files:
+        _created[engine] = new_files
     return engine
+
+
+def _sqlite_file(parsed) -> Path | None:
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _sqlite_paths(database: Path) -> list[Path]:
+    return [database] + [database.with_name(database.name + suffix) for suffix in _SQLITE_SIDE_FILES]
+
+
+def _remove(engine, files: list[Path]) -> None:
+    """Remove the files opening a new SQLite database created (the command refused it)."""
+    if engine is not None:
+        engine.dispose()
+    for path in files:
+        path.unlink(missing_ok=True)
 
 
 def require_schema(engine) -> None:
@@ -57,8 +115,15 @@ def require_schema(engine) -> None:
     from arena.schema_revision import current_revision, head_revision
 
     current = current_revision(engine)
-    if current != head_revision():
-        raise BadInput(f"the database schema is at {current or 'nothing'}, not the latest; run `arena init-db` first")
+    if current == head_revision():
+        return
+    created = _created.pop(engine, None)
+    if created:
+        # A file this command just created: most likely a mistyped path. Leave nothing behind.
+        _remove(engine, created)
+        raise BadInput(f"no database at {created[0]}: check the path in --database-url, or create one there with "
+                       "`arena init-db`")  # fmt: skip
+    raise BadInput(f"the database schema is at {current or 'nothing'}, not the latest; run `arena init-db` first")
 
 
 # Thread pools of the BLAS libraries numpy and scipy may load (OpenBLAS, OpenMP builds, MKL, Apple Accelerate).

@@ -32,15 +32,32 @@ def export_command(database_url: str, fmt: str, out_dir: Path, public: bool) -> 
             import pyarrow  # noqa: F401
         except ModuleNotFoundError as exc:
             raise BadInput("Parquet needs pyarrow: pip install -e '.[export]' (or use --format jsonl)") from exc
+    secret = _public_secret() if public else None
     engine = open_engine(database_url)
     require_schema(engine)
     with make_session_factory(engine, read_only=True)() as session:
         try:
-            summary = export(session, out_dir, fmt, public=public)
+            summary = export(session, out_dir, fmt, public=public, secret_key=secret)
         except ExportError as exc:
             raise BadInput(str(exc)) from exc
     left_out = f", {summary.skipped_private} private battles left out" if public else ""
     click.echo(f"exported {summary.battles} battles{left_out} to {out_dir}: {', '.join(summary.files)}")
+
+
+def _public_secret() -> str:
+    """The site's secret, which keys the public export's voter pseudonyms: the same secret, the same pseudonyms."""
+    from arena.config import ConfigError, Settings
+
+    try:
+        secret = Settings.from_env().checked_secrets().secret_key
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    if not secret:
+        raise BadInput(
+            "--public needs the site's ARENA_SECRET_KEY in the environment: it keys the voters' public pseudonyms "
+            "(the same secret gives the same pseudonyms in every export)"
+        )
+    return secret
 
 
 @click.group("privacy")

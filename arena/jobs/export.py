@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Float, Text, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
-from arena.hashing import canonical_config
+from arena.hashing import canonical_config, public_pseudonym
 from arena.jobs import provenance
 from arena.jobs.export_conversations import ConversationReader
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
@@ -110,9 +110,11 @@ def _json(value) -> str:
     return orjson.dumps(value).decode()
 
 
-def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterator[dict]:
+def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_key: str | None = None) -> Iterator[dict]:
     """One dict per voted battle, in the LMArena battle schema plus our columns (BATTLE_COLUMNS order). Kept
-    lean: it runs once per battle, a million times for a large arena."""
+    lean: it runs once per battle, a million times for a large arena. A public export's `judge_hash` is the
+    voter's pseudonym under `secret_key` (required then), never the stored key that deletion accepts."""
+    voter = (lambda key: key and public_pseudonym(secret_key, key)) if public else (lambda key: key)
     slugs = dict(session.execute(select(Model.id, Model.slug)).all())
     reply_a, reply_b = aliased(Reply), aliased(Reply)
     stmt = (
@@ -179,7 +181,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int]) -> Iterat
             "model_a": slugs[ma],
             "model_b": slugs[mb],
             "winner": WINNER[outcome],
-            "judge_hash": judge,
+            "judge_hash": voter(judge),
             "conversation_a": conversation_a,
             "conversation_b": conversation_b,
             "turn": turn,
@@ -377,11 +379,15 @@ def _write_text(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def export(session: Session, out_dir: Path, fmt: str, *, public: bool = False) -> ExportSummary:
+def export(
+    session: Session, out_dir: Path, fmt: str, *, public: bool = False, secret_key: str | None = None
+) -> ExportSummary:
     """Write the export into `out_dir`. Each file is written under a temporary name and moved into place when
     complete, so a failed or interrupted export never leaves a half-written file behind."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    if public and not secret_key:
+        raise ExportError("a public export needs the site's ARENA_SECRET_KEY: its voter pseudonyms are keyed by it")
     out_dir.mkdir(parents=True, exist_ok=True)
     battles_path = out_dir / f"battles.{fmt}"
     kaggle_path = out_dir / "kaggle55k.csv"
@@ -401,7 +407,7 @@ def export(session: Session, out_dir: Path, fmt: str, *, public: bool = False) -
         kaggle = csv.writer(kaggle_handle)
         kaggle.writerow(KAGGLE_COLUMNS)
         try:
-            for row in battle_rows(session, public=public, skipped=skipped):
+            for row in battle_rows(session, public=public, skipped=skipped, secret_key=secret_key):
                 writer.write(row)
                 kaggle.writerow(_kaggle_row(row))
                 models.add(row["model_a"])

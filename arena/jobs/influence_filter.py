@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Vote
-from arena.voting.moderation import INFLUENCE
+from arena.voting.moderation import INFLUENCE, reincluded_by_admin
 from ratings import influence
 from ratings.outcomes import OUTCOME_CODES, Outcome
 
@@ -168,7 +168,7 @@ def exclude(session: Session, set_aside: list[SetAside], judged) -> int:
             .where(
                 judged, Battle.judge_key == row.voter, same_network,
                 Vote.model_a_id == row.model_a_id, Vote.model_b_id == row.model_b_id, Vote.outcome == row.outcome,
-                Vote.counts_for_leaderboard.is_(True), Vote.reincluded_at.is_(None),
+                Vote.counts_for_leaderboard.is_(True), ~reincluded_by_admin(),
             )
             .order_by(Vote.created_at.desc(), Vote.id.desc())
             .limit(row.count)

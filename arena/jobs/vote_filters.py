@@ -1,7 +1,8 @@
 """Vote-quality filters, run by the recompute job before the ratings are fitted.
 
 Filters never delete: an excluded vote stays stored with its reason, is counted on the admin page, and an admin
-can re-include it (which marks it `reincluded_at`, so no later run excludes it again). The rules, each
+can re-include it (which marks it `reincluded_at`, so no later run excludes it again; a vote counted again because
+its voter paid the proof-of-work later is marked too, but still judged: moderation.reincluded_by_admin). The rules, each
 conservative (see ratings/voter_quality.py for the statistics):
 
 - daily_cap: a visitor's votes beyond the first `daily_cap` of a UTC day (earliest first).
@@ -30,12 +31,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arena.jobs import cohort_filters, influence_filter
 from arena.models import Battle, Vote
-from arena.voting.moderation import DAILY_CAP, INFLUENCE, NETWORK_ONE_SIDED, ONE_SIDED, OUTLIER_VOTER, YOUNG_COHORT
+from arena.voting.moderation import (
+    DAILY_CAP,
+    INFLUENCE,
+    NETWORK_ONE_SIDED,
+    ONE_SIDED,
+    OUTLIER_VOTER,
+    YOUNG_COHORT,
+    reincluded_by_admin,
+)
 from ratings import bradley_terry as bt
 from ratings import voter_quality as vq
 from ratings.intervals import ClusteredOutcomes
@@ -109,10 +118,11 @@ def _candidates(dialect: str) -> Select:
     # PostgreSQL stores timestamptz (read in UTC, whatever the session's zone); SQLite naive UTC text.
     day = func.date(func.timezone("UTC", Vote.created_at) if dialect == "postgresql" else Vote.created_at)
     rank = func.row_number().over(partition_by=(Battle.judge_key, day), order_by=(Vote.created_at, Vote.id))
-    ours = and_(Vote.exclusion_reason.in_(FILTER_REASONS), Vote.reincluded_at.is_(None))
+    ours = and_(Vote.exclusion_reason.in_(FILTER_REASONS), ~reincluded_by_admin())
+    kept = case((reincluded_by_admin(), 1), else_=0)
     return (
         select(
-            Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.outcome, Vote.reincluded_at,
+            Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.outcome, kept.label("kept"),
             Battle.judge_key.label("voter"), Vote.network_hash.label("network"), rank.label("day_rank"),
         )
         .join(Battle, Battle.id == Vote.battle_id)
@@ -121,7 +131,7 @@ def _candidates(dialect: str) -> Select:
 
 
 def _over_cap(candidates, cap: int):
-    return and_(candidates.c.day_rank > cap, candidates.c.reincluded_at.is_(None))
+    return and_(candidates.c.day_rank > cap, candidates.c.kept == 0)
 
 
 def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt.DEFAULT_ALPHA, both_bad="tie"):
@@ -253,7 +263,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
         .where(
             Vote.counts_for_leaderboard.is_(False),
             Vote.exclusion_reason.in_(FILTER_REASONS),
-            Vote.reincluded_at.is_(None),
+            ~reincluded_by_admin(),
             _is_judged(),
         )
     )
@@ -292,7 +302,7 @@ def _exclude(session: Session, which: list, reason: str) -> int:
 def _set(session: Session, which, *, counts: bool, reason: str | None) -> int:
     conditions = [which]
     if not counts:  # exclusions only ever take votes that count and were never re-included by an admin
-        conditions += [Vote.counts_for_leaderboard.is_(True), Vote.reincluded_at.is_(None)]
+        conditions += [Vote.counts_for_leaderboard.is_(True), ~reincluded_by_admin()]
     return session.execute(
         update(Vote)
         .where(*conditions)

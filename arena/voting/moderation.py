@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from arena.models import Battle, Model, RatingRun, Vote, utcnow
+from arena.models import Battle, Model, RatingRun, VisitorProof, Vote, utcnow
 
 # Reasons set when the vote is cast (arena/voting/voting.py). Defined here, not there, so the recompute job, which
 # reads the exclusions, does not import the whole voting path.
@@ -106,3 +106,34 @@ def reinclude(session: Session, reason: str) -> int:
         .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def reinclude_unverified(session: Session, visitor_key: str) -> int:
+    """Count the votes this visitor cast before paying the proof-of-work (reason `unverified`, and only that
+    reason), now that they have paid; in the caller's transaction, after the proof is stored. Returns how many.
+    Each is marked re-included at the proof's own time, which is how the quality filters tell it from an admin's
+    re-inclusion: the filters still judge it (a script must not cast unlimited votes for free, pay once and have
+    them all beyond the daily cap and the other rules)."""
+    paid_at = select(VisitorProof.solved_at).where(VisitorProof.visitor_key == visitor_key).scalar_subquery()
+    return session.execute(
+        update(Vote)
+        .where(
+            Vote.battle_id.in_(select(Battle.id).where(Battle.judge_key == visitor_key)),
+            Vote.counts_for_leaderboard.is_(False),
+            Vote.exclusion_reason == UNVERIFIED,
+        )
+        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=paid_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def reincluded_by_admin():
+    """SQL condition: an admin re-included the vote, a decision the quality filters keep. A vote counted again
+    because its voter paid later (reinclude_unverified: re-included at the proof's time) is judged like any other."""
+    paid_later = (
+        select(VisitorProof.visitor_key)
+        .join(Battle, Battle.judge_key == VisitorProof.visitor_key)
+        .where(Battle.id == Vote.battle_id, VisitorProof.solved_at == Vote.reincluded_at)
+        .exists()
+    )
+    return and_(Vote.reincluded_at.is_not(None), ~paid_later)

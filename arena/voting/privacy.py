@@ -17,11 +17,13 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from arena.hashing import PSEUDONYM_CHARS
 from arena.models import Battle, Prompt, Reply, TermsAcceptance, VisitorProof, Vote
 from arena.voting.retired_keys import retire
 
 # visitors.keyed_hash: 32 lowercase hex digits.
 VISITOR_KEY = re.compile(r"[0-9a-f]{32}")
+PSEUDONYM = re.compile(rf"[0-9a-f]{{{PSEUDONYM_CHARS}}}")
 
 
 class BadVisitorKey(ValueError):
@@ -48,6 +50,12 @@ class DeletionSummary:
 
 def normalise_visitor_key(value: str) -> str:
     key = value.strip().lower()
+    if PSEUDONYM.fullmatch(key):
+        # The public export's judge_hash: a one-way pseudonym anyone holding the file can read, so no credential.
+        raise BadVisitorKey(
+            f"{value!r} is a public export pseudonym (judge_hash), which no deletion accepts: ask the visitor for "
+            "the visitor key /privacy shows in their own browser"
+        )
     if not VISITOR_KEY.fullmatch(key):
         raise BadVisitorKey(f"{value!r} is not a visitor key (32 hexadecimal digits, as shown on /privacy)")
     return key

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from arena.models import VisitorProof, utcnow
+from arena.voting.moderation import reinclude_unverified
 
 ALGORITHM = "PBKDF2/SHA-256"
 # Iterations per attempt: enough that Web Crypto's per-call overhead is small beside the hashing itself.
@@ -92,15 +93,18 @@ def check_solution(keys: Secrets, visitor_key: str, payload: str) -> None:
         raise ProofRejected("this browser check was solved for another visitor; reload the page to take your own")
 
 
-def record(session: Session, visitor_key: str) -> None:
-    """Remember in the caller's transaction that this visitor paid (idempotent, also across racing tabs)."""
-    if has_proof(session, visitor_key):
-        return
-    try:
-        with session.begin_nested():
-            session.add(VisitorProof(visitor_key=visitor_key, solved_at=utcnow()))
-    except IntegrityError:
-        pass  # another request recorded the same proof first
+def record(session: Session, visitor_key: str) -> int:
+    """Remember in the caller's transaction that this visitor paid (idempotent, also across racing tabs), and
+    count the votes they cast before paying (moderation.reinclude_unverified): the same identity has now paid for
+    them too. Returns how many of those were counted again."""
+    if not has_proof(session, visitor_key):
+        try:
+            with session.begin_nested():
+                session.add(VisitorProof(visitor_key=visitor_key, solved_at=utcnow()))
+        except IntegrityError:
+            pass  # another request recorded the same proof first
+    # Also when the proof was already there: a vote cast in another tab while this one paid comes in unverified.
+    return reinclude_unverified(session, visitor_key)
 
 
 def has_proof(session: Session, visitor_key: str) -> bool:

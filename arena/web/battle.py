@@ -84,16 +84,19 @@ def _reveal_page(reveal: Reveal):
         # Imported here: the live blueprint builds on this module.
         from arena.web.live import reveal_page
 
-        return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome], **progress)
+        return reveal_page(reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
+                           battle_token=_signer().sign(reveal.public_id), **progress)  # fmt: skip
     conversation = None
     if reveal.turns is not None:
         # A multi-turn battle's reveal shows the whole conversation again: read after the vote's two statements,
         # only for these battles.
         battle = find_battle(db_session(), reveal.public_id)
         conversation = battle_conversation(battle) if battle is not None else None
+    # battle_token: the reveal's check form (terms/_verify.html) brings this reveal back counted once it is paid.
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
                             conversation=conversation, emotion=message_emotion(db_session(), reveal.public_id),
-                            share_url=share_url(reveal), **progress)  # fmt: skip
+                            share_url=share_url(reveal), battle_token=_signer().sign(reveal.public_id),
+                            **progress)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):

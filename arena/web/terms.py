@@ -34,7 +34,7 @@ def challenge():
 @bp.post("/terms/accept")
 def accept():
     try:
-        accept_terms(proof=request.form.get(PROOF_FIELD) or None)
+        counted = accept_terms(proof=request.form.get(PROOF_FIELD) or None)
     except ProofRejected as rejected:
         db_session().rollback()
         message = f"Not accepted: {rejected}."
@@ -43,14 +43,20 @@ def accept():
             return make_response(body, 400, retarget="#vote-status", reswap="innerHTML")
         abort(400, description=message)
     token = request.form.get("battle", "")
+    # The reveal's check form (terms/_verify.html), posted by itself once the browser solved the check.
+    checked = bool(request.form.get("verify"))
     if not token:
+        if checked and htmx:
+            return render_template("terms/_checked.html", counted=counted)
         return redirect(url_for("battle.new_battle"), code=303)
     if htmx:
         from arena.web.battle import show_battle
 
-        # The same battle again, now with its vote buttons on: the visitor keeps what they were reading.
+        # The same battle again: with its vote buttons on (accepted from a battle), or its reveal now counted and
+        # named (checked from a reveal); the visitor keeps what they were reading.
         body, status = show_battle(token)
-        # An out-of-band swap empties the status region: an "accept the terms first" notice there is answered.
-        return body + render_template("terms/_cleared_status.html"), status
+        # An out-of-band swap answers the status region: an "accept the terms first" notice there is emptied.
+        status_region = "terms/_checked_status.html" if checked else "terms/_cleared_status.html"
+        return body + render_template(status_region, counted=counted), status
     # Post/Redirect/Get back to the battle the visitor was reading.
     return redirect(url_for("battle.show_battle", token=token), code=303)

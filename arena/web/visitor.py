@@ -76,10 +76,11 @@ def terms_accepted() -> bool:
     return True
 
 
-def accept_terms(proof: str | None = None) -> None:
+def accept_terms(proof: str | None = None) -> int:
     """Store the acceptance of the current version (idempotent) and, when the browser sent one, its solved
     proof-of-work, and remember both in the session; a browser still carrying a key deleted under privacy accepts
-    under a new identity. Raises ProofRejected (storing nothing) for a solution that does not hold."""
+    under a new identity. Returns how many of the visitor's earlier `unverified` votes the proof made count.
+    Raises ProofRejected (storing nothing) for a solution that does not hold."""
     version = terms_version()
     db = db_session()
     key = visitor_key()
@@ -87,14 +88,16 @@ def accept_terms(proof: str | None = None) -> None:
         forget_visitor()
         key = visitor_key()
     commit_identity()
+    counted = 0
     if proof:
         proof_of_work.check_solution(proof_secrets(), key, proof)
-        proof_of_work.record(db, key)
+        counted = proof_of_work.record(db, key)
     terms.accept(db, key, version)
     db.commit()
     session[TERMS_ACCEPTED] = version
     if proof:
         session[PROOF_PAID] = session["visitor"]
+    return counted
 
 
 def proof_secrets() -> proof_of_work.Secrets:

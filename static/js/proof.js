@@ -5,6 +5,26 @@ import "../vendor/altcha-3.2.2/altcha.min.js";
 const solver = new URL("../vendor/altcha-3.2.2/workers/pbkdf2.js", import.meta.url);
 globalThis.$altcha.algorithms.set("PBKDF2/SHA-256", () => new Worker(solver));
 
+// From here the check can run. Controls that would post without it stay hidden until now (data-proof-ready), with
+// a line saying so in their place (data-proof-pending): on a slow link the page is on screen long before this
+// module, and a tap on "I accept" then would post no check and the votes would not count. A form marked
+// data-proof-autosubmit goes by itself as soon as its widget has solved the check (the reveal's "check" form).
+function ready(root) {
+  for (const control of root.querySelectorAll("[data-proof-ready][hidden]")) control.hidden = false;
+  for (const line of root.querySelectorAll("[data-proof-pending]:not([hidden])")) line.hidden = true;
+  for (const widget of root.querySelectorAll("altcha-widget:not([data-watched])")) {
+    widget.dataset.watched = "1";
+    const form = widget.closest("form[data-proof-autosubmit]");
+    if (form) widget.addEventListener("verified", () => form.requestSubmit(), { once: true });
+  }
+}
+
+ready(document);
+// Forms swapped in later (htmx, or any other script) get the same treatment, before their widget can finish.
+new MutationObserver((records) => {
+  if (records.some((record) => record.addedNodes.length)) ready(document);
+}).observe(document.documentElement, { childList: true, subtree: true });
+
 // A visitor who presses the form's button while the browser is still solving is told to wait (the widget's
 // required checkbox); rather than make them press again, the form goes as soon as the solution is in.
 document.addEventListener(
@@ -12,7 +32,7 @@ document.addEventListener(
   (event) => {
     const widget = event.target.closest && event.target.closest("altcha-widget");
     const form = widget && widget.closest("form");
-    if (!form || form.dataset.proofPending) return;
+    if (!form || form.dataset.proofPending || form.dataset.proofAutosubmit !== undefined) return;
     form.dataset.proofPending = "1";
     widget.addEventListener(
       "verified",

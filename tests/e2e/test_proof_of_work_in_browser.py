@@ -100,26 +100,4 @@ def test_without_javascript_the_vote_is_kept_as_unverified(browser, live_server,
         context.close()
 
 
-def test_the_reveal_offers_the_check_to_a_visitor_who_skipped_it(browser, live_server, demo_loaded, session_factory):
-    # Accepted without JavaScript, back with it on: the unverified reveal's widget pays, and the next vote counts.
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.goto(live_server + "/")
-    page.get_by_role("button", name="I accept the terms").click()
-    cookies = context.cookies()
-    context.close()
-    context = browser.new_context()
-    context.add_cookies(cookies)
-    try:
-        page = context.new_page()
-        page.goto(live_server + "/")
-        page.get_by_role("button", name="Tie").click()
-        expect(page.get_by_text("will not count on the leaderboard yet")).to_be_visible()
-        expect(page.locator('form.verify input[name="altcha"]')).to_have_value(re.compile("."), timeout=20_000)
-        assert_no_serious_violations(page)
-        page.get_by_role("button", name="Do the check now").click()
-        page.get_by_role("button", name="B is better").click()
-        expect(page.get_by_role("heading", name=re.compile("You voted: B is better"))).to_be_visible()
-        assert stored(session_factory) == (1, 1, [(False, "unverified"), (True, None)])
-    finally:
-        context.close()
+# A visitor who skipped the check and comes back with JavaScript: tests/e2e/test_slow_phone_votes_count.py.

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
+import secrets
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import select, update
@@ -13,13 +17,15 @@ from sqlalchemy import select, update
 from arena.db import make_engine, make_session_factory, transaction
 from arena.jobs.recompute import RecomputeRequest, recompute
 from arena.migrate import upgrade
-from arena.models import Model, Prompt, Vote
+from arena.models import Battle, Model, Prompt, TermsAcceptance, Vote
 from tests.arena_cli import run_arena
 from tests.conftest import parse_battle_page
 from tests.votes_files import write_jsonl
 
 PREFERENCE = {"Warm Listener": 3.0, "Structured Guide": 2.5, "Curious Coach": 2.0, "The Fixer": 1.5, "Brief": 0.8,
               "Cheerleader": 0.6}  # fmt: skip
+# The site's secret, which keys the public export's voter pseudonyms (a strong one: the CLI checks it as a site).
+SITE_SECRET = {"ARENA_SECRET_KEY": secrets.token_urlsafe(32)}
 
 
 def vote_on_demo(client, session_factory, n: int, seed: int = 1) -> None:
@@ -136,13 +142,66 @@ def test_public_export_leaves_out_flagged_messages(voted, tmp_path, session_fact
             update(Prompt).where(Prompt.id <= 5).values(moderation_flags=["crisis"]).returning(Prompt.id)
         ).all()
     out = tmp_path / "public"
-    result = run_arena("export", "--format", "jsonl", "--public", "--out", str(out), "--database-url", voted)
-    assert result.returncode == 0
+    result = run_arena("export", "--format", "jsonl", "--public", "--out", str(out), "--database-url", voted,
+                       env=SITE_SECRET)  # fmt: skip
+    assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (out / "battles.jsonl").read_text().splitlines()]
     assert rows and all(r["prompt_id"] not in flagged for r in rows)
     left_out = 170 - len(rows)
     assert f"{left_out} private battles left out" in result.stdout
     assert "left out" in (out / "README.md").read_text()
+
+
+def test_public_pseudonyms_are_stable_and_no_stored_key(voted, app, tmp_path, session_factory):
+    for seed in (2, 3):  # two more voters, each in their own browser
+        vote_on_demo(app.test_client(), session_factory, 4, seed=seed)
+
+    def public_export(name: str) -> list[dict]:
+        out = tmp_path / name
+        result = run_arena("export", "--format", "jsonl", "--public", "--out", str(out), "--database-url", voted,
+                           env=SITE_SECRET)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in (out / "battles.jsonl").read_text().splitlines()]
+
+    first, second = public_export("one"), public_export("two")
+    with session_factory() as s:
+        judge_of = dict(s.execute(select(Battle.public_id, Battle.judge_key)).tuples().all())
+        stored_keys = {k for k in judge_of.values() if k}
+        stored_keys |= set(s.scalars(select(Vote.voter_key).where(Vote.voter_key.is_not(None))))
+        stored_keys |= set(s.scalars(select(TermsAcceptance.visitor_key)))
+    pseudonyms = {r["judge_hash"] for r in first if r["judge_hash"]}
+    assert len(stored_keys) == len(pseudonyms) == 3
+    assert not pseudonyms & stored_keys
+    assert not any(key.startswith(p) or p in key for p in pseudonyms for key in stored_keys)
+    # One voter, one pseudonym, in both exports: the pseudonyms partition the battles exactly as the stored keys do.
+    assert [r["judge_hash"] for r in first] == [r["judge_hash"] for r in second]
+    pairs = {(judge_of[r["question_id"]], r["judge_hash"]) for r in first if judge_of[r["question_id"]]}
+    assert len(pairs) == len({k for k, _ in pairs}) == len({p for _, p in pairs})
+    # Under another secret the pseudonyms change: they are keyed, not a fixed function of the key.
+    other = run_arena("export", "--format", "jsonl", "--public", "--out", str(tmp_path / "other"), "--database-url",
+                      voted, env={"ARENA_SECRET_KEY": secrets.token_urlsafe(32)})  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    rows = [json.loads(line) for line in (tmp_path / "other" / "battles.jsonl").read_text().splitlines()]
+    assert not {r["judge_hash"] for r in rows if r["judge_hash"]} & pseudonyms
+    assert "public pseudonym" in (tmp_path / "one" / "README.md").read_text()
+
+    # A deletion request quoting a pseudonym is refused with the reason, and deletes nothing.
+    votes_before = len(first)
+    refused = run_arena("privacy", "delete", "--visitor-key", next(iter(pseudonyms)), "--database-url", voted)
+    assert refused.returncode == 2 and "pseudonym" in refused.stderr and "/privacy" in refused.stderr
+    with session_factory() as s:
+        assert len(s.scalars(select(Vote.id)).all()) >= votes_before
+
+
+def test_a_public_export_without_the_site_secret_is_refused(voted, tmp_path):
+    out = tmp_path / "nosecret"
+    env = {k: v for k, v in os.environ.items() if k != "ARENA_SECRET_KEY"}
+    command = [sys.executable, "-m", "arena.cli", "export", "--format", "jsonl", "--public", "--out", str(out),
+               "--database-url", voted]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "ARENA_SECRET_KEY" in lines[0], result.stderr
+    assert not out.exists()
 
 
 def test_export_refuses_a_file_as_directory(voted, tmp_path):

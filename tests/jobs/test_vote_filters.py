@@ -190,6 +190,33 @@ def test_votes_an_admin_reincludes_stay_counted_in_later_runs(database_url, sess
     assert set(votes["always-a"]) == {(False, ONE_SIDED)}  # other rules still apply
 
 
+def test_votes_counted_because_their_voter_paid_later_are_still_judged(database_url, session_factory):
+    # A script casts its votes unverified (free), then pays the proof-of-work once: they count from then on,
+    # marked re-included, but unlike an admin's re-inclusion the filters still judge them.
+    from arena.voting import proof_of_work
+
+    world = Arena(6, seed=5)
+    for v in range(40):
+        world.honest(f"honest-{v}", hourly(60, offset_minutes=v))
+    world.honest("late-flooder", [FLOOD_DAY + timedelta(seconds=30 * k) for k in range(70)],
+                 counts=False, reason="unverified")  # fmt: skip
+    world.scripted("late-always-a", 60, lambda a, b: "model_a", counts=False, reason="unverified")
+    world.scripted("late-slow", 5, lambda a, b: "model_b", counts=False, reason="too_fast")
+    world.store(session_factory)
+    with transaction(session_factory) as s:
+        assert proof_of_work.record(s, "late-flooder") == 70
+        assert proof_of_work.record(s, "late-always-a") == 60
+        assert proof_of_work.record(s, "late-slow") == 0  # only `unverified` is lifted by paying
+    run(database_url)
+    votes = votes_by_voter(session_factory)
+    assert votes["late-flooder"] == [(True, None)] * CAP + [(False, DAILY_CAP)] * (70 - CAP)
+    assert set(votes["late-always-a"]) == {(False, ONE_SIDED)}
+    assert set(votes["late-slow"]) == {(False, "too_fast")}
+    with session_factory() as s:
+        marked = s.scalar(select(func.count()).select_from(Vote).where(Vote.reincluded_at.is_not(None)))
+    assert marked == 130  # the record of when they were counted again stays
+
+
 def test_other_reasons_imported_and_anonymous_votes_are_never_touched(database_url, session_factory, arena):
     run(database_url)
     votes = votes_by_voter(session_factory)

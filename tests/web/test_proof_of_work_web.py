@@ -5,7 +5,7 @@ route mints identities only within the network's cap; a deleted visitor pays aga
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from arena import create_app
 from arena.models import TermsAcceptance, VisitorProof, Vote
@@ -54,16 +54,47 @@ def test_paid_with_the_terms_the_votes_count(client, demo_loaded, session_factor
 
 def test_without_the_proof_votes_are_kept_as_unverified_until_it_is_paid(client, demo_loaded, session_factory):
     assert accept(client, None).status_code == 303  # a browser without JavaScript
-    assert vote(client) == 303
+    assert vote(client) == 303 and vote(client) == 303
     action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
     reveal = client.post(action, data={"outcome": "tie", "csrf_token": csrf}, follow_redirects=True)
     page = reveal.get_data(as_text=True)
     assert "will not count on the leaderboard yet" in page and 'class="verify"' in page
-    # With JavaScript on, the reveal's check pays, and the votes from then on count; the earlier ones stay as
-    # they were (the operator may re-include them).
-    assert accept(client, solve_proof(client)).status_code == 303
+    assert "data-proof-autosubmit" in page and 'name="battle"' in page
+    # One of the earlier votes is excluded for another reason too (here: too fast), and another visitor's
+    # unverified vote is in the table: paying must count neither.
+    other = create_app_client(client)
+    assert accept(other, None).status_code == 303 and vote(other) == 303
+    with session_factory() as s:
+        first = s.scalar(select(func.min(Vote.id)))
+        s.execute(update(Vote).where(Vote.id == first).values(exclusion_reason=moderation.TOO_FAST))
+        s.commit()
+    # With JavaScript on, the reveal's check pays (the widget posts it by itself, with the battle's token): the
+    # same reveal comes back counted and named, and the earlier unverified votes of this visitor count too.
+    token = action.split("/")[2]
+    response = client.post("/terms/accept", data={"csrf_token": csrf, "altcha": solve_proof(client), "verify": "1",
+                                                  "battle": token}, headers={"HX-Request": "true"})  # fmt: skip
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "will not count" not in body and "Reply A was" in body
+    assert "including 2 cast before it" in body
+    with session_factory() as s:
+        rows = s.execute(select(Vote.exclusion_reason, Vote.counts_for_leaderboard, Vote.reincluded_at,
+                                Vote.voter_key).order_by(Vote.id)).all()  # fmt: skip
+        paid_at = s.scalar(select(VisitorProof.solved_at))
+    mine, theirs = rows[:3], rows[3]
+    assert [(r[0], r[1]) for r in mine] == [(moderation.TOO_FAST, False), (None, True), (None, True)]
+    assert mine[0][2] is None and mine[1][2] == mine[2][2] == paid_at  # re-included at the time it was paid
+    assert theirs[:3] == (moderation.UNVERIFIED, False, None)
+    # From then on votes count as cast; paying again re-includes nothing more.
     assert vote(client) == 303
-    assert stored(session_factory) == (1, 1, [(False, "unverified"), (False, "unverified"), (True, None)])
+    assert stored(session_factory)[2][-1] == (True, None)
+    assert accept(client, solve_proof(client)).status_code == 303
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Vote).where(Vote.reincluded_at.is_not(None))) == 2
+
+
+def create_app_client(client):
+    """A second browser on the same app."""
+    return client.application.test_client()
 
 
 def test_the_operator_can_count_unverified_votes(database_url, demo_loaded, session_factory):
