@@ -19,6 +19,7 @@ from arena.models import (
     Battle,
     BattleReplyFeature,
     Conversation,
+    ConversationScore,
     EqScore,
     Model,
     Rating,
@@ -181,6 +182,25 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
     eq_by_reply = dict(
         session.execute(select(EqScore.reply_id, EqScore.score).where(EqScore.criterion == "overall")).all()
     )
+    # A conversation's EQ is the judge's score of the whole of it (`arena judge --conversations`) where there is one:
+    # its first answer's score says nothing of the turns after it. Keyed as arena.voting.conversations.score_owner.
+    conversation_eq = {
+        (c, s): v
+        for c, s, v in session.execute(
+            select(ConversationScore.conversation_id, ConversationScore.side, ConversationScore.score).where(
+                ConversationScore.scope == "conversation", ConversationScore.criterion == "overall"
+            )
+        )
+    }
+    transcript_of_reply = (
+        dict(
+            session.execute(
+                select(Conversation.reply_id, Conversation.id).where(Conversation.reply_id.is_not(None))
+            ).all()
+        )
+        if conversation_eq
+        else {}
+    )
     stmt = (
         select(
             Battle.id,
@@ -193,6 +213,8 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
             Battle.meta,
             Vote.turns,
             Conversation.evaluation_session,
+            Conversation.id,
+            Conversation.mode,
         )
         .join(Vote, Vote.battle_id == Battle.id)
         .outerjoin(Conversation, Conversation.battle_id == Battle.id)
@@ -204,7 +226,7 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
     a, b, score, voters, fa, fb, eqa, eqb, turns = [], [], [], [], [], [], [], [], []
     voter_ids: dict[str, int] = {}
     rows = session.execute(stmt).yield_per(20_000)
-    for battle_id, ma, mb, outcome, judge, ra, rb, meta, seen, evaluation_session in rows:
+    for battle_id, ma, mb, outcome, judge, ra, rb, meta, seen, evaluation_session, conversation_id, mode in rows:
         if ma not in model_index or mb not in model_index:
             continue
         meta = meta or {}
@@ -222,6 +244,9 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
             else:
                 features = side_features.get((battle_id, side)) or _conv_metadata_features(meta, side)
                 eq = _eq_from_meta(meta.get(f"eq_{side}"))
+            if conversation_eq and conversation_id is not None:
+                owner = (transcript_of_reply.get(reply_id), "own") if mode == "transcript" else (conversation_id, side)
+                eq = conversation_eq.get(owner, eq)
             out.append(_vector(features))
             eq_out.append(eq)
     width = len(FEATURE_NAMES)

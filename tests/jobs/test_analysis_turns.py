@@ -85,3 +85,77 @@ def test_single_turn_analyses_have_no_turn_covariates(eq_arena):
     features = {c["feature"] for c in out["coefficients"]}
     assert not features & {"turns_position", "eq_overall_x_turns", "length_ratio_x_turns"}
     assert out["turns"] is None and not set(out["dropped_covariates"]) & {"turns_position", "eq_overall_x_turns"}
+
+
+def test_a_judged_conversation_enters_the_study_with_its_whole_conversation_score(database_url, tmp_path):
+    """The EQ of a conversation's side is the judge's score of the whole conversation (arena judge
+    --conversations), not its first answer's; sides and battles the judge did not score keep their own."""
+    from arena.jobs.analysis import load_battles
+    from arena.models import Conversation, ConversationScore, Model, Turn
+
+    records, _ = _battles(60, seed=5)
+    path = write_jsonl(tmp_path / "votes.jsonl", records)
+    assert run_arena("import", "votes", str(path), "--database-url", database_url).returncode == 0
+    engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as s:
+        battles = s.scalars(select(Battle).order_by(Battle.id)).all()
+        judged, unjudged_side = battles[3], battles[7]
+        for battle, sides in ((judged, {"a": 8.5, "b": 1.5}), (unjudged_side, {"b": 9.0})):
+            s.execute(update(Vote).where(Vote.battle_id == battle.id).values(turns=2))
+            conversation = Conversation(battle_id=battle.id, mode="shared")
+            conversation.turns = [
+                Turn(idx=i, side="both", role="user", content=f"message {i}", author="visitor") for i in (0, 1)
+            ]
+            s.add(conversation)
+            s.flush()
+            for side, score in sides.items():
+                s.add(ConversationScore(conversation_id=conversation.id, side=side, judge="j", scope="conversation",
+                                        exchange=1, criterion="overall", score=score))  # fmt: skip
+                # A per-answer score is not the conversation's: it must not be read as one.
+                s.add(ConversationScore(conversation_id=conversation.id, side=side, judge="j", scope="turn",
+                                        exchange=0, criterion="overall", score=0.0))  # fmt: skip
+        order = [b.id for b in battles]
+        given = {b.id: (b.meta["eq_a"]["overall"], b.meta["eq_b"]["overall"]) for b in battles}
+    with factory() as s:
+        model_index = {m: k for k, m in enumerate(s.scalars(select(Model.id).order_by(Model.id)))}
+        table = load_battles(s, model_index, None)
+    engine.dispose()
+    seen = {battle_id: (float(table.eq_a[k]), float(table.eq_b[k])) for k, battle_id in enumerate(order)}
+    assert seen[judged.id] == (8.5, 1.5)
+    assert seen[unjudged_side.id] == (given[unjudged_side.id][0], 9.0)
+    others = [b for b in order if b not in (judged.id, unjudged_side.id)]
+    assert all(seen[b] == given[b] for b in others)
+
+
+def test_a_transcript_battle_reads_each_replys_own_conversation_score(session_factory):
+    from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
+    from arena.jobs.analysis import load_battles
+    from arena.models import Conversation, ConversationScore, EqScore
+
+    with transaction(session_factory) as s:
+        prompt, _ = get_or_create_prompt(s, "I keep checking my email.", source="imported")
+        m1, m2 = get_or_create_model(s, "m1")[0], get_or_create_model(s, "m2")[0]
+        r1, r2 = (
+            get_or_create_reply(s, prompt, m1, "That sounds tense.")[0],
+            get_or_create_reply(s, prompt, m2, "Ok.")[0],
+        )
+        battle = Battle(public_id="t1", prompt_id=prompt.id, reply_a_id=r1.id, reply_b_id=r2.id,
+                        model_a_id=m1.id, model_b_id=m2.id, status="voted")  # fmt: skip
+        s.add(battle)
+        s.flush()
+        s.add(Conversation(battle_id=battle.id, mode="transcript", scenario="sc"))
+        own = {}
+        for reply in (r1, r2):
+            own[reply.id] = Conversation(reply_id=reply.id, mode="transcript", scenario="sc")
+            s.add(own[reply.id])
+            s.add(EqScore(reply_id=reply.id, judge="j", criterion="overall", score=5.0))
+        s.flush()
+        # Only A's transcript was judged as a whole: B keeps its first answer's score.
+        s.add(ConversationScore(conversation_id=own[r1.id].id, side="own", judge="j", scope="conversation",
+                                exchange=7, criterion="overall", score=9.0))  # fmt: skip
+        s.add(Vote(battle_id=battle.id, model_a_id=m1.id, model_b_id=m2.id, outcome="model_a", turns=8))
+        model_index = {m1.id: 0, m2.id: 1}
+    with session_factory() as s:
+        table = load_battles(s, model_index, None)
+    assert (float(table.eq_a[0]), float(table.eq_b[0]), int(table.turns[0])) == (9.0, 5.0, 8)
