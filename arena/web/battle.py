@@ -28,7 +28,7 @@ from arena.voting.voting import (
 )
 from arena.web import db_session, htmx
 from arena.web.limits import network_hash
-from arena.web.sharing import share_url
+from arena.web.sharing import public_page_of, share_url
 from arena.web.visitor import (
     commit_identity,
     existing_visitor_key,
@@ -172,9 +172,18 @@ def new_battle():
 def show_battle(token: str):
     battle = _load(token)
     count_unverified = current_app.extensions["arena.settings"].count_unverified
-    if battle.status == "voted" and (
-        reveal := find_reveal(db_session(), battle.public_id, count_unverified=count_unverified)
-    ):
+    reveal = None
+    if battle.status == "voted":
+        reveal = find_reveal(db_session(), battle.public_id, count_unverified=count_unverified)
+    if battle.judge_key is not None and battle.judge_key != existing_visitor_key():
+        # A battle's page is its visitor's: the reveal says how they voted, and a live battle holds their own
+        # message. Anyone else holding the address (a copied reveal URL) is sent to the public page of the pair,
+        # which names the models and nothing of the voter; only where the voter could see the names too, so a
+        # second browser is no way round the reveal's price.
+        if reveal is not None and reveal.names_shown and (public := public_page_of(battle)) is not None:
+            return redirect(public, code=303)
+        abort(403, description="This battle was shown to another visitor, and its page is theirs. Start your own.")
+    if reveal is not None:
         return _reveal_page(reveal)
     if is_expired(battle, utcnow()):
         abort(410, description="This battle has expired. Start a new one.")

@@ -26,10 +26,19 @@ def share_url(reveal) -> str | None:
     return url_for("sharing.share_battle", token=current_app.extensions["arena.battle_ids"].sign(reveal.public_id))
 
 
+def public_page_of(battle) -> str | None:
+    """The shared page of a voted battle from the bank, or None when it has none (a visitor's own message, a live
+    conversation, a flagged or withdrawn message)."""
+    try:
+        return url_for("sharing.shared", token=_links().token(shareable_pair(battle)))
+    except NotShareable:
+        return None
+
+
 @bp.get("/battles/<token>/share")
 def share_battle(token: str):
-    """From a voted battle to its shared page. Holding the battle's link already shows its reveal, so this gives
-    its holder nothing more; an open battle has no shared page, so the names never leave before the vote."""
+    """From a voted battle to its shared page (a stranger at the battle's own address is sent there too); an open
+    battle has no shared page, so the names never leave before the vote."""
     public_id = current_app.extensions["arena.battle_ids"].unsign(token)
     session = read_session()
     battle = find_battle(session, public_id) if public_id else None

@@ -141,14 +141,26 @@ def test_reveal_page_without_javascript(browser, live_server, demo_loaded):
     voter.get_by_role("button", name="Tie").click()
     expect(voter.get_by_role("heading", name=re.compile("You voted: Tie"))).to_be_visible()
     reveal_url = voter.url
+    cookies = no_js.cookies()
     no_js.close()
     assert re.search(r"/battles/[^/]+$", reveal_url)
+    # The same visitor (their cookies) with scripts on, so axe can run on the page they landed on.
     context = browser.new_context()
+    context.add_cookies(cookies)
     page = context.new_page()
     page.goto(reveal_url)
+    expect(page.get_by_role("heading", name=re.compile("You voted: Tie"))).to_be_visible()
     expect(page.locator(".model-name")).to_have_count(2)
     assert_no_serious_violations(page)
     context.close()
+    # Anyone else at that address is sent to the pair's public page: the reveal (how they voted) is the voter's.
+    stranger = browser.new_context()
+    page = stranger.new_page()
+    page.goto(reveal_url)
+    assert "/shared/" in page.url
+    expect(page.locator(".model-name")).to_have_count(2)
+    assert_no_serious_violations(page)
+    stranger.close()
 
 
 def test_empty_arena_and_error_pages(page, live_server):

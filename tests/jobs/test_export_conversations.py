@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import secrets
 from datetime import UTC, datetime
 
 import pytest
@@ -206,7 +207,10 @@ def test_export_then_import_gives_back_every_turn_and_vote(arena, session_factor
 
 def test_a_public_export_leaves_out_a_conversation_flagged_at_a_later_turn(arena, database_url, tmp_path):
     out = tmp_path / "public"
-    result = run_arena("export", "--format", "jsonl", "--public", "--out", str(out), "--database-url", database_url)
+    site_secret = {"ARENA_SECRET_KEY": secrets.token_urlsafe(32)}  # keys the voters' public pseudonyms
+    result = run_arena(
+        "export", "--format", "jsonl", "--public", "--out", str(out), "--database-url", database_url, env=site_secret
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (out / "battles.jsonl").read_text().splitlines()]
     assert {r["question_id"] for r in rows} == {"s1-o1", "s1-o2", "single", "transcript"}

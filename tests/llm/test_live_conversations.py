@@ -263,9 +263,10 @@ def test_only_the_writer_may_write_next_or_open_a_later_stream(client, app, sess
     sent = say(client, page, MESSAGES[1]).get_data(as_text=True)
     stream_url = re.search(r'sse-connect="([^"]+)"', sent).group(1)
     assert stranger.get(stream_url).status_code == 403
-    # A stranger reading the open battle's page is offered no message box.
-    shown = stranger.get(f"/battles/{token}").get_data(as_text=True)
-    assert "next-message" not in shown
+    # A stranger at the open battle's address is shown neither the conversation nor a message box.
+    shown = stranger.get(f"/battles/{token}")
+    assert shown.status_code == 403
+    assert MESSAGES[0] not in shown.get_data(as_text=True) and "next-message" not in shown.get_data(as_text=True)
     with session_factory() as s:
         assert the_battle(s).meta["live"] == "pending"  # untouched by the stranger
     forged = client.post(

@@ -98,6 +98,10 @@ def test_a_visitor_who_pays_after_voting_sees_the_names_from_then_on(database_ur
     late.post(action, data={"outcome": "tie", "csrf_token": csrf})
     battle_page = f"/battles/{action.split('/')[2]}"
     assert not names_in(late.get(battle_page).get_data(as_text=True), names)
+    # Nor through a second browser at the same address: it is not sent on to the battle's public page.
+    stranger = app.test_client()
+    refused = stranger.get(battle_page)
+    assert refused.status_code == 403 and not names_in(refused.get_data(as_text=True), names)
     assert accept(late, solve_proof(late)).status_code == 303
     assert names_in(late.get(battle_page).get_data(as_text=True), names)
     app.extensions["arena.engine"].dispose()

@@ -173,8 +173,9 @@ def _user_battle(session_factory) -> Battle:
 def test_a_visitors_own_message_is_never_shared(app, client, demo_loaded, session_factory):
     battle = _user_battle(session_factory)
     token = app.extensions["arena.battle_ids"].sign(battle.public_id)
-    reveal = client.get(f"/battles/{token}").get_data(as_text=True)
-    assert "Reply A was" in reveal and "Share these" not in reveal  # its reveal, for its holder, with no share
+    # Not its visitor: the battle's page (their own message) is theirs alone, and there is no public page to send to.
+    shown = client.get(f"/battles/{token}")
+    assert shown.status_code == 403 and "divorce" not in shown.get_data(as_text=True)
     response = client.get(f"/battles/{token}/share")
     assert response.status_code == 403 and "never shared" in response.get_data(as_text=True)
     # Even a link made for that pair (none is ever handed out) opens nothing: the page checks the message too.
@@ -276,3 +277,19 @@ def test_a_board_swap_retitles_the_page_and_history_gets_whole_pages(client, dem
     html = restore.get_data(as_text=True)
     assert html.lstrip().lower().startswith("<!doctype html>") and 'class="site-header"' in html
     assert '"historyRestoreAsHxRequest": false' in client.get("/").get_data(as_text=True)
+
+
+def test_a_battles_own_address_is_its_visitors(app, client, demo_loaded):
+    """Someone else holding a battle's address (a copied reveal URL) never sees its page: before the vote a 403,
+    after it the public page of the pair, which says nothing of how its visitor voted."""
+    action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+    token = action.split("/")[2]
+    stranger = app.test_client()
+    refused = stranger.get(f"/battles/{token}")
+    assert refused.status_code == 403 and "shown to another visitor" in refused.get_data(as_text=True)
+    assert client.post(action, data={"outcome": "model_b", "csrf_token": csrf}).status_code == 303
+    assert "You voted" in client.get(f"/battles/{token}").get_data(as_text=True)  # its voter still reads it
+    moved = stranger.get(f"/battles/{token}")
+    assert moved.status_code == 303 and SHARED.match(moved.location)
+    public = stranger.get(moved.location).get_data(as_text=True)
+    assert "You voted" not in public and 'class="model-name"' in public
