@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from ratings import bradley_terry as bt
 from ratings.voter_quality import bernstein_tail
@@ -54,7 +55,8 @@ DEFAULT_EXACT_SHARE = 0.02
 DEFAULT_ROUNDS = 4
 # Groups bounded one at a time per family and round, at most this many (each is followed by a refit).
 DEFAULT_MAX_GROUPS = 50
-_CHUNK = 4096
+# Groups whose per-vote bounds are formed at once (a block of their entries x models).
+_CHUNK_GROUPS = 256
 
 
 @dataclass(frozen=True)
@@ -201,41 +203,68 @@ def _trim_state(board: _Board, rows: np.ndarray, theta_out: np.ndarray, inverse:
     return _Judged(theta_out, inverse, delta, variance, bound)
 
 
-def _judge_all(board: _Board, family: GroupFamily, exact_share: float):
+def _judge_all(board: _Board, family: GroupFamily, exact_share: float, screen: float | None = None):
     """Influence, spread and per-vote bound of every group of a family, as (groups, models) arrays, and the
-    exact states of the groups that needed one."""
+    exact states of the groups that needed one. `screen`: a group holding more than `exact_share` of the votes
+    gets its exact refit only if its one-step tail bound is below this (None: always), so that the many large
+    groups of a small board that no test would flag cost no refit."""
     v, k, n_groups = board.votes, board.votes.n_models, family.n_groups
     in_group = family.group >= 0
     rows = np.flatnonzero(in_group & (board.remaining * v.fit > 0))
     g, a, b = family.group[rows], v.model_a[rows], v.model_b[rows]
     c = board.remaining[rows]
     # One Newton step back from the fit of all votes: theta_-G ~ theta - H^+ g_G(theta).
-    gradient = np.zeros((n_groups, k))
     residual = c * (v.score[rows] - _sigmoid(board.theta[a] - board.theta[b]))
-    np.add.at(gradient, (g, a), residual)
-    np.add.at(gradient, (g, b), -residual)
-    theta_out = board.theta[None, :] - gradient @ board.inverse
+    theta_out = board.theta[None, :] - _per_model(g, a, b, residual, n_groups, k) @ board.inverse
     p = _sigmoid(theta_out[g, a] - theta_out[g, b])
-    step = np.zeros((n_groups, k))
-    residual = c * (v.score[rows] - p)
-    np.add.at(step, (g, a), residual)
-    np.add.at(step, (g, b), -residual)
-    delta = step @ board.inverse
-    variance, bound = np.zeros((n_groups, k)), np.zeros((n_groups, k))
-    weight = c * p * (1.0 - p)
-    for start in range(0, len(rows), _CHUNK):
-        part = slice(start, start + _CHUNK)
-        u = board.inverse[a[part]] - board.inverse[b[part]]  # rows of H^+ (symmetric): (rows, models)
-        np.add.at(variance, g[part], weight[part, None] * u * u)
-        np.maximum.at(bound, g[part], np.abs(u) * np.maximum(p[part], 1 - p[part])[:, None])
+    delta = _per_model(g, a, b, c * (v.score[rows] - p), n_groups, k) @ board.inverse
+    variance, bound = _spread(board.inverse, g, a, b, c * p * (1.0 - p), np.maximum(p, 1 - p), n_groups)
     votes = np.bincount(g, weights=c, minlength=n_groups)
     exact = {}
     if board.total > 0:
-        for group in np.flatnonzero(votes > exact_share * board.total):
+        big = np.flatnonzero(votes > exact_share * board.total)
+        if screen is not None and len(big):
+            tail = bernstein_tail(np.abs(delta[big]), variance[big], bound[big])
+            big = big[tail.min(axis=1) < screen]
+        for group in big:
             state = _judge_exact(board, rows[g == group])
             delta[group], variance[group], bound[group] = state.delta, state.variance, state.bound
             exact[int(group)] = state
     return votes, delta, variance, bound, theta_out, exact
+
+
+def _per_model(g: np.ndarray, a: np.ndarray, b: np.ndarray, value: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+    """(groups, models): each row's value added at (group, a) and subtracted at (group, b)."""
+    size = n_groups * k
+    return (np.bincount(g * k + a, weights=value, minlength=size)
+            - np.bincount(g * k + b, weights=value, minlength=size)).reshape(n_groups, k)  # fmt: skip
+
+
+def _spread(inverse: np.ndarray, g: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarray,
+            sure: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per group and model, the variance sum_rows weight u^2 and the bound max_rows sure |u|, u = H^+ (e_a - e_b).
+    A row's u depends only on its pair, and its `sure` (max(p, 1 - p) at the group's leave-out fit) only on its
+    group and pair, so the sums run over (group, pair) entries and u is formed once per pair."""
+    k = inverse.shape[0]
+    if len(g) == 0:
+        return np.zeros((n_groups, k)), np.zeros((n_groups, k))
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    entries, first, entry = np.unique((g * k + low) * k + high, return_index=True, return_inverse=True)
+    pairs, pair = np.unique(entries % (k * k), return_inverse=True)
+    u = inverse[pairs // k] - inverse[pairs % k]  # rows of H^+ (symmetric): (pairs, models)
+    group = entries // (k * k)
+    per_entry = sparse.csr_matrix((np.bincount(entry, weights=weight, minlength=len(entries)), (group, pair)),
+                                  shape=(n_groups, len(pairs)))  # fmt: skip
+    variance = np.asarray(per_entry @ (u * u))
+    bound = np.zeros((n_groups, k))
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])  # entries are sorted by group
+    ends = np.r_[starts[1:], len(entries)]
+    for lo in range(0, len(starts), _CHUNK_GROUPS):
+        heads = starts[lo : lo + _CHUNK_GROUPS]
+        begin, end = heads[0], ends[lo + len(heads) - 1]
+        block = np.abs(u[pair[begin:end]]) * sure[first[begin:end], None]
+        bound[group[heads]] = np.maximum.reduceat(block, heads - begin, axis=0)
+    return variance, bound
 
 
 def _bound_group(board: _Board, rows: np.ndarray, state: _Judged, cap_z: float, floor: np.ndarray,
@@ -348,7 +377,17 @@ def bound_influence(
 
 def _judge_family(board: _Board, family: GroupFamily, *, alpha: float, cap_z: float, cap_se: float,
                   min_votes: float, exact_share: float):  # fmt: skip
-    n_votes, delta, variance, bound, theta_out, exact = _judge_all(board, family, exact_share)
+    # The number of tests is known before the exact refits: a large group whose one-step bound is far above the
+    # threshold (a thousand times) is left at its one-step figures, which are that far from flagging it.
+    inside = family.group >= 0
+    volume = np.bincount(family.group[inside], weights=(board.remaining * board.votes.fit)[inside],
+                         minlength=family.n_groups)  # fmt: skip
+    tested = (volume >= min_votes) & (board.total - volume >= DEFAULT_MIN_REFERENCE)
+    n_tests = int(tested.sum()) * board.votes.n_models
+    if n_tests == 0:
+        return [], 0, None
+    screen = 1000.0 * alpha / (2.0 * n_tests)
+    n_votes, delta, variance, bound, theta_out, exact = _judge_all(board, family, exact_share, screen)
     tested = (n_votes >= min_votes) & (board.total - n_votes >= DEFAULT_MIN_REFERENCE)
     n_tests = int(tested.sum()) * board.votes.n_models
     if n_tests == 0:

@@ -75,7 +75,7 @@ def _counted_votes(session: Session) -> tuple[np.ndarray, np.ndarray, int]:
     return rows[:, 0], rows[:, 1], span
 
 
-def _indicator(session: Session, prompts: np.ndarray, column: dict[str, int]) -> sparse.csr_matrix:
+def indicator(session: Session, prompts: np.ndarray, column: dict[str, int]) -> sparse.csr_matrix:
     """(prompts x boards) 0/1: a prompt is on each of its categories' boards and on their groups' boards (once
     per group, however many of the group's categories it has)."""
     position = {p: k for k, p in enumerate(prompts.tolist())}
@@ -105,7 +105,7 @@ def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
     prompts, prompt = np.unique(prompt_ids, return_inverse=True)
     cells, cell = np.unique(keys, return_inverse=True)
     votes = sparse.csr_matrix((np.ones(len(keys)), (cell, prompt)), shape=(len(cells), len(prompts)))
-    per_board = (votes @ _indicator(session, prompts, column)).toarray()  # cells x boards
+    per_board = (votes @ indicator(session, prompts, column)).toarray()  # cells x boards
     a, rest = np.divmod(cells, span * len(_OUTCOME_NAMES))
     b, outcome = np.divmod(rest, len(_OUTCOME_NAMES))
     out: dict[str, dict[str, Cells]] = {}

@@ -140,7 +140,7 @@ def plan(counted: CountedRows, *, prior: float, alpha: float) -> InfluencePlan:
         result.set_aside.append(SetAside(voter, network, a, b, outcome, int(round(bounded.removed[row]))))
     for verdict in bounded.verdicts[:MAX_DETAILS]:
         result.details.append({
-            verdict.family: counted.group_name(verdict.family, verdict.group), "reason": INFLUENCE,
+            verdict.family: counted.group_name(verdict.family, verdict.group), "board": "overall", "reason": INFLUENCE,
             "rule": f"{verdict.family}_influence", "model_id": counted.model_ids[verdict.model],
             "votes": int(verdict.votes), "z": round(verdict.z, 2), "shift_points": round(verdict.shift, 1),
             "p_bound": float(f"{verdict.p_bound:.3g}"), "set_aside": int(round(verdict.set_aside)),

@@ -16,7 +16,8 @@ conservative (see ratings/voter_quality.py for the statistics):
   of one network that vote only when a given model is on screen.
 - influence: last, on the votes the rules above leave (arena/jobs/influence_filter.py): a voter, young cohort
   or network that moves a model's rating further than chance allows and beyond the cap has its most pushing
-  votes set aside until it is within the cap, whether or not its votes touch the model they help.
+  votes set aside until it is within the cap, whether or not its votes touch the model they help; on the overall
+  board, then on every emotion board (arena/jobs/board_influence.py).
 
 Every voter and network is judged against the ratings fitted without its own votes (leave-one-out), so an attack
 never sets the expectation it is tested against.
@@ -34,7 +35,7 @@ import numpy as np
 from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from arena.jobs import cohort_filters, influence_filter
+from arena.jobs import board_influence, cohort_filters, influence_filter
 from arena.models import Battle, Vote
 from arena.voting.moderation import (
     DAILY_CAP,
@@ -87,6 +88,9 @@ class FilterPlan:
     # Votes the influence rule sets aside, per (voter, network, cell) (influence_filter).
     set_aside: list[influence_filter.SetAside] = field(default_factory=list)
     influence: dict = field(default_factory=dict)
+    # Votes the influence rule sets aside on an emotion board, by id (board_influence), and what it measured.
+    board_vote_ids: list[int] = field(default_factory=list)
+    influence_boards: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +106,8 @@ class FilterReport:
     details: list[dict]
     # Per group family, the largest influence on a model before and after the bounds (influence_filter).
     influence: dict = field(default_factory=dict)
+    # The emotion boards judged by the influence rule, and per flagged board the same figures (board_influence).
+    influence_boards: dict = field(default_factory=dict)
 
     def as_params(self) -> dict:
         return asdict(self)
@@ -124,6 +130,7 @@ def _candidates(dialect: str) -> Select:
         select(
             Vote.id, Vote.model_a_id, Vote.model_b_id, Vote.outcome, kept.label("kept"),
             Battle.judge_key.label("voter"), Vote.network_hash.label("network"), rank.label("day_rank"),
+            Battle.prompt_id, Vote.created_at,
         )
         .join(Battle, Battle.id == Vote.battle_id)
         .where(_is_judged(), or_(Vote.counts_for_leaderboard.is_(True), ours))
@@ -184,8 +191,19 @@ def plan(session: Session, settings: FilterSettings | None, *, alpha: float = bt
                                     alpha=settings.alpha)  # fmt: skip
     result.set_aside, result.influence = bounded.set_aside, bounded.measured
     result.tests.update(bounded.tests)
-    result.voters[INFLUENCE] = sorted({row.voter for row in bounded.set_aside})
+    # Then every emotion board, on what the overall board's rules leave: an attack on one board's prompts only is
+    # diluted overall by everyone else's votes.
+    on_boards = board_influence.plan(
+        session, kept, _is_judged(), excluded_voters=set(result.voters[ONE_SIDED]) | set(result.voters[OUTLIER_VOTER]),
+        cohorts=result.cohorts, overall=bounded.set_aside, min_votes=settings.min_votes, prior=alpha,
+        alpha=settings.alpha, both_bad=both_bad,
+    )  # fmt: skip
+    result.board_vote_ids, result.influence_boards = on_boards.vote_ids, on_boards.measured
+    if on_boards.measured:
+        result.tests["influence_boards"] = on_boards.tests
+    result.voters[INFLUENCE] = sorted({row.voter for row in bounded.set_aside} | on_boards.voters)
     result.details += bounded.details[: max(0, MAX_DETAILS - len(result.details))]
+    result.details += on_boards.details[: max(0, MAX_DETAILS - len(result.details))]
     return result
 
 
@@ -283,6 +301,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
                 excluded[reason] += _set(session, Vote.battle_id.in_(battles), counts=False, reason=reason)
         excluded.update(cohort_filters.exclude(session, decided.cohorts, _exclude))
         excluded[INFLUENCE] = influence_filter.exclude(session, decided.set_aside, _is_judged())
+        excluded[INFLUENCE] += board_influence.exclude(session, decided.board_vote_ids)
     return FilterReport(
         enabled=settings is not None,
         settings=None if settings is None else asdict(settings),
@@ -292,6 +311,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
         lifted=lifted,
         details=decided.details,
         influence=decided.influence,
+        influence_boards=decided.influence_boards,
     )
 
 

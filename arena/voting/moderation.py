@@ -43,8 +43,10 @@ EXPLANATIONS = {
     "do; their votes in battles with that model are not counted.",
     INFLUENCE: "A voter, a network (one /24 or /48) or the young identities of one moved a model's rating further "
     "than votes like everyone else's could by chance (judged against the ratings of the other votes) and beyond "
-    "the cap (that model's standard error on the board, or half a standard deviation of chance); its "
-    "votes that pushed hardest were set aside, latest first, until it was within the cap. Its other votes count.",
+    "the cap (that model's standard error on the board, or half a standard deviation of chance), on the overall "
+    "board or on one emotion board (the run's details name the board); its votes that pushed hardest were set "
+    "aside, latest first, until it was within the cap, and a vote set aside on one board counts on none. Its "
+    "other votes count.",
 }
 
 

@@ -10,7 +10,9 @@ of young identities on one network that vote only when one model is on screen. H
 like real ones: most alone, a third behind 20 shared addresses (schools, offices), each leaving some battles
 unvoted. Prints the time of the read step (per-voter and per-network aggregates + first fit + tests), of the
 write step (one UPDATE per rule), what was excluded, and the false-exclusion rate: the share of honest votes the
-filters took out, overall and behind shared addresses; and a whole recompute with and without filters.
+filters took out, overall and behind shared addresses; and a whole recompute with and without filters. Every
+battle's prompt carries one or two EmoNet categories (`--prompts`, as in ratings_bench; 0 for untagged battles),
+so the influence rule judges every emotion board too.
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ from arena.db import make_engine, make_session_factory, transaction
 from arena.jobs import vote_filters
 from arena.jobs.recompute import RecomputeRequest, recompute
 from arena.migrate import upgrade
-from arena.models import Battle, Model, Vote
+from arena.models import Battle, Model, Prompt, PromptEmotion, Vote
+from arena.taxonomy import EMONET_CATEGORIES
 from ratings.simulate import simulate_voters, true_strengths
 
 OUTCOME = np.array(["model_a", "model_b", "tie", "both_bad"])
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0) -> None:
+def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0, n_prompts: int = 400) -> None:
     rng = np.random.default_rng(seed)
     theta = true_strengths(n_models, rng, spread=1.0)
     per_voter = rng.multinomial(n_votes - 1300, rng.dirichlet(np.ones(n_voters)))
@@ -67,15 +70,22 @@ def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0
     with transaction(factory) as s:
         models = [Model(slug=f"m{k:03d}", display_name=f"M{k}") for k in range(n_models)]
         s.add_all(models)
+        prompts = [Prompt(text=f"opener {p}", source="demo", content_hash=f"bench-{p}") for p in range(n_prompts)]
+        s.add_all(prompts)
         s.flush()
         ids = [m.id for m in models]
+        s.add_all(PromptEmotion(prompt_id=prompt.id, category=category) for p, prompt in enumerate(prompts)
+                  for category in _tags(p))  # fmt: skip
+        prompt_ids = [prompt.id for prompt in prompts]
+    prompt = rng.integers(0, n_prompts, len(a)) if n_prompts else None
     chunk = 20_000
     for start in range(0, len(a), chunk):
         rows = range(start, min(start + chunk, len(a)))
         with transaction(factory) as s:
             s.execute(insert(Battle), [
                 {"id": k + 1, "public_id": f"b{k + 1}", "source": "arena", "judge_key": f"v{v[k]}",
-                 "model_a_id": ids[a[k]], "model_b_id": ids[b[k]], "status": "voted", "created_at": when[k]}
+                 "model_a_id": ids[a[k]], "model_b_id": ids[b[k]], "status": "voted", "created_at": when[k],
+                 "prompt_id": None if prompt is None else prompt_ids[prompt[k]]}
                 for k in rows
             ])  # fmt: skip
             s.execute(insert(Vote), [
@@ -100,6 +110,14 @@ def populate(url: str, n_votes: int, n_voters: int, n_models: int, seed: int = 0
             for n, pair in enumerate(rng.choice(others, 2, replace=False) for _ in range(30 * 16))
         ])  # fmt: skip
     engine.dispose()
+
+
+def _tags(p: int) -> list[str]:
+    """One or two EmoNet categories per prompt, every category used (as ratings_bench tags its prompts)."""
+    tags = [EMONET_CATEGORIES[p % len(EMONET_CATEGORIES)]]
+    if p % 3 == 0 and EMONET_CATEGORIES[(p * 7 + 3) % len(EMONET_CATEGORIES)] not in tags:
+        tags.append(EMONET_CATEGORIES[(p * 7 + 3) % len(EMONET_CATEGORIES)])
+    return tags
 
 
 def _picky_cohort(rng, n_models: int, theta, *, identities: int, votes: int):
@@ -145,6 +163,10 @@ def measure(url: str, label: str) -> None:
         n_votes = s.execute(text("SELECT count(*) FROM vote")).scalar_one()
     print(f"[{label}] {n_votes:,} votes, {sum(decided.tests.values())} tests: filter read {read:.2f} s, "
           f"write {write:.2f} s; voters flagged {report.voters}, votes excluded {report.excluded}")  # fmt: skip
+    boards = getattr(decided, "board_vote_ids", None)
+    if boards is not None:
+        print(f"[{label}] emotion boards judged by the influence rule: "
+              f"{decided.influence_boards.get('boards_judged', 0)}, votes set aside there: {len(boards)}")  # fmt: skip
     _false_exclusions(reader, label)
     for filters in (settings, None, settings):
         request = RecomputeRequest(ci="sandwich", categories=("overall",), filters=filters)
@@ -176,12 +198,13 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=300_000)
     parser.add_argument("--voters", type=int, default=3000)
     parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--prompts", type=int, default=400, help="tagged prompts the battles are drawn over (0: none)")
     parser.add_argument("--postgres", help="a PostgreSQL database to use (its tables are replaced)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
         t = time.perf_counter()
-        populate(url, args.votes, args.voters, args.models)
+        populate(url, args.votes, args.voters, args.models, n_prompts=args.prompts)
         print(f"[sqlite] populated in {time.perf_counter() - t:.1f} s")
         measure(url, "sqlite")
     if args.postgres:
@@ -189,7 +212,7 @@ def main() -> None:
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
-        populate(args.postgres, args.votes, args.voters, args.models)
+        populate(args.postgres, args.votes, args.voters, args.models, n_prompts=args.prompts)
         measure(args.postgres, "postgresql")
 
 
