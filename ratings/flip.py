@@ -15,7 +15,9 @@ gap gives the approximate k.
 Then every k is confirmed by refits: the fit is redone without the chosen votes; if the pair has not swapped the
 influences are recomputed at the refitted ratings (re-linearised) and more votes are chosen the same way, and
 once it has swapped the removal is stepped back along the same sequence of votes (secant guesses, then the count
-just below) until removing k votes swaps the pair and removing the first k - 1 of them does not. The number
+just below) until removing k votes swaps the pair and removing the first k - 1 of them does not. The influences
+taken at a refit use its probabilities with the Hessian of the board's own fit (a few votes removed barely move
+the curvature, and the plan is only a proposal the refits confirm). The number
 published is that confirmed k. All the pairs of a board run in lock-step: each round is one vectorised refit
 whose rows are every pair's trial removals, fitted to convergence by chord steps with the Hessian of the board's
 own fit (removing a few votes of thousands barely changes it, so a step is one gradient and one product), with
@@ -108,6 +110,10 @@ class Problem:
         rows = np.arange(len(kinds))
         self._to_forward = sparse.csr_array((kinds.y, (rows, self.pair)), shape=shape)
         self._to_backward = sparse.csr_array((1.0 - kinds.y, (rows, self.pair)), shape=shape)
+        # Dense removals go the other way round, (pairs, kinds) sparse times (kinds, rows) dense: turning a dense
+        # (rows, kinds) array into a sparse one first cost more than the refits it fed.
+        self._from_forward = self._to_forward.T.tocsr()
+        self._from_backward = self._to_backward.T.tocsr()
         # The fit itself, from `start` (say the published ratings) when given; then the Hessian there, whose
         # inverse every refit's chord steps use.
         self.base, self._chord, self.tol, self.steps = None, None, batched.DEFAULT_TOL, None
@@ -143,9 +149,13 @@ class Problem:
 
     def data(self, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-pair wins with `removed` ((rows, kinds) counts) taken out: (rows, pairs) each."""
-        removed = sparse.csr_array(removed)  # a removal touches a few kinds of thousands
-        forward = self.forward[None] - (removed @ self._to_forward).toarray()
-        backward = self.backward[None] - (removed @ self._to_backward).toarray()
+        if sparse.issparse(removed):
+            forward = self.forward[None] - (removed @ self._to_forward).toarray()
+            backward = self.backward[None] - (removed @ self._to_backward).toarray()
+            return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
+        removed = np.asarray(removed, dtype=np.float64).T
+        forward = self.forward[None] - (self._from_forward @ removed).T
+        backward = self.backward[None] - (self._from_backward @ removed).T
         return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
 
     def fit(self, removed: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
@@ -183,18 +193,23 @@ class Problem:
         active = np.arange(theta.shape[0])
         previous = np.full(len(active), np.inf)
         slow = []
+        # The rows still stepping, kept compact (indexing every row's pairs at each step cost more than the step);
+        # the wins' own per-model sums do not change with theta.
+        tot, won, t = total, self.layout.per_model(forward), theta.copy()
         for _ in range(self.steps or _MAX_CHORD):
-            t = theta[active]
             p = expit(self.layout.gaps(t))
-            gradient = self.layout.per_model(total[active] * p - forward[active])
+            gradient = self.layout.per_model(tot * p) - won
             if self.prior is not None:
                 gradient = gradient + (t - self.prior[0]) @ self.prior[1]
             step = -gradient @ self._chord
             size = np.max(np.abs(step), axis=1)
             ok = size <= _CHORD_CONTRACTION * previous
-            theta[active[ok]] += step[ok]
+            t[ok] += step[ok]
+            theta[active[ok]] = t[ok]
             slow.append(active[~ok])
             keep = ok & (size >= self.tol)
+            if not keep.all():
+                tot, won, t = tot[keep], won[keep], t[keep]
             active, previous = active[keep], size[keep]
             if len(active) == 0:
                 break
@@ -214,18 +229,14 @@ class Problem:
                                           max_iter=100_000)  # fmt: skip
         return theta - theta.mean()
 
-    def gap_change(self, theta: np.ndarray, removed: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    def gap_change(self, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         """Per row: the predicted change of theta[upper] - theta[lower] per vote of each kind removed, at the fit
-        theta of the data less `removed`: (rows, kinds)."""
-        forward, backward = self.data(removed)
+        theta (of the data less some removal): (rows, kinds)."""
         p = expit(self.layout.gaps(theta))
-        hessian = self.layout.laplacian((forward + backward) * p * (1 - p))
-        hessian = batched.definite(hessian) if self.prior is None else hessian + self.prior[1]
-        rows = theta.shape[0]
-        target = np.zeros((rows, self.layout.n))
-        target[np.arange(rows), upper] += 1.0
-        target[np.arange(rows), lower] -= 1.0
-        u = np.linalg.solve(hessian, target[..., None])[..., 0]  # H^-1 (e_i - e_j), H symmetric
+        # H^-1 (e_i - e_j) with the Hessian of the board's own fit (the chord steps' inverse): the probabilities
+        # are those at the refit, the curvature barely moves with a few votes, and the plan is only a proposal
+        # that the refits confirm. A Hessian per row and its solve cost as much as the refits themselves.
+        u = self._chord[upper] - self._chord[lower]
         s = self.layout.gaps(u)[:, self.pair]
         return (p[:, self.pair] - self.kinds.y) * s
 
@@ -312,7 +323,7 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
         owners, counts = [], []
         grow = np.flatnonzero(extending)
         if len(grow):
-            change = problem.gap_change(theta_lo[grow], removed[grow], upper[grow], lower[grow])
+            change = problem.gap_change(theta_lo[grow], upper[grow], lower[grow])
             available = problem.kinds.count[None] - removed[grow]
             shortlist = _shortlist(change, available)
             for row, q in enumerate(grow.tolist()):
@@ -372,7 +383,7 @@ def greedy_refits(problem: Problem, upper: int, lower: int, gap: float | None = 
         if len(available) == 0:
             return -1
         if candidates is not None and len(available) > candidates:
-            change = problem.gap_change(theta[None], removed[None], np.array([upper]), np.array([lower]))[0]
+            change = problem.gap_change(theta[None], np.array([upper]), np.array([lower]))[0]
             available = available[np.argsort(change[available], kind="stable")[:candidates]]
         rows = np.repeat(removed[None], len(available), axis=0)
         rows[np.arange(len(available)), available] += 1

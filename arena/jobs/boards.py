@@ -19,10 +19,11 @@ from ratings.leaderboard import Leaderboard, RatingParams, from_posterior, rate
 from ratings.outcomes import OUTCOME_CODES, PairOutcomes
 
 GROUPS = "groups"
-# Votes to flip on the emotion boards: for the top pair only (#1 and #2, what the board's sentence says), each
-# confirmed by converged refits like every pair of the overall board. Every neighbour pair of all 47 emotion boards
-# added about 4 s to a 300,000-vote recompute (3.7 s before); the top pairs add little (README, "Votes to flip").
-EMOTION_FLIP_PAIRS = 1
+# Votes to flip on the emotion boards: every neighbour pair (None: no cut), each confirmed by converged refits like
+# the overall board's. Every pair of all 47 boards once added about 4 s to a 300,000-vote recompute, and only #1 and
+# #2 were worked out; refits that keep their rows compact, removals summed per pair by a sparse product and the
+# plans' influences taken with the board's own Hessian brought it to about 2 s of CPU (README, "Votes to flip").
+EMOTION_FLIP_PAIRS = None
 CATEGORIES = "categories"
 
 

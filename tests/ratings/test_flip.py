@@ -49,7 +49,7 @@ def test_the_influence_function_predicts_one_removal(both_bad):
     theta = bt.fit(outcomes.win_matrix(both_bad), ALPHA)
     assert np.max(np.abs(problem.base - theta)) < 1e-6  # the same objective as the engine's choix fit
     upper, lower = flip.neighbours(theta, np.arange(12))
-    change = problem.gap_change(problem.base[None], np.zeros((1, len(problem.kinds))), upper[:1], lower[:1])[0]
+    change = problem.gap_change(problem.base[None], upper[:1], lower[:1])[0]
     for k in np.argsort(change)[:5]:  # the five most gap-reducing kinds
         removed = np.zeros(len(problem.kinds))
         removed[k] = 1
