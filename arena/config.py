@@ -48,6 +48,10 @@ MIN_POW_DIFFICULTY, MAX_POW_DIFFICULTY = 2, 10_000_000
 # Each exchange resends the whole conversation: beyond twenty a call's context (and a phone's scroll) outgrows what
 # one visitor's contest is for.
 MAX_LIVE_TURNS = 20
+# Repeated battles: the site's default share, and the most allowed (the bound: repeats are votes that
+# never count, so every one spends a visitor's time on the agreement study instead of the board).
+DEFAULT_REPEAT_SHARE = 0.02
+MAX_REPEAT_SHARE = 0.02
 # One plain address, so the privacy page can put it in a mailto: link as it is.
 CONTACT_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z]{2,}")
 
@@ -110,6 +114,10 @@ class Settings:
     # How battles pick their pair of models: "uniform", or "active" (the pair weights the latest rating run stored:
     # pairs whose votes would shrink the intervals most, every eligible pair kept possible).
     sampling: str = "uniform"
+    # The share of battles (at most MAX_REPEAT_SHARE) that show a pair of replies already voted on again, sides
+    # swapped, to the same visitor or another: how far people agree (arena/voting/repeats.py). Never counted.
+    # The site's default is 0.02 (from_env); 0 here, so embedders and tests draw only fresh battles unless asked.
+    repeat_share: float = 0.0
     # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_hops: int = 0
     # The terms a visitor accepts once before their first vote; a new version asks everyone again.
@@ -192,6 +200,7 @@ class Settings:
             filter_alpha=_env_float("ARENA_FILTER_ALPHA", cls.filter_alpha),
             provisional_votes=_env_int("ARENA_PROVISIONAL_VOTES", cls.provisional_votes),
             sampling=os.environ.get("ARENA_SAMPLING", cls.sampling).strip().lower() or cls.sampling,
+            repeat_share=_env_float("ARENA_REPEAT_SHARE", DEFAULT_REPEAT_SHARE),
             max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
             contact_email=(os.environ.get("ARENA_CONTACT_EMAIL") or "").strip() or None,
         )
@@ -240,6 +249,8 @@ class Settings:
             raise ConfigError("ARENA_MAX_BODY_BYTES must be at least 1024 (a vote form is a few hundred bytes)")
         if self.sampling not in ("uniform", "active"):
             raise ConfigError("ARENA_SAMPLING must be uniform or active")
+        if not 0 <= self.repeat_share <= MAX_REPEAT_SHARE:
+            raise ConfigError(f"ARENA_REPEAT_SHARE must be 0 (off) to {MAX_REPEAT_SHARE} (a share of battles)")
         if self.provisional_votes < 0:
             raise ConfigError("ARENA_PROVISIONAL_VOTES must be 0 or more")
         if self.live_network_daily_budget_usd is None and self.live_daily_budget_usd is not None:

@@ -74,6 +74,7 @@ class GunicornServer:
             ARENA_RATE_LIMIT_ENABLED="0",
             ARENA_MIN_DWELL_MS="0",
             ARENA_COUNT_UNVERIFIED="1",
+            ARENA_REPEAT_SHARE="0",
             PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         )
         env.update(self.extra_env)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from arena.cli.common import BadInput, database_option, print_json, progress_bar, session_factory, split_values
@@ -156,14 +158,29 @@ def judge_group(
 
 @judge_group.command("agreement")
 @database_option
-@click.option("--judge-model", "judge", required=True, help="Slug of the judge whose scores to compare.")
+@click.option("--judge-model", "judge", help="Slug of the judge whose scores to compare (not with --llmfao).")
+@click.option("--suite", is_flag=True, help="Every measure: accuracy with and without ties, Brier, rank "
+              "correlations, separability, swap flip rate, self-family preference, each with an interval.")  # fmt: skip
+@click.option("--llmfao", "llmfao_dir", type=click.Path(path_type=Path),
+              help="With --suite: LLMFAO's folder (crowd-comparisons.csv, gpt4-crowd-comparisons.csv) instead of "
+              "the site's votes.")  # fmt: skip
 @click.option("--bootstrap", "rounds", default=2000, show_default=True, type=click.IntRange(10, 100_000))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def judge_agreement_command(database_url, judge, rounds, seed, as_json) -> None:
+def judge_agreement_command(database_url, judge, suite, llmfao_dir, rounds, seed, as_json) -> None:
     """How often the judge's preferred reply (higher overall score) matches the human vote: accuracy and Cohen's
     kappa with 95% bootstrap intervals. `decisive`: votes for A or B (a judge tie counts as a miss);
-    `three_way`: all votes, both_bad read as a tie."""
+    `three_way`: all votes, both_bad read as a tie. With --suite, the whole set of measures
+    (ratings/judge_suite.py) and the human ceiling beside them."""
+    if llmfao_dir is not None and not suite:
+        raise BadInput("--llmfao needs --suite")
+    if llmfao_dir is not None and judge:
+        raise BadInput("--llmfao measures LLMFAO's own judge (GPT-4): leave out --judge-model")
+    if not judge and llmfao_dir is None:
+        raise BadInput("--judge-model SLUG is required (or --suite --llmfao DIR)")
+    if suite:
+        _judge_suite(database_url, judge, llmfao_dir, rounds, seed, as_json)
+        return
     from arena.llm.judging import judge_agreement
 
     with session_factory(database_url)() as session:
@@ -181,6 +198,66 @@ def judge_agreement_command(database_url, judge, rounds, seed, as_json) -> None:
         kappa = "undefined" if stats["kappa"] is None else f"{stats['kappa']:.3f}"
         click.echo(f"  {view:<10} n={stats['n']:<6} accuracy {stats['accuracy']:.3f} {_ci(stats['accuracy_ci'])}  "
                    f"kappa {kappa} {_ci(stats['kappa_ci'])}")  # fmt: skip
+
+
+SUITE_LINES = (
+    ("accuracy", "accuracy, with ties"),
+    ("accuracy_without_ties", "accuracy, without ties"),
+    ("brier", "Brier score (lower is better)"),
+    ("board_spearman", "board rank correlation, Spearman"),
+    ("board_kendall", "board rank correlation, Kendall"),
+    ("row_spearman", "row-wise rank correlation"),
+    ("separability", "separability of the judge's board"),
+    ("separability_humans", "separability of the human board"),
+    ("swap_flip_rate", "flip rate when the replies are swapped"),
+    ("self_family_preference", "self-family preference (judge minus humans)"),
+)
+HUMAN_LINES = (
+    ("agreement", "human-human agreement, with ties"),
+    ("agreement_decisive", "human-human agreement, without ties"),
+    ("ceiling", "ceiling for any judge, with ties"),
+    ("ceiling_decisive", "ceiling for any judge, without ties"),
+    ("ceiling_bound", "model-free bound on the ceiling, with ties"),
+    ("ceiling_bound_decisive", "model-free bound on the ceiling, without ties"),
+)
+
+
+def _judge_suite(database_url, judge, llmfao_dir, rounds, seed, as_json) -> None:
+    from arena.jobs.judge_suite import SuiteInputError, llmfao_suite, site_suite
+
+    try:
+        if llmfao_dir is not None:
+            result = llmfao_suite(llmfao_dir, rounds=rounds, seed=seed)
+        else:
+            with session_factory(database_url)() as session:
+                result = site_suite(session, judge, rounds=rounds, seed=seed)
+    except SuiteInputError as exc:
+        raise BadInput(str(exc)) from exc
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"{result['judge']} on {result['source']}: {result['items']} pairs, {result['votes']} human votes, "
+               f"{result.get('models', 0)} models; 95% bootstrap intervals ({rounds} rounds)")  # fmt: skip
+    if not result["items"]:
+        click.echo(f"  {result['reason']}")
+        return
+    for key, label in SUITE_LINES:
+        click.echo("  " + _suite_line(label, result[key]))
+    if "humans" in result:
+        click.echo(f"humans: {result['humans']['items']} pairs voted by two or more people")
+        for key, label in HUMAN_LINES:
+            click.echo("  " + _suite_line(label, result["humans"][key]))
+
+
+def _suite_line(label: str, metric: dict) -> str:
+    if metric["value"] is None:
+        return f"{label:<46} not available: {metric.get('reason', 'too few data')}"
+    extra = ""
+    if "always_half" in metric:
+        extra = f"  (always 1/2: {metric['always_half']:.3f})"
+    if "judge_share" in metric:
+        extra = f"  (judge {metric['judge_share']:.3f}, humans {metric['human_share']:.3f})"
+    return f"{label:<46} {metric['value']:.3f} {_ci(metric['ci'])}  n={metric['n']}{extra}"
 
 
 def _ci(bounds) -> str:

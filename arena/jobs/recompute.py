@@ -20,7 +20,7 @@ from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
-from arena.jobs import boards, provenance, run_rows, sessions, summary, vote_filters
+from arena.jobs import boards, provenance, reliability, run_rows, sessions, summary, vote_filters
 from arena.jobs.snapshots import OVERALL, TURN_BOARDS, RecomputeError, resolve_board, resolve_category
 from arena.models import Battle, Conversation, Model, PromptEmotion, RatingRun, Vote, utcnow
 from arena.voting.moderation import exclusions
@@ -228,6 +228,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         counts = {family: counted[family] for family in sorted(families)}
         voters = counted_voters(session) if request.ci == "cluster" else None
         seen = provenance.measure(session)
+        repeats = reliability.read(session)
     if overall is None:
         raise RecomputeError("no counted votes between at least two models to rate")
     # 2. Fit: no transaction open. The overall board first: every emotion board borrows from its votes.
@@ -273,6 +274,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             for r in fitted.values() if r.tau is not None
         },
         "provenance": seen,
+        # Repeated battles: how far people agree and the ceiling a judge can be held to (null without repeats).
+        "reliability": reliability.measure(*repeats, overall_ids, overall_board.theta, seed=request.seed),
     }  # fmt: skip
     weights = summary.pair_weights(overall_board, overall_ids, overall_outcomes, request.alpha, request.both_bad)
     # 3. Write: the run, all its ratings and its pair weights in one transaction.

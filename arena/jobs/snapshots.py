@@ -84,3 +84,16 @@ def run_ratings(session: Session, run_id: int, category: str = OVERALL) -> list[
 def latest_analysis(session: Session, category: str = OVERALL) -> AnalysisRun | None:
     runs = session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()))
     return next((r for r in runs if r.params.get("category") == category), None)
+
+
+def latest_reliability(session: Session) -> dict | None:
+    """The newest overall run's repeat measures (run summary `reliability`, null without repeats) with the run's
+    id and time; None when no run exists."""
+    run = latest_run(session)
+    if run is None:
+        return None
+    return {
+        "run_id": run.id,
+        "computed_at": run.finished_at.isoformat() if run.finished_at else None,
+        "reliability": (run.summary or {}).get("reliability"),
+    }

@@ -16,6 +16,12 @@ TOO_FAST = "too_fast"
 # script that did not pay for its identity.
 UNVERIFIED = "unverified"
 
+# A repeat of an earlier battle (arena/voting/repeats.py): kept to measure how far people agree, never counted,
+# so a pair of replies shown twice weighs once on the board and a visitor shown a pair again gains no second vote.
+REPEAT = "repeat"
+# Reasons an admin cannot undo: counting them would count one battle twice.
+NEVER_REINCLUDED = frozenset({REPEAT})
+
 # Reasons set by the recompute job's vote-quality filters (arena/jobs/vote_filters.py). They live here, with
 # their explanations, so the admin pages never import the filters' statistics (numpy, scipy, choix).
 DAILY_CAP = "daily_cap"
@@ -41,6 +47,8 @@ EXPLANATIONS = {
     YOUNG_COHORT: "Young identities from one network (each with too few votes to be judged alone) that voted when "
     "a given model was on screen and left the other battles, which only someone who recognises the replies can "
     "do; their votes in battles with that model are not counted.",
+    REPEAT: "A battle shown again to measure how far people agree (ARENA_REPEAT_SHARE): its original already "
+    "counts, so the repeat never does and cannot be re-included.",
     INFLUENCE: "A voter, a network (one /24 or /48) or the young identities of one moved a model's rating further "
     "than votes like everyone else's could by chance (judged against the ratings of the other votes) and beyond "
     "the cap (that model's standard error on the board, or half a standard deviation of chance), on the overall "
@@ -101,7 +109,9 @@ def exclusions(session: Session) -> list[tuple[str | None, int]]:
 
 def reinclude(session: Session, reason: str) -> int:
     """Count again every vote excluded for `reason` (from the next rating run on); returns how many. The votes
-    are marked re-included, so the recompute job's filters never exclude them again."""
+    are marked re-included, so the recompute job's filters never exclude them again. Repeats are never counted."""
+    if reason in NEVER_REINCLUDED:
+        return 0
     return session.execute(
         update(Vote)
         .where(Vote.counts_for_leaderboard.is_(False), Vote.exclusion_reason == reason)

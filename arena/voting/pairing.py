@@ -56,6 +56,8 @@ class Draw:
     # A transcript battle: both replies' whole imported conversations, and the scenario they share.
     conversation: BattleConversation | None = None
     scenario: str | None = None
+    # A repeat (arena/voting/repeats.py): the id of the battle whose pair of replies it shows again.
+    repeat_of: int | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 from arena.models import OUTCOMES, Battle, Conversation, Model, Prompt, Reply, UTCDateTime, VisitorProof, Vote, utcnow
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
-from arena.voting.moderation import TOO_FAST, UNVERIFIED
+from arena.voting.moderation import REPEAT, TOO_FAST, UNVERIFIED
 from arena.voting.pairing import Draw
 from arena.voting.retired_keys import RetiredKey, digest, is_retired_clause
 
@@ -92,6 +92,8 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
     meta = {IDENTITY_LEAK: draw.identity_leak} if draw.identity_leak else {}
     if draw.conversation is not None:
         meta[TURNS_SHOWN] = draw.conversation.turns
+    if draw.repeat_of is not None:
+        meta[REPEAT_OF] = draw.repeat_of
     stored = session.connection().execute(
         _INSERT_BATTLE,
         {
@@ -105,7 +107,8 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
             "model_b_id": draw.model_b_id,
             "judge_key": judge_key,
             "judge_key_digest": digest(judge_key) if judge_key else "",
-            "sampling_prob": draw.probability,
+            # A repeat was not drawn by the pair-and-message draw: it has no such probability.
+            "sampling_prob": None if draw.repeat_of is not None else draw.probability,
             "status": "open",
             "created_at": now,
             "expires_at": now + ttl,
@@ -172,6 +175,8 @@ _INSERT_VOTE = insert(Vote.__table__)
 # Battle.meta key: the exchanges a multi-turn battle shows now (absent: one). Set when a transcript battle is drawn
 # and after each completed exchange of a live conversation; copied to Vote.turns by the vote.
 TURNS_SHOWN = "turns"
+# Battle.meta key of a repeat: the id of the battle whose pair of replies it shows again (arena/voting/repeats.py).
+REPEAT_OF = "repeat_of"
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,9 @@ def cast_vote(
     # (The replies were checked when the battle was drawn or, live, completed; a leak is in its metadata.)
     leaked = IDENTITY_LEAK in (claimed.meta or {})
     exclusion = IDENTITY_LEAK if leaked else TOO_FAST if dwell_ms < min_dwell_ms else None if verified else UNVERIFIED
+    if exclusion is None and REPEAT_OF in (claimed.meta or {}):
+        # A repeat never counts (its original does): the pair weighs once, and the visitor gains no second vote.
+        exclusion = REPEAT
     try:
         session.connection().execute(
             _INSERT_VOTE,
@@ -271,8 +279,14 @@ def cast_vote(
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
     return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
-                  outcome, exclusion, names_shown=verified,
+                  outcome, _shown_reason(exclusion), names_shown=verified,
                   turns=(claimed.meta or {}).get(TURNS_SHOWN), source=claimed.source)  # fmt: skip
+
+
+def _shown_reason(reason: str | None) -> str | None:
+    """What the reveal says of a vote's exclusion: nothing for a repeat, which must look like any battle (a voter
+    told which battles are repeats would learn to answer them consistently)."""
+    return None if reason == REPEAT else reason
 
 
 def _reveal_statement():
@@ -313,6 +327,6 @@ def find_reveal(session: Session, public_id: str, *, count_unverified: bool = Fa
     row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
     if row is None:
         return None
-    *fields, paid, meta, source = row
-    return Reveal(*fields, names_shown=bool(paid) or count_unverified, turns=(meta or {}).get(TURNS_SHOWN),
-                  source=source)  # fmt: skip
+    *fields, reason, paid, meta, source = row
+    return Reveal(*fields, _shown_reason(reason), names_shown=bool(paid) or count_unverified,
+                  turns=(meta or {}).get(TURNS_SHOWN), source=source)  # fmt: skip

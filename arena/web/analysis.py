@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 
 from arena.jobs.leaderboard import TABS
-from arena.jobs.snapshots import OVERALL, RecomputeError, latest_analysis, resolve_category
+from arena.jobs.snapshots import OVERALL, RecomputeError, latest_analysis, latest_reliability, resolve_category
 from arena.web import htmx, read_session
 from arena.web.charts import responsive_scatter, responsive_whiskers
 from arena.web.study import SHORT, Effect, effects, fmt_points
@@ -50,6 +50,37 @@ def _charts(result: dict, found: list[Effect]) -> dict:
     return {"forest": forest, "win_rate": win_rate, "eq_plot": eq_plot, "effects": found}
 
 
+def _pct(estimate: dict) -> str:
+    low, high = estimate["ci"]
+    interval = f" (95% interval {low:.0%} to {high:.0%})" if low is not None else ""
+    return f"{estimate['value']:.0%}{interval}"
+
+
+def agreement_words(found: dict | None) -> list[str] | None:
+    """The repeats' measures in plain sentences for /analysis; None before any repeat was voted on."""
+    rel = (found or {}).get("reliability")
+    if not rel:
+        return None
+    words = [f"A few battles ({rel['repeats']} so far) show a pair of replies again, sides swapped, to the same "
+             "person or to someone else, to measure how far people agree. Those votes never count on the "
+             "leaderboard: the first vote on a pair already does."]  # fmt: skip
+    if rel["agreement"]["value"] is not None:
+        words.append(f"Two different people given the same two replies give the same answer "
+                     f"{_pct(rel['agreement'])} of the time (ties and \"both are bad\" counted as one answer); "
+                     f"when both picked a reply, they picked the same one {_pct(rel['agreement_decisive'])} of the "
+                     f"time ({rel['items']} pairs of replies).")  # fmt: skip
+    if rel["ceiling"]["value"] is not None:
+        words.append(f"So no AI judge can be expected to match a person's vote more than about "
+                     f"{_pct(rel['ceiling'])} of the time, or {_pct(rel['ceiling_decisive'])} on the votes that "
+                     "picked a reply: a judge claiming more agrees with people better than they agree with each "
+                     "other.")  # fmt: skip
+    if rel["self_consistency"]["value"] is not None:
+        words.append(f"Shown the same two replies again later, people give the same answer as before "
+                     f"{_pct(rel['self_consistency'])} of the time ({rel['self_repeats']} repeats by "
+                     f"{rel['voters_total']} people).")  # fmt: skip
+    return words
+
+
 @bp.get("/analysis")
 def analysis():
     try:
@@ -65,6 +96,7 @@ def analysis():
         category=category,
         fmt_points=fmt_points,
         short_names=SHORT,
+        agreement_words=agreement_words(latest_reliability(read_session())) if category == OVERALL else None,
         **(_charts(result, effects(result)) if result else {}),
     )
     if htmx:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from arena.jobs.leaderboard import snapshot
-from arena.jobs.snapshots import OVERALL, NoSuchBoard, RecomputeError
+from arena.jobs.snapshots import OVERALL, NoSuchBoard, RecomputeError, latest_reliability
 from arena.web import read_session
 from arena.web.openapi import openapi_document
 
@@ -29,6 +29,14 @@ def leaderboard():
     if board is None:
         return error(404, "no rating snapshot for this category yet; run `arena ratings recompute`")
     return jsonify(board.as_json())
+
+
+@bp.get("/reliability")
+def reliability():
+    found = latest_reliability(read_session())
+    if found is None:
+        return error(404, "no rating snapshot yet; run `arena ratings recompute`")
+    return jsonify(found)
 
 
 @bp.get("/openapi.json")

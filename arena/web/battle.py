@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.message_emotion import message_emotion
 from arena.voting.my_ranking import MIN_VOTES, count_own_votes
 from arena.voting.pairing import Draw, NoBattleAvailable, seen_prompt_ids
+from arena.voting.repeats import draw_repeat
 from arena.voting.retired_keys import RetiredKey
 from arena.voting.terms import TermsNotAccepted
 from arena.voting.voting import (
@@ -130,13 +132,27 @@ def _start_battle(ttl: timedelta) -> tuple[Draw, str]:
         return _store_battle(ttl)
 
 
+def _draw(session, pool) -> Draw:
+    """A fresh draw or, at the rate ARENA_REPEAT_SHARE sets, a repeat of a battle already voted on."""
+    share = current_app.extensions["arena.settings"].repeat_share
+    key = existing_visitor_key()
+    if share > 0 and _chance.random() < share:
+        repeat = draw_repeat(session, key, _chance)
+        if repeat is not None:
+            return repeat
+    return pool.draw(session, seen=seen_prompt_ids(session, key))
+
+
+_chance = random.SystemRandom()
+
+
 def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
     pool = current_app.extensions["arena.pairing"]
     if current_app.extensions["arena.engine"].dialect.name == "sqlite":
         # The draw in its own short read transaction, ended before the write: the write lock is then held for the
         # insert alone, and no open reader holds back the WAL checkpoint (which made every commit pay for one).
         with current_app.extensions["arena.read_session_factory"]() as read:
-            draw = pool.draw(read, seen=seen_prompt_ids(read, existing_visitor_key()))
+            draw = _draw(read, pool)
         db = db_session()
         public_id = create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
         db.commit()
@@ -144,7 +160,7 @@ def _store_battle(ttl: timedelta) -> tuple[Draw, str]:
     # Elsewhere each statement is its own transaction: the draw only reads and the insert is one statement, so a
     # BEGIN and a COMMIT would only add two round trips to the database on every page view.
     with current_app.extensions["arena.autocommit_session_factory"]() as db:
-        draw = pool.draw(db, seen=seen_prompt_ids(db, existing_visitor_key()))
+        draw = _draw(db, pool)
         if draw.conversation is None:
             return draw, create_battle(db, draw, judge_key=visitor_key(), ttl=ttl)
     # A transcript battle is two rows (the battle and its conversation): one transaction, or neither.

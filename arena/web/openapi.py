@@ -233,6 +233,80 @@ _LEADERBOARD = {
 }
 
 
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_ESTIMATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["n", "value", "ci"],
+    "properties": {
+        "n": {"type": "integer", "minimum": 0, "description": "Items (pairs of replies) or repeats it rests on."},
+        "value": {**_NUMBER_OR_NULL, "description": "The share (0..1); null when there is nothing to measure."},
+        "ci": {
+            "type": "array",
+            "items": _NUMBER_OR_NULL,
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "95% bootstrap interval.",
+        },  # fmt: skip
+    },
+}
+_ESTIMATE_REF = {"$ref": "#/components/schemas/Estimate"}
+_RELIABILITY_ESTIMATES = {
+    "agreement": "Share of pairs of votes by different visitors on the same pair of replies that agree (tie and "
+    "both bad one label).",
+    "agreement_decisive": "The same over pairs where both votes chose a side.",
+    "ceiling": "The most any judge can agree with one visitor's vote, on average (model estimate).",
+    "ceiling_decisive": "The same for a judge scored on the votes that chose a side.",
+    "ceiling_bound": "A bound on the ceiling that holds whatever the votes' distribution.",
+    "ceiling_bound_decisive": "The same on votes that chose a side.",
+    "self_consistency": "Share of repeats to the same visitor (sides swapped) with the same verdict as before.",
+    "self_consistency_decisive": "The same over repeats where both votes chose a side.",
+}
+_RELIABILITY = {
+    "type": "object",
+    "required": ["repeats", "self_repeats", "items", "pairs", *_RELIABILITY_ESTIMATES, "voters", "voters_total"],
+    "properties": {
+        "repeats": {"type": "integer", "minimum": 0, "description": "Voted repeats whose original counts."},
+        "self_repeats": {"type": "integer", "minimum": 0, "description": "Of them, shown to the same visitor."},
+        "items": {"type": "integer", "minimum": 0, "description": "Pairs of replies voted by two or more people."},
+        "pairs": {"type": "integer", "minimum": 0, "description": "Pairs of votes by different people."},
+        **{name: {**_ESTIMATE_REF, "description": text} for name, text in _RELIABILITY_ESTIMATES.items()},
+        "voters": {
+            "type": "array",
+            "description": "Each visitor's self-consistency (no identity), most repeats first; at most 200.",
+            "items": {
+                "type": "object",
+                "required": ["repeats", "agreed", "rate", "ci"],
+                "properties": {
+                    "repeats": {"type": "integer", "minimum": 1},
+                    "agreed": {"type": "integer", "minimum": 0},
+                    "rate": {"type": "number"},
+                    "ci": {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "description": "95% Wilson interval.",
+                    },  # fmt: skip
+                },
+            },
+        },
+        "voters_total": {"type": "integer", "minimum": 0},
+        "model": {"type": "object", "description": "The fitted scale, spread and Davidson tie parameter nu."},
+    },
+}
+_RELIABILITY_SNAPSHOT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["run_id", "computed_at", "reliability"],
+    "properties": {
+        "run_id": {"type": "integer"},
+        "computed_at": {"type": ["string", "null"]},
+        "reliability": {"oneOf": [{"$ref": "#/components/schemas/Reliability"}, {"type": "null"}]},
+    },
+}
+
+
 def openapi_document() -> dict:
     categories = [*TABS, *TURN_BOARDS, *EMONET_CATEGORIES]
     return {
@@ -290,6 +364,21 @@ def openapi_document() -> dict:
                     },
                 }
             },
+            "/api/reliability": {
+                "get": {
+                    "operationId": "getReliability",
+                    "summary": "How far people agree on the same two replies, and the most a judge could agree",
+                    "description": "From repeated battles (ARENA_REPEAT_SHARE): the same pair of replies shown "
+                    "again, sides swapped, to the same visitor (self-consistency) or to others (human-human "
+                    "agreement); measured by the newest recompute. `reliability` is null until some repeat was "
+                    "voted on.",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/ReliabilitySnapshot"}, "The newest measures."),
+                        "404": _json(_ERROR, "No rating snapshot yet."),
+                        "default": _json(_ERROR, "Any other error, with its reason."),
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "operationId": "getOpenApiDocument",
@@ -311,6 +400,9 @@ def openapi_document() -> dict:
                 },
                 "Rating": _RATING,
                 "Leaderboard": _LEADERBOARD,
+                "Estimate": _ESTIMATE,
+                "Reliability": _RELIABILITY,
+                "ReliabilitySnapshot": _RELIABILITY_SNAPSHOT,
             }
         },
     }
