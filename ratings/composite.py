@@ -86,6 +86,19 @@ class Source:
         return replace(self, i=self.i[keep], j=self.j[keep], y=self.y[keep], count=self.count[keep],
                        cluster=self.cluster[keep], gap=gap)  # fmt: skip
 
+    def aggregated(self) -> Source:
+        """One row per ordered pair (i, j): the likelihood, its gradient and Hessian depend only on the counts and
+        the count-weighted targets per pair, so the fits run on these (the sandwich's B needs the clusters)."""
+        if not len(self):
+            return self
+        span = int(max(self.i.max(), self.j.max())) + 1
+        keys, inverse = np.unique(self.i * span + self.j, return_inverse=True)
+        count = np.bincount(inverse, self.count, len(keys))
+        target = np.bincount(inverse, self.count * self.y, len(keys))
+        y = np.divide(target, count, out=np.full(len(keys), 0.5), where=count > 0)
+        return replace(self, i=keys // span, j=keys % span, y=np.clip(y, 0.0, 1.0), count=count,
+                       cluster=np.full(len(keys), -1, dtype=np.int64), gap=None)  # fmt: skip
+
     @property
     def observations(self) -> float:
         return float(self.count.sum())
@@ -262,6 +275,7 @@ def _solve(n: int, sources: list[Source], alpha: float, tol: float = 1e-11, max_
     theta = bt.fit(w, alpha)
     if not scale:
         return theta
+    active = [s.aggregated() for s in active]
     x = np.r_[theta, np.ones(len(scale))]
     value, grad, hess, _ = _derivatives(x, n, active, scale, alpha)
     for _ in range(max_iter):
@@ -352,13 +366,17 @@ def fit(
 
 
 def _restrict(source: Source, local: dict[int, int]) -> Source:
-    inside = np.array([a in local and b in local for a, b in zip(source.i.tolist(), source.j.tolist(), strict=True)],
-                      dtype=bool)  # fmt: skip
-    s = source.subset(inside)
-    lookup = np.vectorize(local.__getitem__, otypes=[np.int64])
-    i = lookup(s.i) if len(s) else s.i
-    j = lookup(s.j) if len(s) else s.j
-    return replace(s, i=i, j=j)
+    """The source's observations between the models of `local`, renumbered by it."""
+    if not len(source):
+        return source
+    span = int(max(source.i.max(), source.j.max(), max(local))) + 1
+    lookup = np.full(span, -1, dtype=np.int64)
+    lookup[list(local)] = list(local.values())
+    i, j = lookup[source.i], lookup[source.j]
+    inside = (i >= 0) & (j >= 0)
+    if inside.all() and np.array_equal(i, source.i) and np.array_equal(j, source.j):
+        return source
+    return replace(source.subset(inside), i=i[inside], j=j[inside])
 
 
 def folds_by_voter(human: Source, k: int, seed: int = 0) -> np.ndarray:
