@@ -22,7 +22,7 @@ THETA = np.array([0.9, 0.5, 0.2, -0.1, -0.5, -1.0])
 PROMPTS = 30
 
 
-def _arena(session_factory, judged: bool = True, seed: int = 4):
+def judged_arena(session_factory, judged: bool = True, seed: int = 4):
     """Six models answering 30 messages, 400 votes by 40 voters (BT outcomes, some ties and both-bad votes that
     fall more on weaker models), and a judge of the openai family that scored every reply."""
     rng = np.random.default_rng(seed)
@@ -63,7 +63,7 @@ def _recompute(session_factory):
 
 
 def test_the_recompute_stores_a_composite_board_and_the_acceptable_replies(session_factory, client):
-    _arena(session_factory)
+    judged_arena(session_factory)
     result = _recompute(session_factory)
     with session_factory() as s:
         run = s.get(RatingRun, result.run_id)
@@ -100,7 +100,7 @@ def test_the_recompute_stores_a_composite_board_and_the_acceptable_replies(sessi
 
 
 def test_the_services_read_at_judge_weight_zero_is_the_stored_human_board(session_factory):
-    _arena(session_factory)
+    judged_arena(session_factory)
     result = _recompute(session_factory)
     with session_factory() as s:
         ids = [m for (m,) in s.execute(select(Model.id).where(Model.slug.in_(SLUGS)).order_by(Model.slug))]
@@ -112,7 +112,7 @@ def test_the_services_read_at_judge_weight_zero_is_the_stored_human_board(sessio
 
 
 def test_without_judge_scores_there_is_no_composite_board(session_factory, client):
-    _arena(session_factory, judged=False)
+    judged_arena(session_factory, judged=False)
     result = _recompute(session_factory)
     with session_factory() as s:
         assert "composite" not in s.get(RatingRun, result.run_id).summary
