@@ -135,4 +135,4 @@ def acceptable(outcomes: PairOutcomes) -> grounded.GroundedFit:
 
 
 def grounded_summary(fit: grounded.GroundedFit) -> dict:
-    return {"both_bad_votes": fit.both_bad_votes, "measured": fit.measured, "ties": "half"}
+    return {"both_bad_votes": fit.both_bad_votes, "measured": fit.measured, "tie_reading": "half"}

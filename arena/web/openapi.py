@@ -248,7 +248,7 @@ _LEADERBOARD = {
         "grounded": {
             "type": ["object", "null"],
             "description": "The run's grounded fit: both_bad_votes, measured (some both-bad vote fixed the "
-            "absolute scale; without, acceptable_reply is close to 1 for every model and says nothing), ties "
+            "absolute scale; without, acceptable_reply is close to 1 for every model and says nothing), tie_reading "
             "('half': a tie is half a win each way, as on the board). Null for runs from before it.",
         },
         "composite": {
