@@ -129,6 +129,20 @@ def _half_ties(beta: np.ndarray, a, b, o, c, n: int) -> tuple[float, np.ndarray]
     return -value, -(grad - beta / BETA_PRIOR_SD**2)
 
 
+def _half_ties_hessian(beta: np.ndarray, a, b, o, c, n: int) -> np.ndarray:
+    """Exact Hessian of the negative log posterior with ties read half. Every cell, both-bad or not, has the same
+    curvature: log(1 + phi_A + phi_B) is all of it (the rest is linear in beta once the targets are fixed)."""
+    ba, bb = beta[a], beta[b]
+    log_d = logsumexp(np.stack([np.zeros_like(ba), ba, bb]), axis=0)
+    qa, qb = np.exp(ba - log_d), np.exp(bb - log_d)
+    h = np.eye(n) / BETA_PRIOR_SD**2
+    np.add.at(h, (a, a), c * qa * (1 - qa))
+    np.add.at(h, (b, b), c * qb * (1 - qb))
+    np.add.at(h, (a, b), -c * qa * qb)
+    np.add.at(h, (b, a), -c * qa * qb)
+    return h
+
+
 TIES = ("half", "rao-kupper")
 
 
@@ -145,7 +159,7 @@ def fit(outcomes: PairOutcomes, ties: str = "half") -> GroundedFit:
     params = result.x
     beta = params[:n]
     nu = float(1 + np.exp(params[n])) if ties != "half" else float("nan")
-    hessian = _hessian(params, args, objective)
+    hessian = _half_ties_hessian(params, *args) if ties == "half" else _hessian(params, args, objective)
     covariance = np.linalg.inv(hessian)[:n, :n]
     se = np.sqrt(np.maximum(np.diag(covariance), 0.0))
     return GroundedFit(

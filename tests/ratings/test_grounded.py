@@ -66,3 +66,12 @@ def test_gradient_is_exact(ties):
     x = rng.normal(0, 1, 5 if ties == "half" else 6)
     error = check_grad(lambda p: objective(p, *args)[0], lambda p: objective(p, *args)[1], x)
     assert error < 1e-3 * np.linalg.norm(objective(x, *args)[1])
+
+
+def test_the_half_tie_hessian_is_exact():
+    rng = np.random.default_rng(3)
+    outcomes = grounded.simulate(rng.normal(0, 1, 5), 1.5, 500, rng)
+    args = (outcomes.model_a, outcomes.model_b, outcomes.outcome, outcomes.count, 5)
+    x = rng.normal(0, 1, 5)
+    numeric = grounded._hessian(x, args, grounded._half_ties)
+    assert np.max(np.abs(grounded._half_ties_hessian(x, *args) - numeric)) < 1e-4 * np.max(np.abs(numeric))
