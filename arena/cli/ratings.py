@@ -58,8 +58,9 @@ def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[
     "--category",
     "categories",
     multiple=True,
-    help="'overall', 'conversations', 'single-turn', an EmoNet group or category; repeatable. Default: overall, "
-    "every group and category with votes, the conversation boards and the first-vote board when there are any.",
+    help="'overall', 'conversations', 'single-turn', 'composite', an EmoNet group or category; repeatable. Default: "
+    "overall, every group and category with votes, the conversation boards and the first-vote board when there are "
+    "any, and the composite board (votes and judges) when a judge scored rated replies.",
 )
 @click.option("--both-bad", type=click.Choice(["tie", "drop"]), default="tie", show_default=True)
 @click.option("--anchor", help="Pin a model's score: SLUG or SLUG=SCORE (default score 1000).")
@@ -164,7 +165,7 @@ def _print_rows(ratings: list[dict]) -> None:
 @ratings_group.command("show")
 @database_option
 @click.option("--category", default="overall", show_default=True,
-              help="'overall', 'conversations', 'single-turn', an EmoNet group or category.")  # fmt: skip
+              help="'overall', 'conversations', 'single-turn', 'composite', an EmoNet group or category.")  # fmt: skip
 @click.option("--order", type=click.Choice(["all", "first"]), default="all", show_default=True,
               help="'first': the board of each evaluation session's first vote (overall only).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the board as /api/leaderboard gives it, nothing else.")

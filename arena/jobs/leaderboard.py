@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from arena.jobs.provenance import for_model
 from arena.jobs.snapshots import (
+    COMPOSITE,
     FIRST_VOTES,
     ORDERS,
     OVERALL,
@@ -66,6 +67,11 @@ class BoardRow:
     # Votes whose removal would swap this row with the row above (ratings.flip, confirmed by refits); None for the
     # top row, across components, where no removal would, and for runs before votes-to-flip.
     votes_to_flip_above: int | None = None
+    # The grounded fit (ratings.grounded): the chance of a reply better than a just-acceptable one, with its 95%
+    # interval; None for runs before it, or on boards that do not carry it.
+    acceptable: float | None = None
+    acceptable_low: float | None = None
+    acceptable_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,19 @@ class BoardSnapshot:
     # evaluation sessions: how many, votes in them, later and multi-turn votes, how the intervals clustered.
     boards: tuple[str, ...] = ()
     sessions: dict | None = None
+    # The run's grounded fit (both-bad votes counted, measured or not) and, on the composite board, its judges.
+    grounded: dict | None = None
+    composite: dict | None = None
+
+    @property
+    def acceptable_measured(self) -> bool:
+        """Some both-bad vote fixed the absolute scale, and this board carries the probabilities."""
+        measured = bool(self.grounded and self.grounded.get("measured"))
+        return measured and any(r.acceptable is not None for r in self.rows)
+
+    @property
+    def has_composite(self) -> bool:
+        return COMPOSITE in self.boards
 
     @property
     def turn_boards(self) -> list[str]:
@@ -151,6 +170,8 @@ class BoardSnapshot:
                     "last_seen": r.last_seen,
                     "sampling_share": r.sampling_share,
                     "votes_to_flip_above": r.votes_to_flip_above,
+                    "acceptable_reply": r.acceptable,
+                    "acceptable_reply_ci": [r.acceptable_low, r.acceptable_high],
                 }
                 for r in self.rows
             ],
@@ -162,6 +183,8 @@ class BoardSnapshot:
             "components": self.components,
             "order": self.order,
             "sessions": self.sessions,
+            "grounded": self.grounded,
+            "composite": self.composite,
         }
 
 
@@ -210,6 +233,7 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
     variant_slugs = _slugs(session, {m.variant_of_id for _, m in ratings if m.variant_of_id is not None})
     new_config = {m.id: m.variant_of_id is not None and own_votes.get(m.id, 0) < provisional_votes for _, m in ratings}
     flips = dict(zip(matrices.get("model_ids", []), matrices.get("votes_to_flip_above") or [], strict=False))
+    accepted = dict(zip(matrices.get("model_ids", []), matrices.get("acceptable") or [], strict=False))
     rows = [
         BoardRow(
             slug=model.slug,
@@ -232,6 +256,7 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
             new_config=new_config[model.id],
             **for_model(seen, model.id),
             votes_to_flip_above=flips.get(model.id),
+            **_acceptable(accepted.get(model.id)),
         )
         for r, model in ratings
     ]
@@ -262,7 +287,15 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
         order=order,
         boards=tuple(run.params.get("categories", ())),
         sessions=summary.get("sessions"),
+        grounded=summary.get("grounded"),
+        composite=summary.get("composite") if label == COMPOSITE else None,
     )
+
+
+def _acceptable(triple) -> dict:
+    if not triple:
+        return {}
+    return dict(zip(("acceptable", "acceptable_low", "acceptable_high"), triple, strict=True))
 
 
 def _whole_counts(figures: dict | None, keys: tuple[str, ...]) -> dict | None:

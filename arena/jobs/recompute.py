@@ -20,8 +20,16 @@ from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
-from arena.jobs import boards, provenance, reliability, run_rows, sessions, summary, vote_filters
-from arena.jobs.snapshots import OVERALL, TURN_BOARDS, RecomputeError, resolve_board, resolve_category
+from arena.jobs import boards, composite_board, provenance, reliability, run_rows, sessions, summary, vote_filters
+from arena.jobs.snapshots import (
+    COMPOSITE,
+    OTHER_BOARDS,
+    OVERALL,
+    TURN_BOARDS,
+    RecomputeError,
+    resolve_board,
+    resolve_category,
+)
 from arena.models import Battle, Conversation, Model, PromptEmotion, RatingRun, Vote, utcnow
 from arena.voting.moderation import exclusions
 from ratings import flip
@@ -64,6 +72,8 @@ class CategoryResult:
     tau: float | None = None
     # Per model: votes whose removal would swap it with the model listed just above it (nan: none; ratings.flip).
     flip_above: np.ndarray | None = None
+    # Per model: (chance of an acceptable reply, 95% low, high) from the grounded fit (ratings.grounded).
+    acceptable: np.ndarray | None = None
 
 
 @dataclass
@@ -221,7 +231,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         conversations = sessions.read(session)
         with_sessions = conversations is not None and conversations.has_session.any()
         overall = _rate_category(session, OVERALL, request, anchor_id, with_sessions and request.session_clusters)
-        families = {boards.family_of(label) for label in requested if label not in (OVERALL, *TURN_BOARDS)}
+        families = {boards.family_of(label) for label in requested if label not in OTHER_BOARDS}
         if not requested:
             families = {boards.GROUPS, boards.CATEGORIES}
         counted = boards.board_counts(session, families)
@@ -229,6 +239,11 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         voters = counted_voters(session) if request.ci == "cluster" else None
         seen = provenance.measure(session)
         repeats = reliability.read(session)
+        # The composite board: when no board was asked for or it was, and some judge scored rated replies.
+        judged = None
+        wanted = not requested or COMPOSITE in requested
+        if wanted and overall is not None and composite_board.has_judge_scores(session):
+            judged = composite_board.read(session, overall[1], request.both_bad)
     if overall is None:
         raise RecomputeError("no counted votes between at least two models to rate")
     # 2. Fit: no transaction open. The overall board first: every emotion board borrows from its votes.
@@ -240,8 +255,17 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
     overall_board = rate(overall_outcomes, params, clustered)
     overall_flips = flip.board_flips(overall_outcomes, overall_board.rating, overall_board.theta, request.alpha,
                                      request.both_bad, overall_board.component)  # fmt: skip
+    accepted = composite_board.acceptable(overall_outcomes)
+    acceptable = np.column_stack([accepted.acceptable, accepted.ci_low, accepted.ci_high])
     fitted = {OVERALL: CategoryResult(OVERALL, overall_ids, overall_board, int(overall_outcomes.total),
-                                      both_bad_rates(overall_outcomes), flip_above=overall_flips)}  # fmt: skip
+                                      both_bad_rates(overall_outcomes), flip_above=overall_flips,
+                                      acceptable=acceptable)}  # fmt: skip
+    composite_summary = None
+    if judged is not None:
+        fit, shown = composite_board.board(judged, overall_board, params, request.seed)
+        fitted[COMPOSITE] = CategoryResult(COMPOSITE, overall_ids, shown, int(overall_outcomes.total),
+                                           both_bad_rates(overall_outcomes), acceptable=acceptable)  # fmt: skip
+        composite_summary = composite_board.summary(judged, fit)
     for family in counts.values():
         if request.pooling:
             fits = boards.pooled(family, overall_ids, overall_outcomes, overall_board, params)
@@ -276,6 +300,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         "provenance": seen,
         # Repeated battles: how far people agree and the ceiling a judge can be held to (null without repeats).
         "reliability": reliability.measure(*repeats, overall_ids, overall_board.theta, seed=request.seed),
+        "grounded": composite_board.grounded_summary(accepted),
+        **({"composite": composite_summary} if composite_summary is not None else {}),
     }  # fmt: skip
     weights = summary.pair_weights(overall_board, overall_ids, overall_outcomes, request.alpha, request.both_bad)
     # 3. Write: the run, all its ratings and its pair weights in one transaction.

@@ -35,6 +35,9 @@ def matrices(result) -> dict:
         "battles": np.rint(board.pair_battles[np.ix_(on, on)]).astype(int).tolist(),
         "win_rate": [[round(v, 6) if isfinite(v) else None for v in row] for row in win_rate],
     }
+    accepted = getattr(result, "acceptable", None)
+    if accepted is not None:
+        out["acceptable"] = [[finite(v) for v in row] for row in np.asarray(accepted, float)[on].tolist()]
     flips = getattr(result, "flip_above", None)
     if flips is not None:
         out["votes_to_flip_above"] = [int(v) if isfinite(v) else None for v in np.asarray(flips, float)[on].tolist()]

@@ -14,6 +14,11 @@ OVERALL = "overall"
 CONVERSATIONS = "conversations"
 SINGLE_TURN = "single-turn"
 TURN_BOARDS = (CONVERSATIONS, SINGLE_TURN)
+# Every counted vote and the LLM judges' scores in one Bradley-Terry fit (arena.jobs.composite_board); stored when
+# some judge scored replies of two rated models.
+COMPOSITE = "composite"
+# Boards that are not emotion boards: the overall board's votes, cut or combined another way.
+OTHER_BOARDS = (OVERALL, *TURN_BOARDS, COMPOSITE)
 # The overall board of each evaluation session's first vote (and every vote without a session); stored under this
 # label only when some vote came later in its session, for otherwise it is the overall board itself.
 FIRST_VOTES = "overall:first"
@@ -43,17 +48,18 @@ def resolve_category(label: str) -> tuple[str, tuple[str, ...] | None]:
 
 
 def resolve_board(label: str) -> str:
-    """A board's canonical label: a turn board ('conversations', 'single-turn'), or what resolve_category says."""
+    """A board's canonical label: a turn board ('conversations', 'single-turn'), the composite board, or what
+    resolve_category says."""
     folded = label.strip().casefold()
-    for board in TURN_BOARDS:
+    for board in (*TURN_BOARDS, COMPOSITE):
         if folded == board:
             return board
     try:
         return resolve_category(label)[0]
     except RecomputeError:
         raise RecomputeError(
-            f"unknown category {label!r}: use 'overall', {CONVERSATIONS!r}, {SINGLE_TURN!r}, an EmoNet group or an "
-            "EmoNet category"
+            f"unknown category {label!r}: use 'overall', {CONVERSATIONS!r}, {SINGLE_TURN!r}, {COMPOSITE!r}, an EmoNet "
+            "group or an EmoNet category"
         ) from None
 
 

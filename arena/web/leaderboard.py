@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from arena.jobs.leaderboard import PROVISIONAL_BATTLES, TABS, BoardSnapshot, snapshot
-from arena.jobs.snapshots import CONVERSATIONS, OVERALL, SINGLE_TURN, NoSuchBoard, RecomputeError
+from arena.jobs.snapshots import COMPOSITE, CONVERSATIONS, OVERALL, SINGLE_TURN, NoSuchBoard, RecomputeError
 from arena.voting.moderation import count_votes
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, responsive_whiskers
@@ -30,7 +30,12 @@ def _charts(board: BoardSnapshot):
 
 
 # The boards by how much of a conversation the voter saw, as the board choice names them.
-BOARD_NAMES = {OVERALL: "All votes", CONVERSATIONS: "Conversations", SINGLE_TURN: "Single replies"}
+BOARD_NAMES = {
+    OVERALL: "All votes",
+    CONVERSATIONS: "Conversations",
+    SINGLE_TURN: "Single replies",
+    COMPOSITE: "Votes and judges",
+}
 FIRST_VOTES_NAME = "First vote of each session"
 
 

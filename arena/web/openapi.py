@@ -6,7 +6,7 @@ examples never drift from what the API accepts. tests/test_openapi.py fuzzes eve
 from __future__ import annotations
 
 from arena.jobs.leaderboard import TABS
-from arena.jobs.snapshots import ORDERS, TURN_BOARDS
+from arena.jobs.snapshots import COMPOSITE, ORDERS, TURN_BOARDS
 from arena.taxonomy import EMONET_CATEGORIES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -129,6 +129,22 @@ _RATING = {
             "in another component than the one above, and where no removal of this board's votes would swap "
             "them (on a pooled board the rest of the votes can hold them apart).",
         },
+        "acceptable_reply": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Grounded fit of the run's votes (overall and composite boards): the chance that this "
+            "model's reply is better than a just-acceptable one, read from the 'both are bad' votes "
+            "(P(both bad) = 1 / (1 + phi_A + phi_B)). Meaningful only when `grounded.measured` is true; null "
+            "on other boards and in runs from before it.",
+        },
+        "acceptable_reply_ci": {
+            "type": "array",
+            "items": {"type": ["number", "null"]},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "95% interval of acceptable_reply.",
+        },
     },
 }
 
@@ -229,6 +245,20 @@ _LEADERBOARD = {
             "('session', 'voter' or null: how the overall board's intervals resampled) and clusters. Null for "
             "runs from before sessions were counted.",
         },
+        "grounded": {
+            "type": ["object", "null"],
+            "description": "The run's grounded fit: both_bad_votes, measured (some both-bad vote fixed the "
+            "absolute scale; without, acceptable_reply is close to 1 for every model and says nothing), tie_reading "
+            "('half': a tie is half a win each way, as on the board). Null for runs from before it.",
+        },
+        "composite": {
+            "type": ["object", "null"],
+            "description": "The composite board only: its judges, each with human_votes_per_observation (what one "
+            "scored pair of replies is worth in human votes, chosen by held-out voters' log-likelihood), "
+            "observations, own_family_replies_left_out, temperature, scale and heldout_loglik ([weight, "
+            "log-likelihood per held-out vote] per weight tried); human_votes, folds, folds_by, ci. Null on other "
+            "boards.",
+        },
     },
 }
 
@@ -308,7 +338,7 @@ _RELIABILITY_SNAPSHOT = {
 
 
 def openapi_document() -> dict:
-    categories = [*TABS, *TURN_BOARDS, *EMONET_CATEGORIES]
+    categories = [*TABS, *TURN_BOARDS, COMPOSITE, *EMONET_CATEGORIES]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -329,8 +359,8 @@ def openapi_document() -> dict:
                             "in": "query",
                             "required": False,
                             "description": "'overall' (default), 'conversations' (votes cast after more than one "
-                            "exchange), 'single-turn' (votes on one reply each), an EmoNet group or an EmoNet "
-                            "category, in any letter case.",
+                            "exchange), 'single-turn' (votes on one reply each), 'composite' (every vote and the LLM "
+                            "judges' scores in one fit), an EmoNet group or an EmoNet category, in any letter case.",
                             "schema": {
                                 "type": "string",
                                 "default": "overall",
