@@ -35,6 +35,10 @@ def matrices(result) -> dict:
         "battles": np.rint(board.pair_battles[np.ix_(on, on)]).astype(int).tolist(),
         "win_rate": [[round(v, 6) if isfinite(v) else None for v in row] for row in win_rate],
     }
+    if board.rank_low is not None:
+        # Each model's 95% rank interval within its component, from the draws of the intervals.
+        out["rank_low"] = board.rank_low[on].astype(int).tolist()
+        out["rank_high"] = board.rank_high[on].astype(int).tolist()
     flips = getattr(result, "flip_above", None)
     if flips is not None:
         out["votes_to_flip_above"] = [int(v) if isfinite(v) else None for v in np.asarray(flips, float)[on].tolist()]

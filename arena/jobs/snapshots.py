@@ -84,3 +84,11 @@ def run_ratings(session: Session, run_id: int, category: str = OVERALL) -> list[
 def latest_analysis(session: Session, category: str = OVERALL) -> AnalysisRun | None:
     runs = session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()))
     return next((r for r in runs if r.params.get("category") == category), None)
+
+
+def rank_intervals(matrices: dict) -> dict[int, list[int]]:
+    """Model id -> [low, high]: its 95% rank interval as the run stored it with the board (none before they were)."""
+    low, high = matrices.get("rank_low"), matrices.get("rank_high")
+    if not low or not high:
+        return {}
+    return {m: [lo, hi] for m, lo, hi in zip(matrices.get("model_ids", []), low, high, strict=False)}
