@@ -168,8 +168,8 @@ def rate(
         sub_clustered = components.restrict_clustered(clustered, models) if clustered is not None else None
         local = params
         if sub_clustered is not None and (found := n_clusters(sub_clustered)) < MIN_CLUSTERS:
-            fallback = (f"{found} clusters, fewer than the {MIN_CLUSTERS} a clustered interval needs: intervals "
-                        "treat every vote as independent")  # fmt: skip
+            fallback = (f"{found} cluster{'' if found == 1 else 's'}, fewer than the {MIN_CLUSTERS} a clustered "
+                        "interval needs: intervals treat every vote as independent")  # fmt: skip
             sub_clustered = None
             if params.ci == "cluster":
                 local = RatingParams(ci="bootstrap", rounds=params.rounds, seed=params.seed, alpha=params.alpha,

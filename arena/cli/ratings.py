@@ -205,8 +205,10 @@ def _print_rows(ratings: list[dict]) -> None:
               help="'overall', 'conversations', 'single-turn', an EmoNet group or category.")  # fmt: skip
 @click.option("--order", type=click.Choice(["all", "first"]), default="all", show_default=True,
               help="'first': the board of each evaluation session's first vote (overall only).")  # fmt: skip
+@click.option("--anony-only", is_flag=True, help="The newest `recompute --anony-only` board (anonymous votes only).")
+@click.option("--run", "run_id", type=click.IntRange(1), help="That rating run's board (an --as-of rebuild, say).")
 @click.option("--json", "as_json", is_flag=True, help="Print the board as /api/leaderboard gives it, nothing else.")
-def show_command(database_url, category, order, as_json) -> None:
+def show_command(database_url, category, order, anony_only, run_id, as_json) -> None:
     """The newest stored board of a category, as the leaderboard shows it (nothing is computed)."""
     import json
 
@@ -222,16 +224,23 @@ def show_command(database_url, category, order, as_json) -> None:
     require_schema(engine)
     with make_session_factory(engine, read_only=True)() as session:
         try:
-            board = snapshot(session, category, provisional_votes, order)
+            board = snapshot(session, category, provisional_votes, order, anony_only=anony_only, run_id=run_id)
         except RecomputeError as exc:
             raise BadInput(str(exc)) from exc
     if board is None:
+        if run_id is not None:
+            raise BadInput(f"rating run {run_id} does not exist or did not rate {category!r}")
+        if anony_only:
+            raise BadInput("no anonymous-only board yet; run `arena ratings recompute --anony-only`")
         raise BadInput(f"no rating snapshot for {category!r} (order {order}) yet; run `arena ratings recompute`")
     if as_json:
         click.echo(json.dumps(board.as_json()))
         return
     first = ", first vote of each session" if board.order == "first" else ""
-    click.echo(f"rating run {board.run_id}, {board.category}{first}: {board.n_votes} votes")
+    kind = f" ({board.status}: {board.scope})" if board.status != "complete" else ""
+    click.echo(f"rating run {board.run_id}{kind}, {board.category}{first}: {board.n_votes} votes")
+    for warning in board.warnings:
+        click.echo(f"arena: warning: {warning}", err=True)
     _print_rows([{"rank_ub": r.rank_ub, "model": r.slug, "rating": r.rating, "ci_low": r.ci_low,
                   "ci_high": r.ci_high, "battles": r.battles} for r in board.rows])  # fmt: skip
 

@@ -85,6 +85,8 @@ def test_no_anonymous_only_board_is_a_404_with_the_command(database_url, tmp_pat
     recompute_json(database_url, "--bootstrap", "20")
     answer = client.get("/api/leaderboard?anony=only")
     assert answer.status_code == 404 and "--anony-only" in answer.get_json()["error"]
+    shown = run_arena("ratings", "show", "--anony-only", "--database-url", database_url)
+    assert shown.returncode == 2 and "--anony-only" in shown.stderr and len(shown.stderr.strip().splitlines()) == 1
 
 
 def test_as_of_rebuilds_the_board_from_the_votes_cast_up_to_that_date(database_url, tmp_path, client):
@@ -100,6 +102,8 @@ def test_as_of_rebuilds_the_board_from_the_votes_cast_up_to_that_date(database_u
     served = client.get(f"/api/leaderboard?run={as_of['run_id']}").get_json()
     assert served["status"] == "as-of" and served["n_votes"] == as_of["n_votes"]
     assert client.get("/api/leaderboard?run=999999").status_code == 404
+    shown = run_arena("ratings", "show", "--run", str(as_of["run_id"]), "--json", "--database-url", database_url)
+    assert shown.returncode == 0 and json.loads(shown.stdout) == served
 
     bad = run_arena("ratings", "recompute", "--as-of", "15/02/2024", "--database-url", database_url)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--as-of" in bad.stderr
@@ -114,7 +118,7 @@ def test_one_placeholder_voter_never_gives_a_zero_width_interval(database_url, t
                        "--database-url", database_url)  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert any("1 clusters, fewer than" in w for w in out["warnings"]), out["warnings"]
+    assert any("1 cluster, fewer than" in w for w in out["warnings"]), out["warnings"]
     assert "fewer than" in result.stderr
     assert all(r["ci_high"] - r["ci_low"] > 1 for r in out["ratings"])
     with session_factory() as s:

@@ -32,7 +32,7 @@ def _battles(seed: int, voters: int):
 def test_one_voter_falls_back_to_independent_votes():
     clustered = _battles(1, voters=1)
     board = rate(clustered.cells, RatingParams(ci="cluster", rounds=200, seed=2), clustered)
-    assert board.fallback is not None and "1 clusters" in board.fallback
+    assert board.fallback is not None and "1 cluster," in board.fallback
     assert np.all(board.ci_high - board.ci_low > 1)
     plain = rate(clustered.cells, RatingParams(ci="bootstrap", rounds=200, seed=2))
     # The fallback is the plain bootstrap, draw for draw.
