@@ -17,7 +17,7 @@ Z_95 = 1.959963984540054
 # falls back to intervals over independent votes, and the board says so (Leaderboard.fallback).
 MIN_CLUSTERS = 20
 # Draws from a normal approximation when the interval method has no resamples of its own (sandwich, posterior).
-RANK_DRAWS = 1000
+RANK_DRAWS = 400
 
 
 @dataclass(frozen=True)
@@ -75,18 +75,22 @@ def rank_upper_bound(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
 
 
 def rank_interval(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each model's 2.5% and 97.5% rank over draws of its strengths (rows: draws); rank 1 is the best, a model
-    ranks 1 + the number of models strictly stronger in that draw."""
-    ranks = 1 + (draws[:, None, :] > draws[:, :, None]).sum(axis=2)
+    """Each model's 2.5% and 97.5% rank over draws of its strengths (rows: draws); rank 1 is the best. Ranks come
+    from one sort per draw (ties between continuous draws do not occur)."""
+    ranks = np.empty(draws.shape, dtype=np.int64)
+    order = np.argsort(-draws, axis=1, kind="stable")
+    np.put_along_axis(ranks, order, np.arange(1, draws.shape[1] + 1)[None, :], axis=1)
     low = np.floor(np.percentile(ranks, 2.5, axis=0)).astype(np.int64)
     high = np.ceil(np.percentile(ranks, 97.5, axis=0)).astype(np.int64)
     return low, high
 
 
 def normal_draws(theta: np.ndarray, cov: np.ndarray, rng: np.random.Generator, rounds: int = RANK_DRAWS):
-    """Draws of theta from N(theta, cov), for rank intervals where there are no resamples."""
-    cov = (cov + cov.T) / 2
-    return rng.multivariate_normal(theta, cov, size=rounds, method="eigh", check_valid="ignore")
+    """Draws of theta from N(theta, cov), for rank intervals where there are no resamples (a singular covariance,
+    as a centred fit's, is fine: its square root comes from its eigendecomposition)."""
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    root = vectors * np.sqrt(np.maximum(values, 0.0))
+    return theta + rng.standard_normal((rounds, len(theta))) @ root.T
 
 
 def n_clusters(clustered: intervals.ClusteredOutcomes) -> int:
