@@ -537,6 +537,28 @@ class AnalysisRun(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class ImportedFile(Base):
+    """One file brought in by `arena import votes|replies`: what a dataset card cites. Written in the import's
+    own transaction, so a failed import leaves no row."""
+
+    __tablename__ = "imported_file"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    # Records read (valid or not) and rows written (battles, or replies).
+    rows: Mapped[int] = mapped_column(Integer)
+    imported: Mapped[int] = mapped_column(Integer)
+    # `--source TEXT`: a citation, a licence, where the file came from.
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What else the card reports: how many records said `anony` true, false, or nothing; invalid rows skipped.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+    __table_args__ = (CheckConstraint("kind IN ('votes','replies')", name="kind"),)
+
+
 class TermsAcceptance(Base):
     """A visitor (keyed hash of the session) accepted a version of the terms before voting."""
 

@@ -9,6 +9,22 @@ import click
 from arena.cli.common import BadInput, database_option, open_engine, progress_bar, require_schema
 from arena.ingest.records import FORMATS
 
+SOURCE_HELP = ("Where the file comes from, for the export's dataset card: a citation, a licence, a URL (one line). "
+               "The card also lists the file's name, sha256 and rows.")  # fmt: skip
+
+
+class NothingImported(Exception):
+    """Every record of the file was invalid: nothing went in."""
+
+
+def _source(source: str | None) -> str | None:
+    from arena.ingest.file_provenance import check_source
+
+    try:
+        return check_source(source)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+
 
 @click.group("import")
 def import_group() -> None:
@@ -84,9 +100,11 @@ def import_prompts_command(database_url: str, file: Path, fmt: str | None) -> No
     "twice as fast); the battle and vote tables are locked until the import ends, so the site waits. Needs the "
     "tables' owner.",
 )
+@click.option("--source", "source", metavar="TEXT", help=SOURCE_HELP)
 def import_votes_command(
-    database_url: str, file: Path, fmt: str | None, skip_invalid: bool, skip_report: Path | None, exclusive: bool
-) -> None:
+    database_url: str, file: Path, fmt: str | None, skip_invalid: bool, skip_report: Path | None, exclusive: bool,
+    source: str | None,
+) -> None:  # fmt: skip
     """Battles as published: FastChat's battle schema (model_a, model_b, winner, judge or judge_hash, anony, tstamp,
     ...; JSON lines or clean_battle_*.json's JSON array), LMArena's 100k/140k columns and Kaggle's 55k CSV; JSONL,
     JSON, CSV or Parquet. A raw `judge` is hashed with ARENA_SECRET_KEY and never stored.
@@ -101,11 +119,14 @@ def import_votes_command(
     from arena.config import ConfigError, Settings
     from arena.hashing import judge_key
     from arena.ingest.battle_records import MissingSecret, no_site_key
+    from arena.ingest.file_provenance import file_sha256, record_file
     from arena.ingest.skip_report import SkipReport, default_report_path
     from arena.ingest.vote_import import ImportBusy, import_votes
 
     if skip_report is not None and not skip_invalid:
         raise BadInput("--skip-report goes with --skip-invalid")
+    source = _source(source)
+    sha256 = file_sha256(file) if file.is_file() else None
     try:
         # The secret keys every voter hash the import stores: a weak one is refused here as at the site's start.
         secret = Settings.from_env().checked_secrets().secret_key
@@ -121,10 +142,21 @@ def import_votes_command(
         report(error, record)
 
     def importer(session, records, progress):
-        return import_votes(session, records, progress, exclusive=exclusive, hash_judge=hash_judge, skip=report)
+        summary = import_votes(session, records, progress, exclusive=exclusive, hash_judge=hash_judge, skip=report,
+                               file_scope=sha256)  # fmt: skip
+        if report is not None and summary.imported == 0 and summary.skipped == 0 and report.count + unread:
+            raise NothingImported
+        record_file(session, "votes", file, sha256, summary.read + unread, summary.imported, source,
+                    anony=summary.anony, invalid=summary.invalid + unread)  # fmt: skip
+        return summary
 
     try:
         summary = import_file(database_url, file, fmt, importer, progress=True, on_error=unreadable if report else None)
+    except NothingImported:
+        # The skipped records are the whole story: keep their report for fixing.
+        report.keep()
+        raise BadInput(f"{file.name}: every record was invalid ({report.count} skipped, each with its reason in "
+                       f"{report.path}); nothing was imported") from None  # fmt: skip
     except BaseException as exc:
         if report is not None:
             report.discard()
@@ -161,22 +193,34 @@ def import_votes_command(
     help="With --format eqbench4: keep only each transcript's first answer (first, the default) or also the whole "
     "conversation, the persona's initial state and the published judge scores (all).",
 )
-def import_replies_command(database_url: str, file: Path, fmt: str | None, turns: str | None) -> None:
+@click.option("--source", "source", metavar="TEXT", help=SOURCE_HELP)
+def import_replies_command(database_url: str, file: Path, fmt: str | None, turns: str | None, source: str | None):
     """Replies from a file: {"prompt": "...", "model": "<slug>", "reply": "..."} (or "prompt_id" for a stored
     prompt); optional emotions, situation, need, language for new prompts. Unknown prompts and models are made.
     With --format eqbench4, FILE is a directory of EQ-Bench 4 transcripts: each opening user message becomes a
     prompt (tagged with the scenario's category), each first assistant turn that model's reply; --turns all also
     keeps every turn of each transcript (for transcript battles)."""
+    from arena.ingest.file_provenance import file_sha256, record_file
     from arena.ingest.reply_import import import_replies
 
     if turns is not None and fmt != "eqbench4":
         raise BadInput("--turns goes with --format eqbench4")
+    source = _source(source)
     if fmt == "eqbench4":
+        if source is not None:
+            raise BadInput("--source is recorded per file; a directory of transcripts is not one file")
         summary = _import_transcripts(database_url, file, whole=turns == "all")
     else:
         if file.is_dir():
             raise BadInput(f"{file} is a directory; for EQ-Bench 4 transcripts pass --format eqbench4")
-        summary = import_file(database_url, file, fmt, import_replies)
+        sha256 = file_sha256(file) if file.is_file() else None
+
+        def importer(session, records):
+            summary = import_replies(session, records)
+            record_file(session, "replies", file, sha256, summary.read, summary.replies, source)
+            return summary
+
+        summary = import_file(database_url, file, fmt, importer)
     click.echo(f"{file.name}: {summary}")
 
 

@@ -80,18 +80,41 @@ def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[
     help="Treat every vote as independent, even the votes of one evaluation session (default: resample whole "
     "sessions; without sessions both are the plain bootstrap).",
 )
+@click.option(
+    "--anony-only",
+    is_flag=True,
+    help="Count only votes cast without the names shown (a record's `anony` false leaves it out): the overall "
+    "board, stored as a snapshot of its own beside the current board (/api/leaderboard?anony=only).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Rebuild the overall board from the votes cast up to DATE (2024-02-20: the whole day, UTC; or an ISO "
+    "date and time), stored as a snapshot of its own that does not replace the current board.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def recompute_command(
     database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, no_session_clusters,
-    as_json,
+    anony_only, as_of, as_json,
 ) -> None:  # fmt: skip
     """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
     import json
 
+    from arena.jobs.scope import VoteScope, parse_as_of
+
+    try:
+        scope = VoteScope(anony_only=anony_only, as_of=None if as_of is None else parse_as_of(as_of))
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    if scope.active and no_filters:
+        raise BadInput("--no-filters changes which votes count; a rebuilt board (--anony-only, --as-of) keeps them")
+
     single_threaded_blas()  # before the job's imports load numpy
     from arena.db import make_session_factory
     from arena.jobs.recompute import RecomputeRequest, recompute
-    from arena.jobs.snapshots import RecomputeError, run_ratings
+    from arena.jobs.snapshots import RecomputeError, rank_intervals, run_ratings
+    from arena.models import RatingRun
 
     filters = None if no_filters else _filter_settings()
     engine = open_engine(database_url)
@@ -100,19 +123,25 @@ def recompute_command(
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
         anchor_model=anchor_model, anchor_score=anchor_score, filters=filters, pooling=not no_pooling,
-        session_clusters=not no_session_clusters,
+        session_clusters=not no_session_clusters, scope=scope,
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:
         result = recompute(factory, make_session_factory(engine, read_only=True), request)
     except RecomputeError as exc:
         raise BadInput(str(exc)) from exc
+    from arena.jobs.slugs import model_slugs, with_slugs
+
     warnings = cluster_warnings(result.summary.get("voters"), result.summary.get("sessions"))
+    warnings += result.summary.get("warnings", [])
     for warning in warnings:
         click.echo(f"arena: warning: {warning}", err=True)
     primary = result.results[0]
     with factory() as session:
         rows = run_ratings(session, result.run_id, primary.category)
+        slugs = model_slugs(session)
+        run = session.get(RatingRun, result.run_id)
+        ranks = rank_intervals(run.matrices.get(primary.category, {}))
     ratings = [
         {
             "model": model.slug,
@@ -120,6 +149,7 @@ def recompute_command(
             "ci_low": round(r.ci_low, 3),
             "ci_high": round(r.ci_high, 3),
             "rank_ub": r.rank_ub,
+            "rank_ci": ranks.get(model.id),
             "battles": r.battles,
             "win_rate": None if r.win_rate is None else round(r.win_rate, 4),
         }
@@ -128,6 +158,8 @@ def recompute_command(
     if as_json:
         payload = {
             "run_id": result.run_id,
+            "status": run.status,
+            "scope": result.summary.get("scope"),
             "n_votes": result.n_votes,
             "category": primary.category,
             "categories": [c.category for c in result.results],
@@ -141,9 +173,15 @@ def recompute_command(
             "boards": result.summary.get("boards"),
             "sessions": result.summary.get("sessions"),
         }
-        click.echo(json.dumps(payload))
+        # Every model is named by its slug, as in the API: internal ids differ between databases.
+        click.echo(json.dumps(with_slugs(payload, slugs)))
         return
-    click.echo(f"rating run {result.run_id}: {result.n_votes} votes, {len(ratings)} models, "
+    scoped = ""
+    if scope.active:
+        parts = (["anonymous votes only"] if scope.anony_only else []) + (
+            [f"votes up to {scope.as_of.isoformat()}"] if scope.as_of is not None else [])  # fmt: skip
+        scoped = f" ({', '.join(parts)}; stored beside the current board, status {run.status})"
+    click.echo(f"rating run {result.run_id}{scoped}: {result.n_votes} votes, {len(ratings)} models, "
                f"{ci} intervals, categories: {', '.join(c.category for c in result.results)}")  # fmt: skip
     if result.excluded:
         reasons = ", ".join(f"{n} {reason or '(no reason)'}" for reason, n in result.excluded.items())
@@ -168,8 +206,10 @@ def _print_rows(ratings: list[dict]) -> None:
               help="'overall', 'conversations', 'single-turn', 'composite', an EmoNet group or category.")  # fmt: skip
 @click.option("--order", type=click.Choice(["all", "first"]), default="all", show_default=True,
               help="'first': the board of each evaluation session's first vote (overall only).")  # fmt: skip
+@click.option("--anony-only", is_flag=True, help="The newest `recompute --anony-only` board (anonymous votes only).")
+@click.option("--run", "run_id", type=click.IntRange(1), help="That rating run's board (an --as-of rebuild, say).")
 @click.option("--json", "as_json", is_flag=True, help="Print the board as /api/leaderboard gives it, nothing else.")
-def show_command(database_url, category, order, as_json) -> None:
+def show_command(database_url, category, order, anony_only, run_id, as_json) -> None:
     """The newest stored board of a category, as the leaderboard shows it (nothing is computed)."""
     import json
 
@@ -185,16 +225,23 @@ def show_command(database_url, category, order, as_json) -> None:
     require_schema(engine)
     with make_session_factory(engine, read_only=True)() as session:
         try:
-            board = snapshot(session, category, provisional_votes, order)
+            board = snapshot(session, category, provisional_votes, order, anony_only=anony_only, run_id=run_id)
         except RecomputeError as exc:
             raise BadInput(str(exc)) from exc
     if board is None:
+        if run_id is not None:
+            raise BadInput(f"rating run {run_id} does not exist or did not rate {category!r}")
+        if anony_only:
+            raise BadInput("no anonymous-only board yet; run `arena ratings recompute --anony-only`")
         raise BadInput(f"no rating snapshot for {category!r} (order {order}) yet; run `arena ratings recompute`")
     if as_json:
         click.echo(json.dumps(board.as_json()))
         return
     first = ", first vote of each session" if board.order == "first" else ""
-    click.echo(f"rating run {board.run_id}, {board.category}{first}: {board.n_votes} votes")
+    kind = f" ({board.status}: {board.scope})" if board.status != "complete" else ""
+    click.echo(f"rating run {board.run_id}{kind}, {board.category}{first}: {board.n_votes} votes")
+    for warning in board.warnings:
+        click.echo(f"arena: warning: {warning}", err=True)
     _print_rows([{"rank_ub": r.rank_ub, "model": r.slug, "rating": r.rating, "ci_low": r.ci_low,
                   "ci_high": r.ci_high, "battles": r.battles} for r in board.rows])  # fmt: skip
 

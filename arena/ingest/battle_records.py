@@ -192,18 +192,27 @@ def _judge(record: dict, hash_judge: Callable[[str], str]) -> str | None:
     return hash_judge(str(raw))
 
 
-def _derived_id(record: dict, judge: str | None) -> str:
+def _derived_id(record: dict, judge: str | None, file_scope: str | None = None) -> str:
     """An id from the record's content (the occurrence number is added later, for repeats within a file). A raw
-    `judge` enters as its keyed hash, so the id (public, in exports) cannot be used to guess it."""
+    `judge` enters as its keyed hash, so the id (public, in exports) cannot be used to guess it.
+
+    A record with a time is one vote wherever it appears (a newer release of a battle file repeats the older
+    one's records). A record with neither id nor time has nothing to tell it from the same record in another file:
+    its id also names its file (`file_scope`, the file's sha256), so the same minimal records split over two files
+    are all votes, while importing one file twice still adds nothing."""
     if "judge" in record and "judge_hash" not in record:
         record = {**record, "judge": judge}
-    digest = hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    content = json.dumps(record, sort_keys=True, default=str)
+    if file_scope is not None and record.get("tstamp") is None and record.get("timestamp") is None:
+        content = f"{file_scope}\n{content}"
+    digest = hashlib.sha256(content.encode()).hexdigest()[:32]
     return f"sha256:{digest}"
 
 
 def parse_battle(
-    record: dict, now: float | None = None, hash_judge: Callable[[str], str] = no_site_key
-) -> StagedBattle:
+    record: dict, now: float | None = None, hash_judge: Callable[[str], str] = no_site_key,
+    file_scope: str | None = None,
+) -> StagedBattle:  # fmt: skip
     """Validate one record; raises ValueError naming the problem. Kept lean: it runs once per battle."""
     source = record
     if "winner" not in record and "winner_model_a" in record:
@@ -246,7 +255,7 @@ def parse_battle(
     derived = question_id in (None, "")
     if derived:
         # No id given: one from the content, so importing the same file twice is still a no-op.
-        question_id = _derived_id(source, judge)
+        question_id = _derived_id(source, judge, file_scope)
     elif not isinstance(question_id, str):
         question_id = str(question_id)
     if len(question_id) > 128:

@@ -40,6 +40,8 @@ class ImportSummary:
     repeated: int
     new_models: int
     invalid: int = 0
+    # Of the valid records read: how many said `anony` true, false, or nothing (for the dataset card).
+    anony: dict[str, int] | None = None
 
     @property
     def skipped(self) -> int:
@@ -338,10 +340,12 @@ def import_votes(
     exclusive: bool = False,
     hash_judge: Callable[[str], str] = no_site_key,
     skip: Skip | None = None,
+    file_scope: str | None = None,
 ) -> ImportSummary:
     """Import all records in the session's transaction (the caller commits). Without `skip`, raises RecordError
     on the first bad record and the caller rolls back, so nothing is written; with it, each bad record goes to
-    `skip` and the others are imported. `hash_judge` turns a file's raw `judge` into the stored voter key."""
+    `skip` and the others are imported. `hash_judge` turns a file's raw `judge` into the stored voter key;
+    `file_scope` (the file's sha256) enters the ids of records with neither id nor time (battle_records)."""
     connection = session.connection()
     # Two imports at once would both stage and insert the same question ids, and the second would fail deep in
     # its work (or wait on the first's --exclusive locks): say so at once instead.
@@ -356,11 +360,12 @@ def import_votes(
     batch: list[tuple] = []
     conversations: list[tuple[int, str]] = []
     read = invalid = 0
+    anony = {"true": 0, "false": 0, "absent": 0}
     now = time.time()
     models = lookup.models
     for line, record, done in records:
         try:
-            staged = parse_battle(record, now, hash_judge)
+            staged = parse_battle(record, now, hash_judge, file_scope)
             # The prompt before the models: a record refused here leaves no new model behind.
             prompt_id = lookup.prompt_id(staged) if staged.prompt_text else None
             row = (
@@ -389,6 +394,8 @@ def import_votes(
             invalid += 1
             continue
         staging.derived |= staged.derived_id
+        flag = staged.meta.get("anony") if staged.meta else None
+        anony["absent" if flag is None else "true" if flag else "false"] += 1
         batch.append(row)
         if staged.conversation is not None:
             conversations.append((read, staged.conversation.as_json()))
@@ -401,4 +408,4 @@ def import_votes(
         staging.load(batch, conversations)
     session.flush()
     imported, present, repeated = staging.write_battles_and_votes(exclusive)
-    return ImportSummary(read + invalid, imported, present, repeated, lookup.new_models, invalid)
+    return ImportSummary(read + invalid, imported, present, repeated, lookup.new_models, invalid, anony)

@@ -21,7 +21,7 @@ from arena.jobs import provenance
 from arena.jobs.export_conversations import ConversationReader
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
-from arena.models import Battle, EqScore, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
+from arena.models import Battle, EqScore, ImportedFile, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
 from arena.taxonomy import GROUP_OF
 
 FORMATS = ("parquet", "jsonl", "csv")
@@ -401,7 +401,7 @@ def export(
     # being built, again and again (about a fifth of the run time). It is back on when the export ends.
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    count = 0
+    count = not_anonymous = 0
     models: set[str] = set()
     with partial[kaggle_path].open("w", newline="", encoding="utf-8") as kaggle_handle:
         kaggle = csv.writer(kaggle_handle)
@@ -413,6 +413,7 @@ def export(
                 models.add(row["model_a"])
                 models.add(row["model_b"])
                 count += 1
+                not_anonymous += row["anony"] is False
         finally:
             writer.close()
             if gc_was_enabled:
@@ -423,10 +424,12 @@ def export(
     model_rows = _write_models(session, out_dir / "models.csv")
     analysis = latest_analysis(session, OVERALL)
     _write_text(out_dir / "analysis.json", json.dumps(analysis.result if analysis else {}, indent=1) + "\n")
+    imports = session.scalars(select(ImportedFile).order_by(ImportedFile.id)).all()
     _write_text(
         out_dir / "README.md",
-        _dataset_card(fmt, count, len(models), len(skipped), public, ratings_rows, analysis is not None, model_rows),
-    )
+        _dataset_card(fmt, count, len(models), len(skipped), public, ratings_rows, analysis is not None, model_rows,
+                      not_anonymous=not_anonymous, imports=imports),
+    )  # fmt: skip
     files = [battles_path.name, "ratings.csv", "models.csv", "analysis.json", "kaggle55k.csv", "README.md"]
     return ExportSummary(battles=count, skipped_private=len(skipped), files=files)
 
@@ -435,14 +438,31 @@ DATASET_CARD = Path(__file__).resolve().parent.parent / "data" / "dataset_card.m
 
 
 def _dataset_card(
-    fmt: str, battles: int, models: int, skipped: int, public: bool, ratings: int, analysis: bool, model_rows: int = 0
-) -> str:
+    fmt: str, battles: int, models: int, skipped: int, public: bool, ratings: int, analysis: bool, model_rows: int = 0,
+    *, not_anonymous: int = 0, imports=(),
+) -> str:  # fmt: skip
     from jinja2 import Template
 
     template = Template(DATASET_CARD.read_text(encoding="utf-8"), keep_trailing_newline=True)
     return template.render(
         fmt=fmt, battles=battles, models=models, skipped=skipped, public=public, ratings=ratings, analysis=analysis,
-        model_rows=model_rows, window_days=provenance.WINDOW_DAYS,
+        model_rows=model_rows, window_days=provenance.WINDOW_DAYS, not_anonymous=not_anonymous,
+        imports=[_import_entry(f) for f in imports],
         generated=utcnow().strftime("%Y-%m-%d %H:%M UTC"), feature_set=FEATURE_SET_VERSION,
         nested="native JSON values" if fmt == "jsonl" else "JSON text (decode with json.loads)",
     )  # fmt: skip
+
+
+def _import_entry(row) -> dict:
+    """An imported file as the card lists it; text cells keep no pipe or newline that would break the table."""
+    anony = (row.meta or {}).get("anony") or {}
+
+    def cell(text: str | None) -> str:
+        return " ".join((text or "").replace("|", "\\|").split())
+
+    return {
+        "kind": row.kind, "file_name": cell(row.file_name), "sha256": row.sha256, "rows": row.rows,
+        "imported": row.imported, "source": cell(row.source) or "not given",
+        "date": row.created_at.strftime("%Y-%m-%d"),
+        "anony_true": anony.get("true"), "anony_false": anony.get("false"), "anony_absent": anony.get("absent"),
+    }  # fmt: skip

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from arena.jobs.provenance import for_model
+from arena.jobs.scope import ANONY_ONLY
 from arena.jobs.snapshots import (
     COMPOSITE,
     FIRST_VOTES,
@@ -18,10 +19,11 @@ from arena.jobs.snapshots import (
     NoSuchBoard,
     RecomputeError,
     latest_run,
+    rank_intervals,
     resolve_board,
     run_ratings,
 )
-from arena.models import Model
+from arena.models import Model, Rating, RatingRun
 from arena.taxonomy import EMONET_GROUPS
 
 # Fewer battles than this and a model's rating is shown as provisional.
@@ -72,6 +74,9 @@ class BoardRow:
     acceptable: float | None = None
     acceptable_low: float | None = None
     acceptable_high: float | None = None
+    # 95% interval of the model's rank (1: best) from the run's draws; None for runs before rank intervals.
+    rank_low: int | None = None
+    rank_high: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,12 @@ class BoardSnapshot:
     def has_composite(self) -> bool:
         return COMPOSITE in self.boards
 
+    # 'complete' (the current board's runs), 'anony-only' or 'as-of' (a rebuilt board; arena.jobs.scope), with
+    # what it counted, and the run's warnings (clustered intervals that fell back to independent votes).
+    status: str = "complete"
+    scope: dict | None = None
+    warnings: tuple[str, ...] = ()
+
     @property
     def turn_boards(self) -> list[str]:
         """The conversation boards this board's run has, for the board choice (empty: none to offer)."""
@@ -155,6 +166,7 @@ class BoardSnapshot:
                     "ci_low": round(r.ci_low, 3),
                     "ci_high": round(r.ci_high, 3),
                     "rank_ub": r.rank_ub,
+                    "rank_ci": None if r.rank_low is None else [r.rank_low, r.rank_high],
                     "battles": r.battles,
                     "win_rate": r.win_rate,
                     "provisional": r.provisional,
@@ -185,24 +197,50 @@ class BoardSnapshot:
             "sessions": self.sessions,
             "grounded": self.grounded,
             "composite": self.composite,
+            "status": self.status,
+            "scope": self.scope,
+            "warnings": list(self.warnings),
         }
 
 
 def snapshot(
-    session: Session, category: str = OVERALL, provisional_votes: int = PROVISIONAL_VOTES, order: str = "all"
-) -> BoardSnapshot | None:
+    session: Session, category: str = OVERALL, provisional_votes: int = PROVISIONAL_VOTES, order: str = "all",
+    *, anony_only: bool = False, run_id: int | None = None,
+) -> BoardSnapshot | None:  # fmt: skip
     """The newest snapshot of `category` (raises RecomputeError for an unknown name or order), or None. A row that
     replaced an earlier configuration of its slug is provisional until `provisional_votes` of its own votes count
-    (its battles on the run's overall board). order='first': the overall board of each session's first vote."""
+    (its battles on the run's overall board). order='first': the overall board of each session's first vote.
+    anony_only: the newest `recompute --anony-only` board; run_id: that run's board, whatever its kind (an
+    `--as-of` rebuild is read this way)."""
     if order not in ORDERS:
         raise RecomputeError(f"unknown order {order!r}: use 'all' (every vote) or 'first' (each session's first vote)")
     label = resolve_board(category)
+    if run_id is not None or anony_only:
+        if order == "first":
+            raise NoSuchBoard("order=first is not stored with a rebuilt or a chosen run's board")
+        return _chosen(session, label, provisional_votes, anony_only, run_id)
     if order == "first":
         if label != OVERALL:
             raise NoSuchBoard(f"order=first is computed for the overall board only, not {label!r}")
         return _first_votes(session, provisional_votes)
     run = latest_run(session, label)
     if run is None:
+        return None
+    return _snapshot(session, run, label, label, provisional_votes)
+
+
+def _chosen(session: Session, label: str, provisional_votes: int, anony_only: bool, run_id: int | None):
+    """A given run's board, or the newest anonymous-only one (a run that counted anonymous votes only and no
+    date limit); None when there is none."""
+    stmt = select(RatingRun).where(exists().where(Rating.run_id == RatingRun.id, Rating.category == label))
+    if run_id is not None:
+        stmt = stmt.where(RatingRun.id == run_id)
+    if anony_only:
+        stmt = stmt.where(RatingRun.status == ANONY_ONLY)
+    run = session.scalar(stmt.order_by(RatingRun.id.desc()).limit(1))
+    if run is None:
+        return None
+    if anony_only and not (run.summary or {}).get("scope", {}).get("anony_only"):
         return None
     return _snapshot(session, run, label, label, provisional_votes)
 
@@ -234,6 +272,7 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
     new_config = {m.id: m.variant_of_id is not None and own_votes.get(m.id, 0) < provisional_votes for _, m in ratings}
     flips = dict(zip(matrices.get("model_ids", []), matrices.get("votes_to_flip_above") or [], strict=False))
     accepted = dict(zip(matrices.get("model_ids", []), matrices.get("acceptable") or [], strict=False))
+    ranks = rank_intervals(matrices)
     rows = [
         BoardRow(
             slug=model.slug,
@@ -257,6 +296,8 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
             **for_model(seen, model.id),
             votes_to_flip_above=flips.get(model.id),
             **_acceptable(accepted.get(model.id)),
+            rank_low=ranks.get(model.id, (None, None))[0],
+            rank_high=ranks.get(model.id, (None, None))[1],
         )
         for r, model in ratings
     ]
@@ -289,6 +330,9 @@ def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: 
         sessions=summary.get("sessions"),
         grounded=summary.get("grounded"),
         composite=summary.get("composite") if label == COMPOSITE else None,
+        status=run.status,
+        scope=summary.get("scope"),
+        warnings=tuple(summary.get("warnings", ())),
     )
 
 

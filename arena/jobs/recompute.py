@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
 from arena.jobs import boards, composite_board, provenance, reliability, run_rows, sessions, summary, vote_filters
+from arena.jobs.scope import EVERY_VOTE, VoteScope
 from arena.jobs.snapshots import (
     COMPOSITE,
     OTHER_BOARDS,
@@ -57,6 +58,8 @@ class RecomputeRequest:
     # Intervals resample whole evaluation sessions (a vote without one is its own); False treats every vote as
     # independent. Without sessions either is the plain bootstrap, bit for bit.
     session_clusters: bool = True
+    # Only anonymous votes and/or votes up to a date: a run of its own beside the current board (arena.jobs.scope).
+    scope: VoteScope = field(default_factory=VoteScope)
 
 
 @dataclass
@@ -115,13 +118,17 @@ def _by_slug(session: Session, model_ids: set[int]) -> list[int]:
     return [model_id for model_id, _ in sorted(rows, key=lambda r: r[1])]
 
 
-def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[list[int], PairOutcomes]:
+def aggregate(
+    session: Session, categories: tuple[str, ...] | None, scope: VoteScope = EVERY_VOTE
+) -> tuple[list[int], PairOutcomes]:
     """Counts per (model_a, model_b, outcome) of the votes that count, as PairOutcomes over the models seen."""
     stmt = select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count()).where(
-        Vote.counts_for_leaderboard.is_(True)
+        Vote.counts_for_leaderboard.is_(True), *scope.conditions()
     )
+    if categories is not None or scope.joins_battle:
+        stmt = stmt.join(Battle, Battle.id == Vote.battle_id)
     if categories is not None:
-        stmt = stmt.join(Battle, Battle.id == Vote.battle_id).where(in_category(categories))
+        stmt = stmt.where(in_category(categories))
     # On the session's connection: plain rows, without the ORM's per-row bookkeeping (one per cell, thousands).
     rows = session.connection().execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
     model_ids = _by_slug(session, {r[0] for r in rows} | {r[1] for r in rows})
@@ -131,7 +138,7 @@ def aggregate(session: Session, categories: tuple[str, ...] | None) -> tuple[lis
 
 
 def aggregate_by_voter(
-    session: Session, categories: tuple[str, ...] | None, with_sessions: bool = False
+    session: Session, categories: tuple[str, ...] | None, with_sessions: bool = False, scope: VoteScope = EVERY_VOTE
 ) -> tuple[list[int], ClusteredOutcomes]:
     """Counts per (voter, model_a, model_b, outcome); a vote without a voter key is its own cluster, or with
     `with_sessions` its evaluation session's (a session is one voter's sitting), if it has one."""
@@ -142,7 +149,7 @@ def aggregate_by_voter(
     stmt = (
         select(voter, Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
         .join(Battle, Battle.id == Vote.battle_id)
-        .where(Vote.counts_for_leaderboard.is_(True))
+        .where(Vote.counts_for_leaderboard.is_(True), *scope.conditions())
     )
     if with_sessions:
         stmt = stmt.outerjoin(Conversation, Conversation.battle_id == Battle.id)
@@ -153,13 +160,13 @@ def aggregate_by_voter(
     return model_ids, ClusteredOutcomes.from_rows(rows, {m: k for k, m in enumerate(model_ids)})
 
 
-def counted_voters(session: Session) -> dict[str, int]:
+def counted_voters(session: Session, scope: VoteScope = EVERY_VOTE) -> dict[str, int]:
     """How many distinct voters the counted votes name, and how many votes name none (each its own cluster)."""
     voters, anonymous = session.execute(
         select(func.count(Battle.judge_key.distinct()), func.count().filter(Battle.judge_key.is_(None)))
         .select_from(Vote)
         .join(Battle, Battle.id == Vote.battle_id)
-        .where(Vote.counts_for_leaderboard.is_(True))
+        .where(Vote.counts_for_leaderboard.is_(True), *scope.conditions())
     ).one()
     return {"voters": int(voters), "votes_without_voter": int(anonymous)}
 
@@ -169,10 +176,10 @@ def _rate_category(
 ):
     label, categories = resolve_category(label)
     if request.ci == "cluster":
-        model_ids, clustered = aggregate_by_voter(session, categories, with_sessions)
+        model_ids, clustered = aggregate_by_voter(session, categories, with_sessions, request.scope)
         outcomes = clustered.cells
     else:
-        (model_ids, outcomes), clustered = aggregate(session, categories), None
+        (model_ids, outcomes), clustered = aggregate(session, categories, request.scope), None
     if len(model_ids) < 2 or outcomes.total == 0:
         return None
     anchor = None
@@ -211,12 +218,19 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         RatingParams(ci=request.ci, rounds=request.rounds, both_bad=request.both_bad, alpha=request.alpha)
     except ValueError as exc:
         raise RecomputeError(str(exc)) from exc
+    scoped = request.scope.active
+    if scoped and any(resolve_board(label) != OVERALL for label in request.categories or ()):
+        raise RecomputeError("--anony-only and --as-of rebuild the overall board only")
     # 0. Vote-quality filters, before anything is counted: decide from per-voter aggregates, then mark the
-    # votes in one short write transaction.
-    with read_factory() as session:
-        decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
-    with factory() as session, session.begin():
-        report = vote_filters.apply(session, decided)
+    # votes in one short write transaction. A rebuilt board (scope) takes the votes' standing as it is: it must
+    # not change what the current board counts.
+    if scoped:
+        report = vote_filters.FilterReport(False, None, {}, {}, {}, 0, [])
+    else:
+        with read_factory() as session:
+            decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
+        with factory() as session, session.begin():
+            report = vote_filters.apply(session, decided)
     # 1. Read: one short read-only transaction: the overall counts, then every emotion board's counts from one
     # read of the counted votes (default: both families, every board with votes).
     with read_factory() as session:
@@ -227,21 +241,23 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             if anchor_id is None:
                 raise RecomputeError(f"no model with slug {request.anchor_model!r} to anchor on")
         requested = [resolve_board(label) for label in request.categories or ()]  # unknown names fail here
-        # Conversations and sessions: one EXISTS when the arena has none.
-        conversations = sessions.read(session)
+        # Conversations and sessions: one EXISTS when the arena has none. A rebuilt board is the overall one alone,
+        # its votes independent unless clustered by voter.
+        conversations = None if scoped else sessions.read(session)
         with_sessions = conversations is not None and conversations.has_session.any()
         overall = _rate_category(session, OVERALL, request, anchor_id, with_sessions and request.session_clusters)
         families = {boards.family_of(label) for label in requested if label not in OTHER_BOARDS}
-        if not requested:
+        if not requested and not scoped:
             families = {boards.GROUPS, boards.CATEGORIES}
         counted = boards.board_counts(session, families)
         counts = {family: counted[family] for family in sorted(families)}
-        voters = counted_voters(session) if request.ci == "cluster" else None
+        voters = counted_voters(session, request.scope) if request.ci == "cluster" else None
         seen = provenance.measure(session)
         repeats = reliability.read(session)
-        # The composite board: when no board was asked for or it was, and some judge scored rated replies.
+        # The composite board: when no board was asked for or it was, and some judge scored rated replies (never
+        # beside a rebuilt board: its judges' scores are read as they are now).
         judged = None
-        wanted = not requested or COMPOSITE in requested
+        wanted = not scoped and (not requested or COMPOSITE in requested)
         if wanted and overall is not None and composite_board.has_judge_scores(session):
             judged = composite_board.read(session, overall[1], request.both_bad)
     if overall is None:
@@ -272,7 +288,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         else:
             fits = boards.independent(family, overall_ids, params)
         fitted.update(_board_results(fits))
-    turn_boards = not requested or any(label in TURN_BOARDS for label in requested)
+    turn_boards = not scoped and (not requested or any(label in TURN_BOARDS for label in requested))
     fitted.update(_board_results(sessions.fit_boards(conversations, overall_ids, overall_outcomes, params,
                                                      request.session_clusters, turns=turn_boards,
                                                      first=not requested or OVERALL in requested)))  # fmt: skip
@@ -302,16 +318,22 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         "reliability": reliability.measure(*repeats, overall_ids, overall_board.theta, seed=request.seed),
         "grounded": composite_board.grounded_summary(accepted),
         **({"composite": composite_summary} if composite_summary is not None else {}),
+        # Boards whose clustered intervals had too few clusters and fell back to independent votes.
+        "warnings": [f"{r.category}: {r.board.fallback}" for r in fitted.values() if r.board.fallback],
+        **({"scope": request.scope.as_params()} if scoped else {}),
     }  # fmt: skip
-    weights = summary.pair_weights(overall_board, overall_ids, overall_outcomes, request.alpha, request.both_bad)
+    # Active sampling reads the newest run's weights: a rebuilt board must not steer the site.
+    weights = [] if scoped else summary.pair_weights(overall_board, overall_ids, overall_outcomes, request.alpha,
+                                                     request.both_bad)  # fmt: skip
     # 3. Write: the run, all its ratings and its pair weights in one transaction.
     with factory() as session, session.begin():
         run = RatingRun(
             started_at=started,
             finished_at=utcnow(),
-            status="complete",
+            status=request.scope.status if scoped else "complete",
             params={
                 **asdict(request),
+                "scope": request.scope.as_params(),
                 "categories": [r.category for r in results],
                 "filters": report.as_params(),
                 "excluded": excluded,

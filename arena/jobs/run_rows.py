@@ -38,6 +38,10 @@ def matrices(result) -> dict:
     accepted = getattr(result, "acceptable", None)
     if accepted is not None:
         out["acceptable"] = [[finite(v) for v in row] for row in np.asarray(accepted, float)[on].tolist()]
+    if board.rank_low is not None:
+        # Each model's 95% rank interval within its component, from the draws of the intervals.
+        out["rank_low"] = board.rank_low[on].astype(int).tolist()
+        out["rank_high"] = board.rank_high[on].astype(int).tolist()
     flips = getattr(result, "flip_above", None)
     if flips is not None:
         out["votes_to_flip_above"] = [int(v) if isfinite(v) else None for v in np.asarray(flips, float)[on].tolist()]

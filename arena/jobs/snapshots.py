@@ -103,3 +103,11 @@ def latest_reliability(session: Session) -> dict | None:
         "computed_at": run.finished_at.isoformat() if run.finished_at else None,
         "reliability": (run.summary or {}).get("reliability"),
     }
+
+
+def rank_intervals(matrices: dict) -> dict[int, list[int]]:
+    """Model id -> [low, high]: its 95% rank interval as the run stored it with the board (none before they were)."""
+    low, high = matrices.get("rank_low"), matrices.get("rank_high")
+    if not low or not high:
+        return {}
+    return {m: [lo, hi] for m, lo, hi in zip(matrices.get("model_ids", []), low, high, strict=False)}

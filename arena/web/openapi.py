@@ -53,6 +53,15 @@ _RATING = {
             "minimum": 1,
             "description": "1 + the number of models whose lower bound is above this model's upper bound.",
         },
+        "rank_ci": {
+            "type": ["array", "null"],
+            "items": {"type": "integer", "minimum": 1},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "95% interval of the model's rank within its component (1: best), from the same "
+            "bootstrap draws as the rating's interval (normal draws for sandwich and pooled intervals). Null for "
+            "runs from before rank intervals.",
+        },
         "battles": {"type": "integer", "minimum": 0},
         "win_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "Ties count half."},
         "provisional": {"type": "boolean", "description": "Fewer battles than provisional_below_battles."},
@@ -333,6 +342,24 @@ _RELIABILITY_SNAPSHOT = {
         "run_id": {"type": "integer"},
         "computed_at": {"type": ["string", "null"]},
         "reliability": {"oneOf": [{"$ref": "#/components/schemas/Reliability"}, {"type": "null"}]},
+        "status": {
+            "type": "string",
+            "enum": ["complete", "anony-only", "as-of"],
+            "description": "'complete': the current board. 'anony-only' and 'as-of': a board rebuilt by `arena "
+            "ratings recompute --anony-only` or `--as-of DATE`, stored beside the current one.",
+        },
+        "scope": {
+            "type": ["object", "null"],
+            "properties": {"anony_only": {"type": "boolean"}, "as_of": {"type": ["string", "null"]}},
+            "description": "What a rebuilt board counted: anonymous votes only, and/or votes cast up to as_of "
+            "(ISO time, UTC). Null for the current board.",
+        },
+        "warnings": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "What the reader should know of the run's intervals: a board whose clustered intervals "
+            "had too few clusters (one placeholder voter) fell back to independent votes, and says so here.",
+        },
     },
 }
 
@@ -377,18 +404,38 @@ def openapi_document() -> dict:
                             "vote), as LMArena's analyses that keep order 1; overall board only.",
                             "schema": {"type": "string", "enum": list(ORDERS), "default": "all"},
                         },
+                        {
+                            "name": "anony",
+                            "in": "query",
+                            "required": False,
+                            "description": "'all' (default): the current board. 'only': the newest board of "
+                            "anonymous votes only (`arena ratings recompute --anony-only`: a record's `anony` false "
+                            "leaves its vote out), FastChat's published primary column.",
+                            "schema": {"type": "string", "enum": ["all", "only"], "default": "all"},
+                        },
+                        {
+                            "name": "run",
+                            "in": "query",
+                            "required": False,
+                            "description": "A rating run's id: that run's board, whatever its kind (an `--as-of` "
+                            "rebuild is read this way).",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+                        },
                     ],
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Leaderboard"}, "The ratings, best first."),
                         "400": _json(
                             _ERROR,
                             "The category is not 'overall', a conversation board, an EmoNet group or category; or "
-                            "the order is not 'all' or 'first'.",
+                            "the order is not 'all' or 'first'; or anony is not 'all' or 'only'; or run is not a "
+                            "positive whole number.",
                         ),
                         "404": _json(
                             _ERROR,
                             "No rating snapshot covers this category (and order) yet; or order=first with a "
-                            "category other than overall (the first-vote board is the overall board's).",
+                            "category other than overall (the first-vote board is the overall board's); or no "
+                            "anonymous-only board yet (anony=only); or no such run rated this category (run); or "
+                            "order=first with anony=only or run.",
                         ),
                         "default": _json(_ERROR, "Any other error, with its reason."),
                     },

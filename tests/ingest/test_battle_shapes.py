@@ -52,9 +52,11 @@ def test_identical_minimal_records_are_each_a_vote_and_a_reimport_adds_none(data
     rows = battles(session_factory)
     assert len(rows) == len(records) == 8
     assert [r[3] for r in rows] == [r["winner"] for r in records]
-    # The first of each kind keeps the id earlier versions gave it, so files imported before add nothing new
-    # for it; the n-th copy is `<id>:n`.
-    first = "sha256:" + hashlib.sha256(json.dumps(records[0], sort_keys=True).encode()).hexdigest()[:32]
+    # A record with neither id nor time is known by its file (sha256) and content, so the same records in another
+    # file are other votes (tests/ingest/test_import_provenance.py); the n-th copy is `<id>:n`.
+    scope = hashlib.sha256((FIXTURES / "minimal_battles.jsonl").read_bytes()).hexdigest()
+    content = f"{scope}\n{json.dumps(records[0], sort_keys=True)}"
+    first = "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:32]
     assert [r[0] for r in rows[:4]] == [first, f"{first}:2", f"{first}:3", f"{first}:4"]
     again = import_votes(FIXTURES / "minimal_battles.jsonl", database_url)
     assert f"{len(records)} battles read: 0 imported, {len(records)} already present, 0 new models" in again.stdout

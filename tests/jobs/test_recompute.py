@@ -42,7 +42,7 @@ def test_json_output_matches_an_in_memory_fit_of_the_same_battles(database_url, 
     assert set(out) >= {"run_id", "n_votes", "ratings"} and out["n_votes"] == 3000
     ratings = out["ratings"]
     assert [r["rating"] for r in ratings] == sorted((r["rating"] for r in ratings), reverse=True)
-    assert set(ratings[0]) == {"model", "rating", "ci_low", "ci_high", "rank_ub", "battles", "win_rate"}
+    assert set(ratings[0]) == {"model", "rating", "ci_low", "ci_high", "rank_ub", "rank_ci", "battles", "win_rate"}
     board = rate(imported.aggregate(), RatingParams(rounds=300, seed=5))
     expected = {NAMES[k]: board.rating[k] for k in range(len(NAMES))}
     for row in ratings:
