@@ -76,8 +76,11 @@ def rank_correlations(
     floor = 1e-6 * np.maximum(observed.std(axis=0), 1e-12)
     noise_var = np.maximum(np.column_stack([rating_se, score_se]), floor) ** 2
     everyone = np.arange(n)[None, :]
-    as_they_are = _posterior_draws(observed[everyone], noise_var[everyone], rng, draws=rounds)
-    resampled = _posterior_draws(observed[picks], noise_var[picks], rng, draws=1)
+    # A resample of fewer than three distinct models has a singular covariance: its chain turns to NaN, which
+    # `_interval` drops (as it drops a resample with no variance), so numpy's warnings about it say nothing.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        as_they_are = _posterior_draws(observed[everyone], noise_var[everyone], rng, draws=rounds)
+        resampled = _posterior_draws(observed[picks], noise_var[picks], rng, draws=1)
     return [
         _interval(method, n, float(np.median(_coefficients(method, as_they_are))), _coefficients(method, resampled))
         for method in methods

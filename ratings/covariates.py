@@ -38,6 +38,8 @@ _MIN_STEP_FRACTION = 2.0**-30
 # Below this smallest eigenvalue of the profiled, unit-diagonal beta curvature, beta is not identified (the
 # smallest is 1 for a feature independent of everything else, 0 for an exact combination).
 _MIN_RCOND = 1e-9
+# A column whose weighted SD is below this is constant (rounding aside).
+_CONSTANT_SD = 1e-9
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,14 @@ class CovariateFit:
             if self.varying_battles is not None and self.varying_battles[index] < min_varying:
                 varying = float(self.varying_battles[index])
                 reasons.append(f"the replies differ in this in only {varying:.0f} battles (needs {min_varying})")
-            elif self.prior_shift is not None and self.prior_shift[index] > max_shift_se * se:
+            # A constant column (the side shown first) is identified by the design, sides drawn at random, not by
+            # the prior: when it moves under a weaker prior, another feature is running off (separation) and
+            # dragging it, and that feature is the one reported as following the prior.
+            elif (
+                self.prior_shift is not None
+                and self.feature_sd[index] > _CONSTANT_SD
+                and self.prior_shift[index] > max_shift_se * se
+            ):
                 reasons.append(
                     "the battles cannot pin it down yet (it goes with particular models, or decides every vote it "
                     "touches): the estimate follows the prior"

@@ -309,9 +309,11 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         if c.get("estimate") is None:
             click.echo(f"{c['feature']:<16} not enough battles yet: {c.get('reason') or 'not identified'}")
             continue
+        # A per-unit covariate (the reply shown first, an arm) has no per-SD figure: its SD is 0 or meaningless.
+        per_sd = "-" if c.get("estimate_std") is None else f"{c['estimate_std']:.3f}"
         click.echo(
             f"{c['feature']:<16} {c['estimate']:>9.3f} [{c['ci_low']:>8.3f}, {c['ci_high']:>8.3f}] "
-            f"{c['estimate_std']:>8.3f} {c['odds_ratio']:>10.3f}"
+            f"{per_sd:>8} {c['odds_ratio']:>10.3f}"
         )
     if result["dropped_covariates"]:
         click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
@@ -328,3 +330,55 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
                 f"{c['benchmark']} {c['snapshot']} {c['method']}: {c['estimate']:.3f} "
                 f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}] over {c['n_models']} models"
             )
+
+
+@analysis_group.command("predict")
+@database_option
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 50),
+              help="Folds of voters: each explanation is fitted on the others and scored on each in turn.")  # fmt: skip
+@click.option("--category", default="overall", show_default=True, help="'overall', an EmoNet group or category.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split of voters into folds.")
+@click.option(
+    "--min-eq-battles",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Battles with a reply-level EQ score on both sides needed before the EQ explanations are tried.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def analysis_predict_command(database_url, folds, category, seed, min_eq_battles, as_json) -> None:
+    """Which explanation predicts new votes: plain BT, Davidson ties, +style, +EQ, pooled boards (and arms),
+    each scored on the votes of voters it was not fitted on (no voter in two folds). Stored with the latest
+    analysis for /analysis."""
+    import json
+
+    single_threaded_blas()
+    from arena.db import make_session_factory
+    from arena.jobs.analysis import AnalysisError
+    from arena.jobs.prediction import predict
+    from arena.jobs.snapshots import RecomputeError
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
+    try:
+        result = predict(factory, reader, category=category, folds=folds, seed=seed, min_eq_battles=min_eq_battles)
+    except (AnalysisError, RecomputeError) as exc:
+        raise BadInput(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['votes']} votes of {result['voters']} voters ({result['category']}), {folds} folds by voter, "
+               f"stored with analysis {result['analysis_run_id']}")  # fmt: skip
+    click.echo(f"{'explanation':<12} {'log-loss':>9} {'vs BT':>16} {'accuracy':>9} {'Brier':>7} {'calib.':>7}")
+    for row in result["explanations"]:
+        if not row["available"]:
+            click.echo(f"{row['key']:<12} not tried: {row['reason']}")
+            continue
+        versus = f"{row['log_loss_vs_bt']:+.4f} ({row['log_loss_vs_bt_se']:.4f})"
+        numbers = [row[k] for k in ("accuracy", "brier", "calibration_error")]
+        accuracy, brier, calibration = ("-" if v is None else f"{v:.3f}" for v in numbers)
+        click.echo(f"{row['key']:<12} {row['log_loss']:>9.4f} {versus:>16} {accuracy:>9} {brier:>7} {calibration:>7}")
+    verdict = "clearly ahead of" if result["clearly_best"] else "but within two standard errors of"
+    click.echo(f"best: {result['best']} ({verdict} {result['runner_up']}: lead {result['lead']:.4f} log-loss, "
+               f"se {result['lead_se']:.4f})")  # fmt: skip

@@ -11,10 +11,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
-from arena.models import Battle, Model, Prompt, Reply
+from arena.ingest.eq_scores import import_eq_scores
+from arena.ingest.records import read_records
+from arena.models import Battle, Model, ModelEqScore, Prompt, Reply
 
 DEMO_BANK_PATH = Path(__file__).resolve().parent.parent / "data" / "demo_bank.json"
 DEMO_PROVIDER = "demo"
+# Made-up model-level EQ scores for the personas, so the demo's analysis page shows its EQ half; never a
+# benchmark's result, and labelled so wherever it appears (arena/data/eq_scores/README.md).
+DEMO_EQ_PATH = DEMO_BANK_PATH.parent / "eq_scores" / "demo_illustrative.csv"
+DEMO_EQ_BENCHMARK = "illustrative-demo"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ def load_demo_bank(session: Session, bank: dict | None = None) -> LoadSummary:
         for key, text in message["replies"].items():
             _, created = get_or_create_reply(session, prompt, models[key], text, meta={"demo_persona": True})
             replies_added += created
+    import_eq_scores(session, read_records(DEMO_EQ_PATH, "csv"))
     return LoadSummary(models_added, prompts_added, replies_added)
 
 
@@ -75,3 +82,4 @@ def remove_demo_content(session: Session) -> None:
     session.execute(delete(Battle).where(Battle.model_a_id.in_(personas) | Battle.model_b_id.in_(personas)))
     session.execute(delete(Reply).where(Reply.model_id.in_(personas)))
     session.execute(delete(Model).where(Model.provider == DEMO_PROVIDER))
+    session.execute(delete(ModelEqScore).where(ModelEqScore.benchmark == DEMO_EQ_BENCHMARK))

@@ -10,10 +10,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena.ingest.demo import DEMO_EQ_BENCHMARK
 from arena.ingest.eq_scores import match_snapshots
 from arena.jobs.features import FEATURE_SET_VERSION, FEATURES, reply_features
 from arena.jobs.recompute import code_version, in_category
-from arena.jobs.snapshots import OVERALL, latest_run, resolve_category
+from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, resolve_category
 from arena.models import (
     AnalysisRun,
     Battle,
@@ -66,6 +67,17 @@ COVARIATE_DOCS = {
         if name != "length_ratio"
     },
 }
+# Covariates reported per unit rather than per SD: yes-or-no properties of a side (the reply shown first, a
+# presentation arm; a constant column's SD is 0, so "per SD" would say every such effect is nothing) and counts
+# whose unit means something on its own (one more exchange).
+PER_UNIT = frozenset({POSITION, "turns_position"})
+ARM_PREFIX = "arm_"
+
+
+def per_unit(name: str) -> bool:
+    return name in PER_UNIT or name.startswith(ARM_PREFIX)
+
+
 SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "both_bad": 0.5}
 EQ_BINS = (-10.0, -3.0, -1.0, 1.0, 3.0, 10.0)
 MIN_CLUSTERS = 30
@@ -91,6 +103,8 @@ class BattleTable:
     eq_b: np.ndarray
     # Exchanges the voter had seen (Vote.turns); 1 for a single reply.
     turns: np.ndarray | None = None
+    # The battle of each row (for the held-out prediction's emotion groups).
+    battle_id: np.ndarray | None = None
 
 
 def _vector(features: dict | None) -> list[float]:
@@ -223,13 +237,14 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
     )
     if category is not None:
         stmt = stmt.where(in_category(category))
-    a, b, score, voters, fa, fb, eqa, eqb, turns = [], [], [], [], [], [], [], [], []
+    a, b, score, voters, fa, fb, eqa, eqb, turns, ids = [], [], [], [], [], [], [], [], [], []
     voter_ids: dict[str, int] = {}
     rows = session.execute(stmt).yield_per(20_000)
     for battle_id, ma, mb, outcome, judge, ra, rb, meta, seen, evaluation_session, conversation_id, mode in rows:
         if ma not in model_index or mb not in model_index:
             continue
         meta = meta or {}
+        ids.append(battle_id)
         a.append(model_index[ma])
         b.append(model_index[mb])
         score.append(SCORE[outcome])
@@ -260,6 +275,7 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
         eq_a=np.array(eqa, dtype=np.float64),
         eq_b=np.array(eqb, dtype=np.float64),
         turns=np.array(turns, dtype=np.int64),
+        battle_id=np.array(ids, dtype=np.int64),
     )
 
 
@@ -375,6 +391,7 @@ def _round(value: float, places: int = 6) -> float | None:
 
 
 ESTIMATE_FIELDS = ("estimate", "se", "ci_low", "ci_high", "estimate_std", "odds_ratio", "std_ci_low", "std_ci_high")
+PER_SD_FIELDS = ("estimate_std", "std_ci_low", "std_ci_high")
 
 
 def _coefficient_row(c, data_share: float | None) -> dict:
@@ -385,9 +402,13 @@ def _coefficient_row(c, data_share: float | None) -> dict:
         "identified": c.identified,
         "reason": c.reason,
         "data_share": _round(data_share, 4) if data_share is not None else None,
+        # The scale the page states the effect on: "unit" (with it against without it) or "sd" (a typical
+        # difference); the per-SD numbers of a per-unit covariate are null, not the zero a constant's SD makes.
+        "scale": "unit" if per_unit(c.feature) else "sd",
     }
     for field in ESTIMATE_FIELDS:
-        row[field] = _round(getattr(c, field)) if c.identified else None
+        unscaled = per_unit(c.feature) and field in PER_SD_FIELDS
+        row[field] = _round(getattr(c, field)) if c.identified and not unscaled else None
     return row
 
 
@@ -477,7 +498,7 @@ def analyse(
     rng = np.random.default_rng(seed)
     by_model = {r.model_id: r for r, _ in ratings}
     slugs = {m.id: m.slug for _, m in ratings}
-    result["eq_scatter"] = {"benchmark": None, "snapshot": None, "points": []}
+    result["eq_scatter"] = {"benchmark": None, "snapshot": None, "points": [], "illustrative": False}
     for match in matches:
         pairs = [(by_model[m], entry) for m, entry in match.matched if m in by_model]
         entry_row = {
@@ -485,6 +506,8 @@ def analyse(
             "snapshot": match.snapshot,
             "n_models": len(pairs),
             "unmatched": match.unmatched,
+            # The demo's made-up persona scores: shown, but never as a benchmark's finding.
+            "illustrative": match.benchmark == DEMO_EQ_BENCHMARK,
         }
         if len(pairs) < 3:
             result["correlations"].append(
@@ -506,8 +529,12 @@ def analyse(
              "score_ci_high": _round(e.ci_high, 4), "benchmark_name": e.model_name}
             for r, e in pairs
         ]  # fmt: skip
-        if len(points) > len(result["eq_scatter"]["points"]):
-            result["eq_scatter"] = {"benchmark": match.benchmark, "snapshot": match.snapshot, "points": points}
+        # The scatter shows the snapshot with most models; a real benchmark's before the demo's illustrative one.
+        shown = result["eq_scatter"]
+        rank = (not entry_row["illustrative"], len(points))
+        if not shown["points"] or rank > (not shown["illustrative"], len(shown["points"])):
+            result["eq_scatter"] = {"benchmark": match.benchmark, "snapshot": match.snapshot, "points": points,
+                                    "illustrative": entry_row["illustrative"]}  # fmt: skip
         for c in rank_correlations(arena, scores, rng, rating_se=arena_se, score_se=score_se, rounds=rounds):
             result["correlations"].append(
                 {
@@ -519,6 +546,10 @@ def analyse(
                 }
             )
     with factory() as session, session.begin():
+        # The last `arena analysis predict` stays on the page (with its own date and vote count) until the next.
+        previous = latest_analysis(session, label)
+        if previous is not None and previous.result.get("prediction"):
+            result["prediction"] = previous.result["prediction"]
         stored = AnalysisRun(
             rating_run_id=run.id,
             feature_version=FEATURE_SET_VERSION,

@@ -9,9 +9,15 @@ from arena.jobs.leaderboard import TABS
 from arena.jobs.snapshots import OVERALL, RecomputeError, latest_analysis, latest_reliability, resolve_category
 from arena.web import htmx, read_session
 from arena.web.charts import responsive_scatter, responsive_whiskers
-from arena.web.study import SHORT, Effect, effects, fmt_points
+from arena.web.study import Effect, effects, fmt_points, plain_label
 
 bp = Blueprint("analysis", __name__)
+
+
+def _x_label(scatter: dict) -> str:
+    if scatter.get("illustrative"):
+        return "Illustrative EQ score (made up for the demo, not a benchmark)"
+    return f"{scatter['benchmark']} {scatter['snapshot']} score"
 
 
 def _charts(result: dict, found: list[Effect]) -> dict:
@@ -19,7 +25,7 @@ def _charts(result: dict, found: list[Effect]) -> dict:
     # difference. Effects without enough battles have no numbers to draw.
     forest = responsive_whiskers(
         [(e.short, e.points, e.low, e.high) for e in found if e.points is not None],
-        axis_label="Change in the chance of winning, percentage points, for a typical difference",
+        axis_label="Change in the chance of winning, percentage points, for a typical difference or yes against no",
         reference=0.0,
         fmt="{:+.0f}",
     )
@@ -44,7 +50,7 @@ def _charts(result: dict, found: list[Effect]) -> dict:
             }
             for p in points
         ],  # fmt: skip
-        x_label=f"{result['eq_scatter']['benchmark']} {result['eq_scatter']['snapshot']} score" if points else "",
+        x_label=_x_label(result["eq_scatter"]) if points else "",
         y_label="Arena rating",
     )
     return {"forest": forest, "win_rate": win_rate, "eq_plot": eq_plot, "effects": found}
@@ -95,8 +101,8 @@ def analysis():
         tabs=TABS,
         category=category,
         fmt_points=fmt_points,
-        short_names=SHORT,
         agreement_words=agreement_words(latest_reliability(read_session())) if category == OVERALL else None,
+        short_name=lambda name: plain_label(name)[2],
         **(_charts(result, effects(result)) if result else {}),
     )
     if htmx:

@@ -29,6 +29,10 @@ PLAIN = {
         "Replies a judge scored higher for emotional intelligence",
         "how much higher a judge model scored one reply for emotional intelligence",
     ),
+    "position_a": (
+        "Replies shown first",
+        "whether the reply was shown first (on the left, or on top on a phone) rather than second",
+    ),
     # Conversation length enters through what differs between the sides; each says how an effect changes with
     # every exchange the voter saw beyond the first.
     "turns_position": (
@@ -58,10 +62,36 @@ SHORT = {
     "referral": "Pointing to help",
     "sycophancy": "Flattery",
     "eq_overall": "Judged EQ",
+    "position_a": "Shown first",
     "turns_position": "Shown first x exchanges",
     "eq_overall_x_turns": "Judged EQ x exchanges",
     "length_ratio_x_turns": "Length x exchanges",
 }
+
+
+# Stated per unit (with it against without it), not per typical difference: yes-or-no properties of a side, whose
+# "typical difference" is meaningless (the reply shown first is first in every battle: its SD is 0), and the count
+# of further exchanges. Results stored before they said their scale carry no "scale" field.
+PER_UNIT = frozenset({"position_a", "turns_position"})
+ARM_PREFIX = "arm_"
+
+
+def plain_label(feature: str) -> tuple[str, str, str]:
+    """(subject of its sentence, what it measures, short name) of a covariate; a presentation arm (arm_<name>)
+    or a covariate added later without words of its own still reads as words, never as a column name."""
+    if feature in PLAIN:
+        subject, meaning = PLAIN[feature]
+        return subject, meaning, SHORT.get(feature, subject)
+    words = feature.removeprefix(ARM_PREFIX).replace("_", " ").strip() or "unnamed"
+    if feature.startswith(ARM_PREFIX):
+        return (f"Replies shown in the '{words}' presentation", f"whether the reply was shown {words}",
+                f"Presentation: {words}")  # fmt: skip
+    return f"Replies with more {words}", f"how much more {words} one reply has", words.capitalize()
+
+
+def is_per_unit(c: dict) -> bool:
+    scale = c.get("scale")
+    return scale == "unit" if scale else (c["feature"] in PER_UNIT or c["feature"].startswith(ARM_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -76,6 +106,8 @@ class Effect:
     low: float | None
     high: float | None
     reason: str | None
+    # True when the points are for the property against its absence (or one unit), not a typical difference.
+    per_unit: bool = False
 
     @property
     def clear(self) -> bool:
@@ -107,8 +139,12 @@ def win_points(log_odds: float) -> float:
     return 100.0 * (1.0 / (1.0 + math.exp(-log_odds)) - 0.5)
 
 
+def _scale_keys(c: dict) -> tuple[str, str, str]:
+    return ("estimate", "ci_low", "ci_high") if is_per_unit(c) else ("estimate_std", "std_ci_low", "std_ci_high")
+
+
 def _identified(c: dict) -> bool:
-    numbers = (c.get("estimate_std"), c.get("std_ci_low"), c.get("std_ci_high"))
+    numbers = [c.get(key) for key in _scale_keys(c)]
     return c.get("identified", True) is not False and all(v is not None and math.isfinite(v) for v in numbers)
 
 
@@ -116,12 +152,12 @@ def effects(result: dict) -> list[Effect]:
     """Clear effects first (largest first), then uncertain ones, then those without enough battles."""
     out = []
     for c in result.get("coefficients", []):
-        subject, meaning = PLAIN.get(c["feature"], (c["feature"], c["feature"]))
-        short = SHORT.get(c["feature"], c["feature"])
+        subject, meaning, short = plain_label(c["feature"])
+        unit = is_per_unit(c)
         if _identified(c):
-            points = [win_points(c[key]) for key in ("estimate_std", "std_ci_low", "std_ci_high")]
-            out.append(Effect(c["feature"], subject, meaning, short, *points, None))
+            points = [win_points(c[key]) for key in _scale_keys(c)]
+            out.append(Effect(c["feature"], subject, meaning, short, *points, None, unit))
         else:
             reason = c.get("reason") or "too few battles to pin it down"
-            out.append(Effect(c["feature"], subject, meaning, short, None, None, None, reason))
+            out.append(Effect(c["feature"], subject, meaning, short, None, None, None, reason, unit))
     return sorted(out, key=lambda e: (e.points is None, not e.clear, -abs(e.points or 0.0)))

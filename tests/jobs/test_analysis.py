@@ -22,7 +22,10 @@ def test_json_has_the_documented_shape_and_recovers_the_eq_effect(eq_arena):
     assert set(coefficients) >= {"eq_overall", "length_ratio", "headers", "list_items", "bold"}
     for c in coefficients.values():
         assert set(c) >= {"feature", "estimate", "ci_low", "ci_high", "estimate_std", "odds_ratio"}
-        assert c["std_ci_low"] <= c["estimate_std"] <= c["std_ci_high"]
+        if c["scale"] == "sd":
+            assert c["std_ci_low"] <= c["estimate_std"] <= c["std_ci_high"]
+        else:  # the side shown first: per unit, never "per SD" of a constant
+            assert c["feature"] == "position_a" and c["estimate_std"] is None
         assert c["odds_ratio"] == pytest.approx(np.exp(c["estimate"]), rel=1e-5)
         assert c["identified"] and c["reason"] is None and c["data_share"] > 0.9  # 3,000 battles pin them all
     eq = coefficients["eq_overall"]

@@ -357,3 +357,21 @@ def test_with_a_prior_separation_and_collinearity_are_reported_not_fitted_to_inf
     assert not coefficient.identified and "only 5 battles" in coefficient.reason
     with pytest.raises(ValueError, match="beta_prior"):
         fit_covariates(b, beta_prior=-1.0)
+
+
+def test_a_separated_feature_does_not_unidentify_the_constant_position_column():
+    # 60 battles, side A wins two decisive votes in three; a feature present on side A only in battles A won
+    # (separation) runs off under a weaker prior and drags the constant column with it. The constant is
+    # identified by the design (sides at random): the separated feature is the one reported.
+    rng = np.random.default_rng(2)
+    n = 60
+    a = rng.integers(0, 6, n)
+    b = (a + rng.integers(1, 6, n)) % 6
+    score = np.where(rng.random(n) < 0.67, 1.0, 0.0)
+    separated = np.where((score == 1.0) & (rng.random(n) < 0.7), 1.0, 0.0)
+    battles = CovariateBattles(6, a, b, score, np.column_stack([separated, np.ones(n)]), ("separated", "position"))
+    fit = fit_covariates(battles, beta_prior=1.0)
+    assert fit.prior_shift[1] > 0.5 * np.sqrt(fit.covariance[7, 7])  # position did move with the weaker prior
+    reasons = dict(zip(fit.names, fit.identified(), strict=True))
+    assert reasons["separated"] is not None and "follows the prior" in reasons["separated"]
+    assert reasons["position"] is None
