@@ -69,9 +69,13 @@ class Leaderboard:
         return np.argsort(-self.rating, kind="stable")
 
 
+SEPARATION_TOLERANCE = 1e-6  # rating points
+
+
 def rank_upper_bound(ci_low: np.ndarray, ci_high: np.ndarray) -> np.ndarray:
-    """1 + the number of models whose lower bound is above this model's upper bound."""
-    return 1 + (ci_low[None, :] > ci_high[:, None]).sum(axis=1)
+    """1 + the number of models whose lower bound is above this model's upper bound. Bounds within a millionth of a
+    point touch: identical votes (all ties, say) give equal strengths up to rounding, never separate ranks."""
+    return 1 + (ci_low[None, :] > ci_high[:, None] + SEPARATION_TOLERANCE).sum(axis=1)
 
 
 def rank_interval(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

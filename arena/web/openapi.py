@@ -268,6 +268,24 @@ _LEADERBOARD = {
             "log-likelihood per held-out vote] per weight tried); human_votes, folds, folds_by, ci. Null on other "
             "boards.",
         },
+        "status": {
+            "type": "string",
+            "enum": ["complete", "anony-only", "as-of"],
+            "description": "'complete': the current board. 'anony-only' and 'as-of': a board rebuilt by `arena "
+            "ratings recompute --anony-only` or `--as-of DATE`, stored beside the current one.",
+        },
+        "scope": {
+            "type": ["object", "null"],
+            "properties": {"anony_only": {"type": "boolean"}, "as_of": {"type": ["string", "null"]}},
+            "description": "What a rebuilt board counted: anonymous votes only, and/or votes cast up to as_of "
+            "(ISO time, UTC). Null for the current board.",
+        },
+        "warnings": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "What the reader should know of the run's intervals: a board whose clustered intervals "
+            "had too few clusters (one placeholder voter) fell back to independent votes, and says so here.",
+        },
     },
 }
 
@@ -342,24 +360,6 @@ _RELIABILITY_SNAPSHOT = {
         "run_id": {"type": "integer"},
         "computed_at": {"type": ["string", "null"]},
         "reliability": {"oneOf": [{"$ref": "#/components/schemas/Reliability"}, {"type": "null"}]},
-        "status": {
-            "type": "string",
-            "enum": ["complete", "anony-only", "as-of"],
-            "description": "'complete': the current board. 'anony-only' and 'as-of': a board rebuilt by `arena "
-            "ratings recompute --anony-only` or `--as-of DATE`, stored beside the current one.",
-        },
-        "scope": {
-            "type": ["object", "null"],
-            "properties": {"anony_only": {"type": "boolean"}, "as_of": {"type": ["string", "null"]}},
-            "description": "What a rebuilt board counted: anonymous votes only, and/or votes cast up to as_of "
-            "(ISO time, UTC). Null for the current board.",
-        },
-        "warnings": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "What the reader should know of the run's intervals: a board whose clustered intervals "
-            "had too few clusters (one placeholder voter) fell back to independent votes, and says so here.",
-        },
     },
 }
 

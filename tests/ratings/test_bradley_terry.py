@@ -101,3 +101,11 @@ def test_bad_cells_are_refused():
         PairOutcomes.from_rows(2, [(0, 2, "tie", 1)])
     with pytest.raises(ValueError, match="alpha"):
         bt.fit(np.ones((2, 2)), alpha=0)
+
+
+def test_bounds_that_differ_by_rounding_do_not_separate_ranks():
+    from ratings.leaderboard import rank_upper_bound
+
+    low = np.array([1000.0, 1000.0 + 1e-9, 1000.0 - 1e-9])
+    assert rank_upper_bound(low, low.copy()).tolist() == [1, 1, 1]
+    assert rank_upper_bound(np.array([1010.0, 990.0]), np.array([1020.0, 1000.0])).tolist() == [1, 2]
