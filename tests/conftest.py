@@ -159,12 +159,17 @@ VOTE_ACTION = re.compile(r'action="(/battles/[^"/]+/vote)"')
 def solve_proof(client, headers: dict | None = None) -> str:
     """What a browser's widget does: fetch this visitor's challenge and solve it; returns the form field's value.
     (altcha is imported here: some tests import this module in a process that must stay light.)"""
-    import altcha
-
     response = client.get("/terms/challenge", headers=headers or {})
     assert response.status_code == 200, response.get_data(as_text=True)
-    challenge = altcha.Challenge.from_dict(response.get_json())
-    return altcha.Payload(challenge, altcha.solve_challenge(challenge, timeout=60)).to_base64()
+    return answer(response.get_json())
+
+
+def answer(challenge: dict) -> str:
+    """The widget's form field for a challenge as /terms/challenge serves it."""
+    import altcha
+
+    puzzle = altcha.Challenge.from_dict(challenge)
+    return altcha.Payload(puzzle, altcha.solve_challenge(puzzle, timeout=60)).to_base64()
 
 
 def parse_battle_page(html: str) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from arena.jobs.recompute import RecomputeRequest, recompute
 from arena.models import Model, Reply, Vote
 from arena.voting.visitors import judge_key
 from arena.web.markdown import render_markdown
-from tests.conftest import CSRF_INPUT, make_settings, parse_battle_page, solve_proof
+from tests.conftest import CSRF_INPUT, answer, make_settings, parse_battle_page
 
 TARGET = "demo-cheerleader"
 # The honest crowd's taste, in logits: the target is the weakest persona.
@@ -54,8 +54,13 @@ class Visitor:
         return self.client.get("/", headers=self.headers)
 
     def pay(self, html: str) -> int:
-        """Accept the terms with a solved proof-of-work, as the widget does; returns the status."""
-        proof = solve_proof(self.client, self.headers)
+        """Accept the terms with a solved proof-of-work, as the widget does; returns the status (429 when the
+        network's rate refuses the challenge itself)."""
+        challenge = self.client.get("/terms/challenge", headers=self.headers)
+        if challenge.status_code == 429:
+            return 429
+        assert challenge.status_code == 200, challenge.get_data(as_text=True)
+        proof = answer(challenge.get_json())
         data = {"csrf_token": CSRF_INPUT.search(html).group(1), "altcha": proof}
         return self.client.post("/terms/accept", data=data, headers=self.headers).status_code
 
@@ -99,7 +104,8 @@ def attack(app, known) -> dict[str, int]:
             seen["battles"] += 1
             html = page.get_data(as_text=True)
             if attempt == 0 and bot.pay(html) == 429:
-                # The network's cap on new identities, spent where an identity commits (the terms and its proof).
+                # The network's cap on new identities, spent where an identity commits (the terms and its proof), or
+                # the network's per-minute rate refusing its challenge: either way no identity joins.
                 seen["refused_identities"] += 1
                 break
             seen["identities"] += attempt == 0
