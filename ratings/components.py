@@ -22,6 +22,12 @@ def label(outcomes: PairOutcomes) -> np.ndarray:
     n = outcomes.n_models
     linked = outcomes.count > 0
     graph = csr_array((np.ones(linked.sum()), (outcomes.model_a[linked], outcomes.model_b[linked])), shape=(n, n))
+    return of_graph(graph)
+
+
+def of_graph(graph) -> np.ndarray:
+    """Component number per node of an undirected sparse graph, numbered as `label` numbers models."""
+    n = graph.shape[0]
     _, raw = connected_components(graph, directed=False)
     sizes = np.bincount(raw)
     first = np.full(len(sizes), n)

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.sparse import csr_array
-from scipy.sparse.csgraph import connected_components
 
 from ratings import bradley_terry as bt
+from ratings import components
 from ratings.outcomes import Outcome
 
 Z_95 = 1.959963984540054
@@ -183,16 +183,7 @@ class CompositeFit:
 
 def _labels(w: np.ndarray) -> np.ndarray:
     """Components of the graph of pairs with any weight, numbered as ratings.components does (0: the largest)."""
-    n = w.shape[0]
-    linked = (w + w.T) > 0
-    _, raw = connected_components(csr_array(linked.astype(float)), directed=False)
-    sizes = np.bincount(raw)
-    first = np.full(len(sizes), n)
-    np.minimum.at(first, raw, np.arange(n))
-    order = np.lexsort((first, -sizes))
-    renumber = np.empty(len(order), dtype=np.int64)
-    renumber[order] = np.arange(len(order))
-    return renumber[raw]
+    return components.of_graph(csr_array(((w + w.T) > 0).astype(float)))
 
 
 def _design(n: int, sources: list[Source]):
