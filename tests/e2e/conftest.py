@@ -36,3 +36,18 @@ def console_errors(page) -> list[str]:
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     return errors
+
+
+# A slow phone link (the issues' "Fast 3G"-like figure): 150 ms round trip, 1.6 Mbit/s each way.
+RTT_MS = 150
+THROUGHPUT = 1_600_000 / 8  # bytes per second
+
+
+def throttle(page) -> None:
+    """Put the page behind the slow link, with the cache off so every file crosses it."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": RTT_MS,
+                                                   "downloadThroughput": THROUGHPUT,
+                                                   "uploadThroughput": THROUGHPUT})  # fmt: skip

@@ -19,13 +19,11 @@ from sqlalchemy import select, update
 from arena.db import make_engine, make_session_factory, transaction
 from arena.models import Model
 from arena.taxonomy import EMONET_GROUPS
+from tests.e2e.conftest import throttle
 from tests.e2e.test_accessibility import assert_no_serious_violations, cast_votes, recompute_ratings
 from tests.e2e.test_phone_layout import PHONE, VIEWPORTS, assert_no_sideways_scroll
 
 pytestmark = pytest.mark.e2e
-
-RTT_MS = 150
-THROUGHPUT = 1_600_000 / 8  # bytes per second
 
 
 def busiest_board(client) -> tuple[str, list[dict]]:
@@ -62,12 +60,7 @@ def test_the_board_on_a_throttled_link_before_and_after_its_scripts(
         page = context.new_page()
         held = []
         page.route("**/*.js", lambda route: held.append(route))  # every script held back until released below
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": RTT_MS,
-                                                       "downloadThroughput": THROUGHPUT,
-                                                       "uploadThroughput": THROUGHPUT})  # fmt: skip
+        throttle(page)
         started = time.monotonic()
         page.goto(f"{live_server}/leaderboard?category={quote(group)}", wait_until="commit")
         table = page.get_by_role("table").first

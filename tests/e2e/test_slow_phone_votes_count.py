@@ -15,12 +15,11 @@ from sqlalchemy import select
 from arena import create_app
 from arena.models import VisitorProof, Vote
 from tests.conftest import make_settings
+from tests.e2e.conftest import throttle
 
 pytestmark = pytest.mark.e2e
 
 # A phone on a poor mobile link: Chrome DevTools' numbers, in bytes per second.
-RTT_MS = 150
-THROUGHPUT = 1_600_000 / 8
 # Scripts arrive this much later again (a congested CDN, a slow parse): the window in which the issue's visitor
 # saw "I accept the terms" and tapped it before the check could run.
 SCRIPT_DELAY_S = 1.5
@@ -55,12 +54,7 @@ def test_a_tap_the_instant_accept_shows_then_two_votes_both_count(browser, live_
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
         page = context.new_page()
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": RTT_MS,
-                                                       "downloadThroughput": THROUGHPUT,
-                                                       "uploadThroughput": THROUGHPUT})  # fmt: skip
+        throttle(page)
         started = time.monotonic()
         page.goto(live_server + "/", wait_until="commit")
         form = page.locator("form.terms-accept")
