@@ -168,7 +168,7 @@ _CURRENT_TEXTS = (
 )
 
 
-def _current_texts(session: Session, prompt_id: int, reply_low: int, reply_high: int) -> dict[int, tuple]:
+def current_texts(session: Session, prompt_id: int, reply_low: int, reply_high: int) -> dict[int, tuple]:
     """{reply id: (prompt text, reply text, model's own names)} for the two replies, only while their models and
     prompt are still active: the cached pool may predate a deactivation or a removal, so every draw is checked
     here."""
@@ -302,7 +302,7 @@ class PairingPool:
             )
             # One sample per side, uniformly and independently of the pair and prompt drawn above.
             reply_low, reply_high = rng.choice(replies_low), rng.choice(replies_high)
-            texts = _current_texts(session, prompt_id, reply_low, reply_high)
+            texts = current_texts(session, prompt_id, reply_low, reply_high)
             if len(texts) == 2:
                 prompt_text = texts[reply_low][0]
                 low = (reply_low, pair.low_model_id, texts[reply_low][1])

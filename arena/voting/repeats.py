@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Conversation, Vote
-from arena.voting.pairing import Draw, _current_texts
+from arena.voting.pairing import Draw, current_texts
 
 # How many of the visitor's own battles must come after the original before it is shown again: a repeat right
 # after the original measures memory, not judgement.
@@ -85,7 +85,7 @@ def draw_repeat(session: Session, visitor_key: str | None, rng: random.Random) -
         pair = frozenset((original.reply_a_id, original.reply_b_id))
         if original.judge_key != visitor_key and pair in shown_pairs:
             continue  # this visitor has met the pair already: it would be neither kind of repeat
-        texts = _current_texts(session, original.prompt_id, original.reply_a_id, original.reply_b_id)
+        texts = current_texts(session, original.prompt_id, original.reply_a_id, original.reply_b_id)
         if len(texts) != 2:
             continue  # a reply, its message or a model was withdrawn since
         # Sides swapped: a voter who remembers a position rather than a reply does not agree by memory.
