@@ -55,7 +55,9 @@ def upgrade() -> None:
             ["reply_low_id"], ["reply.id"], name=op.f("fk_judge_verdict_error_reply_low_id_reply"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["reply_high_id"], ["reply.id"], name=op.f("fk_judge_verdict_error_reply_high_id_reply"),
+            ["reply_high_id"],
+            ["reply.id"],
+            name=op.f("fk_judge_verdict_error_reply_high_id_reply"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_judge_verdict_error")),
