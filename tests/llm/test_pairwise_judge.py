@@ -185,3 +185,58 @@ def test_cli_judge_pairwise_bad_input_exits_2(database_url, args, reason):
     assert result.returncode == 2
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert reason in result.stderr and (len(lines) == 1 or "Usage" in result.stderr), result.stderr
+
+
+def test_the_suite_reads_the_sites_pairwise_verdicts(database_url, session_factory, llm_server):
+    """A judge with a known position bias (A between two good replies) on 24 battles: the suite's flip rate is the
+    share of battles with two good replies, its accuracy the share of votes matching the verdict as shown."""
+    from arena.jobs.judge_suite import site_suite
+
+    qualities = [("good", "bad"), ("bad", "good"), ("good", "good"), ("bad", "bad")]
+    outcomes = ["model_a", "model_b", "tie", "both_bad", "model_a"]
+    models = [("warm-bot", "brisk-bot"), ("brisk-bot", "calm-bot"), ("calm-bot", "warm-bot")]
+    battles = [(*_pair(models[i % 3], qualities[i % 4]), outcomes[i % 5]) for i in range(24)]
+    battles.append(("house-gpt", "good", "warm-bot", "bad", "model_a"))  # own family: never judged, no item
+    seed_pairs(session_factory, battles, {**PROVIDERS, "calm-bot": "mistral"})
+    add_judge(session_factory, llm_server)
+    llm_server.replies["pair-judge"] = biased_judge
+    assert judge_pairs(session_factory, PairwiseOptions(judge="pj", retry=FAST, concurrency=4)).scored == 24
+
+    with session_factory() as session:
+        suite = site_suite(session, "pj", rounds=200)
+
+    label = {"A": 0, "B": 1, "tie": 2}
+    shown = [label[biased_verdict(f"[{qa}]", f"[{qb}]")] for _, qa, _, qb, _ in battles[:24]]
+    swapped = [{0: 1, 1: 0, 2: 2}[label[biased_verdict(f"[{qb}]", f"[{qa}]")]] for _, qa, _, qb, _ in battles[:24]]
+    human = [{"model_a": 0, "model_b": 1}.get(o, 2) for *_, o in battles[:24]]
+    flips = sum(s != w for s, w in zip(shown, swapped, strict=True))
+    assert flips == sum((b[1], b[3]) == ("good", "good") for b in battles[:24]) == 6
+    assert suite["judged_by"] == "verdicts" and suite["items"] == 24 and suite["models"] == 3
+    assert suite["swap_flip_rate"]["value"] == pytest.approx(flips / 24, abs=1e-4) == 0.25
+    low, high = suite["swap_flip_rate"]["ci"]
+    assert low < 0.25 < high and suite["swap_flip_rate"]["n"] == 24
+    agree = sum(s == h for s, h in zip(shown, human, strict=True))
+    assert suite["accuracy"]["value"] == pytest.approx(agree / 24, abs=1e-4)
+    decisive = [(s, h) for s, h in zip(shown, human, strict=True) if s != 2 and h != 2]
+    assert suite["accuracy_without_ties"]["value"] == pytest.approx(
+        sum(s == h for s, h in decisive) / len(decisive), abs=1e-4
+    )
+    # Brier: the judge's probability for A is the mean over both orders.
+    p = [({0: 1.0, 1: 0.0, 2: 0.5}[s] + {0: 1.0, 1: 0.0, 2: 0.5}[w]) / 2 for s, w in zip(shown, swapped, strict=True)]
+    y = [{0: 1.0, 1: 0.0, 2: 0.5}[h] for h in human]
+    assert suite["brier"]["value"] == pytest.approx(sum((a - b) ** 2 for a, b in zip(p, y, strict=True)) / 24,
+                                                    abs=1e-4)  # fmt: skip
+    # The judge (openai) never saw its own family's pair: nothing to measure, and it says why.
+    assert suite["self_family_preference"]["value"] is None
+    assert "never asked about its own family" in suite["self_family_preference"]["reason"]
+
+    text = run_arena("judge", "agreement", "--suite", "--judge-model", "pj", "--bootstrap", "50",
+                     "--database-url", database_url)  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert "pj (its pairwise verdicts) on site: 24 pairs" in text.stdout
+    line = next(line for line in text.stdout.splitlines() if "flip rate when the replies are swapped" in line)
+    assert "0.250 [" in line and "n=24" in line
+
+
+def _pair(models, qualities):
+    return models[0], qualities[0], models[1], qualities[1]
