@@ -240,3 +240,27 @@ def test_the_suite_reads_the_sites_pairwise_verdicts(database_url, session_facto
 
 def _pair(models, qualities):
     return models[0], qualities[0], models[1], qualities[1]
+
+
+def test_the_export_carries_the_verdicts_and_an_import_keeps_them(database_url, session_factory, tmp_path):
+    from arena.ingest.battle_records import parse_battle
+
+    seed_pairs(session_factory, [("warm-bot", "good", "brisk-bot", "good", "model_a"),
+                                 ("brisk-bot", "bad", "warm-bot", "good", "model_b")], PROVIDERS)  # fmt: skip
+    with transaction(session_factory) as session:
+        (ra, rb) = session.execute(select(Battle.reply_a_id, Battle.reply_b_id).where(Battle.public_id == "pw0")).one()
+        session.add_all([
+            JudgeVerdict(judge="pj", reply_first_id=ra, reply_second_id=rb, shown_order="ab" if ra < rb else "ba",
+                         verdict="A", raw="{}"),
+            JudgeVerdict(judge="pj", reply_first_id=rb, reply_second_id=ra, shown_order="ba" if ra < rb else "ab",
+                         verdict="A", raw="{}"),
+        ])  # fmt: skip
+
+    out = tmp_path / "export"
+    result = run_arena("export", "--format", "jsonl", "--out", str(out), "--database-url", database_url)
+    assert result.returncode == 0, result.stderr
+    rows = {r["question_id"]: r for r in map(json.loads, (out / "battles.jsonl").read_text().splitlines())}
+    # Said A both ways: the battle's A as shown, its B when swapped (a position bias, in the battle's sides).
+    assert rows["pw0"]["judge_verdicts"] == {"pj": {"shown": "model_a", "swapped": "model_b"}}
+    assert rows["pw1"]["judge_verdicts"] is None
+    assert parse_battle(rows["pw0"]).meta["judge_verdicts"] == rows["pw0"]["judge_verdicts"]
