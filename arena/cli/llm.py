@@ -276,7 +276,8 @@ def _judge_suite(database_url, judge, llmfao_dir, rounds, seed, as_json) -> None
     if as_json:
         print_json(result)
         return
-    judged_by = {"verdicts": " (its pairwise verdicts)", "scores": " (its reply scores)"}.get(result.get("judged_by"), "")
+    by = {"verdicts": " (its pairwise verdicts)", "scores": " (its reply scores)"}
+    judged_by = by.get(result.get("judged_by"), "")
     click.echo(f"{result['judge']}{judged_by} on {result['source']}: {result['items']} pairs, {result['votes']} human "
                f"votes, {result.get('models', 0)} models; 95% bootstrap intervals ({rounds} rounds)")  # fmt: skip
     if not result["items"]:

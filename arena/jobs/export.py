@@ -21,9 +21,7 @@ from arena.jobs import provenance
 from arena.jobs.export_conversations import ConversationReader
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
-from arena.models import (
-    Battle, EqScore, ImportedFile, JudgeVerdict, Model, Prompt, PromptEmotion, Reply, Vote, utcnow,
-)  # fmt: skip
+from arena.models import Battle, EqScore, ImportedFile, JudgeVerdict, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
 from arena.taxonomy import GROUP_OF
 
 FORMATS = ("parquet", "jsonl", "csv")
