@@ -155,7 +155,7 @@ def add_verdicts(session_factory, judge="judge-pw", provider="openai"):
     return added
 
 
-def test_pairwise_verdicts_are_a_source_of_the_composite_board(session_factory):
+def test_pairwise_verdicts_are_a_source_of_the_composite_board(session_factory, client):
     judged_arena(session_factory, judged=False)
     added = add_verdicts(session_factory)
     result = _recompute(session_factory)
@@ -177,3 +177,5 @@ def test_pairwise_verdicts_are_a_source_of_the_composite_board(session_factory):
     one = composite.fit(len(ids), [inputs.human, replace(source, weight=1.0)])
     assert one.rating[FAVOURED] - zero.rating[FAVOURED] > 20
     assert max(abs(one.rating - zero.rating)) > 20
+    html = client.get("/leaderboard?category=composite").get_data(as_text=True)
+    assert "adds LLM judges' verdicts to the" in html and "One verdict by judge-pw counts as" in html
