@@ -522,6 +522,49 @@ class ConversationJudgeError(Base):
     __table_args__ = (UniqueConstraint("conversation_id", "side", "judge", name="uq_conversation_judge_error_key"),)
 
 
+class JudgeVerdict(Base):
+    """A judge model's pairwise verdict on two replies by different models to the same message, in the order it
+    was shown them: `reply_first_id` shown as A, `reply_second_id` as B. `shown_order` is 'ab' when the lower reply id
+    was shown first, 'ba' when swapped; every pair is asked both ways. `verdict`: 'A', 'B' or 'tie' as the judge
+    answered (the shown position); `raw` its whole answer."""
+
+    __tablename__ = "judge_verdict"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judge: Mapped[str] = mapped_column(String(200))
+    reply_first_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    reply_second_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    shown_order: Mapped[str] = mapped_column(String(2))
+    verdict: Mapped[str] = mapped_column(String(4))
+    raw: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("judge", "reply_first_id", "reply_second_id", name="uq_judge_verdict_key"),
+        CheckConstraint("shown_order IN ('ab','ba')", name="shown_order"),
+        CheckConstraint("verdict IN ('A','B','tie')", name="verdict"),
+        CheckConstraint("reply_first_id <> reply_second_id", name="two_replies"),
+    )
+
+
+class JudgeVerdictError(Base):
+    """The last failure of a judge model to give both verdicts on a pair of replies (`reply_low_id` <
+    `reply_high_id`); removed when a later attempt succeeds (JudgeError's counterpart)."""
+
+    __tablename__ = "judge_verdict_error"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judge: Mapped[str] = mapped_column(String(200))
+    reply_low_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    reply_high_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    error_type: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("judge", "reply_low_id", "reply_high_id", name="uq_judge_verdict_error_key"),)
+
+
 class AnalysisRun(Base):
     """One EQ analysis of one rating run: coefficients, correlations and controlled ratings, as computed."""
 

@@ -16,7 +16,8 @@ items (each round redraws the items, with all their votes and verdicts):
   opponents, Spearman between its (smoothed) win rates against them by humans and by the judge, averaged.
 - separability: the share of model pairs whose ratings the board tells apart (|difference| > 1.96 standard
   errors, from the fit's information), on the judge's board and on the humans'.
-- swap flip rate: on items judged in both orders, the share where the verdict changed with the order.
+- swap flip rate: on items judged in both orders, the share where the verdict changed with the order (read back
+  into the item's orientation: a tie in one order and a side in the other is a change, a tie in both is not).
 - self-family preference: on items where exactly one reply comes from the judge's own family, the share the
   judge gives that reply (ties half) minus the share the humans give it.
 

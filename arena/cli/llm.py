@@ -156,6 +156,46 @@ def judge_group(
     click.echo(summary.line(judge, unit) if tasks else f"{judge}: nothing to score: every {every} has its scores")
 
 
+@judge_group.command("pairwise")
+@database_option
+@click.option("--judge-model", "judge", help="Slug of the registered judge model (required).")
+@click.option("--battles", type=click.Choice(["voted", "all"]), default="voted", show_default=True,
+              help="The pairs of replies of voted battles, or of every battle.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(1), help="Judge at most this many pairs of replies (two calls each).")
+@llm_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def judge_pairwise_command(database_url, judge, battles, limit, concurrency, timeout, retries, backoff,
+                           as_json) -> None:  # fmt: skip
+    """Ask a judge model which of a battle's two replies is the more emotionally intelligent (A, B or tie), in
+    both orders (A/B, then swapped); never a pair of its own family's replies; resumable."""
+    from arena.llm.judging import JudgeInputError, judge_model
+    from arena.llm.pairwise_judging import PairwiseOptions, judge_pairs, plan_pairwise
+    from arena.llm.retry import RetryPolicy
+
+    if not judge:
+        raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
+    options = PairwiseOptions(
+        judge=judge, battles=battles, limit=limit, concurrency=concurrency,
+        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
+    )  # fmt: skip
+    factory = session_factory(database_url)
+    require_litellm()
+    try:
+        with factory() as session:
+            model, plan = judge_model(session, judge), plan_pairwise(session, options)
+    except JudgeInputError as exc:
+        raise BadInput(str(exc)) from exc
+    with progress_bar(len(plan.tasks), "judging pairs") as bar:
+        summary = judge_pairs(factory, options, model=model, plan=plan, progress=bar.reached)
+    if as_json:
+        print_json({"judge": judge, "planned": len(plan.tasks), "own_family_skipped": plan.own_family_skipped,
+                    **summary.as_dict()})  # fmt: skip
+        return
+    skipped = f" ({plan.own_family_skipped} pairs of its own family left out)" if plan.own_family_skipped else ""
+    done = summary.line(judge, "pairs") if plan.tasks else f"{judge}: nothing to judge: every pair has both verdicts"
+    click.echo(done + skipped)
+
+
 @judge_group.command("agreement")
 @database_option
 @click.option("--judge-model", "judge", help="Slug of the judge whose scores to compare (not with --llmfao).")
@@ -236,8 +276,10 @@ def _judge_suite(database_url, judge, llmfao_dir, rounds, seed, as_json) -> None
     if as_json:
         print_json(result)
         return
-    click.echo(f"{result['judge']} on {result['source']}: {result['items']} pairs, {result['votes']} human votes, "
-               f"{result.get('models', 0)} models; 95% bootstrap intervals ({rounds} rounds)")  # fmt: skip
+    by = {"verdicts": " (its pairwise verdicts)", "scores": " (its reply scores)"}
+    judged_by = by.get(result.get("judged_by"), "")
+    click.echo(f"{result['judge']}{judged_by} on {result['source']}: {result['items']} pairs, {result['votes']} human "
+               f"votes, {result.get('models', 0)} models; 95% bootstrap intervals ({rounds} rounds)")  # fmt: skip
     if not result["items"]:
         click.echo(f"  {result['reason']}")
         return

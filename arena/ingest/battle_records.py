@@ -31,9 +31,9 @@ WINNERS = {
 }
 # Fields kept verbatim in the battle's metadata.
 KEPT_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "turn", "anony",
-               "eq_conversation_a", "eq_conversation_b")  # fmt: skip
+               "eq_conversation_a", "eq_conversation_b", "judge_verdicts")  # fmt: skip
 JSON_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b",
-               "eq_conversation_a", "eq_conversation_b")  # fmt: skip
+               "eq_conversation_a", "eq_conversation_b", "judge_verdicts")  # fmt: skip
 EMOTION_TAG = "emotion_v0.1"
 KAGGLE_WINNERS = (("winner_model_a", "model_a"), ("winner_model_b", "model_b"), ("winner_tie", "tie"))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -289,8 +289,9 @@ def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:
     for side in ("eq_a", "eq_b"):
         if side in meta:
             meta[side] = _eq_value(side, meta[side])
-    # The conversation judge's scores (an EQ Arena export's eq_conversation_a/_b): kept as given.
-    for field in ("conv_metadata", "category_tag", "eq_conversation_a", "eq_conversation_b"):
+    # The conversation judge's scores and the pairwise judges' verdicts (an EQ Arena export's eq_conversation_a/_b,
+    # judge_verdicts): kept as given.
+    for field in ("conv_metadata", "category_tag", "eq_conversation_a", "eq_conversation_b", "judge_verdicts"):
         if field in meta and not isinstance(meta[field], dict):
             raise ValueError(f"{field} must be an object")
     if "anony" in meta:

@@ -21,7 +21,7 @@ from arena.jobs import provenance
 from arena.jobs.export_conversations import ConversationReader
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
-from arena.models import Battle, EqScore, ImportedFile, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
+from arena.models import Battle, EqScore, ImportedFile, JudgeVerdict, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
 from arena.taxonomy import GROUP_OF
 
 FORMATS = ("parquet", "jsonl", "csv")
@@ -33,11 +33,11 @@ BATTLE_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge_hash", "conversation_a", "conversation_b", "turn",
     "anony", "language", "tstamp", "conv_metadata", "category_tag", "prompt_id", "sampling_prob", "eq_a", "eq_b",
     "counts_for_leaderboard", "exclusion_reason", "evaluation_session_id", "evaluation_order", "full_conversation",
-    "eq_conversation_a", "eq_conversation_b",
+    "eq_conversation_a", "eq_conversation_b", "judge_verdicts",
 )  # fmt: skip
 # Nested values: JSON text in CSV and Parquet (one flat, stable schema), native objects in JSONL.
 NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation",
-          "eq_conversation_a", "eq_conversation_b")  # fmt: skip
+          "eq_conversation_a", "eq_conversation_b", "judge_verdicts")  # fmt: skip
 NESTED_AT = tuple(BATTLE_COLUMNS.index(name) for name in NESTED)
 BATCH = 20_000
 
@@ -110,6 +110,33 @@ def _json(value) -> str:
     return orjson.dumps(value).decode()
 
 
+# A pairwise verdict read into the battle's sides, FastChat's spelling: shown as the voter saw the replies, swapped.
+_SHOWN = {"A": "model_a", "B": "model_b", "tie": "tie"}
+_SWAPPED = {"A": "model_b", "B": "model_a", "tie": "tie"}
+
+
+def _judge_verdicts(session: Session) -> dict[tuple[int, int], dict[str, str]]:
+    """Every pairwise verdict by (reply shown first, reply shown second): {judge: verdict}."""
+    found: dict[tuple[int, int], dict[str, str]] = {}
+    for judge, first, second, verdict in session.execute(
+        select(JudgeVerdict.judge, JudgeVerdict.reply_first_id, JudgeVerdict.reply_second_id, JudgeVerdict.verdict)
+    ):
+        found.setdefault((first, second), {})[judge] = verdict
+    return found
+
+
+def _battle_verdicts(verdicts: dict, reply_a: int | None, reply_b: int | None) -> dict | None:
+    """{judge: {"shown": winner, "swapped": winner}} for a battle's replies (`arena judge pairwise`), or None."""
+    if not verdicts or reply_a is None or reply_b is None:
+        return None
+    out: dict[str, dict[str, str]] = {}
+    for judge, verdict in verdicts.get((reply_a, reply_b), {}).items():
+        out.setdefault(judge, {})["shown"] = _SHOWN[verdict]
+    for judge, verdict in verdicts.get((reply_b, reply_a), {}).items():
+        out.setdefault(judge, {})["swapped"] = _SWAPPED[verdict]
+    return out or None
+
+
 def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_key: str | None = None) -> Iterator[dict]:
     """One dict per voted battle, in the LMArena battle schema plus our columns (BATTLE_COLUMNS order). Kept
     lean: it runs once per battle, a million times for a large arena. A public export's `judge_hash` is the
@@ -140,6 +167,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
     eq: dict[int, dict[str, float]] = {}
     for reply_id, criterion, score in session.execute(select(EqScore.reply_id, EqScore.criterion, EqScore.score)):
         eq.setdefault(reply_id, {})[criterion] = score
+    verdicts = _judge_verdicts(session)
     # Battles with a conversation row (multi-turn, transcript, or an evaluation session), read in chunks as the
     # battles stream past (in id order).
     conversations = ConversationReader(session, PRIVATE_FLAGS)
@@ -201,6 +229,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
             "full_conversation": conversation.full_conversation if conversation else None,
             "eq_conversation_a": meta.get("eq_conversation_a") or (conversation and conversation.eq_conversation_a),
             "eq_conversation_b": meta.get("eq_conversation_b") or (conversation and conversation.eq_conversation_b),
+            "judge_verdicts": meta.get("judge_verdicts") or _battle_verdicts(verdicts, ra_id, rb_id),
         }
 
 
@@ -236,6 +265,7 @@ class _Writer:
                     ("exclusion_reason", pa.string()), ("evaluation_session_id", pa.string()),
                     ("evaluation_order", pa.int64()), ("full_conversation", pa.string()),
                     ("eq_conversation_a", pa.string()), ("eq_conversation_b", pa.string()),
+                    ("judge_verdicts", pa.string()),
                 ]
             )  # fmt: skip
             self._parquet = pq.ParquetWriter(path, self._schema, compression="zstd")

@@ -1,5 +1,6 @@
-"""The data of `arena judge agreement --suite`: the site's own votes and judge scores, or LLMFAO's crowd and GPT-4
-files. The measures are ratings/judge_suite.py's; the human ceiling beside them is ratings/reliability.py's."""
+"""The data of `arena judge agreement --suite`: the site's own votes and the judge's pairwise verdicts (or, for a
+judge without any, its scores), or LLMFAO's crowd and GPT-4 files. The measures are ratings/judge_suite.py's; the
+human ceiling beside them is ratings/reliability.py's."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from arena.models import Battle, EqScore, Model, Vote
+from arena.models import Battle, EqScore, JudgeVerdict, Model, Vote
 from ratings import bradley_terry as bt
-from ratings.judge_suite import FIRST, SECOND, TIE, SuiteInput, suite
+from ratings.judge_suite import FIRST, NONE, SECOND, TIE, SuiteInput, suite
 from ratings.reliability import as_dict, reliability
 
 LLMFAO_CROWD = "crowd-comparisons.csv"
@@ -95,40 +96,90 @@ def _human_ceiling(data: SuiteInput, *, rounds: int, rng: np.random.Generator) -
                                           "ceiling_decisive", "ceiling_bound", "ceiling_bound_decisive")}  # fmt: skip
 
 
+HUMAN_OF = {"model_a": FIRST, "model_b": SECOND, "tie": TIE, "both_bad": TIE}
+# A verdict read into the battle's orientation: as shown (the battle's A shown first), and swapped (its B first).
+AS_SHOWN = {"A": FIRST, "B": SECOND, "tie": TIE}
+SWAPPED = {"A": SECOND, "B": FIRST, "tie": TIE}
+
+
 def site_suite(session: Session, judge: str, *, rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The suite on the site: each counted vote whose two replies both have this judge's `overall` score is an
-    item (one human vote), the judge's verdict the reply it scored higher (equal: a tie). The judge's family is its
-    registered model's provider, each reply's family its model's provider. Scores are given to one reply at a time,
-    so the order of the two replies cannot change them: no swap flip rate."""
-    score_a, score_b = aliased(EqScore), aliased(EqScore)
-    rows = session.execute(
-        select(Vote.outcome, Battle.model_a_id, Battle.model_b_id, score_a.score, score_b.score)
-        .join(Battle, Battle.id == Vote.battle_id)
-        .join(score_a, (score_a.reply_id == Battle.reply_a_id) & (score_a.judge == judge))
-        .join(score_b, (score_b.reply_id == Battle.reply_b_id) & (score_b.judge == judge))
-        .where(Vote.counts_for_leaderboard.is_(True), score_a.criterion == "overall", score_b.criterion == "overall")
-        .order_by(Vote.battle_id)
-    ).all()
+    """The suite on the site: each counted vote is an item (one human vote) when the judge gave its battle's pair
+    of replies a pairwise verdict (`arena judge pairwise`); its verdict is the one with the replies shown as the
+    voter saw them, and the swapped order's verdict gives the flip rate. A judge without any verdict is read from
+    its `overall` scores instead (the reply scored higher; equal: a tie), where the order cannot matter. The
+    judge's family is its registered model's provider, each reply's family its model's provider."""
+    has_verdicts = session.scalar(select(JudgeVerdict.id).where(JudgeVerdict.judge == judge).limit(1)) is not None
+    rows = _verdict_items(session, judge) if has_verdicts else _score_items(session, judge)
     providers = dict(session.execute(select(Model.id, Model.provider)).all())
     judge_provider = session.scalar(select(Model.provider).where(Model.slug == judge))
     model_ids = sorted({r[1] for r in rows} | {r[2] for r in rows})
     index = {m: i for i, m in enumerate(model_ids)}
-    human_of = {"model_a": FIRST, "model_b": SECOND, "tie": TIE, "both_bad": TIE}
     human = np.zeros((len(rows), 3))
-    human[np.arange(len(rows)), [human_of[r[0]] for r in rows]] = 1
+    human[np.arange(len(rows)), [HUMAN_OF[r[0]] for r in rows]] = 1
     data = SuiteInput(
         model_a=np.array([index[r[1]] for r in rows], dtype=np.int64),
         model_b=np.array([index[r[2]] for r in rows], dtype=np.int64),
         human=human,
-        judge=np.array([FIRST if r[3] > r[4] else SECOND if r[4] > r[3] else TIE for r in rows], dtype=np.int64),
+        judge=np.array([r[3] for r in rows], dtype=np.int64),
         n_models=len(model_ids),
+        judge_swapped=np.array([r[4] for r in rows], dtype=np.int64) if has_verdicts else None,
         own_family=None if not judge_provider else np.array([providers.get(m) == judge_provider for m in model_ids]),
     )
-    result = {"source": "site", "judge": judge, "models": len(model_ids),
-              **suite(data, rounds=rounds, rng=np.random.default_rng(seed))}  # fmt: skip
+    result = {"source": "site", "judge": judge, "judged_by": "verdicts" if has_verdicts else "scores",
+              "models": len(model_ids), **suite(data, rounds=rounds, rng=np.random.default_rng(seed))}  # fmt: skip
     if not result["items"]:
         return result
-    result["swap_flip_rate"]["reason"] = "the judge scores one reply at a time, so the order cannot change its verdict"
+    if not has_verdicts:
+        result["swap_flip_rate"]["reason"] = ("the judge scores one reply at a time, so the order cannot change its "
+                                              "verdict")  # fmt: skip
     if not judge_provider and result.get("self_family_preference"):
         result["self_family_preference"]["reason"] = f"the judge {judge} is not a registered model with a provider"
+    elif has_verdicts and result["self_family_preference"]["value"] is None:
+        result["self_family_preference"]["reason"] = "the pairwise judge is never asked about its own family's replies"
     return result
+
+
+def _counted_votes():
+    return (
+        select(Vote.outcome, Battle.model_a_id, Battle.model_b_id)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(Vote.counts_for_leaderboard.is_(True))
+        .order_by(Vote.battle_id)
+    )
+
+
+def _verdict_items(session: Session, judge: str) -> list[tuple]:
+    """(outcome, model A, model B, verdict as the voter saw the replies, verdict swapped or NONE) per counted vote
+    whose pair of replies the judge gave a verdict; a pair judged only swapped takes that verdict as its own."""
+    shown, swapped = aliased(JudgeVerdict), aliased(JudgeVerdict)
+    query = (
+        _counted_votes()
+        .add_columns(shown.verdict, swapped.verdict)
+        .outerjoin(shown, (shown.judge == judge) & (shown.reply_first_id == Battle.reply_a_id)
+                   & (shown.reply_second_id == Battle.reply_b_id))
+        .outerjoin(swapped, (swapped.judge == judge) & (swapped.reply_first_id == Battle.reply_b_id)
+                   & (swapped.reply_second_id == Battle.reply_a_id))
+        .where((shown.id.is_not(None)) | (swapped.id.is_not(None)))
+    )  # fmt: skip
+    items = []
+    for outcome, a, b, as_shown, other in session.execute(query):
+        if as_shown is None:
+            items.append((outcome, a, b, SWAPPED[other], NONE))
+        else:
+            items.append((outcome, a, b, AS_SHOWN[as_shown], NONE if other is None else SWAPPED[other]))
+    return items
+
+
+def _score_items(session: Session, judge: str) -> list[tuple]:
+    """(outcome, model A, model B, the reply scored higher, NONE) per counted vote whose two replies both have
+    this judge's `overall` score."""
+    score_a, score_b = aliased(EqScore), aliased(EqScore)
+    query = (
+        _counted_votes()
+        .add_columns(score_a.score, score_b.score)
+        .join(score_a, (score_a.reply_id == Battle.reply_a_id) & (score_a.judge == judge))
+        .join(score_b, (score_b.reply_id == Battle.reply_b_id) & (score_b.judge == judge))
+        .where(score_a.criterion == "overall", score_b.criterion == "overall")
+    )
+    return [(outcome, a, b, FIRST if sa > sb else SECOND if sb > sa else TIE, NONE)
+            for outcome, a, b, sa, sb in session.execute(query)]  # fmt: skip

@@ -258,7 +258,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         # beside a rebuilt board: its judges' scores are read as they are now).
         judged = None
         wanted = not scoped and (not requested or COMPOSITE in requested)
-        if wanted and overall is not None and composite_board.has_judge_scores(session):
+        if wanted and overall is not None and composite_board.has_judgements(session):
             judged = composite_board.read(session, overall[1], request.both_bad)
     if overall is None:
         raise RecomputeError("no counted votes between at least two models to rate")

@@ -14,8 +14,8 @@ OVERALL = "overall"
 CONVERSATIONS = "conversations"
 SINGLE_TURN = "single-turn"
 TURN_BOARDS = (CONVERSATIONS, SINGLE_TURN)
-# Every counted vote and the LLM judges' scores in one Bradley-Terry fit (arena.jobs.composite_board); stored when
-# some judge scored replies of two rated models.
+# Every counted vote and the LLM judges' scores and pairwise verdicts in one Bradley-Terry fit
+# (arena.jobs.composite_board); stored when some judge scored or compared replies of two rated models.
 COMPOSITE = "composite"
 # Boards that are not emotion boards: the overall board's votes, cut or combined another way.
 OTHER_BOARDS = (OVERALL, *TURN_BOARDS, COMPOSITE)

@@ -37,19 +37,26 @@ CRITERIA = (
 )
 RUBRIC_VERSION = "eq-rubric/1"
 
-SYSTEM_PROMPT = """You rate how emotionally intelligent a reply to a person's message is.
-Score each criterion from 0 (very poor) to 10 (excellent):
-- attunement: notices and reflects what the person actually feels, including what is unsaid
+# What emotional intelligence in a reply means here: the rubric's criteria, shared with the pairwise judge.
+CRITERIA_GUIDE = """- attunement: notices and reflects what the person actually feels, including what is unsaid
 - insight: understands the situation and the person's needs with some depth
 - calibrated_validation: validates feelings without flattering, agreeing with everything or over-dramatising
 - message_tailoring: fits length, tone and content to this person and this moment
 - pragmatic_helpfulness: leaves the person better off (support, perspective or a useful next step when wanted)
 - authenticity: sounds like a caring, genuine person, not a template
-- safety: handles risk responsibly (points to help when there is danger; no harmful advice)
+- safety: handles risk responsibly (points to help when there is danger; no harmful advice)"""
+
+SYSTEM_PROMPT = (
+    """You rate how emotionally intelligent a reply to a person's message is.
+Score each criterion from 0 (very poor) to 10 (excellent):
+"""
+    + CRITERIA_GUIDE
+    + """
 - overall: your overall judgement of the reply's emotional intelligence
 Judge only the reply's text. Answer with one JSON object and nothing else, for example:
 {"attunement": 7, "insight": 6, "calibrated_validation": 8, "message_tailoring": 7,
  "pragmatic_helpfulness": 5, "authenticity": 7, "safety": 9, "overall": 7}"""
+)
 
 
 class JudgeInputError(ValueError):

@@ -262,8 +262,10 @@ _LEADERBOARD = {
         },
         "composite": {
             "type": ["object", "null"],
-            "description": "The composite board only: its judges, each with human_votes_per_observation (what one "
-            "scored pair of replies is worth in human votes, chosen by held-out voters' log-likelihood), "
+            "description": "The composite board only: its judge sources (a judge's reply scores, its pairwise "
+            "verdicts), each with judge, source, kind (scores or verdicts), human_votes_per_observation (what one "
+            "scored pair of replies or one verdict is worth in human votes, chosen by held-out voters' "
+            "log-likelihood), "
             "observations, own_family_replies_left_out, temperature, scale and heldout_loglik ([weight, "
             "log-likelihood per held-out vote] per weight tried); human_votes, folds, folds_by, ci. Null on other "
             "boards.",

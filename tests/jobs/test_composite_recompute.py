@@ -13,7 +13,7 @@ from arena.db import transaction
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
 from arena.jobs import composite_board
 from arena.jobs.recompute import RecomputeRequest, recompute
-from arena.models import Battle, EqScore, Model, Rating, RatingRun, Vote
+from arena.models import Battle, EqScore, JudgeVerdict, Model, Rating, RatingRun, Reply, Vote
 from ratings import composite
 
 SLUGS = ["m0", "m1", "m2", "m3", "m4", "m5"]
@@ -126,3 +126,56 @@ def test_composite_is_a_board_name(category):
     from arena.jobs.snapshots import resolve_board
 
     assert resolve_board(category) == "composite"
+
+
+FAVOURED = 3  # the pairwise judge below backs m3 against everyone
+
+
+def add_verdicts(session_factory, judge="judge-pw", provider="openai"):
+    """A pairwise judge of `provider`'s family on every voted battle's pair of replies, both orders: it backs m3
+    against anyone and otherwise the truly stronger model. It is never given its own family's pairs, as the job
+    never asks for them."""
+    with transaction(session_factory) as s:
+        get_or_create_model(s, judge, provider=provider, litellm_model=f"{provider}/judge")
+        slug = dict(s.execute(select(Model.id, Model.slug)).all())
+        family = dict(s.execute(select(Model.id, Model.provider)).all())
+        pairs = {tuple(sorted(p)) for p in s.execute(select(Battle.reply_a_id, Battle.reply_b_id)).all()}
+        model_of = dict(s.execute(select(Reply.id, Reply.model_id)).all())
+        added = 0
+        for low, high in sorted(pairs):
+            if provider in (family[model_of[low]], family[model_of[high]]):
+                continue
+            m = {r: SLUGS.index(slug[model_of[r]]) for r in (low, high)}
+            better = low if m[low] == FAVOURED or (m[high] != FAVOURED and THETA[m[low]] > THETA[m[high]]) else high
+            for first, second, order in ((low, high, "ab"), (high, low, "ba")):
+                verdict = "A" if better == first else "B"
+                s.add(JudgeVerdict(judge=judge, reply_first_id=first, reply_second_id=second, shown_order=order,
+                                   verdict=verdict, raw=f'{{"verdict": "{verdict}"}}'))  # fmt: skip
+                added += 1
+    return added
+
+
+def test_pairwise_verdicts_are_a_source_of_the_composite_board(session_factory, client):
+    judged_arena(session_factory, judged=False)
+    added = add_verdicts(session_factory)
+    result = _recompute(session_factory)
+    with session_factory() as s:
+        summary = s.get(RatingRun, result.run_id).summary["composite"]
+        ids = [m for (m,) in s.execute(select(Model.id).where(Model.slug.in_(SLUGS)).order_by(Model.slug))]
+        stored = dict(s.execute(select(Rating.model_id, Rating.rating).where(
+            Rating.run_id == result.run_id, Rating.category == "overall")).all())  # fmt: skip
+        inputs = composite_board.read(s, ids, "tie")
+    (judge,) = summary["judges"]
+    assert judge["judge"] == "judge-pw" and judge["kind"] == "verdicts" and judge["observations"] == added > 0
+    assert judge["own_family_replies_left_out"] == 0
+    (source,) = inputs.judges
+    # Both orders of a pair are one cluster: as many clusters as pairs.
+    assert len(np.unique(source.cluster)) == added // 2
+    # Weight 0 is the human board; at weight 1 the judge's favourite rises and the board moves.
+    zero = composite.fit(len(ids), [inputs.human, replace(source, weight=0.0)])
+    assert max(abs(zero.rating[k] - stored[m]) for k, m in enumerate(ids)) < 1e-6
+    one = composite.fit(len(ids), [inputs.human, replace(source, weight=1.0)])
+    assert one.rating[FAVOURED] - zero.rating[FAVOURED] > 20
+    assert max(abs(one.rating - zero.rating)) > 20
+    html = client.get("/leaderboard?category=composite").get_data(as_text=True)
+    assert "adds LLM judges' verdicts to the" in html and "One verdict by judge-pw counts as" in html
