@@ -20,7 +20,7 @@ def report_command(database_url, out_dir: Path, run_id: int | None, as_json: boo
     """A reproducible report of a rating run and its analyses: self-contained HTML (figures inline, no network),
     the same in Markdown, and CSV tables, every number as /api serves it for that run."""
     from arena.db import make_session_factory
-    from arena.jobs.report import ReportError, build, write
+    from arena.web.report import ReportError, build, write
 
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} exists and is not a directory")

@@ -18,16 +18,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from arena.config import PROJECT_ROOT
-from arena.jobs.export import _import_entry
+from arena.jobs.export import import_entry
 from arena.jobs.leaderboard import PROVISIONAL_VOTES, snapshot
-from arena.jobs.report_methods import (
+from arena.jobs.snapshots import OVERALL, RecomputeError, analyses_of, analysis_json, latest_reliability, latest_run
+from arena.models import Battle, ImportedFile, RatingRun, Vote, utcnow
+from arena.web.charts import Responsive, responsive_whiskers
+from arena.web.report_methods import (
     analysis_methods,
     board_label,
     card_facts,
     rating_methods,
     reproduce_commands,
 )
-from arena.jobs.report_tables import (
+from arena.web.report_tables import (
     Measure,
     Table,
     csv_cell,
@@ -36,13 +39,10 @@ from arena.jobs.report_tables import (
     shown,
     table_of,
 )
-from arena.jobs.snapshots import OVERALL, RecomputeError, analyses_of, analysis_json, latest_reliability, latest_run
-from arena.models import Battle, ImportedFile, RatingRun, Vote, utcnow
-
-# The page's own words and charts (pure Python), so the report's sentences and figures are /analysis's.
-from arena.web.charts import Responsive, responsive_whiskers
 from arena.web.study import effects, fmt_points
 
+# The report reuses the pages' own words and charts (arena.web.study, arena.web.charts), so its sentences and
+# figures are /analysis's and the leaderboard's.
 # The columns the page shows of a board (the CSV has every field the API serves).
 BOARD_SHOWN = ("rank_ub", "model", "rating", "ci_low", "ci_high", "rank_ci_low", "rank_ci_high", "battles",
                "win_rate", "provisional")  # fmt: skip
@@ -291,7 +291,7 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
     if reliability_table is not None:
         csv_tables.append(reliability_table)
         csv_tables += _record_tables("reliability", "Repeats: ", reliability["reliability"])
-    imports = [_import_entry(f) for f in facts["files"]]
+    imports = [import_entry(f) for f in facts["files"]]
     import_table = Table("imported-files", "Imported files (provenance)",
                          ["kind", "file_name", "sha256", "rows", "imported", "source", "date", "anony_true",
                           "anony_false", "anony_absent"],

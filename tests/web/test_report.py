@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from arena.cli import main
-from arena.jobs import report as report_job
 from arena.jobs.analysis import analyse
 from arena.jobs.prediction import predict
 from arena.jobs.recompute import RecomputeRequest, recompute
-from arena.jobs.report_tables import resolve
 from arena.models import AnalysisRun, RatingRun
+from arena.web import report as report_job
+from arena.web.report_tables import resolve
 from arena.web.study import is_per_unit, win_points
 from tests.votes_files import synthetic_eq_battles, write_jsonl
 
