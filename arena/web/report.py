@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -88,7 +89,7 @@ class Report:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.casefold()).strip("-") or "x"
+    return "-".join("".join(c if c.isalnum() else " " for c in text.casefold()).split()) or "x"
 
 
 def _facts(session: Session) -> dict:
@@ -130,7 +131,7 @@ def _boards(session: Session, run: RatingRun, provisional_votes: int) -> dict[st
         except RecomputeError:
             continue
         if found is not None:
-            out[f"/api/leaderboard?run={run.id}&category={board}"] = found.as_json()
+            out[f"/api/leaderboard?{urlencode({'run': run.id, 'category': board})}"] = found.as_json()
     return out
 
 

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 from html.parser import HTMLParser
+from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner
@@ -33,7 +34,11 @@ def arena(*args: str):
 def reported(database_url, session_factory, tmp_path):
     """400 imported battles with EQ and style, a rating run with voter-clustered intervals, its analysis with a
     held-out prediction, and the report."""
-    votes = write_jsonl(tmp_path / "votes.jsonl", synthetic_eq_battles(400, seed=5))
+    battles = synthetic_eq_battles(400, seed=5)
+    for k, record in enumerate(battles[::2]):  # half on messages tagged Sadness: two boards beside the overall one
+        record["conversation_a"] = [{"role": "user", "content": f"My cat died this morning ({k % 20})."}]
+        record["category_tag"] = {"emotion_v0.1": ["Sadness"]}
+    votes = write_jsonl(tmp_path / "votes.jsonl", battles)
     assert arena("import", "votes", str(votes), "--source", SOURCE, "--database-url", database_url).exit_code == 0
     run = recompute(session_factory, session_factory, RecomputeRequest(ci="cluster", rounds=50, seed=3))
     analysis = analyse(session_factory, session_factory, min_eq_battles=20, rounds=200)
@@ -90,9 +95,10 @@ def test_every_number_in_the_csv_files_is_the_apis(reported, client):
     out, run_id, analysis_id = reported
     served: dict = {}
     board_rows = rows(out / "leaderboard.csv")
-    assert {r["board"] for r in board_rows} == {"overall"} and len(board_rows) == 8
+    assert {r["board"] for r in board_rows} == {"overall", "Sadness", "Negative, low energy"}
+    assert len(board_rows) == 3 * 8
     for row in board_rows:
-        board = api(client, f"/api/leaderboard?run={run_id}&category={row['board']}", served)
+        board = api(client, f"/api/leaderboard?{urlencode({'run': run_id, 'category': row['board']})}", served)
         assert board["run_id"] == run_id == int(row["run_id"])
         (rating,) = [r for r in board["ratings"] if r["model"] == row["model"]]
         for column, cell in row.items():
@@ -105,7 +111,8 @@ def test_every_number_in_the_csv_files_is_the_apis(reported, client):
                 pair = rating[base]
                 assert same(cell, None if pair is None else pair[0 if end == "low" else 1]), (column, cell)
     # The latest board of the API is this run's (no other run was made).
-    assert api(client, "/api/leaderboard", served)["ratings"] == board["ratings"]
+    overall = api(client, f"/api/leaderboard?run={run_id}&category=overall", served)
+    assert api(client, "/api/leaderboard", served)["ratings"] == overall["ratings"]
 
     effects = assert_effects_are_the_apis(out, client, served)
     analysis = api(client, f"/api/analysis?run={analysis_id}", served)
