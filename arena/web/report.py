@@ -310,8 +310,8 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
     ])])  # fmt: skip
     methods = Section("methods", "Methods", paragraphs=rating_methods(run, summary, list(run.params.get(
         "categories", [OVERALL]))))  # fmt: skip
-    for analysis in analyses:
-        methods.paragraphs += analysis_methods(analysis, BETA_PRIOR)
+    for k, analysis in enumerate(analyses):
+        methods.paragraphs += analysis_methods(analysis, BETA_PRIOR, first=k == 0)
     if not analyses:
         methods.paragraphs.append(f"No analysis of this rating run is stored: run `arena analysis eq --rating-run "
                                   f"{run.id}` for the effects.")  # fmt: skip

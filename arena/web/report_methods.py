@@ -78,11 +78,17 @@ def rating_methods(run, summary: dict, boards: list[str]) -> list[str]:
     return out
 
 
-def analysis_methods(analysis: dict, beta_prior: float) -> list[str]:
-    """Sentences on one stored analysis: the covariate model, its prior and errors, what was left out."""
+def analysis_methods(analysis: dict, beta_prior: float, first: bool = True) -> list[str]:
+    """Sentences on one stored analysis: the covariate model, its prior and errors, what was left out. After the
+    first analysis of a report, a category's analysis says only what differs."""
     result, params = analysis["result"], analysis["params"]
     covariates = [c["feature"] for c in result.get("coefficients", [])]
     errors = "clustered by voter" if result.get("clustered_by_voter") else "robust per battle (too few voters)"
+    if not first:
+        left_out = ", ".join(result.get("dropped_covariates") or []) or "nothing"
+        return [f"The analysis of '{analysis['category']}' (analysis run {analysis['analysis_run_id']}) is the same "
+                f"model on its {result.get('n_battles', 0):,} battles, errors {errors}; covariates fitted: "
+                f"{', '.join(covariates) if covariates else 'none'}; left out: {left_out}."]  # fmt: skip
     out = [
         f"The analysis of '{analysis['category']}' (analysis run {analysis['analysis_run_id']}) fits Bradley-Terry "
         f"with covariates (Newton's method, exact Hessian) to {result.get('n_battles', 0):,} battles: each "
