@@ -49,6 +49,10 @@ BOARD_SHOWN = ("rank_ub", "model", "rating", "ci_low", "ci_high", "rank_ci_low",
                "win_rate", "provisional")  # fmt: skip
 EFFECT_COLUMNS = ("source", "category", "section", "effect", "estimate", "ci_low", "ci_high", "se", "scale", "n",
                   "points", "points_low", "points_high", "api", "pointer", "fields")  # fmt: skip
+# Parts of a run's summary the API serves (the board's position, ties, sessions, ...; /api/reliability) or that
+# hold no estimate; the report reads anything else in the summary generically.
+SUMMARY_SERVED = ("position", "ties", "reliability", "provenance", "components", "boards", "sessions", "voters",
+                  "warnings", "grounded", "composite", "scope", "pooling")  # fmt: skip
 # The analysis's covariate prior (arena.jobs.analysis.BETA_PRIOR), stated here without importing the fit.
 BETA_PRIOR = 1.0
 
@@ -276,13 +280,19 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
             ["measure", "n", "value", "ci_low", "ci_high"],
             [[r["effect"], r["n"], r["estimate"], r["ci_low"], r["ci_high"]] for r in rows],
         )
+    # What else the run's summary measured that no API above serves (another study's figures, such as the vote
+    # reasons' rates): read from the stored snapshot, `api` empty and `pointer` into the run's summary.
+    extras = {k: v for k, v in summary.items() if k not in SUMMARY_SERVED}
+    extra_rows = [_effect_row("rating run summary", OVERALL, "", m, {}) for m in measures(extras)]
+    effect_rows += extra_rows
     facts = _facts(session)
     generated = utcnow().strftime("%Y-%m-%d %H:%M UTC")
     board_section, board_table = _board_section(boards)
     effects_table = Table("effects", "Every estimate with its 95% interval", list(EFFECT_COLUMNS),
                           [[r[c] for c in EFFECT_COLUMNS] for r in effect_rows],
                           note="`api` and `pointer` say where /api serves each number (a JSON pointer into that "
-                          "response; `fields` names the estimate, low and high fields of the record).")  # fmt: skip
+                          "response; empty `api`: the run's stored summary); `fields` names the estimate, low and "
+                          "high fields of the record.")  # fmt: skip
     csv_tables = [board_table, effects_table]
     analysis_tables = []
     for analysis in analyses:
@@ -292,6 +302,8 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
     if reliability_table is not None:
         csv_tables.append(reliability_table)
         csv_tables += _record_tables("reliability", "Repeats: ", reliability["reliability"])
+    summary_tables = _record_tables("run", "The run's summary: ", extras)
+    csv_tables += summary_tables
     imports = [import_entry(f) for f in facts["files"]]
     import_table = Table("imported-files", "Imported files (provenance)",
                          ["kind", "file_name", "sha256", "rows", "imported", "source", "date", "anony_true",
@@ -345,6 +357,12 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
                 [[r["effect"], r["estimate"], r["ci_low"], r["ci_high"]] for r in run_rows])]))  # fmt: skip
     if reliability_table is not None:
         sections.append(Section("agreement", "How far people agree", tables=[reliability_table]))
+    if extra_rows:
+        sections.append(Section("run-summary", "Other estimates of the run", tables=[Table(
+            "run-summary-estimates", "Estimates with 95% intervals stored in the run's summary",
+            ["section", "effect", "estimate", "ci_low", "ci_high", "n"],
+            [[r["section"], r["effect"], r["estimate"], r["ci_low"], r["ci_high"], r["n"]] for r in extra_rows],
+        ), *summary_tables]))  # fmt: skip
     if analysis_tables:
         sections.append(Section("analysis-tables", "Every table of the analysis", tables=analysis_tables,
                                 paragraphs=["As the analysis stored them (also in the CSV files named)."]))  # fmt: skip

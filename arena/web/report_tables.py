@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass, field
 
 # The figure an interval belongs to, in the order a row names it (the first present wins).
-ESTIMATE_KEYS = ("estimate", "value", "rating", "win_rate", "rate", "share", "propensity", "effect", "points")
+ESTIMATE_KEYS = ("estimate", "log_odds", "value", "rating", "win_chance", "win_rate", "rate", "share", "propensity",
+                 "effect", "points")  # fmt: skip
 # What names a row of a list: the fields joined, in this order.
 NAME_KEYS = ("feature", "key", "arm", "dimension", "edit", "reason", "mediator", "side", "benchmark", "snapshot",
              "method", "model", "turns", "category")  # fmt: skip
@@ -59,12 +60,18 @@ def _number(value) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
+def _has_interval(record: dict, key: str) -> bool:
+    return any(f"{key}{end}" in record for end in ("_low", "_ci_low"))
+
+
 def interval_fields(record: dict) -> list[tuple[str, str, str]]:
-    """(estimate, low, high) field triples of a record: `ci_low`/`ci_high` with its estimate, a `ci` pair with
-    its value, and `X` with `X_low`/`X_high` or `X_ci_low`/`X_ci_high`."""
+    """(estimate, low, high) field triples of a record: `ci_low`/`ci_high` (or a `ci` pair) with the first
+    estimate that has no interval of its own; `X` with `X_low`/`X_high` or `X_ci_low`/`X_ci_high`; and a
+    `P_ci_low`/`P_ci_high` pair with no `P` beside `P_<something>` (edits' `effect_points`, `effect_ci_low`)."""
     found = []
-    estimate = next((k for k in ESTIMATE_KEYS if k in record and _number(record[k])), None)
-    if estimate is not None and _number(record.get("ci_low", 0)) and "ci_low" in record and "ci_high" in record:
+    estimate = next((k for k in ESTIMATE_KEYS if k in record and _number(record[k]) and not _has_interval(record, k)),
+                    None)  # fmt: skip
+    if estimate is not None and _number(record.get("ci_low", "")) and _number(record.get("ci_high", "")):
         found.append((estimate, "ci_low", "ci_high"))
     ci = record.get("ci")
     if estimate is not None and isinstance(ci, list) and len(ci) == 2 and all(_number(v) for v in ci):
@@ -75,6 +82,14 @@ def interval_fields(record: dict) -> list[tuple[str, str, str]]:
         for low, high in ((f"{key}_low", f"{key}_high"), (f"{key}_ci_low", f"{key}_ci_high")):
             if low in record and high in record and _number(record[low]) and _number(record[high]):
                 found.append((key, low, high))
+    for key in record:
+        stem = key.removesuffix("_ci_low")
+        if stem == key or not stem or stem in record or f"{stem}_ci_high" not in record:
+            continue
+        bounds = ("_low", "_high", "_se")
+        named = [k for k in record if k.startswith(stem + "_") and not k.endswith(bounds) and _number(record[k])]
+        if named:
+            found.append((named[0], key, f"{stem}_ci_high"))
     return found
 
 
@@ -103,25 +118,29 @@ def _section(pointer: str) -> str:
     return "/".join(parts) or "(top)"
 
 
-def measures(document, pointer: str = "", skip: tuple[str, ...] = ()) -> list[Measure]:
-    """Every estimate with an interval in `document`, in document order; keys in `skip` are not entered."""
+def measures(document, pointer: str = "", skip: tuple[str, ...] = (), owner: str = "") -> list[Measure]:
+    """Every estimate with an interval in `document`, in document order; keys in `skip` are not entered. A record
+    inside a record of a list is named after it too (a model's rate of one reason: `m1 / felt_heard`)."""
     out: list[Measure] = []
     if isinstance(document, dict):
         triples = interval_fields(document)
         for triple in triples:
             fallback = pointer.rsplit("/", 1)[-1] or "(top)"
+            name = _name(document, triple, len(triples) > 1, fallback)
             out.append(Measure(
-                pointer=pointer, section=_section(pointer), name=_name(document, triple, len(triples) > 1, fallback),
+                pointer=pointer, section=_section(pointer), name=f"{owner} / {name}" if owner else name,
                 fields=triple, estimate=_field(document, triple[0]), ci_low=_field(document, triple[1]),
                 ci_high=_field(document, triple[2]),
                 extra={k: document[k] for k in ("se", "scale", "n", "battles") if k in document},
             ))  # fmt: skip
+        named = [str(document[k]) for k in NAME_KEYS if isinstance(document.get(k), (str, int))]
+        inner = " / ".join(([owner] if owner else []) + named[:1]) if pointer.rsplit("/", 1)[-1].isdigit() else owner
         for key, value in document.items():
             if key not in skip and isinstance(value, (dict, list)):
-                out += measures(value, f"{pointer}/{escape_pointer(key)}")
+                out += measures(value, f"{pointer}/{escape_pointer(key)}", owner=inner)
     elif isinstance(document, list):
         for k, value in enumerate(document):
-            out += measures(value, f"{pointer}/{k}")
+            out += measures(value, f"{pointer}/{k}", owner=owner)
     return out
 
 

@@ -19,7 +19,7 @@ from arena.jobs.prediction import predict
 from arena.jobs.recompute import RecomputeRequest, recompute
 from arena.models import AnalysisRun, RatingRun
 from arena.web import report as report_job
-from arena.web.report_tables import resolve
+from arena.web.report_tables import measures, resolve
 from arena.web.study import is_per_unit, win_points
 from tests.votes_files import synthetic_eq_battles, write_jsonl
 
@@ -76,8 +76,8 @@ def api(client, path: str, cache: dict) -> dict:
 
 
 def assert_effects_are_the_apis(out, client, served: dict) -> list[dict]:
-    """Each row of effects.csv against the record its `api` and `pointer` name; the points of winning chance
-    against /analysis's conversion of that record."""
+    """Each row of effects.csv against the record its `api` and `pointer` name (`served[""]`: the run's stored
+    summary, for a row no API serves); the points of winning chance against /analysis's conversion."""
     effects = rows(out / "effects.csv")
     for row in effects:
         record = resolve(api(client, row["api"], served), row["pointer"])
@@ -200,7 +200,13 @@ def test_the_page_is_self_contained_and_a_new_kind_of_effect_appears_without_cod
         measure = {"n": 10, "value": 0.7, "ci": [0.4, 0.9]}
         voters = [{"repeats": 2, "agreed": 1, "rate": 0.5, "ci": [0.1, 0.9]}]
         measures = {"agreement": measure, "ceiling": {**measure, "value": 0.8}, "voters": voters}
-        run.summary = {**run.summary, "reliability": {"repeats": 12, "items": 8, **measures}}
+        felt_heard = {"tagged": 3, "share": 0.3, "ci_low": 0.1, "ci_high": 0.6}
+        reasons = {
+            "votes_with_reasons": 9,
+            "models": [{"model": "m1", "sides": 10, "rates": {"felt_heard": felt_heard}}],
+        }
+        run.summary = {**run.summary, "reliability": {"repeats": 12, "items": 8, **measures}, "reasons": reasons}
+        run_summary = run.summary
     out = tmp_path / "again"
     assert arena("analysis", "report", "--out", str(out), "--database-url", database_url).exit_code == 0
     (row,) = [r for r in rows(out / "effects.csv") if r["section"] == "result/edits/effects"]
@@ -209,7 +215,10 @@ def test_the_page_is_self_contained_and_a_new_kind_of_effect_appears_without_cod
     assert rows(out / "analysis-overall-edits-effects.csv")[0]["dimension"] == "remove validation"
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Estimates with 95% intervals: edits/effects" in html and "remove validation" in html
-    effects = assert_effects_are_the_apis(out, client, {})
+    effects = assert_effects_are_the_apis(out, client, {"": run_summary})
+    (reason,) = [r for r in effects if r["source"] == "rating run summary"]
+    assert (reason["effect"], reason["estimate"], reason["ci_high"]) == ("m1 / felt_heard", "0.3", "0.6")
+    assert rows(out / "run-reasons-models.csv")[0]["model"] == "m1"
     assert {r["effect"] for r in effects if r["source"] == "repeats"} >= {"agreement", "ceiling"}
     assert [(r["measure"], r["value"], r["ci_high"]) for r in rows(out / "reliability.csv")][:2] == [
         ("agreement", "0.7", "0.9"), ("ceiling", "0.8", "0.9")]  # fmt: skip
@@ -252,3 +261,25 @@ def test_no_rating_run_is_one_line_exit_2(database_url, tmp_path):
     assert result.exit_code == 2 and result.output.strip() == (
         "arena: no rating run yet: run `arena ratings recompute` first")  # fmt: skip
     assert not (tmp_path / "r").exists()
+
+
+def test_the_studies_shapes_are_read_as_estimates_with_intervals():
+    """The shapes the other studies store (arms, edits, mediation, reason rates): each figure paired with its own
+    interval, never one figure with another's."""
+    arm = {"arm": "plain", "log_odds": 0.1, "ci_low": 0.0, "ci_high": 0.2, "points": 2.5, "points_low": 0.0,
+           "points_high": 5.0}  # fmt: skip
+    edit = {"dimension": "no_validation", "win_chance": 0.4, "ci_low": 0.3, "ci_high": 0.5, "effect_points": -10.0,
+            "effect_ci_low": -20.0, "effect_ci_high": 0.0}  # fmt: skip
+    mediation = {"mediator": "felt_heard", "indirect": {"estimate": 0.1, "ci_low": 0.0, "ci_high": 0.2}}
+    rate = {"tagged": 3, "share": 0.3, "ci_low": 0.1, "ci_high": 0.6}
+    document = {"arms": {"effects": [arm]}, "edits": [edit], "mediation": mediation,
+                "reasons": [{"model": "m1", "rates": {"felt_heard": rate}}]}  # fmt: skip
+    found = {(m.name, m.fields) for m in measures(document)}
+    assert found == {
+        ("plain / log_odds", ("log_odds", "ci_low", "ci_high")),
+        ("plain / points", ("points", "points_low", "points_high")),
+        ("no_validation / win_chance", ("win_chance", "ci_low", "ci_high")),
+        ("no_validation / effect_points", ("effect_points", "effect_ci_low", "effect_ci_high")),
+        ("indirect", ("estimate", "ci_low", "ci_high")),
+        ("m1 / felt_heard", ("share", "ci_low", "ci_high")),
+    }
