@@ -38,6 +38,9 @@ def report_command(database_url, out_dir: Path, run_id: int | None, as_json: boo
             raise BadInput(str(exc)) from exc
         except OSError as exc:
             raise BadInput(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from exc
+    if not report.analysis_run_ids:
+        click.echo(f"arena: warning: no analysis of rating run {report.run_id} is stored, so the report has no "
+                   f"effects; run `arena analysis eq --rating-run {report.run_id}` first", err=True)  # fmt: skip
     if as_json:
         print_json({"out": str(out_dir), "run_id": report.run_id, "analysis_run_ids": report.analysis_run_ids,
                     "api": sorted(report.api), "files": files})  # fmt: skip
