@@ -328,9 +328,10 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
         methods.paragraphs.append(f"No analysis of this rating run is stored: run `arena analysis eq --rating-run "
                                   f"{run.id}` for the effects.")  # fmt: skip
     sources = sorted({f["source"] for f in imports if f["source"] != "not given"})
-    data = Section("data", "Data", tables=[Table("facts", "The votes", ["fact", "value"],
-                                                 [list(r) for r in card_facts({**facts, "feature_set":
-                                                  analyses[0]["feature_set"] if analyses else "-"})])])  # fmt: skip
+    feature_set = analyses[0]["feature_set"] if analyses else "-"
+    facts_table = Table("facts", "The votes in the database when the report was made", ["fact", "value"],
+                        [list(r) for r in card_facts({**facts, "feature_set": feature_set})])  # fmt: skip
+    data = Section("data", "Data", tables=[facts_table])
     data.paragraphs.append(
         "People read an emotional message and two anonymous model replies, and voted for the one they would rather "
         "receive (or a tie, or both bad); model names were shown only after the vote. Imported battles keep the "
