@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from arena.cli import export, imports, llm, models, ratings, site
+from arena.cli import export, imports, llm, models, ratings, report, site
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +23,5 @@ for command in (
     export.export_command, export.privacy_group,
 ):  # fmt: skip
     main.add_command(command)
+# Its own module (the analysis group lives in ratings.py): the report reads every study, and changes apart.
+ratings.analysis_group.add_command(report.report_command)

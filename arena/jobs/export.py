@@ -477,13 +477,13 @@ def _dataset_card(
     return template.render(
         fmt=fmt, battles=battles, models=models, skipped=skipped, public=public, ratings=ratings, analysis=analysis,
         model_rows=model_rows, window_days=provenance.WINDOW_DAYS, not_anonymous=not_anonymous,
-        imports=[_import_entry(f) for f in imports],
+        imports=[import_entry(f) for f in imports],
         generated=utcnow().strftime("%Y-%m-%d %H:%M UTC"), feature_set=FEATURE_SET_VERSION,
         nested="native JSON values" if fmt == "jsonl" else "JSON text (decode with json.loads)",
     )  # fmt: skip
 
 
-def _import_entry(row) -> dict:
+def import_entry(row) -> dict:
     """An imported file as the card lists it; text cells keep no pipe or newline that would break the table."""
     anony = (row.meta or {}).get("anony") or {}
 

@@ -87,15 +87,43 @@ def run_ratings(session: Session, run_id: int, category: str = OVERALL) -> list[
     )
 
 
-def latest_analysis(session: Session, category: str = OVERALL) -> AnalysisRun | None:
-    runs = session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()))
-    return next((r for r in runs if r.params.get("category") == category), None)
+def latest_analysis(session: Session, category: str = OVERALL, rating_run_id: int | None = None) -> AnalysisRun | None:
+    """The newest analysis of `category` (of that rating run, when given)."""
+    stmt = select(AnalysisRun).order_by(AnalysisRun.id.desc())
+    if rating_run_id is not None:
+        stmt = stmt.where(AnalysisRun.rating_run_id == rating_run_id)
+    return next((r for r in session.scalars(stmt) if r.params.get("category") == category), None)
 
 
-def latest_reliability(session: Session) -> dict | None:
-    """The newest overall run's repeat measures (run summary `reliability`, null without repeats) with the run's
-    id and time; None when no run exists."""
-    run = latest_run(session)
+def analyses_of(session: Session, rating_run_id: int) -> list[AnalysisRun]:
+    """The newest analysis of each category of one rating run, overall first, then by category."""
+    newest: dict[str, AnalysisRun] = {}
+    for run in session.scalars(
+        select(AnalysisRun).where(AnalysisRun.rating_run_id == rating_run_id).order_by(AnalysisRun.id.desc())
+    ):
+        newest.setdefault(run.params.get("category", OVERALL), run)
+    return sorted(newest.values(), key=lambda r: (r.params.get("category") != OVERALL, r.params.get("category", "")))
+
+
+def analysis_json(run: AnalysisRun) -> dict:
+    """An analysis run as /api/analysis serves it (and the report reads it): the stored result, untouched, with
+    the ids and parameters that reproduce it."""
+    return {
+        "analysis_run_id": run.id,
+        "rating_run_id": run.rating_run_id,
+        "category": run.params.get("category", OVERALL),
+        "computed_at": run.created_at.isoformat(),
+        "code_version": run.code_version,
+        "feature_set": run.feature_version,
+        "params": run.params,
+        "result": run.result,
+    }
+
+
+def latest_reliability(session: Session, run_id: int | None = None) -> dict | None:
+    """The newest overall run's (or run `run_id`'s) repeat measures (run summary `reliability`, null without
+    repeats) with the run's id and time; None when no such run exists."""
+    run = latest_run(session) if run_id is None else session.get(RatingRun, run_id)
     if run is None:
         return None
     return {

@@ -5,7 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from arena.jobs.leaderboard import snapshot
-from arena.jobs.snapshots import OVERALL, NoSuchBoard, RecomputeError, latest_reliability
+from arena.jobs.snapshots import (
+    OVERALL,
+    NoSuchBoard,
+    RecomputeError,
+    analysis_json,
+    latest_analysis,
+    latest_reliability,
+    resolve_category,
+)
+from arena.models import AnalysisRun
 from arena.web import read_session
 from arena.web.openapi import openapi_document
 
@@ -16,6 +25,17 @@ def error(status: int, message: str):
     return jsonify({"error": message}), status
 
 
+class BadParameter(ValueError):
+    """A query parameter the API refuses (400), with its reason."""
+
+
+def _run_id(name: str) -> int | None:
+    value = request.args.get(name)
+    if value is not None and not (value.isdigit() and 0 < int(value) < 2**31):
+        raise BadParameter(f"{name} must be a run's id (a positive whole number), got {value!r}")
+    return None if value is None else int(value)
+
+
 @bp.get("/leaderboard")
 def leaderboard():
     try:
@@ -24,14 +44,12 @@ def leaderboard():
         anony = request.args.get("anony", "all")
         if anony not in ("all", "only"):
             return error(400, f"unknown anony {anony!r}: use 'all' (every vote) or 'only' (anonymous votes only)")
-        run = request.args.get("run")
-        if run is not None and not (run.isdigit() and 0 < int(run) < 2**31):
-            return error(400, f"run must be a rating run's id (a positive whole number), got {run!r}")
+        run = _run_id("run")
         board = snapshot(read_session(), request.args.get("category", OVERALL), provisional_votes, order,
-                         anony_only=anony == "only", run_id=None if run is None else int(run))  # fmt: skip
+                         anony_only=anony == "only", run_id=run)  # fmt: skip
     except NoSuchBoard as exc:
         return error(404, str(exc))
-    except RecomputeError as exc:
+    except (RecomputeError, BadParameter) as exc:
         return error(400, str(exc))
     if board is None:
         if request.args.get("run") is not None:
@@ -44,10 +62,38 @@ def leaderboard():
 
 @bp.get("/reliability")
 def reliability():
-    found = latest_reliability(read_session())
+    try:
+        run = _run_id("run")
+    except BadParameter as exc:
+        return error(400, str(exc))
+    found = latest_reliability(read_session(), run)
     if found is None:
-        return error(404, "no rating snapshot yet; run `arena ratings recompute`")
+        return error(404, "no rating snapshot yet; run `arena ratings recompute`" if run is None else
+                     f"no rating run {run}")  # fmt: skip
     return jsonify(found)
+
+
+@bp.get("/analysis")
+def analysis():
+    """A stored analysis (`arena analysis eq`, with `predict`'s result when it ran): the newest of a category, of
+    one rating run's (rating_run), or one analysis run (run)."""
+    try:
+        category, _ = resolve_category(request.args.get("category", OVERALL))
+        run_id, rating_run_id = _run_id("run"), _run_id("rating_run")
+    except (RecomputeError, BadParameter) as exc:
+        return error(400, str(exc))
+    session = read_session()
+    if run_id is not None:
+        found = session.get(AnalysisRun, run_id)
+        if found is None or (rating_run_id is not None and found.rating_run_id != rating_run_id):
+            of = f" of rating run {rating_run_id}" if rating_run_id is not None else ""
+            return error(404, f"no analysis run {run_id}{of}")
+        return jsonify(analysis_json(found))
+    found = latest_analysis(session, category, rating_run_id)
+    if found is None:
+        of = f" of rating run {rating_run_id}" if rating_run_id is not None else ""
+        return error(404, f"no analysis of {category!r}{of} yet; run `arena analysis eq`")
+    return jsonify(analysis_json(found))
 
 
 @bp.get("/openapi.json")

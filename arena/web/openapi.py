@@ -366,6 +366,47 @@ _RELIABILITY_SNAPSHOT = {
 }
 
 
+def _run_parameter(name: str, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+    }
+
+
+_ANALYSIS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "analysis_run_id",
+        "rating_run_id",
+        "category",
+        "computed_at",
+        "code_version",
+        "feature_set",
+        "params",
+        "result",
+    ],  # fmt: skip
+    "properties": {
+        "analysis_run_id": {"type": "integer"},
+        "rating_run_id": {"type": "integer", "description": "The rating snapshot the analysis refers to."},
+        "category": {"type": "string"},
+        "computed_at": {"type": "string"},
+        "code_version": {"type": "string"},
+        "feature_set": {"type": "string", "description": "The reply feature set's version."},
+        "params": {"type": "object", "description": "category, min_eq_battles, seed, rounds."},
+        "result": {
+            "type": "object",
+            "description": "As `arena analysis eq --json` printed it: `coefficients` (every effect with `estimate`, "
+            "`ci_low`, `ci_high`, `scale`), `correlations`, `controlled_ratings`, `eq_win_rate`, `eq_scatter`, "
+            "`turns`, and `prediction` after `arena analysis predict`; other studies add their own keys.",
+        },
+    },
+}
+
+
 def openapi_document() -> dict:
     categories = [*TABS, *TURN_BOARDS, COMPOSITE, *EMONET_CATEGORIES]
     return {
@@ -449,11 +490,49 @@ def openapi_document() -> dict:
                     "summary": "How far people agree on the same two replies, and the most a judge could agree",
                     "description": "From repeated battles (ARENA_REPEAT_SHARE): the same pair of replies shown "
                     "again, sides swapped, to the same visitor (self-consistency) or to others (human-human "
-                    "agreement); measured by the newest recompute. `reliability` is null until some repeat was "
-                    "voted on.",
+                    "agreement); measured by the newest recompute (or the rating run `run`). `reliability` is null "
+                    "until some repeat was voted on.",
+                    "parameters": [_run_parameter("run", "A rating run's id: that run's measures.")],
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/ReliabilitySnapshot"}, "The newest measures."),
-                        "404": _json(_ERROR, "No rating snapshot yet."),
+                        "400": _json(_ERROR, "run is not a positive whole number."),
+                        "404": _json(_ERROR, "No rating snapshot yet, or no such run."),
+                        "default": _json(_ERROR, "Any other error, with its reason."),
+                    },
+                }
+            },
+            "/api/analysis": {
+                "get": {
+                    "operationId": "getAnalysis",
+                    "summary": "A stored EQ analysis: what drives preference, with every effect's interval",
+                    "description": "The newest `arena analysis eq` of a category (with `arena analysis predict`'s "
+                    "result when it ran), or the newest of one rating run (`rating_run`), or one analysis run "
+                    "(`run`). `result` is the stored analysis as computed; `arena analysis report` reads the same.",
+                    "parameters": [
+                        {
+                            "name": "category",
+                            "in": "query",
+                            "required": False,
+                            "description": "'overall' (default), an EmoNet group or an EmoNet category, in any "
+                            "letter case. Ignored with `run`.",
+                            "schema": {
+                                "type": "string",
+                                "default": "overall",
+                                "pattern": _any_case_pattern([*TABS, *EMONET_CATEGORIES]),
+                                "examples": [*TABS, *EMONET_CATEGORIES],
+                            },
+                        },
+                        _run_parameter("run", "An analysis run's id: that analysis."),
+                        _run_parameter("rating_run", "A rating run's id: the newest analysis of that run."),
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Analysis"}, "The analysis."),
+                        "400": _json(
+                            _ERROR,
+                            "The category is not 'overall', an EmoNet group or category; or run "
+                            "or rating_run is not a positive whole number.",
+                        ),  # fmt: skip
+                        "404": _json(_ERROR, "No such analysis (yet)."),
                         "default": _json(_ERROR, "Any other error, with its reason."),
                     },
                 }
@@ -482,6 +561,7 @@ def openapi_document() -> dict:
                 "Estimate": _ESTIMATE,
                 "Reliability": _RELIABILITY,
                 "ReliabilitySnapshot": _RELIABILITY_SNAPSHOT,
+                "Analysis": _ANALYSIS,
             }
         },
     }
