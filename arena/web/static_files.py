@@ -42,13 +42,18 @@ class StaticFile:
 
 
 class StaticFiles:
-    """The files under one folder, read once per modification (a file changed on disk is read again)."""
+    """The files under one folder, each read once. With `watch` (the development server), a file changed on disk
+    is read again; a production worker never looks at the disk again for a file it holds (a page names six)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *, watch: bool = False):
         self.folder = folder
+        self.watch = watch
         self._files: dict[str, StaticFile] = {}
 
     def get(self, filename: str) -> StaticFile | None:
+        known = self._files.get(filename)
+        if known is not None and not self.watch:
+            return known
         joined = safe_join(str(self.folder), filename)
         if joined is None or not os.path.isfile(joined):
             return None
@@ -111,7 +116,7 @@ def serve(files: StaticFiles, filename: str) -> Response:
 
 def init_static(app: Flask, folder: Path) -> None:
     """The app's `static` endpoint (create_app passes static_folder=None so this is the only one)."""
-    files = StaticFiles(folder)
+    files = StaticFiles(folder, watch=app.debug)
     app.extensions["arena.static_files"] = files
     app.add_url_rule("/static/<path:filename>", endpoint="static", view_func=lambda filename: serve(files, filename))
 

@@ -84,7 +84,7 @@ def test_nothing_outside_static_is_served(client):
 def test_a_file_changed_on_disk_gets_a_new_version(tmp_path):
     page = tmp_path / "page.js"
     page.write_text("let a = 1;\n" * 200)
-    files = StaticFiles(tmp_path)
+    files = StaticFiles(tmp_path, watch=True)
     first = files.get("page.js")
     assert first.gzipped is not None and gzip.decompress(first.gzipped) == page.read_bytes()
     page.write_text("let b = 2;\n" * 200)
@@ -92,3 +92,8 @@ def test_a_file_changed_on_disk_gets_a_new_version(tmp_path):
     assert second.version != first.version and second.body == page.read_bytes()
     # Compressing the same bytes twice gives the same bytes: one ETag on every host.
     assert StaticFiles(tmp_path).get("page.js").gzipped == second.gzipped
+    # Without watching (production), the file read first is the one served.
+    held = StaticFiles(tmp_path)
+    version = held.version("page.js")
+    page.write_text("let c = 3;\n" * 200)
+    assert held.version("page.js") == version
