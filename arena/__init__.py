@@ -21,7 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         __name__,
         instance_path=str(instance_path()),
         template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        # arena.web.static_files serves /static (versioned URLs, long caches, gzip).
+        static_folder=None,
     )
     app.config.update(
         SECRET_KEY=settings.secret_key or "arena-unconfigured-secret",

@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from arena.config import Settings
+from arena.config import PROJECT_ROOT, Settings
 from arena.db import make_engine, make_session_factory
 from arena.voting.battle_ids import BattleIdSigner
 from arena.voting.pairing import PairingPool
@@ -16,6 +16,7 @@ from arena.voting.sharing import ShareLinks
 from arena.web.bidi import finalize
 from arena.web.live_gate import LiveGate
 from arena.web.markdown import render_markdown
+from arena.web.static_files import init_static
 
 csrf = CSRFProtect()
 htmx = HTMX()
@@ -99,6 +100,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     from arena.web import request_checks
 
     request_checks.register(app)
+    init_static(app, PROJECT_ROOT / "static")
     csrf.init_app(app)
     htmx.init_app(app)
     app.teardown_appcontext(_close_session)
