@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -140,10 +140,23 @@ def make_engine(url: str, **kwargs) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// would pick psycopg2; the project ships psycopg 3.
-        url = parsed.set(drivername="postgresql+psycopg")
-    engine = create_engine(url, **kwargs)
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.query.get("pgbouncer") is not None:
+        parsed = _through_pgbouncer(parsed, kwargs)
+    engine = create_engine(parsed, **kwargs)
     _PrePing(engine)
     return engine
+
+
+def _through_pgbouncer(parsed: URL, kwargs: dict) -> URL:
+    """`?pgbouncer=true` (the name other PostgreSQL clients use for it): a PgBouncer in transaction mode hands each
+    transaction to any server connection, where a statement psycopg prepared on another one does not exist, so
+    psycopg must never prepare (prepare_threshold=None). The option is ours; PostgreSQL never sees it."""
+    value = parsed.query["pgbouncer"]
+    if value not in ("true", "1"):
+        raise ValueError(f"pgbouncer={value} in the database URL: use pgbouncer=true or leave it out")
+    kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "prepare_threshold": None}
+    return parsed.difference_update_query(["pgbouncer"])
 
 
 class _PrePing:

@@ -68,3 +68,22 @@ def test_a_connection_idle_for_long_is_pinged_once(engine, pings, monkeypatch):
     monkeypatch.setattr(_PrePing, "IDLE_SECONDS", 0.0)
     assert backend_pid(engine) == first
     assert pings == [True]
+
+
+def test_pgbouncer_true_in_the_url_turns_prepared_statements_off(postgres_migrated):
+    # Behind PgBouncer in transaction mode a statement prepared on one server connection is missing on the next.
+    direct = make_engine(postgres_migrated)
+    pooled = make_engine(f"{postgres_migrated}?pgbouncer=true")
+    try:
+        with direct.connect() as conn:
+            assert conn.connection.dbapi_connection.prepare_threshold == 5
+        with pooled.connect() as conn:
+            assert conn.connection.dbapi_connection.prepare_threshold is None
+            # PostgreSQL never sees the option.
+            assert "pgbouncer" not in conn.connection.dbapi_connection.info.dsn
+            assert conn.scalar(text("SELECT 1")) == 1
+    finally:
+        direct.dispose()
+        pooled.dispose()
+    with pytest.raises(ValueError, match="pgbouncer=yes"):
+        make_engine(f"{postgres_migrated}?pgbouncer=yes")
