@@ -86,9 +86,14 @@ def begin_attempt(factory: sessionmaker[Session], job_id: int) -> Attempt | None
         return Attempt(row.id, row.kind, dict(row.args), row.attempts, row.max_attempts)
 
 
-def _finish(factory, job_id: int, status: str, *, result: dict | None = None, error: str | None = None) -> None:
+def _finish(factory, job_id: int, status: str, *, result: dict | None = None, error: str | None = None,
+            attempt: int | None = None) -> None:  # fmt: skip
     with transaction(factory) as session:
         row = session.get(JobRun, job_id, with_for_update=True)
+        if attempt is not None and row.attempts != attempt:
+            # An attempt given up for lost that ended after all (its worker was cut off, not dead): a later
+            # attempt owns the row now.
+            return
         row.status = status
         if status in FINAL:
             row.finished_at = utcnow()
@@ -109,16 +114,16 @@ def run_attempt(engine: Engine, job_id: int, settings: Settings) -> str | None:
     try:
         result = run_task(engine, attempt.kind, attempt.args, settings)
     except JobSkipped as skipped:
-        _finish(factory, job_id, "skipped", result=skipped.result)
+        _finish(factory, job_id, "skipped", result=skipped.result, attempt=attempt.attempt)
         return "skipped"
     except BadJob as exc:
-        _finish(factory, job_id, "failed", error=str(exc))
+        _finish(factory, job_id, "failed", error=str(exc), attempt=attempt.attempt)
         return "failed"
     except Exception:  # noqa: BLE001 - any failure of the task is recorded, then retried or final
         final = attempt.attempt >= attempt.max_attempts
-        _finish(factory, job_id, "failed" if final else "queued", error=traceback.format_exc())
+        _finish(factory, job_id, "failed" if final else "queued", error=traceback.format_exc(), attempt=attempt.attempt)
         return "failed" if final else "retry"
-    _finish(factory, job_id, "succeeded", result=result)
+    _finish(factory, job_id, "succeeded", result=result, attempt=attempt.attempt)
     return "succeeded"
 
 
