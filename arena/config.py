@@ -158,7 +158,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     # Where visitors write to have their data deleted when they no longer have the browser (privacy page).
     contact_email: str | None = None
-    # Who runs the jobs (arena/jobs/queue.py): "queue" (RQ on ARENA_REDIS_URL; `arena worker` runs them), "inline"
+    # Who runs the jobs (arena/queue/): "queue" (RQ on ARENA_REDIS_URL; `arena worker` runs them), "inline"
     # (a thread of the site process itself, as `arena demo` does), or "off" (an operator runs the commands).
     # Settings.from_env picks "queue" when Redis is configured, else "off"; `arena demo` and `arena serve` pick
     # "inline" without Redis.

@@ -30,7 +30,7 @@ def worker_command(database_url: str, heartbeat: int, burst: bool, no_schedule: 
     (`job_run`) one at a time. Also queues the scheduled recomputes (ARENA_RECOMPUTE_EVERY_*)."""
     single_threaded_blas()  # before any job loads numpy
     from arena.cli.common import open_engine, require_schema
-    from arena.jobs.schedule import Scheduler
+    from arena.queue.schedule import Scheduler
 
     settings = _settings(database_url)
     engine = open_engine(database_url)
@@ -48,7 +48,7 @@ def worker_command(database_url: str, heartbeat: int, burst: bool, no_schedule: 
             scheduler.run_forever()
         return
     from arena.db import make_session_factory
-    from arena.jobs import rq_queue
+    from arena.queue import rq_queue
 
     factory = make_session_factory(engine)
     scheduler = None
@@ -79,14 +79,14 @@ def enqueue_group() -> None:
 
 
 def _enqueue(database_url: str, kind: str, args: dict, attempts: int, as_json: bool) -> None:
-    from arena.jobs import job_runs
+    from arena.queue import job_runs
 
     settings = _settings(database_url)
     factory = session_factory(database_url)
     job_id = job_runs.create(factory, kind, args, max_attempts=attempts)
     queue = "database"
     if settings.redis_url:
-        from arena.jobs import rq_queue
+        from arena.queue import rq_queue
 
         try:
             rq_queue.enqueue(settings.redis_url, factory, job_id, attempts)
@@ -175,7 +175,7 @@ def enqueue_export(database_url, attempts, as_json, fmt, out_dir, public) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def jobs_list(database_url, kind, status, limit, as_json) -> None:
     """The newest jobs: status, attempts, why each was queued, the last error."""
-    from arena.jobs import job_runs
+    from arena.queue import job_runs
 
     with session_factory(database_url)() as session:
         rows = [job_runs.as_dict(r) for r in job_runs.recent(session, limit, kind, status)]

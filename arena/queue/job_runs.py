@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import Settings
 from arena.db import make_session_factory, transaction
-from arena.jobs.tasks import BadJob, JobSkipped, run_task
 from arena.models import JobRun, utcnow
+from arena.queue.tasks import BadJob, JobSkipped, run_task
 
 FINAL = ("succeeded", "failed", "skipped")
 PENDING = ("queued", "running")

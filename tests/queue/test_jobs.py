@@ -1,4 +1,4 @@
-"""Jobs (arena/jobs/job_runs.py, schedule.py, recompute_lock.py): a recompute job stores a run and its vote
+"""Jobs (arena/queue/job_runs.py, schedule.py; arena/jobs/recompute_lock.py): a recompute job stores a run and its vote
 watermark, the schedule queues one by votes and by time, one recompute at a time, failed attempts retried and
 recorded, the demo's board appearing by itself, and `arena jobs enqueue|list` with `arena worker` on the
 database queue (no Redis). The RQ worker, killed mid-job, is in test_rq_worker.py."""
@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 
 from arena import create_app
 from arena.db import make_engine, make_session_factory
-from arena.jobs import job_runs, tasks
 from arena.jobs.recompute_lock import recompute_lock
-from arena.jobs.schedule import recompute_due
 from arena.models import JobRun, RatingRun, Vote, utcnow
+from arena.queue import job_runs, tasks
+from arena.queue.schedule import recompute_due
 from tests.arena_cli import run_arena
 from tests.conftest import make_settings
 from tests.jobs.test_export import vote_on_demo

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from arena.config import Settings
 from arena.db import make_engine, make_session_factory
-from arena.jobs import job_runs
+from arena.queue import job_runs
 
 QUEUE_NAME = "arena"
 # A recompute of ten million votes, or a generation of thousands of replies, runs long: RQ's default of 180 s

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from arena.config import Settings
 from arena.db import make_session_factory
-from arena.jobs import job_runs
 from arena.models import JobRun, Vote, utcnow
+from arena.queue import job_runs
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def for_site(engine: Engine, settings: Settings) -> Scheduler | None:
         return None
     if settings.jobs == "inline":
         return Scheduler(engine, settings, drain=True).start()
-    from arena.jobs import rq_queue
+    from arena.queue import rq_queue
 
     factory = make_session_factory(engine)
     return Scheduler(engine, settings, lambda job_id: rq_queue.enqueue(settings.redis_url, factory, job_id)).start()
