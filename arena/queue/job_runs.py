@@ -72,11 +72,13 @@ def _lost(row: JobRun) -> dict[str, Any]:
     return _error(row.attempts, f"lost: worker {row.worker} stopped before the attempt finished")
 
 
-def begin_attempt(factory: sessionmaker[Session], job_id: int) -> Attempt | None:
-    """Mark the next attempt running; None if the job is finished already (a second delivery of it)."""
+def begin_attempt(factory: sessionmaker[Session], job_id: int, *, redelivered: bool = True) -> Attempt | None:
+    """Mark the next attempt running; None if the job is finished already (a second delivery of it), or, unless
+    the queue may hand out a running job again (`redelivered`: RQ does, for a lost one), if it is not queued:
+    two threads polling the table never both claim it."""
     with transaction(factory) as session:
         row = session.get(JobRun, job_id, with_for_update=True)
-        if row is None or row.status in FINAL:
+        if row is None or row.status in FINAL or (row.status != "queued" and not redelivered):
             return None
         if row.status == "running":
             # Still running when it is handed out again: the worker of that attempt died (the queue says so).
@@ -103,12 +105,12 @@ def _finish(factory, job_id: int, status: str, *, result: dict | None = None, er
             row.errors = [*row.errors, _error(row.attempts, error)]
 
 
-def run_attempt(engine: Engine, job_id: int, settings: Settings) -> str | None:
+def run_attempt(engine: Engine, job_id: int, settings: Settings, *, redelivered: bool = True) -> str | None:
     """Run the job's next attempt and record it; returns its outcome: 'succeeded', 'skipped', 'failed' (no more
     attempts, or options that cannot work), 'retry' (failed, attempts left: queued again), or None (nothing
     to run)."""
     factory = make_session_factory(engine)
-    attempt = begin_attempt(factory, job_id)
+    attempt = begin_attempt(factory, job_id, redelivered=redelivered)
     if attempt is None:
         return None
     try:

@@ -129,7 +129,8 @@ class Scheduler:
             job_id = job_runs.next_queued(self.reader)
             if job_id is None:
                 return
-            job_runs.run_attempt(self.engine, job_id, self.settings)
+            # Claimed only while queued: another thread or process polling the same table may have taken it.
+            job_runs.run_attempt(self.engine, job_id, self.settings, redelivered=False)
 
 
 def for_site(engine: Engine, settings: Settings) -> Scheduler | None:

@@ -204,3 +204,12 @@ def test_a_job_left_running_by_a_dead_process_is_queued_again(votes, app_setting
     assert job_runs.run_attempt(votes.kw["bind"], job_id, app_settings) == "succeeded"
     row = job(votes, job_id)
     assert row.attempts == 2 and row.errors[0]["error"].startswith("lost: worker")
+
+
+def test_two_pollers_never_both_claim_a_queued_job(votes, app_settings):
+    # Two drains of the database queue (two site processes with inline jobs) reach the same queued job.
+    job_id = job_runs.create(votes, "recompute", {"bootstrap": 20})
+    first = job_runs.begin_attempt(votes, job_id, redelivered=False)
+    assert first is not None and first.attempt == 1
+    assert job_runs.begin_attempt(votes, job_id, redelivered=False) is None
+    assert job(votes, job_id).errors == []  # the second did not take the first for lost
