@@ -213,3 +213,22 @@ def test_two_pollers_never_both_claim_a_queued_job(votes, app_settings):
     assert first is not None and first.attempt == 1
     assert job_runs.begin_attempt(votes, job_id, redelivered=False) is None
     assert job(votes, job_id).errors == []  # the second did not take the first for lost
+
+
+def test_job_settings_are_checked(monkeypatch):
+    from arena.config import ConfigError, Settings
+
+    monkeypatch.delenv("ARENA_JOBS", raising=False)
+    monkeypatch.setenv("ARENA_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert Settings.from_env().jobs == "queue"
+    monkeypatch.delenv("ARENA_REDIS_URL")
+    assert Settings.from_env().jobs == "off"
+    for name, value, reason in (("ARENA_JOBS", "queue", "needs ARENA_REDIS_URL"), ("ARENA_JOBS", "cron", "queue, "),
+                                ("ARENA_RECOMPUTE_EVERY_VOTES", "-1", r"0 \(off\)"),
+                                ("ARENA_RECOMPUTE_BOOTSTRAP", "1", "2 to 100000")):  # fmt: skip
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            with pytest.raises(ConfigError, match=reason):
+                Settings.from_env(secret_key="x" * 40).validated()
+    bad = run_arena("worker", "--burst", env={"ARENA_JOBS": "queue", "ARENA_REDIS_URL": ""})
+    assert bad.returncode == 2 and "needs ARENA_REDIS_URL" in bad.stderr
