@@ -30,23 +30,27 @@ def worker_command(database_url: str, heartbeat: int, burst: bool, no_schedule: 
     (`job_run`) one at a time. Also queues the scheduled recomputes (ARENA_RECOMPUTE_EVERY_*)."""
     single_threaded_blas()  # before any job loads numpy
     from arena.cli.common import open_engine, require_schema
+    from arena.queue import job_runs
     from arena.queue.schedule import Scheduler
 
     settings = _settings(database_url)
     engine = open_engine(database_url)
     require_schema(engine)
     if not settings.redis_url:
-        scheduler = Scheduler(engine, settings, drain=True)
-        if no_schedule:
-            scheduler.check = lambda: None  # type: ignore[method-assign]
+        scheduler = Scheduler(engine, settings, drain=True, schedule=not no_schedule)
         click.echo("arena worker: no ARENA_REDIS_URL: running the jobs queued in the database (Ctrl+C to stop)")
         if burst:
+            job_runs.requeue_lost_here(scheduler.factory)
             scheduler.check()
             scheduler.run_queued()
             return
         with contextlib.suppress(KeyboardInterrupt):
             scheduler.run_forever()
         return
+    import importlib.util
+
+    if importlib.util.find_spec("rq") is None:
+        raise BadInput("the queue on ARENA_REDIS_URL needs RQ: pip install -e '.[queue]'")
     from arena.db import make_session_factory
     from arena.queue import rq_queue
 

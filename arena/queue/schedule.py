@@ -66,8 +66,9 @@ class Scheduler:
     itself, one at a time."""
 
     def __init__(self, engine: Engine, settings: Settings, submit: Callable[[int], None] | None = None, *,
-                 drain: bool = False) -> None:  # fmt: skip
+                 drain: bool = False, schedule: bool = True) -> None:  # fmt: skip
         self.engine, self.settings, self.submit, self.drain = engine, settings, submit, drain
+        self.schedule = schedule
         self.factory = make_session_factory(engine)
         self.reader = make_session_factory(engine, read_only=True)
         every = settings.recompute_every_seconds or MAX_TICK_SECONDS
@@ -113,6 +114,8 @@ class Scheduler:
 
     def check(self) -> int | None:
         """Queue a recompute if one is due; returns its job id."""
+        if not self.schedule:
+            return None
         with self.reader() as session:
             reason = recompute_due(session, self.settings)
         if reason is None:
@@ -120,7 +123,13 @@ class Scheduler:
         job_id = job_runs.create(self.factory, "recompute", {"bootstrap": self.settings.recompute_rounds},
                                  reason=reason, unless_pending=True)  # fmt: skip
         if job_id is not None and self.submit is not None:
-            self.submit(job_id)
+            try:
+                self.submit(job_id)
+            except Exception as exc:
+                # Not left queued where nothing runs it (it would hold back every later recompute): failed, with
+                # why; the schedule tries again after its back-off.
+                job_runs.fail_unqueued(self.factory, job_id, f"could not reach the queue: {exc}")
+                raise
         return job_id
 
     def run_queued(self) -> None:
