@@ -158,6 +158,17 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     # Where visitors write to have their data deleted when they no longer have the browser (privacy page).
     contact_email: str | None = None
+    # Who runs the jobs (arena/queue/): "queue" (RQ on ARENA_REDIS_URL; `arena worker` runs them), "inline"
+    # (a thread of the site process itself, as `arena demo` does), or "off" (an operator runs the commands).
+    # Settings.from_env picks "queue" when Redis is configured, else "off"; `arena demo` and `arena serve` pick
+    # "inline" without Redis.
+    jobs: str = "off"
+    # A recompute is queued when this many votes arrived since the last one, or this many seconds passed since
+    # it and any vote arrived (0: that trigger off).
+    recompute_every_votes: int = 100
+    recompute_every_seconds: int = 600
+    # Bootstrap rounds of the recomputes the schedule queues.
+    recompute_rounds: int = 1000
     # Demo and tests may run without a configured secret; production may not.
     require_secret: bool = True
     testing: bool = False
@@ -203,6 +214,11 @@ class Settings:
             repeat_share=_env_float("ARENA_REPEAT_SHARE", DEFAULT_REPEAT_SHARE),
             max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
             contact_email=(os.environ.get("ARENA_CONTACT_EMAIL") or "").strip() or None,
+            jobs=(os.environ.get("ARENA_JOBS") or "").strip().lower()
+            or ("queue" if os.environ.get("ARENA_REDIS_URL") else "off"),
+            recompute_every_votes=_env_int("ARENA_RECOMPUTE_EVERY_VOTES", cls.recompute_every_votes),
+            recompute_every_seconds=_env_int("ARENA_RECOMPUTE_EVERY_SECONDS", cls.recompute_every_seconds),
+            recompute_rounds=_env_int("ARENA_RECOMPUTE_BOOTSTRAP", cls.recompute_rounds),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
@@ -253,9 +269,22 @@ class Settings:
             raise ConfigError(f"ARENA_REPEAT_SHARE must be 0 (off) to {MAX_REPEAT_SHARE} (a share of battles)")
         if self.provisional_votes < 0:
             raise ConfigError("ARENA_PROVISIONAL_VOTES must be 0 or more")
+        self.checked_jobs()
         if self.live_network_daily_budget_usd is None and self.live_daily_budget_usd is not None:
             return replace(self, live_network_daily_budget_usd=self.live_daily_budget_usd / 10).checked_filters()
         return self.checked_filters()
+
+    def checked_jobs(self) -> Settings:
+        """The job settings alone (`arena worker` and `arena jobs` need no secret)."""
+        if self.jobs not in ("queue", "inline", "off"):
+            raise ConfigError("ARENA_JOBS must be queue, inline or off")
+        if self.jobs == "queue" and not self.redis_url:
+            raise ConfigError("ARENA_JOBS=queue needs ARENA_REDIS_URL (the queue is RQ on Redis); or use inline")
+        if self.recompute_every_votes < 0 or self.recompute_every_seconds < 0:
+            raise ConfigError("ARENA_RECOMPUTE_EVERY_VOTES and ARENA_RECOMPUTE_EVERY_SECONDS must be 0 (off) or more")
+        if not 2 <= self.recompute_rounds <= 100_000:
+            raise ConfigError("ARENA_RECOMPUTE_BOOTSTRAP must be 2 to 100000 (bootstrap rounds)")
+        return self
 
     def checked_secrets(self) -> Settings:
         """Refuse weak secrets (a site, not the demo or tests): ARENA_SECRET_KEY and, when set, ARENA_ADMIN_TOKEN."""

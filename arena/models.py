@@ -675,3 +675,41 @@ class JudgeError(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("reply_id", "judge", name="uq_judge_error_reply_judge"),)
+
+
+JOB_KINDS = ("recompute", "generate", "judge", "export")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "skipped")
+
+
+class JobRun(Base):
+    """One job (a recompute, generation, judging or export) from when it was queued to its end: every attempt
+    counted, each failed or lost attempt's error kept. The queue (RQ on Redis, or the site's own thread) runs
+    it; this row is what `arena jobs list` shows on any deployment."""
+
+    __tablename__ = "job_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # The job's options (what `arena jobs enqueue KIND ...` was given), and why it was queued ('command',
+    # 'votes', 'time').
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(String(16), default="command")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    # [{"attempt": n, "at": iso time, "error": "..."}], one per failed or lost attempt.
+    errors: Mapped[list[Any]] = mapped_column(default=list)
+    # The queue's id for it (RQ's job id), and the worker running the current attempt (host:pid).
+    queue_id: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    # What it did: the rating run it stored, replies written, files exported.
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('recompute','generate','judge','export')", name="kind"),
+        CheckConstraint("status IN ('queued','running','succeeded','failed','skipped')", name="status"),
+        Index("ix_job_run_kind_status", "kind", "status"),
+    )

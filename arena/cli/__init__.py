@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from arena.cli import export, imports, llm, models, ratings, report, site
+from arena.cli import export, imports, jobs, llm, models, ratings, report, site
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +21,7 @@ for command in (
     llm.generate_command, llm.judge_group,
     ratings.ratings_group, ratings.analysis_group,
     export.export_command, export.privacy_group,
+    jobs.worker_command, jobs.jobs_group,
 ):  # fmt: skip
     main.add_command(command)
 # Its own module (the analysis group lives in ratings.py): the report reads every study, and changes apart.

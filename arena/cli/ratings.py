@@ -113,6 +113,7 @@ def recompute_command(
     single_threaded_blas()  # before the job's imports load numpy
     from arena.db import make_session_factory
     from arena.jobs.recompute import RecomputeRequest, recompute
+    from arena.jobs.recompute_lock import recompute_lock
     from arena.jobs.snapshots import RecomputeError, rank_intervals, run_ratings
     from arena.models import RatingRun
 
@@ -127,7 +128,9 @@ def recompute_command(
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:
-        result = recompute(factory, make_session_factory(engine, read_only=True), request)
+        # One recompute at a time (a queued one, another command): wait for the one running to finish.
+        with recompute_lock(engine, wait=True):
+            result = recompute(factory, make_session_factory(engine, read_only=True), request)
     except RecomputeError as exc:
         raise BadInput(str(exc)) from exc
     from arena.jobs.slugs import model_slugs, with_slugs

@@ -11,6 +11,9 @@ import click
 from arena.cli.common import BadInput, database_option, open_engine, require_schema
 from arena.config import ConfigError, Settings, instance_path
 
+# How often the demo recomputes its board: it has a few dozen votes, and a visitor should see them counted.
+DEMO_EVERY_VOTES, DEMO_EVERY_SECONDS = 10, 30
+
 
 def demo_secret_key() -> str:
     """A random secret kept in the instance folder, so demo sessions survive a restart."""
@@ -61,7 +64,14 @@ def demo(database_url: str, host: str, port: int, reset: bool, no_serve: bool) -
         return
     secret = os.environ.get("ARENA_SECRET_KEY") or demo_secret_key()
     # The demo keeps its own strong secret (or takes the one given) and is exempt from the weak-secret check.
-    _serve(Settings.from_env(database_url=database_url, secret_key=secret, require_secret=False), host, port)
+    # The demo runs its own jobs (a thread: no Redis, no worker), so its leaderboard fills as votes arrive:
+    # every 10 votes or 30 seconds unless ARENA_JOBS / ARENA_RECOMPUTE_* say otherwise.
+    jobs = dict(jobs=os.environ.get("ARENA_JOBS") or "inline",
+                recompute_every_votes=None if os.environ.get("ARENA_RECOMPUTE_EVERY_VOTES") else DEMO_EVERY_VOTES,
+                recompute_every_seconds=None if os.environ.get("ARENA_RECOMPUTE_EVERY_SECONDS")
+                else DEMO_EVERY_SECONDS)  # fmt: skip
+    settings = Settings.from_env(database_url=database_url, secret_key=secret, require_secret=False, **jobs)
+    _serve(settings, host, port)
 
 
 @click.command()
@@ -72,7 +82,9 @@ def serve(database_url: str, host: str, port: int) -> None:
     """Run the site with the development server (production: gunicorn -k gthread 'arena:create_app()')."""
     engine = open_engine(database_url)
     require_schema(engine)
-    _serve(Settings.from_env(database_url=database_url), host, port)
+    # Without Redis (the default SQLite set-up) the development server runs the jobs in a thread of its own.
+    jobs = None if os.environ.get("ARENA_JOBS") or os.environ.get("ARENA_REDIS_URL") else "inline"
+    _serve(Settings.from_env(database_url=database_url, jobs=jobs), host, port)
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

@@ -96,6 +96,10 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
     app.extensions["arena.share_links"] = ShareLinks(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)
+    from arena.queue.schedule import for_site
+
+    # Recomputes queued (or, inline, run) as votes arrive and time passes; the vote only wakes it (battle.vote).
+    app.extensions["arena.jobs"] = for_site(engine, settings)
 
     from arena.web import request_checks
 

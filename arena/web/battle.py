@@ -237,6 +237,9 @@ def vote(token: str):
                            network_hash=network_hash(), min_dwell_ms=settings.min_dwell_ms,
                            verified=settings.count_unverified or proof_paid())  # fmt: skip
         db.commit()
+        jobs = current_app.extensions["arena.jobs"]
+        if jobs is not None:
+            jobs.notify()  # the vote committed: the schedule checks whether a recompute is due
     except VoteRejected as rejected:
         db.rollback()
         if isinstance(rejected, RetiredVisitor):
