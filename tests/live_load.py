@@ -29,10 +29,11 @@ MESSAGE = "My sister stopped talking to me after the wedding and I do not even k
 
 
 @contextmanager
-def slow_llm_server(words: int) -> Iterator[str]:
-    """tests/llm_server.py in a process of its own, its `slow` model writing `words` words at 20 a second."""
-    process = subprocess.Popen([sys.executable, "-m", "tests.llm_server", "--slow-words", str(words)],
-                               cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+def slow_llm_server(words: int, interval: float = 0.05) -> Iterator[str]:
+    """tests/llm_server.py in a process of its own, its `slow` model writing `words` words, one every `interval`
+    seconds (20 a second by default)."""
+    command = [sys.executable, "-m", "tests.llm_server", "--slow-words", str(words), "--slow-interval", str(interval)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield process.stdout.readline().strip()
     finally:
@@ -76,14 +77,14 @@ class LiveLoad:
                 f"(max {max(self.vote_seconds, default=0) * 1000:.0f}); errors {len(self.errors)}")  # fmt: skip
 
 
-def run_live_load(base: str, *, streams: int = 50, visitors: int = 4) -> LiveLoad:
+def run_live_load(base: str, *, streams: int = 50, visitors: int = 4, min_seconds: float = 0.0) -> LiveLoad:
     """Open `streams` live battles at once, then have `visitors` read pages and vote until every admitted stream
-    has ended."""
+    has ended (and for at least `min_seconds`; with no streams, that is a baseline)."""
     result = LiveLoad()
     lock = threading.Lock()
     open_now = [0]
     all_answered = threading.Barrier(streams + 1)
-    gate = threading.Barrier(streams)
+    gate = threading.Barrier(max(1, streams))
 
     def live_visitor() -> None:
         answered = False
@@ -110,7 +111,9 @@ def run_live_load(base: str, *, streams: int = 50, visitors: int = 4) -> LiveLoa
                     result.most_open = max(result.most_open, open_now[0])
                 answered = True
                 all_answered.wait(timeout=60)
-                events = [line for line in stream.iter_lines() if line.startswith(b"event: ")]
+                # Read as it comes, parsed at the end: the client's own CPU must not slow what it measures.
+                body = b"".join(stream.iter_content(chunk_size=None))
+                events = [line for line in body.split(b"\n") if line.startswith(b"event: ")]
                 with lock:
                     open_now[0] -= 1
                     result.endings[events[-2].decode().removeprefix("event: ") if len(events) > 1 else "none"] += 1
@@ -156,8 +159,10 @@ def run_live_load(base: str, *, streams: int = 50, visitors: int = 4) -> LiveLoa
     voters = [threading.Thread(target=voter, daemon=True) for _ in range(visitors)]
     for thread in voters:
         thread.start()
+    measuring = time.monotonic()
     for thread in live_threads:
         thread.join(timeout=120)
+    time.sleep(max(0.0, measuring + min_seconds - time.monotonic()))
     stop.set()
     for thread in voters:
         thread.join(timeout=60)

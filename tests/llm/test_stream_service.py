@@ -1,0 +1,48 @@
+"""`arena serve --production`: the page workers and the stream service in their own processes behind the
+dispatcher. Twenty slow live streams at once leave pages and votes answering; the site's first stream does not
+hold up pages; litellm is loaded in every stream-service worker (at its start) and in no page worker, after
+pages, votes and streams. The same run at 200 streams, with the figures, is tests/benchmarks/stream_service_bench.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.live_load import add_slow_models, failure_kinds, p95, run_live_load, slow_llm_server
+from tests.production_site import ProductionSite, first_stream_stall, litellm_loaded
+
+STREAMS = 20
+
+
+@pytest.fixture
+def slow_llm(monkeypatch):
+    monkeypatch.setenv("ARENA_TEST_LIVE_KEY", "test-key")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("LITELLM_OFFLINE_MODE", "true")
+    # 60 words at 20 a second: each stream stays open about three seconds.
+    with slow_llm_server(60) as url:
+        yield url
+
+
+def test_streams_run_beside_the_page_workers_never_in_them(database_url, demo_loaded, slow_llm, tmp_path):
+    add_slow_models(database_url, slow_llm)
+    args = ("--workers", "2", "--threads", "4", "--stream-workers", "1", "--stream-threads", "32")
+    env = {"ARENA_LIVE_MAX_CONCURRENT": "100"}
+    with ProductionSite(database_url, args=args, extra_env=env, log_path=tmp_path / "site.log") as site:
+        streams = site.workers("streams")
+        assert streams and all(litellm_loaded(pid) for pid in streams), "the stream service preloads litellm"
+
+        baseline, slowest, done = first_stream_stall(site.url, before=1.5, after=3.5)
+        assert done
+        # Loose for CI's shared cores; the benchmark holds it under 300 ms.
+        assert slowest < baseline + 1.0, (baseline, slowest)
+
+        result = run_live_load(site.url, streams=STREAMS, visitors=2)
+        pages = site.workers("web")
+        assert pages and not any(litellm_loaded(pid) for pid in pages), "a page worker imported litellm"
+    print(result.summary())
+    assert result.errors == []
+    assert result.started == {200: STREAMS} and result.streamed == {200: STREAMS}
+    assert result.endings == {"done": STREAMS} and failure_kinds(database_url) == {}
+    assert result.most_open == STREAMS
+    assert len(result.vote_seconds) >= 10
+    assert p95(result.page_seconds) < 1.0 and p95(result.vote_seconds) < 1.0, result.summary()
