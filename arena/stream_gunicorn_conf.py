@@ -23,7 +23,7 @@ threads = 128
 # litellm spends about a millisecond of CPU on each streamed chunk, so enough open streams can fill every core.
 # Run below the page workers' priority: when the cores are short, pages and votes go first and stream text
 # arrives a little later, instead of the other way round.
-NICENESS = 10
+NICENESS = int(os.environ.get("ARENA_STREAM_NICENESS", "10"))
 
 
 def on_starting(server) -> None:

@@ -99,12 +99,13 @@ def first_stream_stall(base: str, *, before: float = 3.0, after: float = 6.0) ->
     stop = threading.Event()
 
     def probe() -> None:
-        with requests.Session() as http:
-            while not stop.is_set():
-                started = time.monotonic()
-                http.get(f"{base}/", timeout=30).raise_for_status()
-                samples.append((started, time.monotonic() - started))
-                time.sleep(0.05)
+        # A new connection each time, as many visitors make: gunicorn hands each to whichever worker takes it, so
+        # the probe reaches every worker, including one busy starting a stream.
+        while not stop.is_set():
+            started = time.monotonic()
+            requests.get(f"{base}/", headers={"Connection": "close"}, timeout=30).raise_for_status()
+            samples.append((started, time.monotonic() - started))
+            time.sleep(0.05)
 
     prober = threading.Thread(target=probe, daemon=True)
     prober.start()

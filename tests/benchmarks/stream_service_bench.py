@@ -1,7 +1,7 @@
 """The stream service under load: `arena serve --production` (page workers and the stream service behind the
 dispatcher) with many slow live streams open at once, against the local OpenAI-compatible server.
 
-    python -m tests.benchmarks.stream_service_bench [--streams 200] [--words 30] [--interval 1.0]
+    python -m tests.benchmarks.stream_service_bench [--streams 200] [--words 90] [--interval 1.0]
         [--visitors 4] [--postgres URL] [--stream-threads 256] [--no-compare]
 
 Prints, in this order:
@@ -42,7 +42,7 @@ def _load_line(label: str, result) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=200)
-    parser.add_argument("--words", type=int, default=30)
+    parser.add_argument("--words", type=int, default=90)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--visitors", type=int, default=4)
     parser.add_argument("--postgres")
@@ -73,7 +73,8 @@ def main() -> None:
                                                                  min_seconds=10)))  # fmt: skip
                 result = run_live_load(site.url, streams=args.streams, visitors=args.visitors)
                 print(_load_line(f"{args.streams} streams open", result))
-                print(f"{'':<44} {result.summary().split(';')[0]}")
+                print(f"{'':<44} {result.summary().split(';')[0]}; {result.open_when_measured} open when the "
+                      f"voters began, {result.opening_seconds:.0f} s after the first was asked for")  # fmt: skip
                 print(f"{'':<44} load average after: {os.getloadavg()[0]:.1f}")
                 pages = {pid: litellm_loaded(pid) for pid in site.workers("web")}
                 streams = {pid: litellm_loaded(pid) for pid in site.workers("streams")}
