@@ -29,7 +29,7 @@ START_TIMEOUT_SECONDS = 120
 
 
 class StartError(RuntimeError):
-    """A service did not come up (its gunicorn exited or never listened)."""
+    """A service did not come up (its gunicorn exited or never listened), or went away while serving."""
 
 
 @dataclass
@@ -109,15 +109,28 @@ class ProductionSite:
                 loop.add_signal_handler(signum, stopping.set)
             serving = asyncio.ensure_future(dispatcher.serve(self.host, self.port))
             stopped = asyncio.ensure_future(stopping.wait())
-            await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            serving.cancel()
+            watching = asyncio.ensure_future(self._watch())
+            await asyncio.wait({serving, stopped, watching}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (serving, stopped, watching):
+                task.cancel()
             if serving.done() and not serving.cancelled() and serving.exception() is not None:
                 raise serving.exception()
+            if watching.done() and not watching.cancelled():
+                raise StartError(watching.result())
 
         try:
             asyncio.run(main())
         finally:
             self.stop()
+
+    async def _watch(self) -> str:
+        """Returns when a service has exited: half a site must not go on looking whole (a supervisor such as
+        systemd restarts the command)."""
+        while True:
+            for name, service in self.services.items():
+                if service.process.poll() is not None:
+                    return f"the {name} service (gunicorn) exited with {service.process.returncode}"
+            await asyncio.sleep(1)
 
     def stop(self) -> None:
         for service in self.services.values():

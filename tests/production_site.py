@@ -64,15 +64,20 @@ class ProductionSite:
         except requests.RequestException:
             return False
 
-    def workers(self, service: str) -> list[int]:
-        """The worker pids of 'web' (the page workers) or 'streams' (the stream service)."""
-        for master in child_pids(self.process.pid):
+    def master(self, service: str) -> int | None:
+        """The gunicorn master of 'web' (the page workers) or 'streams' (the stream service)."""
+        for pid in child_pids(self.process.pid):
             try:
-                if f"python:{CONFIGS[service]}" in Path(f"/proc/{master}/cmdline").read_bytes().decode().split("\0"):
-                    return child_pids(master)
+                if f"python:{CONFIGS[service]}" in Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0"):
+                    return pid
             except OSError:
                 continue
-        return []
+        return None
+
+    def workers(self, service: str) -> list[int]:
+        """The worker pids of 'web' or 'streams'."""
+        master = self.master(service)
+        return [] if master is None else child_pids(master)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -168,8 +168,9 @@ def test_serve_production_refuses_bad_settings_and_a_busy_port_in_one_line(datab
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        busy = run_arena("serve", "--production", "--database-url", database_url, "--port", str(port),
-                         env={**instance, "ARENA_SECRET_KEY": "test-secret-key-not-for-production"}, timeout=60)  # fmt: skip
+        env = {**instance, "ARENA_SECRET_KEY": "test-secret-key-not-for-production"}
+        busy = run_arena("serve", "--production", "--database-url", database_url, "--port", str(port), env=env,
+                         timeout=60)  # fmt: skip
     assert busy.returncode == 2 and len(busy.stderr.strip().splitlines()) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr
 

@@ -127,7 +127,10 @@ def serve(database_url: str, host: str, port: int | None, production: bool, work
     click.echo(f"EQ Arena (production: {workers}x{threads} page threads, {stream_workers}x{stream_threads} stream "
                f"threads) on http://{host}:{port}/  (Ctrl+C to stop)")  # fmt: skip
     sys.stdout.flush()
-    site.serve()
+    try:
+        site.serve()
+    except StartError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _check_port(host: str, port: int) -> None:
