@@ -11,6 +11,7 @@ import signal
 
 import pytest
 
+from tests.conftest import REDIS_URL
 from tests.live_load import add_slow_models, failure_kinds, p95, run_live_load, slow_llm_server
 from tests.production_site import ProductionSite, first_stream_stall, litellm_loaded
 
@@ -27,10 +28,30 @@ def slow_llm(monkeypatch):
         yield url
 
 
-def test_streams_run_beside_the_page_workers_never_in_them(database_url, demo_loaded, slow_llm, tmp_path):
+@pytest.fixture
+def live_counters():
+    """Redis at ARENA_TEST_REDIS_URL with no live-battle counters, or None when it cannot be reached."""
+    import redis
+
+    store = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        for key in store.scan_iter("arena:live:*"):
+            store.delete(key)
+    except redis.RedisError:
+        yield None
+        return
+    yield store
+    store.close()
+
+
+def test_streams_run_beside_the_page_workers_never_in_them(database_url, demo_loaded, slow_llm, live_counters,
+                                                            tmp_path):  # fmt: skip
     add_slow_models(database_url, slow_llm)
     args = ("--workers", "2", "--threads", "4", "--stream-workers", "1", "--stream-threads", "32")
-    env = {"ARENA_LIVE_MAX_CONCURRENT": "100"}
+    env = {"ARENA_LIVE_MAX_CONCURRENT": "100", "ARENA_LIVE_DAILY_BUDGET_USD": "100"}
+    if live_counters is not None:
+        # Both services count in the same Redis as every worker did before.
+        env["ARENA_REDIS_URL"] = REDIS_URL
     with ProductionSite(database_url, args=args, extra_env=env, log_path=tmp_path / "site.log") as site:
         streams = site.workers("streams")
         assert streams and all(litellm_loaded(pid) for pid in streams), "the stream service preloads litellm"
@@ -55,3 +76,7 @@ def test_streams_run_beside_the_page_workers_never_in_them(database_url, demo_lo
     assert result.most_open == STREAMS
     assert len(result.vote_seconds) >= 5, "too few votes were measured to judge"
     assert p95(result.page_seconds) < 3.0 and p95(result.vote_seconds) < 3.0, result.summary()
+    if live_counters is not None:
+        # The stream service took and gave back its slots, and reserved each battle's cost, in the shared store.
+        assert live_counters.zcard("arena:live:open") == 0
+        assert list(live_counters.scan_iter("arena:live:spend:*"))
