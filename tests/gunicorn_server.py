@@ -45,6 +45,36 @@ def prepare_database(url: str) -> None:
     engine.dispose()
 
 
+def load_env(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a site under load: this database, a fixed secret, no rate limits or dwell time."""
+    env = dict(os.environ)
+    env.update(
+        ARENA_DATABASE_URL=database_url,
+        ARENA_SECRET_KEY=SECRET,
+        ARENA_RATE_LIMIT_ENABLED="0",
+        ARENA_MIN_DWELL_MS="0",
+        ARENA_COUNT_UNVERIFIED="1",
+        ARENA_REPEAT_SHARE="0",
+        PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    env.update(extra or {})
+    return env
+
+
+def child_pids(parent: int) -> list[int]:
+    """A process's live children, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, fields[1] the parent pid; a zombie is a worker already gone.
+        if int(fields[1]) == parent and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
 class GunicornServer:
     """gunicorn master + workers in a child process; `stop()` always ends the whole process group."""
 
@@ -67,17 +97,7 @@ class GunicornServer:
                 str(self.threads), "-b", f"127.0.0.1:{self.port}", "arena:create_app()"]  # fmt: skip
 
     def start(self, timeout: float = 60) -> GunicornServer:
-        env = dict(os.environ)
-        env.update(
-            ARENA_DATABASE_URL=self.database_url,
-            ARENA_SECRET_KEY=SECRET,
-            ARENA_RATE_LIMIT_ENABLED="0",
-            ARENA_MIN_DWELL_MS="0",
-            ARENA_COUNT_UNVERIFIED="1",
-            ARENA_REPEAT_SHARE="0",
-            PYTHONPATH=str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-        )
-        env.update(self.extra_env)
+        env = load_env(self.database_url, self.extra_env)
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(self.command(), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
                                         start_new_session=True)  # fmt: skip
@@ -99,18 +119,7 @@ class GunicornServer:
 
     def worker_pids(self) -> list[int]:
         """The master's live children (its workers), read from /proc."""
-        if self.process is None:
-            return []
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            # fields[0] is the state, fields[1] the parent pid; a zombie is a worker already gone.
-            if int(fields[1]) == self.process.pid and fields[0] != "Z":
-                children.append(int(stat.parent.name))
-        return sorted(children)
+        return [] if self.process is None else child_pids(self.process.pid)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -25,14 +25,18 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 VOTE_ACTION = re.compile(r'action="(/battles/[^"/]+/vote)"')
 STREAM_URL = re.compile(r'sse-connect="(/live/[^"]+/stream)"')
 KEY_ENV = "ARENA_TEST_LIVE_KEY"
+# How long the harness waits for every battle to be asked for, and to stream or be refused: on a loaded machine
+# hundreds of battles take a while to open (the site is slow to open them, not broken).
+WAIT_SECONDS = 300
 MESSAGE = "My sister stopped talking to me after the wedding and I do not even know what I did wrong."
 
 
 @contextmanager
-def slow_llm_server(words: int) -> Iterator[str]:
-    """tests/llm_server.py in a process of its own, its `slow` model writing `words` words at 20 a second."""
-    process = subprocess.Popen([sys.executable, "-m", "tests.llm_server", "--slow-words", str(words)],
-                               cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+def slow_llm_server(words: int, interval: float = 0.05) -> Iterator[str]:
+    """tests/llm_server.py in a process of its own, its `slow` model writing `words` words, one every `interval`
+    seconds (20 a second by default)."""
+    command = [sys.executable, "-m", "tests.llm_server", "--slow-words", str(words), "--slow-interval", str(interval)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield process.stdout.readline().strip()
     finally:
@@ -64,6 +68,8 @@ class LiveLoad:
     endings: Counter[str] = field(default_factory=Counter)  # last event before 'close'
     busy_without_retry_after: int = 0
     most_open: int = 0
+    opening_seconds: float = 0.0  # from the first request until every battle streamed or was refused
+    open_when_measured: int = 0  # streams open when the voters began
     page_seconds: list[float] = field(default_factory=list)
     vote_seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -76,29 +82,29 @@ class LiveLoad:
                 f"(max {max(self.vote_seconds, default=0) * 1000:.0f}); errors {len(self.errors)}")  # fmt: skip
 
 
-def run_live_load(base: str, *, streams: int = 50, visitors: int = 4) -> LiveLoad:
+def run_live_load(base: str, *, streams: int = 50, visitors: int = 4, min_seconds: float = 0.0) -> LiveLoad:
     """Open `streams` live battles at once, then have `visitors` read pages and vote until every admitted stream
-    has ended."""
+    has ended (and for at least `min_seconds`; with no streams, that is a baseline)."""
     result = LiveLoad()
     lock = threading.Lock()
     open_now = [0]
     all_answered = threading.Barrier(streams + 1)
-    gate = threading.Barrier(streams)
+    gate = threading.Barrier(max(1, streams))
 
     def live_visitor() -> None:
         answered = False
         try:
             with requests.Session() as http:
                 csrf = CSRF_INPUT.search(http.get(f"{base}/live", timeout=30).text).group(1)
-                gate.wait(timeout=60)  # every battle is asked for at the same moment
-                page = http.post(f"{base}/live", data={"message": MESSAGE, "csrf_token": csrf}, timeout=30)
+                gate.wait(timeout=WAIT_SECONDS)  # every battle is asked for at the same moment
+                page = http.post(f"{base}/live", data={"message": MESSAGE, "csrf_token": csrf}, timeout=WAIT_SECONDS)
                 with lock:
                     result.started[page.status_code] += 1
                     if page.status_code == 503 and "Retry-After" not in page.headers:
                         result.busy_without_retry_after += 1
                 if page.status_code != 200:
                     return
-                stream = http.get(base + STREAM_URL.search(page.text).group(1), stream=True, timeout=60)
+                stream = http.get(base + STREAM_URL.search(page.text).group(1), stream=True, timeout=WAIT_SECONDS)
                 with lock:
                     result.streamed[stream.status_code] += 1
                     if stream.status_code == 503 and "Retry-After" not in stream.headers:
@@ -109,8 +115,10 @@ def run_live_load(base: str, *, streams: int = 50, visitors: int = 4) -> LiveLoa
                     open_now[0] += 1
                     result.most_open = max(result.most_open, open_now[0])
                 answered = True
-                all_answered.wait(timeout=60)
-                events = [line for line in stream.iter_lines() if line.startswith(b"event: ")]
+                all_answered.wait(timeout=WAIT_SECONDS)
+                # Read as it comes, parsed at the end: the client's own CPU must not slow what it measures.
+                body = b"".join(stream.iter_content(chunk_size=None))
+                events = [line for line in body.split(b"\n") if line.startswith(b"event: ")]
                 with lock:
                     open_now[0] -= 1
                     result.endings[events[-2].decode().removeprefix("event: ") if len(events) > 1 else "none"] += 1
@@ -120,7 +128,7 @@ def run_live_load(base: str, *, streams: int = 50, visitors: int = 4) -> LiveLoa
         finally:
             if not answered:
                 with suppress(threading.BrokenBarrierError):
-                    all_answered.wait(timeout=60)
+                    all_answered.wait(timeout=WAIT_SECONDS)
 
     stop = threading.Event()
 
@@ -150,14 +158,19 @@ def run_live_load(base: str, *, streams: int = 50, visitors: int = 4) -> LiveLoa
                 result.errors.append(f"voter: {type(error).__name__}: {error}")
 
     live_threads = [threading.Thread(target=live_visitor, daemon=True) for _ in range(streams)]
+    opening = time.monotonic()
     for thread in live_threads:
         thread.start()
-    all_answered.wait(timeout=120)  # every battle is streaming or was refused: now measure
+    all_answered.wait(timeout=WAIT_SECONDS * 2)  # every battle is streaming or was refused: now measure
+    result.opening_seconds = time.monotonic() - opening
+    result.open_when_measured = open_now[0]
     voters = [threading.Thread(target=voter, daemon=True) for _ in range(visitors)]
     for thread in voters:
         thread.start()
+    measuring = time.monotonic()
     for thread in live_threads:
-        thread.join(timeout=120)
+        thread.join(timeout=WAIT_SECONDS * 2)
+    time.sleep(max(0.0, measuring + min_seconds - time.monotonic()))
     stop.set()
     for thread in voters:
         thread.join(timeout=60)

@@ -6,7 +6,7 @@ litellm talks to it as `openai/<name>` with `api_base=server.url`. What a model 
     fail-429 / fail-500    that HTTP status with an OpenAI-style error body, every time
     flaky-<n>              HTTP 500 for the first n calls (counted per server), then a normal reply
     hang                   never answers (until the server stops): client timeouts must fire
-    slow                   streams its reply one word every 50 ms
+    slow                   streams its reply one word every 50 ms (`slow_interval`)
     malformed-stream       starts an SSE stream, then sends a chunk that is not JSON
     cut-stream             streams half the reply, then closes the connection without [DONE]
 
@@ -58,6 +58,8 @@ class LLMServer:
         self.replies: dict[str, str | Callable[[Messages], str]] = {}
         self.requests: list[RecordedRequest] = []
         self.calls: dict[str, int] = {}
+        # Seconds between the `slow` model's words.
+        self.slow_interval = 0.05
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
@@ -190,7 +192,7 @@ def _make_handler(server: LLMServer) -> type[BaseHTTPRequestHandler]:
                         delta["role"] = "assistant"
                     self._event(json.dumps(_chunk(model, delta, None)))
                     if model == "slow":
-                        time.sleep(0.05)
+                        time.sleep(server.slow_interval)
                 if model == "cut-stream":
                     return
                 final = _chunk(model, {}, "stop")
@@ -236,6 +238,9 @@ if __name__ == "__main__":
     # `--slow-words N`: the `slow` model writes N distinct words (litellm refuses a stream repeating one chunk).
     if sys.argv[1:2] == ["--slow-words"]:
         served.replies["slow"] = " ".join(f"word{i}" for i in range(int(sys.argv[2])))
+    # `--slow-interval S` (after --slow-words): seconds between its words (default 0.05).
+    if sys.argv[3:4] == ["--slow-interval"]:
+        served.slow_interval = float(sys.argv[4])
     print(served.url, flush=True)
     sys.stdin.read()
     served.stop()

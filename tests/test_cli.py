@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -155,6 +156,23 @@ def test_serve_refuses_to_start_with_a_weak_secret(database_url, instance, setti
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1 and f"{setting} is too weak" in line
     assert "secrets.token_urlsafe(32)" in line
+
+
+def test_serve_production_refuses_bad_settings_and_a_busy_port_in_one_line(database_url, instance):
+    """Checked before either service starts: one line on stderr, exit 2, nothing left running."""
+    weak = run_arena("serve", "--production", "--database-url", database_url, "--port", "0",
+                     env={**instance, "ARENA_SECRET_KEY": "x"}, timeout=60)  # fmt: skip
+    assert weak.returncode == 2 and len(weak.stderr.strip().splitlines()) == 1
+    assert "ARENA_SECRET_KEY is too weak" in weak.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**instance, "ARENA_SECRET_KEY": "test-secret-key-not-for-production"}
+        busy = run_arena("serve", "--production", "--database-url", database_url, "--port", str(port), env=env,
+                         timeout=60)  # fmt: skip
+    assert busy.returncode == 2 and len(busy.stderr.strip().splitlines()) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr
 
 
 def test_weak_secrets_are_refused_outside_demo_and_tests():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import sys
@@ -77,14 +78,86 @@ def demo(database_url: str, host: str, port: int, reset: bool, no_serve: bool) -
 @click.command()
 @database_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
-def serve(database_url: str, host: str, port: int) -> None:
-    """Run the site with the development server (production: gunicorn -k gthread 'arena:create_app()')."""
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (default 5000; 8000 with --production).",
+)
+@click.option(
+    "--production",
+    is_flag=True,
+    help="gunicorn page workers and the live-stream service behind one dispatcher, instead of the development server.",
+)
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Page workers (--production)."
+)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads per page worker (--production).",
+)
+@click.option(
+    "--stream-workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Stream-service workers (--production).",
+)
+@click.option("--stream-threads", default=128, show_default=True, type=click.IntRange(8, 4096),
+              help="Threads per stream-service worker, about one per open stream (--production).")  # fmt: skip
+def serve(database_url: str, host: str, port: int | None, production: bool, workers: int, threads: int,
+          stream_workers: int, stream_threads: int) -> None:  # fmt: skip
+    """Run the site: the development server, or with --production the one-host production set-up."""
     engine = open_engine(database_url)
     require_schema(engine)
-    # Without Redis (the default SQLite set-up) the development server runs the jobs in a thread of its own.
-    jobs = None if os.environ.get("ARENA_JOBS") or os.environ.get("ARENA_REDIS_URL") else "inline"
-    _serve(Settings.from_env(database_url=database_url, jobs=jobs), host, port)
+    if not production:
+        # Without Redis (the default SQLite set-up) the development server runs the jobs in a thread of its own.
+        jobs = None if os.environ.get("ARENA_JOBS") or os.environ.get("ARENA_REDIS_URL") else "inline"
+        _serve(Settings.from_env(database_url=database_url, jobs=jobs), host, 5000 if port is None else port)
+        return
+    settings = Settings.from_env(database_url=database_url)
+    from arena.production import ProductionSite, StartError
+
+    try:
+        # The services read the same environment: check it here, so a bad setting is one line, not two traces.
+        settings.validated().checked_secrets()
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    if importlib.util.find_spec("gunicorn") is None:
+        raise BadInput("arena serve --production needs gunicorn: pip install -e '.[serve]'")
+    port = 8000 if port is None else port
+    _check_port(host, port)
+    site = ProductionSite(host=host, port=port, workers=workers, threads=threads, stream_workers=stream_workers,
+                          stream_threads=stream_threads, env={"ARENA_DATABASE_URL": database_url})  # fmt: skip
+    try:
+        site.start()
+    except StartError as exc:
+        raise BadInput(str(exc)) from exc
+    click.echo(f"EQ Arena (production: {workers}x{threads} page threads, {stream_workers}x{stream_threads} stream "
+               f"threads) on http://{host}:{port}/  (Ctrl+C to stop)")  # fmt: skip
+    sys.stdout.flush()
+    try:
+        site.serve()
+    except StartError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind before announcing the URL: a busy port is bad input (exit 2, one line), not a crash after the URL."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BadInput(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (try --port with another number)"
+            ) from exc
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -97,17 +170,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         app = create_app(settings)
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
-    # Bind before announcing the URL: a busy port is bad input (exit 2, one line), not a crash after the URL.
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise BadInput(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc} (try --port with another number)"
-            ) from exc
+    _check_port(host, port)
     click.echo(f"EQ Arena on http://{host}:{port}/  (Ctrl+C to stop)")
     sys.stdout.flush()
     run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=PrivateRequestHandler)

@@ -23,6 +23,8 @@ from arena.web.shared_counters import MemoryCounters, RedisCounters, counters_fo
 
 # Threads a worker keeps for pages and votes when the gunicorn hook tells the gate how many it has.
 DEFAULT_STREAMS_PER_WORKER = 4
+# Threads a stream-service worker keeps for the live form and messages (the page workers are elsewhere).
+STREAM_SERVICE_SPARE_THREADS = 4
 # A stream that has just been refused for capacity: one slot frees within a stream's length, so try again soon.
 BUSY_RETRY_SECONDS = 15
 # A slot outlives its stream by this much at most when a worker dies without releasing it.
@@ -55,6 +57,13 @@ class LiveGate:
         """Bound this worker's streams by its thread count (called by gunicorn's post_worker_init hook): an
         explicit ARENA_LIVE_STREAMS_PER_WORKER is kept below the thread count, the default is half of them."""
         share = self.settings.live_streams_per_worker or max(1, threads // 2)
+        self.streams_per_worker = max(1, min(share, threads - 1))
+
+    def fit_stream_service(self, threads: int) -> None:
+        """The same for a worker of the stream service (arena.stream_gunicorn_conf), which serves nothing but the
+        live battles: streams may take all but STREAM_SERVICE_SPARE_THREADS of its threads, which stay for the
+        live form and messages."""
+        share = self.settings.live_streams_per_worker or threads - STREAM_SERVICE_SPARE_THREADS
         self.streams_per_worker = max(1, min(share, threads - 1))
 
     # ---- the day's money ------------------------------------------------------------------------------------

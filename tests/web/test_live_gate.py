@@ -65,6 +65,17 @@ def test_the_share_follows_the_workers_threads():
     assert explicit.streams_per_worker == 7  # never every thread: one is always left for pages and votes
 
 
+def test_a_stream_service_worker_streams_on_all_but_a_few_threads():
+    # It serves only the live battles: the spare threads are for their form and messages, not for pages.
+    default = gate(MemoryCounters(), live_max_concurrent=500)
+    default.fit_stream_service(128)
+    assert default.streams_per_worker == 124
+    assert [isinstance(default.admit("n", 0.0), Ticket) for _ in range(125)].count(True) == 124
+    explicit = gate(MemoryCounters(), live_streams_per_worker=200)
+    explicit.fit_stream_service(128)
+    assert explicit.streams_per_worker == 127
+
+
 def test_the_overall_cap_holds_across_workers(shared):
     store = shared()
     worker_1, worker_2 = gate(store, live_max_concurrent=2), gate(shared_like(store), live_max_concurrent=2)
