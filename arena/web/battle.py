@@ -14,6 +14,7 @@ from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.message_emotion import message_emotion
 from arena.voting.my_ranking import MIN_VOTES, count_own_votes
 from arena.voting.pairing import Draw, NoBattleAvailable, seen_prompt_ids
+from arena.voting.reasons import chips, reasons_of, set_reason
 from arena.voting.repeats import draw_repeat
 from arena.voting.retired_keys import RetiredKey
 from arena.voting.terms import TermsNotAccepted
@@ -98,7 +99,7 @@ def _reveal_page(reveal: Reveal):
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
                             conversation=conversation, emotion=message_emotion(db_session(), reveal.public_id),
                             share_url=share_url(reveal), battle_token=_signer().sign(reveal.public_id),
-                            **progress)  # fmt: skip
+                            reason_chips=chips(reasons_of(db_session(), reveal.public_id)), **progress)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):
@@ -263,3 +264,27 @@ def _terms_required(token: str):
         )
         return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
     return _page_or_partial("terms/_required.html", rejected.status, message=rejected.message, battle_token=token)
+
+
+@bp.post("/battles/<token>/reasons")
+def reasons(token: str):
+    """One tap of a reason chip on the reveal: tag (tagged=1, the default) or untag (tagged=0) one side of the
+    visitor's own vote. htmx gets the chips back as they now stand; a plain form post goes back to the reveal."""
+    db = db_session()
+    public_id = _signer().unsign(token)
+    if public_id is None:
+        abort(404, description="No such battle. Start a new one.")
+    side, reason = request.form.get("side", ""), request.form.get("reason", "")
+    try:
+        set_reason(db, public_id, existing_visitor_key(), side, reason, request.form.get("tagged", "1") != "0")
+        db.commit()
+    except VoteRejected as rejected:
+        db.rollback()
+        if htmx:
+            body = render_template("battle/_vote_error.html", message=rejected.message)
+            return make_response(body, rejected.status, retarget="#reasons-status", reswap="innerHTML")
+        abort(rejected.status, description=rejected.message)
+    if htmx:
+        return render_template("battle/_reasons.html", reason_chips=chips(reasons_of(db, public_id)),
+                               battle_token=token, tapped=(side, reason))  # fmt: skip
+    return redirect(url_for("battle.show_battle", token=token, _anchor="reasons"), code=303)
