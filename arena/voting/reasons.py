@@ -47,9 +47,9 @@ def check_tag(side: str, reason: str) -> None:
 
 def _own_vote(session: Session, public_id: str, voter_key: str | None) -> int:
     row = session.execute(
-        select(Battle.judge_key, Vote.id).outerjoin(Vote, Vote.battle_id == Battle.id).where(
-            Battle.public_id == public_id
-        )
+        select(Battle.judge_key, Vote.id)
+        .outerjoin(Vote, Vote.battle_id == Battle.id)
+        .where(Battle.public_id == public_id)
     ).first()
     if row is None:
         raise BattleNotFound("no such battle")
@@ -68,7 +68,9 @@ def set_reason(session: Session, public_id: str, voter_key: str | None, side: st
     vote_id = _own_vote(session, public_id, voter_key)
     if not tagged:
         session.execute(
-            delete(VoteReason).where(VoteReason.vote_id == vote_id, VoteReason.side == side, VoteReason.reason == reason)
+            delete(VoteReason).where(
+                VoteReason.vote_id == vote_id, VoteReason.side == side, VoteReason.reason == reason
+            )
         )
         return
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

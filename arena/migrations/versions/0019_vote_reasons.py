@@ -30,9 +30,7 @@ def upgrade() -> None:
             "reason IN ('felt_heard','practical_help','too_long','preachy','cold','flattering','unsafe')",
             name=op.f("ck_vote_reason_reason"),
         ),
-        sa.ForeignKeyConstraint(
-            ["vote_id"], ["vote.id"], name=op.f("fk_vote_reason_vote_id_vote"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["vote_id"], ["vote.id"], name=op.f("fk_vote_reason_vote_id_vote"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_vote_reason")),
         sa.UniqueConstraint("vote_id", "side", "reason", name="uq_vote_reason_key"),
     )
