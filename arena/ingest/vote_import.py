@@ -89,8 +89,10 @@ class _Staging:
         # The records' reasons (an export's reasons_a / reasons_b), by staging position: written once the votes are.
         connection.execute(text("DROP TABLE IF EXISTS import_reason"))
         connection.execute(
-            text("CREATE TEMPORARY TABLE import_reason (seq INTEGER NOT NULL, side VARCHAR(1) NOT NULL, "
-                 "reason VARCHAR(32) NOT NULL)")  # fmt: skip
+            text(
+                "CREATE TEMPORARY TABLE import_reason (seq INTEGER NOT NULL, side VARCHAR(1) NOT NULL, "
+                "reason VARCHAR(32) NOT NULL)"
+            )  # fmt: skip
         )
         self.reasons = 0
         self.staged = 0

@@ -42,7 +42,6 @@ class ReasonReader:
         ):
             tags[battle][side].append(reason)
         self.chunk = {
-            b: (sorted(t["a"], key=_ORDER.__getitem__), sorted(t["b"], key=_ORDER.__getitem__))
-            for b, t in tags.items()
+            b: (sorted(t["a"], key=_ORDER.__getitem__), sorted(t["b"], key=_ORDER.__getitem__)) for b, t in tags.items()
         }
         return self.chunk[battle_id]
