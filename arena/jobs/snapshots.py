@@ -92,17 +92,22 @@ def latest_analysis(session: Session, category: str = OVERALL) -> AnalysisRun | 
     return next((r for r in runs if r.params.get("category") == category), None)
 
 
-def latest_reliability(session: Session) -> dict | None:
-    """The newest overall run's repeat measures (run summary `reliability`, null without repeats) with the run's
-    id and time; None when no run exists."""
+def latest_summary(session: Session, field: str) -> dict | None:
+    """The newest overall run's summary `field` (null when that run had none) with the run's id and time; None
+    when no run exists."""
     run = latest_run(session)
     if run is None:
         return None
     return {
         "run_id": run.id,
         "computed_at": run.finished_at.isoformat() if run.finished_at else None,
-        "reliability": (run.summary or {}).get("reliability"),
+        field: (run.summary or {}).get(field),
     }
+
+
+def latest_reliability(session: Session) -> dict | None:
+    """The newest overall run's repeat measures (run summary `reliability`, null without repeats)."""
+    return latest_summary(session, "reliability")
 
 
 def rank_intervals(matrices: dict) -> dict[int, list[int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from arena.jobs.leaderboard import snapshot
-from arena.jobs.snapshots import OVERALL, NoSuchBoard, RecomputeError, latest_reliability
+from arena.jobs.snapshots import OVERALL, NoSuchBoard, RecomputeError, latest_reliability, latest_summary
 from arena.web import read_session
 from arena.web.openapi import openapi_document
 
@@ -45,6 +45,14 @@ def leaderboard():
 @bp.get("/reliability")
 def reliability():
     found = latest_reliability(read_session())
+    if found is None:
+        return error(404, "no rating snapshot yet; run `arena ratings recompute`")
+    return jsonify(found)
+
+
+@bp.get("/reasons")
+def reasons():
+    found = latest_summary(read_session(), "reasons")
     if found is None:
         return error(404, "no rating snapshot yet; run `arena ratings recompute`")
     return jsonify(found)

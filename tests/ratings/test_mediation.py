@@ -24,7 +24,7 @@ def mediated(arena, rounds: int, seed: int = 0):
 def test_the_share_mediated_is_recovered_with_an_interval(direct, heard_effect, truth):
     if truth is None:
         # The difference method's own target: its value on an arena a hundred times larger (no bootstrap).
-        truth = mediated(simulate_mediation(200_000, np.random.default_rng(1), direct=direct,
+        truth = mediated(simulate_mediation(100_000, np.random.default_rng(1), direct=direct,
                                             heard_effect=heard_effect), rounds=0).share  # fmt: skip
         assert 0.4 < truth < 0.7
     found = [mediated(simulate_mediation(1_500, np.random.default_rng(seed), direct=direct,
