@@ -52,7 +52,7 @@ def rates(session: Session) -> dict | None:
             .group_by(side_model, VoteReason.reason)
         )
     }
-    slugs = dict(session.execute(select(Model.id, Model.slug).where(Model.id.in_(list(sides)))).tuples())
+    slugs = dict(session.execute(select(Model.id, Model.slug).where(Model.id.in_(list(sides)))).all())
     models = []
     for model_id in sorted(sides, key=lambda m: slugs[m]):
         counts = np.array([tagged.get((model_id, r), 0) for r in VOTE_REASONS], dtype=np.float64)
