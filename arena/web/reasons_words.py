@@ -28,8 +28,8 @@ def rate_table(found: dict | None) -> dict | None:
 def mediation_words(result: dict | None) -> str | None:
     """One or two sentences on the analysis's `mediation`; None when the analysis predates it."""
     found = (result or {}).get("mediation")
-    if not found:
-        return None
+    if not found or (found.get("reason") and not found.get("n_battles")):
+        return None  # before the analysis knew reasons, or before any vote with reasons and EQ scores
     if found.get("reason"):
         return f"How much of the EQ effect runs through people feeling heard: not measured yet ({found['reason']})."
     share, total, direct = found["share"], found["total"], found["direct"]
