@@ -77,7 +77,8 @@ def anonymous(battle: Battle) -> AnonymousBattle:
     )
 
 
-def _reveal_page(reveal: Reveal):
+def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
+    """`tagged`: the vote's reasons when known (none, right after the vote: no read for them on the vote path)."""
     key = existing_visitor_key()
     # The counter under "New battle": votes cast, and how many more until Your ranking appears.
     votes = count_own_votes(db_session(), key) if key is not None else 0
@@ -95,11 +96,13 @@ def _reveal_page(reveal: Reveal):
         # only for these battles.
         battle = find_battle(db_session(), reveal.public_id)
         conversation = battle_conversation(battle) if battle is not None else None
+    if tagged is None:
+        tagged = reasons_of(db_session(), reveal.public_id)
     # battle_token: the reveal's check form (terms/_verify.html) brings this reveal back counted once it is paid.
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
                             conversation=conversation, emotion=message_emotion(db_session(), reveal.public_id),
                             share_url=share_url(reveal), battle_token=_signer().sign(reveal.public_id),
-                            reason_chips=chips(reasons_of(db_session(), reveal.public_id)), **progress)  # fmt: skip
+                            reason_chips=chips(tagged), **progress)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):
@@ -247,7 +250,7 @@ def vote(token: str):
             return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
         abort(rejected.status, description=rejected.message)
     if htmx:
-        return _reveal_page(reveal)
+        return _reveal_page(reveal, tagged=set())
     # Post/Redirect/Get: reloading the reveal page must not post the vote again.
     return redirect(url_for("battle.show_battle", token=token), code=303)
 
