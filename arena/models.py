@@ -257,6 +257,32 @@ class Vote(Base):
     )
 
 
+# The reasons a voter may tap after the vote, per side (arena/voting/reasons.py says them in words).
+VOTE_REASONS = ("felt_heard", "practical_help", "too_long", "preachy", "cold", "flattering", "unsafe")
+REASON_SIDES = ("a", "b")
+
+
+class VoteReason(Base):
+    """One optional tag of a vote: why the voter liked or disliked one side. Never a battle of its own and never
+    part of the board; a mediator in the EQ study (arena/jobs/vote_reasons.py)."""
+
+    __tablename__ = "vote_reason"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("vote.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(1))
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("side IN ('a','b')", name="side"),
+        CheckConstraint(
+            "reason IN ('felt_heard','practical_help','too_long','preachy','cold','flattering','unsafe')", name="reason"
+        ),
+        UniqueConstraint("vote_id", "side", "reason", name="uq_vote_reason_key"),
+    )
+
+
 CONVERSATION_MODES = ("single", "shared", "transcript")
 TURN_SIDES = ("a", "b", "both", "own")
 

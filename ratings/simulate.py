@@ -368,3 +368,43 @@ def simulate_sampling(
         if policy == "active":
             ahead = sampling.planned_votes(outcomes.total)
             weights = sampling.pair_weights(fitted, known, ahead, floor=floor).probability
+
+
+@dataclass(frozen=True)
+class MediatedArena:
+    """Battles where EQ acts on the vote partly through whether each reply made the voter feel heard."""
+
+    battles: CovariateBattles  # features: eq difference (A - B) and the side shown first
+    heard_a: np.ndarray  # 0/1 per battle: the voter tagged A "felt heard"
+    heard_b: np.ndarray
+    eq_a: np.ndarray
+    eq_b: np.ndarray
+    voter: np.ndarray
+
+
+def simulate_mediation(
+    n_battles: int,
+    rng: np.random.Generator,
+    *,
+    n_models: int = 6,
+    direct: float = 0.15,
+    heard_effect: float = 1.2,
+    heard_slope: float = 1.0,
+    battles_per_voter: int = 10,
+) -> MediatedArena:
+    """A side feels heard with chance sigmoid(heard_slope * (eq - 6) - 0.5); A wins (no ties) with chance
+    sigmoid(theta_a - theta_b + direct * (eq_a - eq_b) + heard_effect * (heard_a - heard_b) + 0.1). The models'
+    replies differ in EQ on average (offsets of +-1), as real models do."""
+    theta = true_strengths(n_models, rng, spread=0.5)
+    offset = np.linspace(-1.0, 1.0, n_models)
+    a = rng.integers(0, n_models, n_battles)
+    b = (a + rng.integers(1, n_models, n_battles)) % n_models
+    eq_a, eq_b = 6 + offset[a] + rng.normal(0, 1.5, n_battles), 6 + offset[b] + rng.normal(0, 1.5, n_battles)
+    heard_a = (rng.random(n_battles) < _sigmoid(heard_slope * (eq_a - 6) - 0.5)).astype(np.float64)
+    heard_b = (rng.random(n_battles) < _sigmoid(heard_slope * (eq_b - 6) - 0.5)).astype(np.float64)
+    margin = theta[a] - theta[b] + direct * (eq_a - eq_b) + heard_effect * (heard_a - heard_b) + 0.1
+    score = (rng.random(n_battles) < _sigmoid(margin)).astype(np.float64)
+    features = np.column_stack([eq_a - eq_b, np.ones(n_battles)])
+    battles = CovariateBattles(n_models, a, b, score, features, ("eq_overall", "position_a"))
+    voter = np.arange(n_battles) // battles_per_voter
+    return MediatedArena(battles, heard_a, heard_b, eq_a, eq_b, voter)

@@ -325,6 +325,14 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         rows = turns["eq_effect_by_turns"]
         effects = ", ".join(f"{r['turns']}: {r['estimate']:.3f} (se {r['se']:.3f})" for r in rows)
         click.echo(f"EQ effect (log-odds per point) by exchanges seen: {effects}")
+    mediation = result.get("mediation") or {}
+    if mediation.get("reason") is None and mediation.get("share"):
+        share, total, direct = mediation["share"], mediation["total"], mediation["direct"]
+        click.echo(f"through felt heard: {share['estimate']:.0%} of the EQ effect (95% CI {share['ci_low']:.0%} to "
+                   f"{share['ci_high']:.0%}; log-odds per point {total['estimate']:.3f} without, "
+                   f"{direct['estimate']:.3f} with; {mediation['n_battles']} votes with reasons)")  # fmt: skip
+    elif mediation.get("n_battles"):
+        click.echo(f"through felt heard: not measured ({mediation['reason']})")
     for c in result["correlations"]:
         if c["method"] is None:
             click.echo(f"{c['benchmark']} {c['snapshot']}: {c['n_models']} models matched, too few to correlate")

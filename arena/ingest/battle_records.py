@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from arena.ingest.battle_conversations import StagedConversation, conversation_plan
 from arena.ingest.catalog import CatalogError, emotion_tags
+from arena.models import VOTE_REASONS
 
 WINNERS = {
     "model_a": "model_a",
@@ -64,6 +65,8 @@ class StagedBattle(NamedTuple):
     conversation: StagedConversation | None = None
     # Exchanges the voter saw (Vote.turns): 1 unless the record holds a multi-turn conversation.
     turns: int = 1
+    # The vote's reasons (an EQ Arena export's reasons_a / reasons_b): (side, reason) pairs, each once.
+    reasons: tuple[tuple[str, str], ...] = ()
 
 
 def no_site_key(_judge: str) -> str:
@@ -269,10 +272,34 @@ def parse_battle(
     reason = record.get("exclusion_reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
         raise ValueError("exclusion_reason must be a string of at most 64 characters")
+    tags = _reasons(record) if "reasons_a" in record or "reasons_b" in record else ()
     return StagedBattle(
         question_id, derived, model_a, model_b, outcome, tstamp, judge, language, prompt_text, emotions, meta,
-        counts, reason, conversation, max(turns, 1),
+        counts, reason, conversation, max(turns, 1), tags,
     )  # fmt: skip
+
+
+def _reasons(record: dict) -> tuple[tuple[str, str], ...]:
+    """reasons_a / reasons_b as the export writes them (a list, or JSON text in CSV and Parquet; empty or null for
+    none), each tag checked against the fixed list."""
+    tags: list[tuple[str, str]] = []
+    for side in ("a", "b"):
+        value = record.get(f"reasons_{side}")
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"reasons_{side} is not a JSON list ({exc.msg})") from exc
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise ValueError(f"reasons_{side} must be a list of reasons")
+        for tag in value:
+            if tag not in VOTE_REASONS:
+                raise ValueError(f"reasons_{side}: {tag!r} is not one of {', '.join(VOTE_REASONS)}")
+            if (side, tag) not in tags:
+                tags.append((side, tag))
+    return tuple(tags)
 
 
 def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:

@@ -86,16 +86,30 @@ class _Staging:
         connection.execute(
             text("CREATE TEMPORARY TABLE import_conversation (seq INTEGER PRIMARY KEY, plan TEXT NOT NULL)")
         )
+        # The records' reasons (an export's reasons_a / reasons_b), by staging position: written once the votes are.
+        connection.execute(text("DROP TABLE IF EXISTS import_reason"))
+        connection.execute(
+            text(
+                "CREATE TEMPORARY TABLE import_reason (seq INTEGER NOT NULL, side VARCHAR(1) NOT NULL, "
+                "reason VARCHAR(32) NOT NULL)"
+            )  # fmt: skip
+        )
+        self.reasons = 0
         self.staged = 0
         self.derived = False
         self.conversations = 0
 
-    def load(self, rows: list[tuple], conversations: list[tuple[int, str]] = ()) -> None:
+    def load(
+        self, rows: list[tuple], conversations: list[tuple[int, str]] = (), reasons: list[tuple[int, str, str]] = ()
+    ) -> None:
         self.staged += len(rows)
         self.conversations += len(conversations)
+        self.reasons += len(reasons)
         self._copy("import_staging", self.COLUMNS, rows)
         if conversations:
             self._copy("import_conversation", ("seq", "plan"), conversations)
+        if reasons:
+            self._copy("import_reason", ("seq", "side", "reason"), reasons)
 
     def _copy(self, table: str, columns: tuple[str, ...], rows) -> None:
         raw = self.connection.connection.driver_connection
@@ -128,6 +142,14 @@ class _Staging:
         counts = self._write_postgresql(exclusive) if self.dialect == "postgresql" else self._write_sqlite()
         if self.conversations:
             write_conversations(self.connection)
+        if self.reasons:
+            # Only the new votes: records dropped as present or repeated left the staging table, so join nothing.
+            self.connection.exec_driver_sql(
+                "INSERT INTO vote_reason (vote_id, side, reason, created_at) SELECT v.id, r.side, r.reason, "
+                "v.created_at FROM import_reason r JOIN import_staging s ON s.seq = r.seq "
+                "JOIN battle b ON b.public_id = s.question_id JOIN vote v ON v.battle_id = b.id"
+            )
+        self.connection.execute(text("DROP TABLE import_reason"))
         self.connection.execute(text("DROP TABLE import_conversation"))
         self.connection.execute(text("DROP TABLE import_staging"))
         return counts
@@ -359,6 +381,7 @@ def import_votes(
     lookup = _Lookup(session)
     batch: list[tuple] = []
     conversations: list[tuple[int, str]] = []
+    reasons: list[tuple[int, str, str]] = []
     read = invalid = 0
     anony = {"true": 0, "false": 0, "absent": 0}
     now = time.time()
@@ -399,13 +422,14 @@ def import_votes(
         batch.append(row)
         if staged.conversation is not None:
             conversations.append((read, staged.conversation.as_json()))
+        reasons.extend((read, side, reason) for side, reason in staged.reasons)
         read += 1
         if len(batch) >= BATCH:
-            staging.load(batch, conversations)
-            batch, conversations = [], []
+            staging.load(batch, conversations, reasons)
+            batch, conversations, reasons = [], [], []
             progress(done)
     if batch:
-        staging.load(batch, conversations)
+        staging.load(batch, conversations, reasons)
     session.flush()
     imported, present, repeated = staging.write_battles_and_votes(exclusive)
     return ImportSummary(read + invalid, imported, present, repeated, lookup.new_models, invalid, anony)

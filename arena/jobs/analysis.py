@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.ingest.demo import DEMO_EQ_BENCHMARK
 from arena.ingest.eq_scores import match_snapshots
+from arena.jobs import vote_reasons
 from arena.jobs.features import FEATURE_SET_VERSION, FEATURES, reply_features
 from arena.jobs.recompute import code_version, in_category
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, resolve_category
@@ -439,6 +440,7 @@ def analyse(
         model_index = {m: k for k, m in enumerate(model_ids)}
         table = load_battles(session, model_index, categories)
         matches = match_snapshots(session, model_ids)
+        heard = vote_reasons.mediator_by_battle(session)
     result: dict = {
         "rating_run_id": run.id,
         "category": label,
@@ -495,6 +497,9 @@ def analyse(
             )
     # Conversation length: battles per number of exchanges seen, and the EQ effect at each (null: single replies).
     result["turns"] = turns_summary(table, fit, names, rows)
+    # Why people voted: how much of the EQ effect runs through "felt heard" (null numbers, with a reason, until
+    # enough votes carry reasons).
+    result["mediation"] = vote_reasons.mediation(table, len(model_ids), heard, seed=seed)
     rng = np.random.default_rng(seed)
     by_model = {r.model_id: r for r, _ in ratings}
     slugs = {m.id: m.slug for _, m in ratings}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from arena.hashing import canonical_config, public_pseudonym
 from arena.jobs import provenance
 from arena.jobs.export_conversations import ConversationReader
+from arena.jobs.export_reasons import ReasonReader
 from arena.jobs.features import FEATURE_SET_VERSION, style_counts
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, run_ratings
 from arena.models import Battle, EqScore, ImportedFile, JudgeVerdict, Model, Prompt, PromptEmotion, Reply, Vote, utcnow
@@ -33,11 +34,11 @@ BATTLE_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge_hash", "conversation_a", "conversation_b", "turn",
     "anony", "language", "tstamp", "conv_metadata", "category_tag", "prompt_id", "sampling_prob", "eq_a", "eq_b",
     "counts_for_leaderboard", "exclusion_reason", "evaluation_session_id", "evaluation_order", "full_conversation",
-    "eq_conversation_a", "eq_conversation_b", "judge_verdicts",
+    "eq_conversation_a", "eq_conversation_b", "judge_verdicts", "reasons_a", "reasons_b",
 )  # fmt: skip
 # Nested values: JSON text in CSV and Parquet (one flat, stable schema), native objects in JSONL.
 NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation",
-          "eq_conversation_a", "eq_conversation_b", "judge_verdicts")  # fmt: skip
+          "eq_conversation_a", "eq_conversation_b", "judge_verdicts", "reasons_a", "reasons_b")  # fmt: skip
 NESTED_AT = tuple(BATTLE_COLUMNS.index(name) for name in NESTED)
 BATCH = 20_000
 
@@ -171,6 +172,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
     # Battles with a conversation row (multi-turn, transcript, or an evaluation session), read in chunks as the
     # battles stream past (in id order).
     conversations = ConversationReader(session, PRIVATE_FLAGS)
+    # Each vote's optional reasons per side (the reveal's chips), read the same way.
+    reasons = ReasonReader(session)
     # Replies and prompts recur across battles: count each one's style once.
     counted: dict[int, dict] = {}
     prompt_tokens: dict[int, int] = {}
@@ -204,6 +207,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
             conversation_a, conversation_b = meta.get("conversation_a"), meta.get("conversation_b")
             conv_metadata = meta.get("conv_metadata")
         tags = emotions.get(prompt_id) if prompt_id is not None else None
+        reasons_a, reasons_b = reasons.get(battle_id)
         yield {
             "question_id": public_id,
             "model_a": slugs[ma],
@@ -230,6 +234,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
             "eq_conversation_a": meta.get("eq_conversation_a") or (conversation and conversation.eq_conversation_a),
             "eq_conversation_b": meta.get("eq_conversation_b") or (conversation and conversation.eq_conversation_b),
             "judge_verdicts": meta.get("judge_verdicts") or _battle_verdicts(verdicts, ra_id, rb_id),
+            "reasons_a": reasons_a,
+            "reasons_b": reasons_b,
         }
 
 
@@ -266,6 +272,7 @@ class _Writer:
                     ("evaluation_order", pa.int64()), ("full_conversation", pa.string()),
                     ("eq_conversation_a", pa.string()), ("eq_conversation_b", pa.string()),
                     ("judge_verdicts", pa.string()),
+                    ("reasons_a", pa.string()), ("reasons_b", pa.string()),
                 ]
             )  # fmt: skip
             self._parquet = pq.ParquetWriter(path, self._schema, compression="zstd")

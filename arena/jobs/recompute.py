@@ -20,7 +20,17 @@ from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
-from arena.jobs import boards, composite_board, provenance, reliability, run_rows, sessions, summary, vote_filters
+from arena.jobs import (
+    boards,
+    composite_board,
+    provenance,
+    reliability,
+    run_rows,
+    sessions,
+    summary,
+    vote_filters,
+    vote_reasons,
+)
 from arena.jobs.scope import EVERY_VOTE, VoteScope
 from arena.jobs.snapshots import (
     COMPOSITE,
@@ -254,6 +264,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         voters = counted_voters(session, request.scope) if request.ci == "cluster" else None
         seen = provenance.measure(session)
         repeats = reliability.read(session)
+        # Why people voted: per model, the share of its sides tagged with each reason (never part of a board).
+        reasons = None if scoped else vote_reasons.rates(session)
         # The composite board: when no board was asked for or it was, and some judge scored rated replies (never
         # beside a rebuilt board: its judges' scores are read as they are now).
         judged = None
@@ -317,6 +329,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         # Repeated battles: how far people agree and the ceiling a judge can be held to (null without repeats).
         "reliability": reliability.measure(*repeats, overall_ids, overall_board.theta, seed=request.seed),
         "grounded": composite_board.grounded_summary(accepted),
+        "reasons": reasons,
         **({"composite": composite_summary} if composite_summary is not None else {}),
         # Boards whose clustered intervals had too few clusters and fell back to independent votes.
         "warnings": [f"{r.category}: {r.board.fallback}" for r in fitted.values() if r.board.fallback],

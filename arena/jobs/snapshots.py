@@ -120,17 +120,23 @@ def analysis_json(run: AnalysisRun) -> dict:
     }
 
 
-def latest_reliability(session: Session, run_id: int | None = None) -> dict | None:
-    """The newest overall run's (or run `run_id`'s) repeat measures (run summary `reliability`, null without
-    repeats) with the run's id and time; None when no such run exists."""
+def latest_summary(session: Session, field: str, run_id: int | None = None) -> dict | None:
+    """The newest overall run's (or run `run_id`'s) summary `field` (null when that run had none) with the run's
+    id and time; None when no such run exists."""
     run = latest_run(session) if run_id is None else session.get(RatingRun, run_id)
     if run is None:
         return None
     return {
         "run_id": run.id,
         "computed_at": run.finished_at.isoformat() if run.finished_at else None,
-        "reliability": (run.summary or {}).get("reliability"),
+        field: (run.summary or {}).get(field),
     }
+
+
+def latest_reliability(session: Session, run_id: int | None = None) -> dict | None:
+    """The newest overall run's (or run `run_id`'s) repeat measures (run summary `reliability`, null without
+    repeats)."""
+    return latest_summary(session, "reliability", run_id)
 
 
 def rank_intervals(matrices: dict) -> dict[int, list[int]]:

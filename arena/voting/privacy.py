@@ -1,7 +1,8 @@
 """A visitor's right to be forgotten: everything stored under their visitor key, deleted in one transaction.
 
-What goes: every battle shown to the key (with its vote; a battle is itself a record of what this visitor saw
-and when, so keeping it without the vote would still be personal data), every message the visitor wrote (with
+What goes: every battle shown to the key (with its vote, and the vote's reasons by ON DELETE CASCADE; a battle
+is itself a record of what this visitor saw and when, so keeping it without the vote would still be personal
+data), every message the visitor wrote (with
 its replies, emotion tags, features and scores, by the database's ON DELETE CASCADE), their terms acceptances
 and their proof-of-work record. Another visitor's vote on a message being deleted is not theirs to delete: the
 vote stays, detached from the message and its replies (like an imported battle without text), so no acknowledged

@@ -6,9 +6,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 
 from arena.jobs.leaderboard import TABS
-from arena.jobs.snapshots import OVERALL, RecomputeError, latest_analysis, latest_reliability, resolve_category
+from arena.jobs.snapshots import (
+    OVERALL,
+    RecomputeError,
+    latest_analysis,
+    latest_reliability,
+    latest_summary,
+    resolve_category,
+)
 from arena.web import htmx, read_session
 from arena.web.charts import responsive_scatter, responsive_whiskers
+from arena.web.reasons_words import mediation_words, rate_table
 from arena.web.study import Effect, effects, fmt_points, plain_label
 
 bp = Blueprint("analysis", __name__)
@@ -102,6 +110,8 @@ def analysis():
         category=category,
         fmt_points=fmt_points,
         agreement_words=agreement_words(latest_reliability(read_session())) if category == OVERALL else None,
+        reason_rates=rate_table(latest_summary(read_session(), "reasons")) if category == OVERALL else None,
+        mediation_words=mediation_words(result),
         short_name=lambda name: plain_label(name)[2],
         **(_charts(result, effects(result)) if result else {}),
     )

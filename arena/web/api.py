@@ -12,6 +12,7 @@ from arena.jobs.snapshots import (
     analysis_json,
     latest_analysis,
     latest_reliability,
+    latest_summary,
     resolve_category,
 )
 from arena.models import AnalysisRun
@@ -94,6 +95,14 @@ def analysis():
         of = f" of rating run {rating_run_id}" if rating_run_id is not None else ""
         return error(404, f"no analysis of {category!r}{of} yet; run `arena analysis eq`")
     return jsonify(analysis_json(found))
+
+
+@bp.get("/reasons")
+def reasons():
+    found = latest_summary(read_session(), "reasons")
+    if found is None:
+        return error(404, "no rating snapshot yet; run `arena ratings recompute`")
+    return jsonify(found)
 
 
 @bp.get("/openapi.json")

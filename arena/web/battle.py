@@ -14,6 +14,7 @@ from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.message_emotion import message_emotion
 from arena.voting.my_ranking import MIN_VOTES, count_own_votes
 from arena.voting.pairing import Draw, NoBattleAvailable, seen_prompt_ids
+from arena.voting.reasons import chips, reasons_of, set_reason
 from arena.voting.repeats import draw_repeat
 from arena.voting.retired_keys import RetiredKey
 from arena.voting.terms import TermsNotAccepted
@@ -76,7 +77,8 @@ def anonymous(battle: Battle) -> AnonymousBattle:
     )
 
 
-def _reveal_page(reveal: Reveal):
+def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
+    """`tagged`: the vote's reasons when known (none, right after the vote: no read for them on the vote path)."""
     key = existing_visitor_key()
     # The counter under "New battle": votes cast, and how many more until Your ranking appears.
     votes = count_own_votes(db_session(), key) if key is not None else 0
@@ -94,11 +96,13 @@ def _reveal_page(reveal: Reveal):
         # only for these battles.
         battle = find_battle(db_session(), reveal.public_id)
         conversation = battle_conversation(battle) if battle is not None else None
+    if tagged is None:
+        tagged = reasons_of(db_session(), reveal.public_id)
     # battle_token: the reveal's check form (terms/_verify.html) brings this reveal back counted once it is paid.
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
                             conversation=conversation, emotion=message_emotion(db_session(), reveal.public_id),
                             share_url=share_url(reveal), battle_token=_signer().sign(reveal.public_id),
-                            **progress)  # fmt: skip
+                            reason_chips=chips(tagged), **progress)  # fmt: skip
 
 
 def _open_battle(shown: AnonymousBattle):
@@ -249,7 +253,7 @@ def vote(token: str):
             return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
         abort(rejected.status, description=rejected.message)
     if htmx:
-        return _reveal_page(reveal)
+        return _reveal_page(reveal, tagged=set())
     # Post/Redirect/Get: reloading the reveal page must not post the vote again.
     return redirect(url_for("battle.show_battle", token=token), code=303)
 
@@ -266,3 +270,27 @@ def _terms_required(token: str):
         )
         return make_response(body, rejected.status, retarget="#vote-status", reswap="innerHTML")
     return _page_or_partial("terms/_required.html", rejected.status, message=rejected.message, battle_token=token)
+
+
+@bp.post("/battles/<token>/reasons")
+def reasons(token: str):
+    """One tap of a reason chip on the reveal: tag (tagged=1, the default) or untag (tagged=0) one side of the
+    visitor's own vote. htmx gets the chips back as they now stand; a plain form post goes back to the reveal."""
+    db = db_session()
+    public_id = _signer().unsign(token)
+    if public_id is None:
+        abort(404, description="No such battle. Start a new one.")
+    side, reason = request.form.get("side", ""), request.form.get("reason", "")
+    try:
+        set_reason(db, public_id, existing_visitor_key(), side, reason, request.form.get("tagged", "1") != "0")
+        db.commit()
+    except VoteRejected as rejected:
+        db.rollback()
+        if htmx:
+            body = render_template("battle/_vote_error.html", message=rejected.message)
+            return make_response(body, rejected.status, retarget="#reasons-status", reswap="innerHTML")
+        abort(rejected.status, description=rejected.message)
+    if htmx:
+        return render_template("battle/_reasons.html", reason_chips=chips(reasons_of(db, public_id)),
+                               battle_token=token, tapped=(side, reason))  # fmt: skip
+    return redirect(url_for("battle.show_battle", token=token, _anchor="reasons"), code=303)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from arena.jobs.leaderboard import TABS
 from arena.jobs.snapshots import COMPOSITE, ORDERS, TURN_BOARDS
+from arena.models import VOTE_REASONS
 from arena.taxonomy import EMONET_CATEGORIES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -365,6 +366,56 @@ _RELIABILITY_SNAPSHOT = {
     },
 }
 
+_REASON_RATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["tagged", "share", "ci_low", "ci_high"],
+    "properties": {
+        "tagged": {"type": "integer", "minimum": 0, "description": "The model's sides tagged with this reason."},
+        "share": {"type": "number", "minimum": 0, "maximum": 1},
+        "ci_low": {"type": "number", "minimum": 0, "maximum": 1, "description": "95% Wilson interval."},
+        "ci_high": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+_REASONS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["votes_with_reasons", "reasons", "denominator", "models"],
+    "properties": {
+        "votes_with_reasons": {"type": "integer", "minimum": 1},
+        "reasons": {"type": "array", "items": {"type": "string", "enum": list(VOTE_REASONS)}},
+        "denominator": {"type": "string", "description": "What each share is a share of, in words."},
+        "models": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["model", "sides", "rates"],
+                "properties": {
+                    "model": {"type": "string", "description": "The model's slug."},
+                    "sides": {"type": "integer", "minimum": 1, "description": "Its sides in votes with reasons."},
+                    "rates": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": list(VOTE_REASONS),
+                        "properties": {r: {"$ref": "#/components/schemas/ReasonRate"} for r in VOTE_REASONS},
+                    },
+                },
+            },
+        },
+    },
+}
+_REASONS_SNAPSHOT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["run_id", "computed_at", "reasons"],
+    "properties": {
+        "run_id": {"type": "integer"},
+        "computed_at": {"type": ["string", "null"]},
+        "reasons": {"oneOf": [{"$ref": "#/components/schemas/Reasons"}, {"type": "null"}]},
+    },
+}
+
 
 def _run_parameter(name: str, description: str) -> dict:
     return {
@@ -537,6 +588,21 @@ def openapi_document() -> dict:
                     },
                 }
             },
+            "/api/reasons": {
+                "get": {
+                    "operationId": "getReasons",
+                    "summary": "Why people voted: per model, the share of its replies tagged with each reason",
+                    "description": "Voters may tap optional reasons per reply after their vote (felt heard, "
+                    "practical help, too long, preachy, cold, flattering, unsafe). Measured by the newest recompute "
+                    "over counted votes that carry at least one reason; `reasons` is null until one does. Reasons "
+                    "never change the leaderboard.",
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/ReasonsSnapshot"}, "The newest rates."),
+                        "404": _json(_ERROR, "No rating snapshot yet."),
+                        "default": _json(_ERROR, "Any other error, with its reason."),
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "operationId": "getOpenApiDocument",
@@ -562,6 +628,9 @@ def openapi_document() -> dict:
                 "Reliability": _RELIABILITY,
                 "ReliabilitySnapshot": _RELIABILITY_SNAPSHOT,
                 "Analysis": _ANALYSIS,
+                "ReasonRate": _REASON_RATE,
+                "Reasons": _REASONS,
+                "ReasonsSnapshot": _REASONS_SNAPSHOT,
             }
         },
     }
