@@ -35,6 +35,14 @@ def _filter_settings():
     return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
 
 
+def _arms_on_board() -> bool:
+    """ARENA_ARMS_ON_BOARD: battles shown under a presentation arm count on the model board too."""
+    try:
+        return Settings.from_env().arms_on_board
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+
+
 def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[str]:
     """Voter-clustered intervals with no voters are the plain bootstrap's: say so rather than let a reader
     believe repeat voters were accounted for. A vote without a voter falls back to its evaluation session."""
@@ -123,7 +131,7 @@ def recompute_command(
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
         anchor_model=anchor_model, anchor_score=anchor_score, filters=filters, pooling=not no_pooling,
-        session_clusters=not no_session_clusters, scope=scope,
+        session_clusters=not no_session_clusters, scope=scope, arms_on_board=_arms_on_board(),
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:

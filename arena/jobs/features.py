@@ -98,6 +98,16 @@ _TYPOGRAPHIC = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u20
 _WORD = re.compile(r"\w")
 
 
+def sentence_breaks(prose: str) -> Iterable[tuple[int, str]]:
+    """(offset just after the sentence, its final . ! ? run) for each sentence end within one line of prose (see
+    _SENTENCE_END, _ABBREVIATION): where split_sentences cuts, and where a presentation arm may trim a reply."""
+    for match in _SENTENCE_END.finditer(prose):
+        end = match.group(1)
+        if end == "." and _ABBREVIATION.search(prose[max(0, match.start() - 5) : match.start()]):
+            continue
+        yield match.end(), end
+
+
 @dataclass(frozen=True)
 class _Parsed:
     lines: tuple[str, ...]  # outside code fences, inline code removed
@@ -136,15 +146,12 @@ def _parse(text: str) -> _Parsed:
         if "_" in prose:
             prose = _UNDERSCORE_EMPHASIS.sub("", prose)
         start = 0
-        for match in _SENTENCE_END.finditer(prose):
-            end = match.group(1)
-            if end == "." and _ABBREVIATION.search(prose[max(0, match.start() - 5) : match.start()]):
-                continue
-            sentence = prose[start : match.end()].strip()
+        for stop, end in sentence_breaks(prose):
+            sentence = prose[start:stop].strip()
             if _WORD.search(sentence):
                 sentences.append(sentence)
                 ends.append(end)
-            start = match.end()
+            start = stop
         sentence = prose[start:].strip()
         if _WORD.search(sentence):
             sentences.append(sentence)
