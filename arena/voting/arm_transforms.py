@@ -68,33 +68,50 @@ def _sentences(line: str) -> list[str]:
     return pieces
 
 
+def _lead_in(line: str) -> bool:
+    """A line that introduces what follows: a heading, or a line ending in ':' (emphasis aside)."""
+    return bool(_HEADER.match(line)) or _EMPHASIS.sub("", line).rstrip().endswith(":")
+
+
 def strip_helplines(text: str) -> str:
-    """The text without helpline boilerplate (see _HELPLINE): matching sentences dropped, a line left empty dropped,
-    a heading (or a line ending in ':') left with nothing under it before the next heading or the end dropped,
-    runs of blank lines closed up. Code blocks are left alone."""
-    kept: list[tuple[str, bool]] = []
-    for line, code in _lines_outside_fences(text):
+    """The text without helpline boilerplate (see _HELPLINE): matching sentences dropped, a line (or list item)
+    left empty dropped, and a lead-in left with nothing under it dropped too (a heading whose section, or a line
+    ending in ':' whose block, lost every line). Runs of blank lines left behind are closed up; code blocks and
+    every untouched line stay exactly as they were, so a reply without boilerplate comes back unchanged."""
+    lines = _lines_outside_fences(text)
+    kept: list[str | None] = []  # None: removed
+    changed = False
+    for line, code in lines:
         if code or not _HELPLINE.search(line):
-            kept.append((line, code))
+            kept.append(line)
             continue
-        remaining = "".join(piece for piece in _sentences(line) if not _HELPLINE.search(piece)).rstrip()
-        marker = _LIST_MARKER.match(remaining) or _QUOTE.match(remaining)
-        if remaining.strip() and (marker is None or remaining[marker.end() :].strip()):
-            kept.append((remaining, False))
-    # A heading (or lead-in line ending in ':') whose section lost all its lines is dropped too.
-    out: list[str] = []
-    for k, (line, code) in enumerate(kept):
-        if not code and (_HEADER.match(line) or line.rstrip().endswith(":")) and line.strip():
-            following = [other for other, _ in kept[k + 1 :]]
-            section = []
-            for other in following:
-                if _HEADER.match(other):
+        changed = True
+        marker = _LIST_MARKER.match(line) or _QUOTE.match(line)
+        prefix = line[: marker.end()] if marker else line[: len(line) - len(line.lstrip())]
+        body = "".join(piece for piece in _sentences(line[len(prefix) :]) if not _HELPLINE.search(piece)).strip()
+        kept.append(prefix + body if body else None)
+    if not changed:
+        return text
+    for k, (line, code) in enumerate(lines):
+        if code or kept[k] is None or not line.strip() or not _lead_in(line):
+            continue
+        # The lead-in's first block: the lines after it (blank lines straight after it skipped) up to a blank line.
+        removed, emptied, started = False, True, False
+        for j in range(k + 1, len(lines)):
+            other = lines[j][0]
+            if not other.strip():
+                if started:
                     break
-                section.append(other)
-            if not any(other.strip() for other in section):
                 continue
-        out.append(line)
-    return _close_up(out)
+            started = True
+            if kept[j] is None:
+                removed = True
+            elif kept[j].strip():
+                emptied = False
+                break
+        if removed and emptied:
+            kept[k] = None
+    return _close_up([line for line in kept if line is not None])
 
 
 def _close_up(lines: list[str]) -> str:
@@ -105,55 +122,51 @@ def _close_up(lines: list[str]) -> str:
             if out and out[-1] != "":
                 out.append("")
             continue
-        out.append(line.rstrip())
+        out.append(line)
     while out and out[-1] == "":
         out.pop()
     return "\n".join(out)
 
 
-def _flatten_line(line: str) -> str:
-    line = _QUOTE.sub("", line, count=1) if _QUOTE.match(line) else line
+def _flatten_line(line: str) -> tuple[str, bool]:
+    """One line as plain text, and whether it is a block of its own (a heading or a list item); a line without
+    markdown comes back as it was."""
+    own_block = False
+    if _QUOTE.match(line):
+        line = _QUOTE.sub("", line, count=1)
     if _RULE.match(line):
-        return ""
+        return "", True
     if header := _HEADER.match(line):
-        line = line[header.end() :].rstrip().rstrip("#").rstrip()
+        line, own_block = line[header.end() :].rstrip().rstrip("#").rstrip(), True
     elif marker := _LIST_MARKER.match(line):
-        line = line[marker.end() :]
+        line, own_block = line[marker.end() :], True
     line = _IMAGE_OR_LINK.sub(r"\1", line)
     line = _INLINE_CODE.sub("", line)
     line = _EMPHASIS.sub("", line)
-    line = _TRAILING_HARD_BREAK.sub("", line)
-    return line.strip()
+    if _TRAILING_HARD_BREAK.search(line):
+        line = _TRAILING_HARD_BREAK.sub("", line)
+    return line, own_block
 
 
 def flatten_markdown(text: str) -> str:
     """The text as plain prose: no headings, list markers, emphasis, block quotes, rules, links (their words stay)
-    or code marks (code lines stay, as lines). Each heading and list item becomes a paragraph of its own, and the
-    lines of one paragraph stay one paragraph, so the page renders no formatting at all."""
-    blocks: list[str] = []
-    paragraph: list[str] = []
-
-    def close() -> None:
-        if paragraph:
-            blocks.append(" ".join(paragraph))
-            paragraph.clear()
-
+    or code marks (code lines stay, as lines). Each heading and list item becomes a paragraph of its own, so the
+    page renders no formatting at all; a reply without markdown comes back unchanged."""
+    out: list[str] = []
     for line, code in _lines_outside_fences(text):
         if code:
-            if not _FENCE.match(line) and line.strip():
-                close()
-                blocks.append(line.strip())
+            if not _FENCE.match(line):
+                out.append(line)
             continue
-        own_block = bool(_HEADER.match(line) or _LIST_MARKER.match(line) or _RULE.match(line))
-        flat = _flatten_line(line)
-        if own_block or not flat:
-            close()
-            if flat:
-                blocks.append(flat)
+        flat, own_block = _flatten_line(line)
+        if own_block:
+            if out and out[-1].strip():
+                out.append("")
+            if flat.strip():
+                out += [flat.strip(), ""]
             continue
-        paragraph.append(flat)
-    close()
-    return "\n\n".join(block for block in blocks if block)
+        out.append(flat)
+    return text if out == text.splitlines() else _close_up(out)
 
 
 def trim_to_length(text: str, target_tokens: int) -> str:
