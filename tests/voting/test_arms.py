@@ -32,7 +32,10 @@ from arena.web.markdown import render_markdown
 from tests.conftest import make_settings, parse_battle_page
 
 DECLARED = "plain_text:0.2,length_matched:0.3"
-LONG = "## A plan\n\nThat sounds hard. **You** are not alone.\n\n- Rest tonight.\n- Call a friend tomorrow.\n\nI'm here."
+LONG = (
+    "## A plan\n\nThat sounds hard. **You** are not alone.\n\n- Rest tonight.\n- Call a friend tomorrow.\n\n"
+    "I'm here."
+)
 SHORT = "That sounds really hard. I'm here."
 
 
@@ -81,7 +84,7 @@ def test_seeded_draws_respect_and_store_the_declared_probabilities(session_facto
     arms = parse_arms(DECLARED)
     expected = {"plain_text": 0.2, "length_matched": 0.3, None: 0.5}
     pool, plain = PairingPool(arms=arms), PairingPool()
-    sides, n = Counter(), 1500
+    sides, n = Counter(), 1000
     with session_factory() as s:
         draws = [pool.draw(s, random.Random(seed)) for seed in range(n)]
         # Arms are drawn last: without them the same seeds draw exactly the same battles as before.
