@@ -33,8 +33,7 @@ from tests.conftest import make_settings, parse_battle_page
 
 DECLARED = "plain_text:0.2,length_matched:0.3"
 LONG = (
-    "## A plan\n\nThat sounds hard. **You** are not alone.\n\n- Rest tonight.\n- Call a friend tomorrow.\n\n"
-    "I'm here."
+    "## A plan\n\nThat sounds hard. **You** are not alone.\n\n- Rest tonight.\n- Call a friend tomorrow.\n\nI'm here."
 )
 SHORT = "That sounds really hard. I'm here."
 
