@@ -259,6 +259,34 @@ def analysis_group() -> None:
     """What drives preference: EQ, length, format, sycophancy."""
 
 
+def _arm_lines(arms: dict | None) -> list[str]:
+    """The presentation arms' effects (points of win chance, per unit) and balance tests, as text lines."""
+    if not arms:
+        return []
+    board = "counted on" if arms.get("on_board") else "left out of"
+    lines = [f"presentation arms: {arms['battles']} battles drawn with arms ({board} the model board)"]
+    for e in arms["effects"]:
+        if e["points"] is None:
+            lines.append(f"presentation arm {e['arm']}: not enough battles yet: {e['reason']}")
+            continue
+        lines.append(
+            f"presentation arm {e['arm']}: {e['points']:+.1f} points of win chance "
+            f"[{e['points_low']:+.1f}, {e['points_high']:+.1f}] against the reply as stored "
+            f"(log-odds {e['log_odds']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]; {e['sides']} sides)"
+        )
+    for by, table in arms["balance"].items():
+        test = table["test"]
+        if test is None:
+            lines.append(f"balance of arms by {by}: nothing to test (one {by} only)")
+            continue
+        permuted = "" if test["p_permutation"] is None else f", permutation p = {test['p_permutation']:.3f}"
+        lines.append(
+            f"balance of arms by {by}: chi-square {test['chi2']:.2f} on {test['dof']} df, p = {test['p_value']:.3f}"
+            f"{permuted}"
+        )
+    return lines
+
+
 @analysis_group.command("eq")
 @database_option
 @click.option(
@@ -325,6 +353,8 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         )
     if result["dropped_covariates"]:
         click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
+    for line in _arm_lines(result.get("arms")):
+        click.echo(line)
     turns = result.get("turns") or {}
     if turns.get("eq_effect_by_turns"):
         rows = turns["eq_effect_by_turns"]
