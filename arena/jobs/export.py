@@ -33,7 +33,7 @@ BATTLE_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge_hash", "conversation_a", "conversation_b", "turn",
     "anony", "language", "tstamp", "conv_metadata", "category_tag", "prompt_id", "sampling_prob", "eq_a", "eq_b",
     "counts_for_leaderboard", "exclusion_reason", "evaluation_session_id", "evaluation_order", "full_conversation",
-    "eq_conversation_a", "eq_conversation_b",
+    "eq_conversation_a", "eq_conversation_b", "arm_a", "arm_b", "arm_a_prob", "arm_b_prob",
 )  # fmt: skip
 # Nested values: JSON text in CSV and Parquet (one flat, stable schema), native objects in JSONL.
 NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation",
@@ -123,6 +123,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
             Battle.sampling_prob, cast(Battle.meta, Text), Battle.prompt_id, Battle.reply_a_id, Battle.reply_b_id,
             Vote.outcome, _epoch_seconds(session), Vote.counts_for_leaderboard, Vote.exclusion_reason, Vote.turns,
             Prompt.text, cast(Prompt.moderation_flags, Text), Prompt.language, reply_a.text, reply_b.text,
+            Battle.arm_a, Battle.arm_b, Battle.arm_a_prob, Battle.arm_b_prob,
         )
         .join(Vote, Vote.battle_id == Battle.id)
         .outerjoin(Prompt, Prompt.id == Battle.prompt_id)
@@ -148,7 +149,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
     prompt_tokens: dict[int, int] = {}
     for row in _raw_rows(session, stmt):
         (battle_id, public_id, ma, mb, judge, language, prob, meta_text, prompt_id, ra_id, rb_id, outcome, tstamp,
-         counts, reason, vote_turns, prompt_text, flags_text, prompt_language, text_a, text_b) = row  # fmt: skip
+         counts, reason, vote_turns, prompt_text, flags_text, prompt_language, text_a, text_b, arm_a, arm_b,
+         arm_a_prob, arm_b_prob) = row  # fmt: skip
         conversation = conversations.get(battle_id)
         if public and (
             (flags_text and PRIVATE_FLAGS & set(orjson.loads(flags_text)))
@@ -201,6 +203,12 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
             "full_conversation": conversation.full_conversation if conversation else None,
             "eq_conversation_a": meta.get("eq_conversation_a") or (conversation and conversation.eq_conversation_a),
             "eq_conversation_b": meta.get("eq_conversation_b") or (conversation and conversation.eq_conversation_b),
+            # Presentation arms: conversation_a/_b hold the replies as written; arena.voting.arms.shown_texts
+            # rebuilds what the voter saw from them and these.
+            "arm_a": arm_a,
+            "arm_b": arm_b,
+            "arm_a_prob": arm_a_prob,
+            "arm_b_prob": arm_b_prob,
         }
 
 
@@ -236,6 +244,8 @@ class _Writer:
                     ("exclusion_reason", pa.string()), ("evaluation_session_id", pa.string()),
                     ("evaluation_order", pa.int64()), ("full_conversation", pa.string()),
                     ("eq_conversation_a", pa.string()), ("eq_conversation_b", pa.string()),
+                    ("arm_a", pa.string()), ("arm_b", pa.string()), ("arm_a_prob", pa.float64()),
+                    ("arm_b_prob", pa.float64()),
                 ]
             )  # fmt: skip
             self._parquet = pq.ParquetWriter(path, self._schema, compression="zstd")

@@ -15,6 +15,7 @@ from arena import create_app
 from arena.config import ConfigError
 from arena.db import transaction
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
+from arena.jobs.export import battle_rows
 from arena.jobs.recompute import RecomputeRequest, recompute
 from arena.models import Battle, RatingRun, Vote
 from arena.voting.arms import (
@@ -195,6 +196,14 @@ def test_the_model_board_leaves_armed_battles_out_unless_the_operator_says(
         assert s.get(RatingRun, second.run_id).params["arms_on_board"] is True
     third = recompute(session_factory, session_factory, request)
     assert third.n_votes == 40 - armed
+    # The export names each side's arm and probability beside the replies as written.
+    with session_factory() as s:
+        stored = {b.public_id: (b.arm_a, b.arm_b, b.arm_a_prob, b.reply_a.text) for b in s.scalars(select(Battle))}
+        rows = list(battle_rows(s, public=False, skipped=[]))
+    assert len(rows) == 40 and sum(r["arm_a"] is not None or r["arm_b"] is not None for r in rows) == armed
+    for row in rows:
+        exported = (row["arm_a"], row["arm_b"], row["arm_a_prob"], row["conversation_a"][1]["content"])
+        assert exported == stored[row["question_id"]]
 
 
 def test_without_arms_no_battle_changes(database_url, demo_loaded, session_factory):
