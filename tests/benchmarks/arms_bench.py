@@ -7,7 +7,8 @@ Run from the repository root (not part of the default test run):
 Each seed builds an arena the way the site does: battles between random pairs of models whose replies differ in
 length (a per-model style, so length goes with who fought), each side's arm drawn with ARENA_ARMS's probabilities
 (plain_text:0.2,no_helpline:0.2: the first carries the planted effect in log-odds, the second none), outcomes from
-Bradley-Terry plus length, arm and a small first-side edge, about 10% ties. The fit is the analysis's own: the same
+Bradley-Terry plus length, arm and a small first-side edge (decisive votes: a tie has no Bradley-Terry truth to
+recover; ties the model does not explain dilute every effect towards zero). The fit is the analysis's own: the same
 covariate columns (arena.jobs.arm_study.columns), the same ridge (arena.jobs.analysis.BETA_PRIOR), robust errors.
 It prints, per arm, how often the 95% interval covered the truth, the mean estimate and its error relative to
 the planted effect, and the mean interval width in points of win chance. The issue's bar: coverage >= 90% and mean
@@ -46,8 +47,7 @@ def one_arena(seed: int, battles: int, models: int, effect: float) -> dict[str, 
     for column, name in zip(arm_columns, arm_names, strict=True):
         eta = eta + truth[name] * column
     p = 1 / (1 + np.exp(-eta))
-    u = rng.random(battles)
-    score = np.where(u < 0.1, 0.5, np.where(rng.random(battles) < p, 1.0, 0.0))
+    score = np.where(rng.random(battles) < p, 1.0, 0.0)
     features = np.column_stack([length, *arm_columns, np.ones(battles)])
     names = ("length_ratio", *arm_names, "position_a")
     fit = fit_covariates(CovariateBattles(models, a, b, score, features, names), beta_prior=BETA_PRIOR)
