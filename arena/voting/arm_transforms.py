@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from arena.jobs.features import count_tokens, sentence_breaks
+from arena.voting.text_units import count_tokens, sentence_breaks
 
 TRANSFORMS_VERSION = "arms/1"
 

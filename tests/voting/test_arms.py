@@ -28,6 +28,7 @@ from arena.voting.arms import (
 )
 from arena.voting.moderation import PRESENTATION_ARM
 from arena.voting.pairing import PairingPool
+from arena.voting.repeats import draw_repeat
 from arena.voting.voting import create_battle
 from arena.web.markdown import render_markdown
 from tests.conftest import make_settings, parse_battle_page
@@ -214,3 +215,18 @@ def test_without_arms_no_battle_changes(database_url, demo_loaded, session_facto
         rows = s.execute(select(Battle.arm_a, Battle.arm_b, Battle.arm_a_prob, Battle.arm_b_prob, Battle.meta)).all()
     assert len(rows) == 10 and all(row[:4] == (None, None, None, None) and SHOWN not in row[4] for row in rows)
     assert recompute(session_factory, session_factory, RecomputeRequest(rounds=10, filters=None)).n_votes == 10
+
+
+def test_a_repeat_shows_each_reply_under_the_arm_it_had(session_factory, two_prompts):
+    pool, rng = PairingPool(arms=parse_arms("plain_text:0.45,length_matched:0.45")), random.Random(3)
+    with session_factory() as s:
+        draw = next(d for d in (pool.draw(s, rng) for _ in range(50)) if d.arms.arm_a != d.arms.arm_b)
+    with transaction(session_factory) as s:
+        public_id = create_battle(s, draw, judge_key="a" * 64, ttl=timedelta(hours=1))
+        battle = s.scalar(select(Battle).where(Battle.public_id == public_id))
+        s.add(Vote(battle_id=battle.id, model_a_id=battle.model_a_id, model_b_id=battle.model_b_id, outcome="tie"))
+    with session_factory() as s:
+        repeat = draw_repeat(s, "b" * 64, random.Random(0))
+    assert repeat is not None and repeat.reply_a_id == draw.reply_b_id
+    assert (repeat.arms.arm_a, repeat.arms.arm_b) == (draw.arms.arm_b, draw.arms.arm_a)
+    assert (repeat.reply_a_text, repeat.reply_b_text) == (draw.reply_b_text, draw.reply_a_text)
