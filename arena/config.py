@@ -118,6 +118,11 @@ class Settings:
     # swapped, to the same visitor or another: how far people agree (arena/voting/repeats.py). Never counted.
     # The site's default is 0.02 (from_env); 0 here, so embedders and tests draw only fresh battles unless asked.
     repeat_share: float = 0.0
+    # Randomised presentation arms (arena/voting/arms.py): "name:probability" pairs separated by commas, e.g.
+    # "plain_text:0.1,no_helpline:0.1,length_matched:0.1"; empty: none, and nothing about a battle changes. And
+    # whether battles with an arm applied count on the model board too (by default they are left out of it).
+    arms: str = ""
+    arms_on_board: bool = False
     # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_hops: int = 0
     # The terms a visitor accepts once before their first vote; a new version asks everyone again.
@@ -212,6 +217,8 @@ class Settings:
             provisional_votes=_env_int("ARENA_PROVISIONAL_VOTES", cls.provisional_votes),
             sampling=os.environ.get("ARENA_SAMPLING", cls.sampling).strip().lower() or cls.sampling,
             repeat_share=_env_float("ARENA_REPEAT_SHARE", DEFAULT_REPEAT_SHARE),
+            arms=(os.environ.get("ARENA_ARMS") or "").strip(),
+            arms_on_board=_env_bool("ARENA_ARMS_ON_BOARD", cls.arms_on_board),
             max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
             contact_email=(os.environ.get("ARENA_CONTACT_EMAIL") or "").strip() or None,
             jobs=(os.environ.get("ARENA_JOBS") or "").strip().lower()
@@ -270,6 +277,7 @@ class Settings:
         if self.provisional_votes < 0:
             raise ConfigError("ARENA_PROVISIONAL_VOTES must be 0 or more")
         self.checked_jobs()
+        self.declared_arms()
         if self.live_network_daily_budget_usd is None and self.live_daily_budget_usd is not None:
             return replace(self, live_network_daily_budget_usd=self.live_daily_budget_usd / 10).checked_filters()
         return self.checked_filters()
@@ -285,6 +293,15 @@ class Settings:
         if not 2 <= self.recompute_rounds <= 100_000:
             raise ConfigError("ARENA_RECOMPUTE_BOOTSTRAP must be 2 to 100000 (bootstrap rounds)")
         return self
+
+    def declared_arms(self):
+        """ARENA_ARMS, read (arena.voting.arms.Arms); ConfigError saying what is wrong when it cannot be."""
+        from arena.voting.arms import ArmDeclarationError, parse_arms
+
+        try:
+            return parse_arms(self.arms)
+        except ArmDeclarationError as exc:
+            raise ConfigError(str(exc)) from exc
 
     def checked_secrets(self) -> Settings:
         """Refuse weak secrets (a site, not the demo or tests): ARENA_SECRET_KEY and, when set, ARENA_ADMIN_TOKEN."""

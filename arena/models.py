@@ -191,6 +191,12 @@ class Battle(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column()
+    # Randomised presentation arms (arena/voting/arms.py): the arm each side was shown under (NULL: the reply as
+    # stored) and the probability that side was given it (NULL: drawn with no arms declared).
+    arm_a: Mapped[str | None] = mapped_column(String(32))
+    arm_b: Mapped[str | None] = mapped_column(String(32))
+    arm_a_prob: Mapped[float | None] = mapped_column(Float)
+    arm_b_prob: Mapped[float | None] = mapped_column(Float)
 
     prompt: Mapped[Prompt | None] = relationship()
     reply_a: Mapped[Reply | None] = relationship(foreign_keys=[reply_a_id])

@@ -35,6 +35,14 @@ def _filter_settings():
     return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
 
 
+def _arms_on_board() -> bool:
+    """ARENA_ARMS_ON_BOARD: battles shown under a presentation arm count on the model board too."""
+    try:
+        return Settings.from_env().arms_on_board
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+
+
 def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[str]:
     """Voter-clustered intervals with no voters are the plain bootstrap's: say so rather than let a reader
     believe repeat voters were accounted for. A vote without a voter falls back to its evaluation session."""
@@ -124,7 +132,7 @@ def recompute_command(
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
         anchor_model=anchor_model, anchor_score=anchor_score, filters=filters, pooling=not no_pooling,
-        session_clusters=not no_session_clusters, scope=scope,
+        session_clusters=not no_session_clusters, scope=scope, arms_on_board=_arms_on_board(),
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:
@@ -254,6 +262,34 @@ def analysis_group() -> None:
     """What drives preference: EQ, length, format, sycophancy."""
 
 
+def _arm_lines(arms: dict | None) -> list[str]:
+    """The presentation arms' effects (points of win chance, per unit) and balance tests, as text lines."""
+    if not arms:
+        return []
+    board = "counted on" if arms.get("on_board") else "left out of"
+    lines = [f"presentation arms: {arms['battles']} battles drawn with arms ({board} the model board)"]
+    for e in arms["effects"]:
+        if e["points"] is None:
+            lines.append(f"presentation arm {e['arm']}: not enough battles yet: {e['reason']}")
+            continue
+        lines.append(
+            f"presentation arm {e['arm']}: {e['points']:+.1f} points of win chance "
+            f"[{e['points_low']:+.1f}, {e['points_high']:+.1f}] against the reply as stored "
+            f"(log-odds {e['log_odds']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]; {e['sides']} sides)"
+        )
+    for by, table in arms["balance"].items():
+        test = table["test"]
+        if test is None:
+            lines.append(f"balance of arms by {by}: nothing to test (one {by} only)")
+            continue
+        permuted = "" if test["p_permutation"] is None else f", permutation p = {test['p_permutation']:.3f}"
+        lines.append(
+            f"balance of arms by {by}: chi-square {test['chi2']:.2f} on {test['dof']} df, p = {test['p_value']:.3f}"
+            f"{permuted}"
+        )
+    return lines
+
+
 @analysis_group.command("eq")
 @database_option
 @click.option(
@@ -320,6 +356,8 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         )
     if result["dropped_covariates"]:
         click.echo(f"left out (unknown or constant): {', '.join(result['dropped_covariates'])}")
+    for line in _arm_lines(result.get("arms")):
+        click.echo(line)
     turns = result.get("turns") or {}
     if turns.get("eq_effect_by_turns"):
         rows = turns["eq_effect_by_turns"]

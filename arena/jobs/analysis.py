@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.ingest.demo import DEMO_EQ_BENCHMARK
 from arena.ingest.eq_scores import match_snapshots
-from arena.jobs import vote_reasons
+from arena.jobs import arm_study, vote_reasons
+from arena.jobs.arm_study import ARM_PREFIX, studied_votes
 from arena.jobs.features import FEATURE_SET_VERSION, FEATURES, reply_features
 from arena.jobs.recompute import code_version, in_category
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, resolve_category
@@ -72,7 +73,6 @@ COVARIATE_DOCS = {
 # presentation arm; a constant column's SD is 0, so "per SD" would say every such effect is nothing) and counts
 # whose unit means something on its own (one more exchange).
 PER_UNIT = frozenset({POSITION, "turns_position"})
-ARM_PREFIX = "arm_"
 
 
 def per_unit(name: str) -> bool:
@@ -104,8 +104,14 @@ class BattleTable:
     eq_b: np.ndarray
     # Exchanges the voter had seen (Vote.turns); 1 for a single reply.
     turns: np.ndarray | None = None
-    # The battle of each row (for the held-out prediction's emotion groups).
+    # The battle of each row (for the held-out prediction's emotion groups), and its prompt (-1: none).
     battle_id: np.ndarray | None = None
+    prompt_id: np.ndarray | None = None
+    # Presentation arms (arena/voting/arms.py): each side's arm (None: as stored), and whether the battle was drawn
+    # with arms declared at all (only those battles are in the randomised study's balance tables).
+    arm_a: np.ndarray | None = None
+    arm_b: np.ndarray | None = None
+    arm_drawn: np.ndarray | None = None
 
 
 def _vector(features: dict | None) -> list[float]:
@@ -230,22 +236,32 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
             Conversation.evaluation_session,
             Conversation.id,
             Conversation.mode,
+            Battle.prompt_id,
+            Battle.arm_a,
+            Battle.arm_b,
+            Battle.arm_a_prob,
         )
         .join(Vote, Vote.battle_id == Battle.id)
         .outerjoin(Conversation, Conversation.battle_id == Battle.id)
-        .where(Vote.counts_for_leaderboard.is_(True))
+        .where(studied_votes())
         .order_by(Battle.id)
     )
     if category is not None:
         stmt = stmt.where(in_category(category))
     a, b, score, voters, fa, fb, eqa, eqb, turns, ids = [], [], [], [], [], [], [], [], [], []
+    prompts, arm_a, arm_b, arm_drawn = [], [], [], []
     voter_ids: dict[str, int] = {}
     rows = session.execute(stmt).yield_per(20_000)
-    for battle_id, ma, mb, outcome, judge, ra, rb, meta, seen, evaluation_session, conversation_id, mode in rows:
+    for (battle_id, ma, mb, outcome, judge, ra, rb, meta, seen, evaluation_session, conversation_id, mode,
+         prompt_id, side_arm_a, side_arm_b, arm_prob) in rows:  # fmt: skip
         if ma not in model_index or mb not in model_index:
             continue
         meta = meta or {}
         ids.append(battle_id)
+        prompts.append(-1 if prompt_id is None else prompt_id)
+        arm_a.append(side_arm_a)
+        arm_b.append(side_arm_b)
+        arm_drawn.append(arm_prob is not None)
         a.append(model_index[ma])
         b.append(model_index[mb])
         score.append(SCORE[outcome])
@@ -277,6 +293,10 @@ def load_battles(session: Session, model_index: dict[int, int], category: tuple[
         eq_b=np.array(eqb, dtype=np.float64),
         turns=np.array(turns, dtype=np.int64),
         battle_id=np.array(ids, dtype=np.int64),
+        prompt_id=np.array(prompts, dtype=np.int64),
+        arm_a=np.array(arm_a, dtype=object),
+        arm_b=np.array(arm_b, dtype=object),
+        arm_drawn=np.array(arm_drawn, dtype=bool),
     )
 
 
@@ -306,6 +326,10 @@ def covariates(table: BattleTable, min_eq_battles: int) -> tuple[np.ndarray, lis
                 dropped.append(name)
                 continue
             names.append(name)
+    # Presentation arms: drawn at random per side, so each indicator's coefficient is the arm's causal effect.
+    arm_columns, arm_names = arm_study.columns(table.arm_a, table.arm_b)
+    columns += arm_columns
+    names += arm_names
     matrix = np.column_stack(columns) if columns else np.empty((len(table.score), 0))
     known = np.isfinite(matrix)
     # The EQ covariate (and its interaction) is kept however few battles have it: it restricts the rows instead.
@@ -441,6 +465,8 @@ def analyse(
         table = load_battles(session, model_index, categories)
         matches = match_snapshots(session, model_ids)
         heard = vote_reasons.mediator_by_battle(session)
+        armed_prompts = {int(p) for p in table.prompt_id[table.arm_drawn] if p >= 0}
+        arm_groups = arm_study.prompt_groups(session, armed_prompts) if armed_prompts else {}
     result: dict = {
         "rating_run_id": run.id,
         "category": label,
@@ -454,6 +480,7 @@ def analyse(
     }
     matrix, names, rows, dropped = covariates(table, min_eq_battles)
     result["dropped_covariates"] = dropped
+    result["covariate_docs"] = {**COVARIATE_DOCS, **arm_study.docs(names)}
     result["covariate_fit_error"] = None
     # Voter-clustered errors need many voters: with a handful, the clustered "meat" collapses towards zero and
     # the intervals become falsely narrow. Below the threshold, errors are robust per battle.
@@ -500,6 +527,11 @@ def analyse(
     # Why people voted: how much of the EQ effect runs through "felt heard" (null numbers, with a reason, until
     # enough votes carry reasons).
     result["mediation"] = vote_reasons.mediation(table, len(model_ids), heard, seed=seed)
+    # Presentation arms: each arm's effect in points of win chance, and the balance of the draw (null: no arms).
+    result["arms"] = arm_study.summary(
+        table, fit, names, rows, slugs=[m.slug for _, m in ratings], groups=arm_groups, seed=seed,
+        on_board=(run.params or {}).get("arms_on_board"),
+    )  # fmt: skip
     rng = np.random.default_rng(seed)
     by_model = {r.model_id: r for r, _ in ratings}
     slugs = {m.id: m.slug for _, m in ratings}

@@ -35,6 +35,7 @@ BATTLE_COLUMNS = (
     "anony", "language", "tstamp", "conv_metadata", "category_tag", "prompt_id", "sampling_prob", "eq_a", "eq_b",
     "counts_for_leaderboard", "exclusion_reason", "evaluation_session_id", "evaluation_order", "full_conversation",
     "eq_conversation_a", "eq_conversation_b", "judge_verdicts", "reasons_a", "reasons_b",
+    "arm_a", "arm_b", "arm_a_prob", "arm_b_prob",
 )  # fmt: skip
 # Nested values: JSON text in CSV and Parquet (one flat, stable schema), native objects in JSONL.
 NESTED = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b", "full_conversation",
@@ -151,6 +152,7 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
             Battle.sampling_prob, cast(Battle.meta, Text), Battle.prompt_id, Battle.reply_a_id, Battle.reply_b_id,
             Vote.outcome, _epoch_seconds(session), Vote.counts_for_leaderboard, Vote.exclusion_reason, Vote.turns,
             Prompt.text, cast(Prompt.moderation_flags, Text), Prompt.language, reply_a.text, reply_b.text,
+            Battle.arm_a, Battle.arm_b, Battle.arm_a_prob, Battle.arm_b_prob,
         )
         .join(Vote, Vote.battle_id == Battle.id)
         .outerjoin(Prompt, Prompt.id == Battle.prompt_id)
@@ -179,7 +181,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
     prompt_tokens: dict[int, int] = {}
     for row in _raw_rows(session, stmt):
         (battle_id, public_id, ma, mb, judge, language, prob, meta_text, prompt_id, ra_id, rb_id, outcome, tstamp,
-         counts, reason, vote_turns, prompt_text, flags_text, prompt_language, text_a, text_b) = row  # fmt: skip
+         counts, reason, vote_turns, prompt_text, flags_text, prompt_language, text_a, text_b, arm_a, arm_b,
+         arm_a_prob, arm_b_prob) = row  # fmt: skip
         conversation = conversations.get(battle_id)
         if public and (
             (flags_text and PRIVATE_FLAGS & set(orjson.loads(flags_text)))
@@ -236,6 +239,12 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
             "judge_verdicts": meta.get("judge_verdicts") or _battle_verdicts(verdicts, ra_id, rb_id),
             "reasons_a": reasons_a,
             "reasons_b": reasons_b,
+            # Presentation arms: conversation_a/_b hold the replies as written; arena.voting.arms.shown_texts
+            # rebuilds what the voter saw from them and these.
+            "arm_a": arm_a,
+            "arm_b": arm_b,
+            "arm_a_prob": arm_a_prob,
+            "arm_b_prob": arm_b_prob,
         }
 
 
@@ -273,6 +282,8 @@ class _Writer:
                     ("eq_conversation_a", pa.string()), ("eq_conversation_b", pa.string()),
                     ("judge_verdicts", pa.string()),
                     ("reasons_a", pa.string()), ("reasons_b", pa.string()),
+                    ("arm_a", pa.string()), ("arm_b", pa.string()), ("arm_a_prob", pa.float64()),
+                    ("arm_b_prob", pa.float64()),
                 ]
             )  # fmt: skip
             self._parquet = pq.ParquetWriter(path, self._schema, compression="zstd")

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from arena.voting.text_units import count_tokens, sentence_breaks
+
 FEATURE_SET_VERSION = "reply-features/1"
 
 
@@ -24,22 +26,8 @@ class Feature:
 
 # --- tokens -----------------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-_ASCII_SYMBOLS = "".join(chr(i) for i in range(128) if re.fullmatch(r"[^\w\s]", chr(i)))
-_SYMBOL_TO_SPACE = str.maketrans(_ASCII_SYMBOLS, " " * len(_ASCII_SYMBOLS))
-_DROP_SYMBOLS = str.maketrans("", "", _ASCII_SYMBOLS)
-
-
-def count_tokens(text: str) -> int:
-    """Approximate token count: the number of pieces matching \\w+|[^\\w\\s], i.e. each run of word characters is one
-    token and so is every other non-space character ("don't!" is 4). No tokenizer can be downloaded here; this
-    tracks BPE counts well enough for a length covariate and never changes with a library upgrade. Counted over
-    the whole text, code included, as LMArena does."""
-    if not text.isascii():
-        return len(_TOKEN.findall(text))
-    # Same count without building hundreds of match strings (about 3x faster): word runs are what split() finds once
-    # every symbol is a space, and each symbol is one token.
-    return len(text.translate(_SYMBOL_TO_SPACE).split()) + len(text) - len(text.translate(_DROP_SYMBOLS))
+# count_tokens lives with the sentence ends in arena/voting/text_units.py (the presentation arms measure and cut
+# replies with them too); imported here, where the features have always named it.
 
 
 # --- markdown structure -----------------------------------------------------------------------------------------
@@ -87,11 +75,6 @@ def _bold_spans(line: str) -> tuple[int, int]:
 
 # --- sentences --------------------------------------------------------------------------------------------------
 
-# A candidate sentence end: a run of . ! ? (closing quotes or brackets may follow) before the end of the line or
-# before whitespace and a next word that does not start lower-case ("e.g. this", "'why me?' she asked" go on).
-_SENTENCE_END = re.compile(r"([.!?]+)[\"')\]]*(?=\s+[^\sa-z]|\s*$)")
-# A "." after one of these abbreviations ends no sentence: "Dr. Lee", "e.g. Monday".
-_ABBREVIATION = re.compile(r"(?:^|\W)(?:e\.g|i\.e|vs|dr|mr|mrs|ms|st)$", re.IGNORECASE)  # run on the 5 chars before
 _LIST_MARKER = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+")
 _UNDERSCORE_EMPHASIS = re.compile(r"(?<!\w)_+|_+(?!\w)")  # "_x_" and "__x__", not snake_case
 _TYPOGRAPHIC = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
@@ -113,7 +96,7 @@ def split_sentences(text: str) -> list[str]:
     a quote is the user's words or a script rather than the reply speaking, a header is a label). Every other line
     is its own unit, so list items never merge with their neighbours; its list marker, inline code and * / _
     emphasis are removed, curly quotes become straight ones, and it is cut after sentence-final punctuation (see
-    _SENTENCE_END, _ABBREVIATION). Pieces without a word character (rules, stray symbols) are dropped."""
+    arena.voting.text_units.sentence_breaks). Pieces without a word character (rules, stray symbols) are dropped."""
     return list(_parse(text).sentences)
 
 
@@ -136,15 +119,12 @@ def _parse(text: str) -> _Parsed:
         if "_" in prose:
             prose = _UNDERSCORE_EMPHASIS.sub("", prose)
         start = 0
-        for match in _SENTENCE_END.finditer(prose):
-            end = match.group(1)
-            if end == "." and _ABBREVIATION.search(prose[max(0, match.start() - 5) : match.start()]):
-                continue
-            sentence = prose[start : match.end()].strip()
+        for stop, end in sentence_breaks(prose):
+            sentence = prose[start:stop].strip()
             if _WORD.search(sentence):
                 sentences.append(sentence)
                 ends.append(end)
-            start = match.end()
+            start = stop
         sentence = prose[start:].strip()
         if _WORD.search(sentence):
             sentences.append(sentence)

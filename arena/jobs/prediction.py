@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.jobs.analysis import EQ_COVARIATE, AnalysisError, covariates, in_category, load_battles
+from arena.jobs.arm_study import ARM_PREFIX, studied_votes
 from arena.jobs.snapshots import latest_analysis, resolve_category
 from arena.models import AnalysisRun, Battle, PromptEmotion, Rating, Vote
 from arena.taxonomy import GROUP_OF
@@ -26,6 +27,7 @@ STYLE_LABEL = "the models' strengths plus reply style (length, formatting, phras
 EQ_LABEL = "the models' strengths plus the judged emotional intelligence of each reply"
 STYLE_EQ_LABEL = "the models' strengths plus reply style and judged emotional intelligence"
 ARMS_KEY = "arms"
+ARMS_LABEL = "the models' strengths plus randomised presentation arms"
 # The table's row names; the sentence uses the labels above.
 SHORT = {
     "bt": "Strengths only (Bradley-Terry)",
@@ -43,7 +45,7 @@ CLEAR_LEAD_SE = 2.0
 def _groups(session: Session, battle_ids: list[int], categories) -> tuple[list[list[int]], list[str]]:
     """Each battle's emotion groups (indices into the returned group names), in battle order."""
     stmt = select(Battle.id, PromptEmotion.category).join(PromptEmotion, PromptEmotion.prompt_id == Battle.prompt_id)
-    stmt = stmt.join(Vote, Vote.battle_id == Battle.id).where(Vote.counts_for_leaderboard.is_(True))
+    stmt = stmt.join(Vote, Vote.battle_id == Battle.id).where(studied_votes())
     if categories is not None:
         stmt = stmt.where(in_category(categories))
     of_battle: dict[int, set[str]] = {}
@@ -114,7 +116,9 @@ def predict(
     except ValueError as exc:
         raise AnalysisError(str(exc)) from exc
     eq_columns = tuple(n for n in names if n.startswith(EQ_COVARIATE))
-    style_columns = tuple(n for n in names if n not in eq_columns)
+    # The arms are an explanation of their own: the presentation, not the replies' own style.
+    arm_columns = tuple(n for n in names if n.startswith(ARM_PREFIX))
+    style_columns = tuple(n for n in names if n not in eq_columns and n not in arm_columns)
     explanations, missing = [BT], {}
     if np.any(votes.outcome == TIE):
         explanations.append(DAVIDSON)
@@ -130,7 +134,10 @@ def predict(
         explanations.append(POOLED)
     else:
         missing["pooled"] = (POOLED.label, "no vote is on an emotion group")
-    missing[ARMS_KEY] = ("the models' strengths plus randomised presentation arms", "no presentation arms yet")
+    if arm_columns:
+        explanations.append(Explanation(ARMS_KEY, ARMS_LABEL, columns=arm_columns))
+    else:
+        missing[ARMS_KEY] = (ARMS_LABEL, "no presentation arms yet")
     scores = cross_validate(votes, explanations, split)
     baseline = scores[BT.key].losses
     table_rows = []

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.config import PROJECT_ROOT
 from arena.jobs import (
+    arm_policy,
     boards,
     composite_board,
     provenance,
@@ -70,6 +71,8 @@ class RecomputeRequest:
     session_clusters: bool = True
     # Only anonymous votes and/or votes up to a date: a run of its own beside the current board (arena.jobs.scope).
     scope: VoteScope = field(default_factory=VoteScope)
+    # Battles shown under a presentation arm count on the board too (ARENA_ARMS_ON_BOARD); by default they do not.
+    arms_on_board: bool = False
 
 
 @dataclass
@@ -241,6 +244,9 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
         with factory() as session, session.begin():
             report = vote_filters.apply(session, decided)
+            # Battles shown under a presentation arm on or off the board: after the filters, whose lifted
+            # exclusions would otherwise count an armed battle again.
+            arm_policy.apply(session, request.arms_on_board)
     # 1. Read: one short read-only transaction: the overall counts, then every emotion board's counts from one
     # read of the counted votes (default: both families, every board with votes).
     with read_factory() as session:

@@ -19,8 +19,12 @@ UNVERIFIED = "unverified"
 # A repeat of an earlier battle (arena/voting/repeats.py): kept to measure how far people agree, never counted,
 # so a pair of replies shown twice weighs once on the board and a visitor shown a pair again gains no second vote.
 REPEAT = "repeat"
-# Reasons an admin cannot undo: counting them would count one battle twice.
-NEVER_REINCLUDED = frozenset({REPEAT})
+# A battle shown with a presentation arm applied to a side (arena/voting/arms.py): measured by the study, left
+# out of the model board unless the operator sets ARENA_ARMS_ON_BOARD (the recompute job applies the choice).
+PRESENTATION_ARM = "presentation_arm"
+# Reasons an admin cannot undo: counting them would count one battle twice, or (arms) go against the operator's
+# setting, which the next rating run applies again.
+NEVER_REINCLUDED = frozenset({REPEAT, PRESENTATION_ARM})
 
 # Reasons set by the recompute job's vote-quality filters (arena/jobs/vote_filters.py). They live here, with
 # their explanations, so the admin pages never import the filters' statistics (numpy, scipy, choix).
@@ -49,6 +53,9 @@ EXPLANATIONS = {
     "do; their votes in battles with that model are not counted.",
     REPEAT: "A battle shown again to measure how far people agree (ARENA_REPEAT_SHARE): its original already "
     "counts, so the repeat never does and cannot be re-included.",
+    PRESENTATION_ARM: "A side of the battle was shown under a randomised presentation arm (ARENA_ARMS: plain "
+    "text, no helpline, length-matched), so the vote measures the presentation, not only the model: the study "
+    "uses it, the model board leaves it out unless ARENA_ARMS_ON_BOARD is set (applied at the next rating run).",
     INFLUENCE: "A voter, a network (one /24 or /48) or the young identities of one moved a model's rating further "
     "than votes like everyone else's could by chance (judged against the ratings of the other votes) and beyond "
     "the cap (that model's standard error on the board, or half a standard deviation of chance), on the overall "

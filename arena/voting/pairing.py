@@ -33,6 +33,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from arena.models import Battle, Conversation, Model, PairWeight, Prompt, Reply, Turn
+from arena.voting.arms import NO_ARMS, Arms, Assignment, assign_draw
 from arena.voting.conversations import BattleConversation, Message
 from arena.voting.identity_leak import IdentityLeak, cached_battle_leak, fold, model_names, name_leak, pattern_leak
 
@@ -58,6 +59,9 @@ class Draw:
     scenario: str | None = None
     # A repeat (arena/voting/repeats.py): the id of the battle whose pair of replies it shows again.
     repeat_of: int | None = None
+    # Randomised presentation arms (arena/voting/arms.py): each side's arm and the probability it was drawn with;
+    # the texts above are then the shown ones. None when no arms are declared.
+    arms: Assignment | None = None
 
 
 @dataclass(frozen=True)
@@ -200,11 +204,13 @@ class PairingPool:
     costly part, and it changes only when replies, models or prompts do. Each draw still checks its two replies
     against the database (one indexed lookup that also fetches the texts to show)."""
 
-    def __init__(self, ttl_seconds: float = 30.0, sampling: str = "uniform") -> None:
+    def __init__(self, ttl_seconds: float = 30.0, sampling: str = "uniform", arms: Arms = NO_ARMS) -> None:
         if sampling not in ("uniform", "active"):
             raise ValueError("sampling must be uniform or active")
         self._ttl = ttl_seconds
         self._sampling = sampling
+        # Drawn last, with the same generator, after the pair, prompt, samples and sides.
+        self._arms = arms
         self._lock = threading.Lock()
         self._pairs: list[EligiblePair] | None = None
         self._prompts: SharedPrompts = {}
@@ -315,8 +321,9 @@ class PairingPool:
                 elif scenario is None:
                     leak = cached_battle_leak(a[2], b[2], names)
                 if scenario is None or conversation is not None:
-                    return Draw(prompt_id, a[0], b[0], a[1], b[1], probability, prompt_text, a[2], b[2],
-                                leak.as_meta() if leak else None, conversation, scenario)  # fmt: skip
+                    drawn = Draw(prompt_id, a[0], b[0], a[1], b[1], probability, prompt_text, a[2], b[2],
+                                 leak.as_meta() if leak else None, conversation, scenario)  # fmt: skip
+                    return assign_draw(drawn, self._arms, rng)
             # The cache was stale (a reply, model or prompt went away): reload once and draw again.
             if attempt == 0:
                 self.invalidate()

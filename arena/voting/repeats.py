@@ -9,7 +9,8 @@ visitor vote twice on a battle for double weight. The reveal of a repeat looks l
 
 Only honest originals are repeated: single-reply battles from the bank whose vote counts, whose replies, message
 and models are still active. A visitor is never shown the same pair twice as a repeat, nor a pair of another
-visitor they have already been shown."""
+visitor they have already been shown. A repeat of a battle shown under presentation arms shows each reply under
+the arm it had (never drawn afresh)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Conversation, Vote
+from arena.voting.arms import Assignment, shown_texts
 from arena.voting.pairing import Draw, current_texts
 
 # How many of the visitor's own battles must come after the original before it is shown again: a repeat right
@@ -89,10 +91,17 @@ def draw_repeat(session: Session, visitor_key: str | None, rng: random.Random) -
         if len(texts) != 2:
             continue  # a reply, its message or a model was withdrawn since
         # Sides swapped: a voter who remembers a position rather than a reply does not agree by memory.
+        reply_a_text, reply_b_text = texts[original.reply_b_id][1], texts[original.reply_a_id][1]
+        # Shown as the original was: each reply keeps the presentation arm it had (arena/voting/arms.py).
+        arms = None
+        if original.arm_a is not None or original.arm_b is not None:
+            reply_a_text, reply_b_text = shown_texts(reply_a_text, reply_b_text, original.arm_b, original.arm_a)
+            arms = Assignment(original.arm_b, original.arm_a, original.arm_b_prob, original.arm_a_prob,
+                              reply_a_text, reply_b_text)  # fmt: skip
         return Draw(
             prompt_id=original.prompt_id, reply_a_id=original.reply_b_id, reply_b_id=original.reply_a_id,
             model_a_id=original.model_b_id, model_b_id=original.model_a_id, probability=0.0,
-            prompt_text=texts[original.reply_a_id][0], reply_a_text=texts[original.reply_b_id][1],
-            reply_b_text=texts[original.reply_a_id][1], repeat_of=original.id,
+            prompt_text=texts[original.reply_a_id][0], reply_a_text=reply_a_text,
+            reply_b_text=reply_b_text, repeat_of=original.id, arms=arms,
         )  # fmt: skip
     return None

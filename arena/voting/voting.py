@@ -11,6 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from arena.models import OUTCOMES, Battle, Conversation, Model, Prompt, Reply, UTCDateTime, VisitorProof, Vote, utcnow
+from arena.voting.arms import SHOWN as SHOWN_ARMS
+from arena.voting.arms import shown_texts
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
 from arena.voting.moderation import REPEAT, TOO_FAST, UNVERIFIED
@@ -69,7 +71,8 @@ class BattleNotReady(VoteRejected):
 # reads the row back within the request, and the ORM's bookkeeping cost more than the statement. It is an
 # INSERT ... SELECT so that the retired-key check rides in the same statement: no extra round trip per page.
 _BATTLE_COLUMNS = ("public_id", "source", "metadata", "prompt_id", "reply_a_id", "reply_b_id", "model_a_id",
-                   "model_b_id", "judge_key", "sampling_prob", "status", "created_at", "expires_at")  # fmt: skip
+                   "model_b_id", "judge_key", "sampling_prob", "status", "created_at", "expires_at", "arm_a", "arm_b",
+                   "arm_a_prob", "arm_b_prob")  # fmt: skip
 _INSERT_BATTLE = (
     insert(Battle.__table__)
     .from_select(
@@ -94,6 +97,9 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
         meta[TURNS_SHOWN] = draw.conversation.turns
     if draw.repeat_of is not None:
         meta[REPEAT_OF] = draw.repeat_of
+    arms = draw.arms
+    if arms is not None and arms.applied:
+        meta[SHOWN_ARMS] = arms.meta()
     stored = session.connection().execute(
         _INSERT_BATTLE,
         {
@@ -112,6 +118,10 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
             "status": "open",
             "created_at": now,
             "expires_at": now + ttl,
+            "arm_a": arms.arm_a if arms else None,
+            "arm_b": arms.arm_b if arms else None,
+            "arm_a_prob": arms.prob_a if arms else None,
+            "arm_b_prob": arms.prob_b if arms else None,
         },
     )
     row = stored.first()
@@ -169,6 +179,8 @@ _CLAIM = (
         _shown(_replies.c.text, _replies, _battle.c.reply_b_id).label("reply_b"),
         _shown(_models.c.display_name, _models, _battle.c.model_a_id).label("model_a"),
         _shown(_models.c.display_name, _models, _battle.c.model_b_id).label("model_b"),
+        Battle.arm_a,
+        Battle.arm_b,
     )  # fmt: skip
 )
 _INSERT_VOTE = insert(Vote.__table__)
@@ -278,9 +290,18 @@ def cast_vote(
         )
     except IntegrityError as exc:
         raise AlreadyVoted("this battle already has a vote; each battle takes one") from exc
-    return Reveal(public_id, claimed.prompt, claimed.reply_a, claimed.reply_b, claimed.model_a, claimed.model_b,
+    # The replies as the voter saw them: a side shown under a presentation arm is rebuilt from its stored text.
+    reply_a, reply_b = battle_texts(claimed.reply_a, claimed.reply_b, claimed.arm_a, claimed.arm_b)
+    return Reveal(public_id, claimed.prompt, reply_a, reply_b, claimed.model_a, claimed.model_b,
                   outcome, _shown_reason(exclusion), names_shown=verified,
                   turns=(claimed.meta or {}).get(TURNS_SHOWN), source=claimed.source)  # fmt: skip
+
+
+def battle_texts(reply_a: str, reply_b: str, arm_a: str | None, arm_b: str | None) -> tuple[str, str]:
+    """A battle's two replies as shown: as stored, or as their presentation arms made them."""
+    if arm_a is None and arm_b is None:
+        return reply_a, reply_b
+    return shown_texts(reply_a, reply_b, arm_a, arm_b)
 
 
 def _shown_reason(reason: str | None) -> str | None:
@@ -307,6 +328,8 @@ def _reveal_statement():
             select(VisitorProof.visitor_key).where(VisitorProof.visitor_key == Battle.judge_key).exists(),
             Battle.meta,
             Battle.source,
+            Battle.arm_a,
+            Battle.arm_b,
         )  # fmt: skip
         .join(Vote, Vote.battle_id == Battle.id)
         .join(Prompt, Prompt.id == Battle.prompt_id)
@@ -327,6 +350,8 @@ def find_reveal(session: Session, public_id: str, *, count_unverified: bool = Fa
     row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
     if row is None:
         return None
-    *fields, reason, paid, meta, source = row
-    return Reveal(*fields, _shown_reason(reason), names_shown=bool(paid) or count_unverified,
+    public, prompt, reply_a, reply_b, *fields, reason, paid, meta, source, arm_a, arm_b = row
+    reply_a, reply_b = battle_texts(reply_a, reply_b, arm_a, arm_b)
+    return Reveal(public, prompt, reply_a, reply_b, *fields, _shown_reason(reason),
+                  names_shown=bool(paid) or count_unverified,
                   turns=(meta or {}).get(TURNS_SHOWN), source=source)  # fmt: skip

@@ -92,7 +92,7 @@ def init_web(app: Flask, settings: Settings) -> None:
         app.extensions["arena.autocommit_session_factory"] = make_session_factory(
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-    app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling)
+    app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling, arms=settings.declared_arms())
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
     app.extensions["arena.share_links"] = ShareLinks(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)

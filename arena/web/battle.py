@@ -23,6 +23,7 @@ from arena.voting.voting import (
     RetiredVisitor,
     Reveal,
     VoteRejected,
+    battle_texts,
     cast_vote,
     create_battle,
     find_battle,
@@ -68,11 +69,12 @@ def _signer():
 
 
 def anonymous(battle: Battle) -> AnonymousBattle:
+    reply_a, reply_b = battle_texts(battle.reply_a.text, battle.reply_b.text, battle.arm_a, battle.arm_b)
     return AnonymousBattle(
         token=_signer().sign(battle.public_id),
         prompt=battle.prompt.text,
-        reply_a=battle.reply_a.text,
-        reply_b=battle.reply_b.text,
+        reply_a=reply_a,
+        reply_b=reply_b,
         conversation=battle_conversation(battle) if battle.conversation is not None else None,
     )
 

@@ -33,6 +33,19 @@ PLAIN = {
         "Replies shown first",
         "whether the reply was shown first (on the left, or on top on a phone) rather than second",
     ),
+    # Randomised presentation arms (arena/voting/arms.py): the same reply shown differently, at random.
+    "arm_plain_text": (
+        "Replies shown as plain text (markdown flattened)",
+        "whether the reply was shown with its formatting removed (drawn at random), against as written",
+    ),
+    "arm_no_helpline": (
+        "Replies shown without their helpline boilerplate",
+        "whether crisis-line and 'reach out to a professional' sentences were removed (drawn at random)",
+    ),
+    "arm_length_matched": (
+        "Replies trimmed to the other reply's length",
+        "whether the reply, when the longer one, was cut at a sentence end to the other's length (drawn at random)",
+    ),
     # Conversation length enters through what differs between the sides; each says how an effect changes with
     # every exchange the voter saw beyond the first.
     "turns_position": (
@@ -66,6 +79,9 @@ SHORT = {
     "turns_position": "Shown first x exchanges",
     "eq_overall_x_turns": "Judged EQ x exchanges",
     "length_ratio_x_turns": "Length x exchanges",
+    "arm_plain_text": "Shown as plain text",
+    "arm_no_helpline": "Helpline removed",
+    "arm_length_matched": "Length-matched",
 }
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_vote_reasons"
-down_revision = "0017_judge_verdicts"
+down_revision = "0018_presentation_arms"
 branch_labels = None
 depends_on = None
 
