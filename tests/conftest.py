@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from werkzeug.serving import make_server
 
 from arena import create_app
@@ -24,9 +24,14 @@ from tests.arena_cli import run_arena
 from tests.llm_server import LLMServer
 
 REQUIRE_ALL = os.environ.get("ARENA_REQUIRE_ALL") == "1"
-POSTGRES_URL = os.environ.get("ARENA_TEST_DATABASE_URL")
-# The Redis the rate-limit and shared-counter tests use (its database 15 is flushed by them).
+# pytest-xdist runs the suite in worker processes gw0, gw1, ...: each gets a PostgreSQL database and a Redis
+# database of its own, since the fixtures truncate and flush them.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+POSTGRES_BASE_URL = os.environ.get("ARENA_TEST_DATABASE_URL")
+POSTGRES_URL = POSTGRES_BASE_URL and (POSTGRES_BASE_URL if WORKER == 0 else f"{POSTGRES_BASE_URL}_gw{WORKER}")
+# The Redis the rate-limit and shared-counter tests use (its database 15 is flushed by them; worker k uses 15 - k).
 REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = re.sub(r"/(\d+)$", lambda m: f"/{int(m.group(1)) - WORKER}", REDIS_URL)
 SECRET = "test-secret-key-not-for-production"
 
 
@@ -52,6 +57,8 @@ def postgres_migrated() -> str:
         skip_or_fail("PostgreSQL tests need ARENA_TEST_DATABASE_URL")
     engine = make_engine(POSTGRES_URL)
     try:
+        if POSTGRES_URL != POSTGRES_BASE_URL:
+            _create_database(POSTGRES_BASE_URL, POSTGRES_URL)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
@@ -60,6 +67,18 @@ def postgres_migrated() -> str:
     upgrade(engine)
     engine.dispose()
     return POSTGRES_URL
+
+
+def _create_database(admin_url: str, url: str) -> None:
+    """CREATE DATABASE for a worker's URL, through the base URL's server, unless it exists."""
+    name = make_url(url).database
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
 
 
 def _truncate_all(url: str) -> None:
