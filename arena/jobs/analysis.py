@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.ingest.demo import DEMO_EQ_BENCHMARK
 from arena.ingest.eq_scores import match_snapshots
+from arena.jobs import edit_effects
 from arena.jobs.features import FEATURE_SET_VERSION, FEATURES, reply_features
 from arena.jobs.recompute import code_version, in_category
 from arena.jobs.snapshots import OVERALL, latest_analysis, latest_run, resolve_category
@@ -439,6 +440,8 @@ def analyse(
         model_index = {m: k for k, m in enumerate(model_ids)}
         table = load_battles(session, model_index, categories)
         matches = match_snapshots(session, model_ids)
+        # The edits study (votes between a reply and its edit): its own votes, never on a board, so whatever board.
+        edits = edit_effects.measure(session)
     result: dict = {
         "rating_run_id": run.id,
         "category": label,
@@ -449,6 +452,7 @@ def analyse(
         "controlled_ratings": [],
         "covariate_docs": COVARIATE_DOCS,
         "eq_win_rate": eq_win_rate_bins(table),
+        "edits": edits,
     }
     matrix, names, rows, dropped = covariates(table, min_eq_battles)
     result["dropped_covariates"] = dropped

@@ -47,7 +47,8 @@ def read(session: Session, model_ids: list[int], both_bad: str) -> CompositeInpu
     rows = session.execute(
         select(EqScore.judge, Reply.model_id, Reply.prompt_id, EqScore.score)
         .join(Reply, Reply.id == EqScore.reply_id)
-        .where(EqScore.criterion == CRITERION, Reply.model_id.in_(model_ids))
+        # An edit's scores are not its model's: the model never wrote it.
+        .where(EqScore.criterion == CRITERION, Reply.model_id.in_(model_ids), Reply.edit_of.is_(None))
         .order_by(EqScore.judge, Reply.prompt_id, Reply.id)
     ).all()
     if not rows:

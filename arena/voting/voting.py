@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 from arena.models import OUTCOMES, Battle, Conversation, Model, Prompt, Reply, UTCDateTime, VisitorProof, Vote, utcnow
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
-from arena.voting.moderation import REPEAT, TOO_FAST, UNVERIFIED
+from arena.voting.moderation import EDIT, REPEAT, TOO_FAST, UNVERIFIED
 from arena.voting.pairing import Draw
 from arena.voting.retired_keys import RetiredKey, digest, is_retired_clause
 
@@ -94,11 +94,13 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
         meta[TURNS_SHOWN] = draw.conversation.turns
     if draw.repeat_of is not None:
         meta[REPEAT_OF] = draw.repeat_of
+    if draw.edit_dimension is not None:
+        meta[EDIT_DIMENSION] = draw.edit_dimension
     stored = session.connection().execute(
         _INSERT_BATTLE,
         {
             "public_id": public_id,
-            "source": "arena",
+            "source": "arena" if draw.edit_dimension is None else "edit",
             "metadata": meta,
             "prompt_id": draw.prompt_id,
             "reply_a_id": draw.reply_a_id,
@@ -107,7 +109,8 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
             "model_b_id": draw.model_b_id,
             "judge_key": judge_key,
             "judge_key_digest": digest(judge_key) if judge_key else "",
-            # A repeat was not drawn by the pair-and-message draw: it has no such probability.
+            # A repeat was not drawn by the pair-and-message draw: it has no such probability (an edit battle
+            # stores the probability of its own draw, arena/voting/edits.py).
             "sampling_prob": None if draw.repeat_of is not None else draw.probability,
             "status": "open",
             "created_at": now,
@@ -177,6 +180,8 @@ _INSERT_VOTE = insert(Vote.__table__)
 TURNS_SHOWN = "turns"
 # Battle.meta key of a repeat: the id of the battle whose pair of replies it shows again (arena/voting/repeats.py).
 REPEAT_OF = "repeat_of"
+# Battle.meta key of an edit battle (source 'edit'): the dimension its edited side changed.
+EDIT_DIMENSION = "edit_dimension"
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,9 @@ def cast_vote(
     if exclusion is None and REPEAT_OF in (claimed.meta or {}):
         # A repeat never counts (its original does): the pair weighs once, and the visitor gains no second vote.
         exclusion = REPEAT
+    if exclusion is None and claimed.source == "edit":
+        # One model on both sides: the vote measures the edit, never a model (arena/jobs/edit_effects.py).
+        exclusion = EDIT
     try:
         session.connection().execute(
             _INSERT_VOTE,
@@ -284,9 +292,9 @@ def cast_vote(
 
 
 def _shown_reason(reason: str | None) -> str | None:
-    """What the reveal says of a vote's exclusion: nothing for a repeat, which must look like any battle (a voter
-    told which battles are repeats would learn to answer them consistently)."""
-    return None if reason == REPEAT else reason
+    """What the reveal says of a vote's exclusion: nothing for a repeat or an edit battle, which must look like any
+    battle (a voter told which battles are repeats would learn to answer them consistently)."""
+    return None if reason in (REPEAT, EDIT) else reason
 
 
 def _reveal_statement():
