@@ -74,6 +74,7 @@ def edited_text(answer: str) -> str:
 
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+", re.MULTILINE)
+_NUMBERED_ITEM = re.compile(r"^\s*\d+[.)]\s+", re.MULTILINE)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s", re.MULTILINE)
 _QUOTE = re.compile(r"^\s{0,3}>", re.MULTILINE)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -86,6 +87,7 @@ class Formatting:
     paragraphs: int
     lines: int
     list_items: int
+    numbered_items: int
     headings: int
     quotes: int
     strong: int  # ** or __ pairs' markers
@@ -102,6 +104,7 @@ class Formatting:
             paragraphs=len([p for p in _PARAGRAPH_BREAK.split(text) if p.strip()]),
             lines=len([line for line in text.splitlines() if line.strip()]),
             list_items=len(_LIST_ITEM.findall(text)),
+            numbered_items=len(_NUMBERED_ITEM.findall(text)),
             headings=len(_HEADING.findall(text)),
             quotes=len(_QUOTE.findall(text)),
             strong=strong,
