@@ -176,6 +176,8 @@ def test_the_checks_count_characters_and_formatting():
     assert "between" in editor_messages("add_question_back", "hi", text)[0]["content"]
 
 
+# One backend: the command is a thin shell over what the tests above run on both, and each run imports litellm.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_command(database_url, llm_server):
     from arena.db import make_engine, make_session_factory
 
