@@ -322,6 +322,8 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
         rows = turns["eq_effect_by_turns"]
         effects = ", ".join(f"{r['turns']}: {r['estimate']:.3f} (se {r['se']:.3f})" for r in rows)
         click.echo(f"EQ effect (log-odds per point) by exchanges seen: {effects}")
+    if result.get("edits", {}).get("dimensions"):
+        _print_edits(result["edits"])
     for c in result["correlations"]:
         if c["method"] is None:
             click.echo(f"{c['benchmark']} {c['snapshot']}: {c['n_models']} models matched, too few to correlate")
@@ -352,6 +354,10 @@ def analysis_edits_command(database_url, as_json) -> None:
     if as_json:
         click.echo(json.dumps(result))
         return
+    _print_edits(result)
+
+
+def _print_edits(result: dict) -> None:
     click.echo(f"{result['edits']} edits, {result['votes']} votes between a reply and its edit")
     for row in result["dimensions"]:
         head = f"{row['dimension']:<22} {row['edits']:>5} edits {row['votes']:>6} votes"

@@ -95,7 +95,8 @@ def plan_edits(session: Session, options: EditOptions) -> list[EditTask]:
     query = (
         select(Reply.id, Prompt.text, Reply.text)
         .join(Prompt, Prompt.id == Reply.prompt_id)
-        .where(Prompt.active.is_(True), Reply.edit_of.is_(None), ~has_edit, ~transcript)
+        # Never a visitor's own message (live battles): it is theirs, not material for a study's editor.
+        .where(Prompt.active.is_(True), Prompt.source != "user", Reply.edit_of.is_(None), ~has_edit, ~transcript)
         .order_by(Reply.id)
     )
     if options.models:
