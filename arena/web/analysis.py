@@ -133,7 +133,7 @@ def analysis():
         category=category,
         fmt_points=fmt_points,
         agreement_words=agreement_words(latest_reliability(read_session())) if category == OVERALL else None,
-        edit_words=edit_words(result),
+        edit_words=edit_words(result) if category == OVERALL else None,
         short_name=lambda name: plain_label(name)[2],
         **(_charts(result, effects(result)) if result else {}),
     )
