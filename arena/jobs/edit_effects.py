@@ -12,7 +12,6 @@ from collections import defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from arena.llm.edit_rules import DIMENSIONS
 from arena.models import Battle, Reply, Vote
 from arena.voting.moderation import EDIT
 from ratings.edit_effects import edit_effect
@@ -23,7 +22,7 @@ def _round(value: float | None, places: int) -> float | None:
 
 
 def measure(session: Session) -> dict:
-    """{"dimensions": [{dimension, instruction, votes, edit_wins, original_wins, ties, both_bad, decisive,
+    """{"dimensions": [{dimension, edits, votes, edit_wins, original_wins, ties, both_bad, decisive,
     win_chance, ci_low, ci_high, effect_points, effect_ci_low, effect_ci_high}], "votes", "edits", "method"}."""
     reply_a, reply_b = aliased(Reply), aliased(Reply)
     rows = session.execute(
@@ -47,12 +46,11 @@ def measure(session: Session) -> dict:
         select(Reply.edit_dimension, func.count()).where(Reply.edit_of.is_not(None)).group_by(Reply.edit_dimension)
     ).all())  # fmt: skip
     dimensions = []
-    for dimension in sorted(set(tallies) | set(edits), key=lambda d: (d not in DIMENSIONS, d)):
+    for dimension in sorted(set(tallies) | set(edits)):
         t = tallies[dimension]
         effect = edit_effect(t["edit"], t["original"], t["tie"], t["both_bad"]).as_dict()
         dimensions.append({
             "dimension": dimension,
-            "instruction": DIMENSIONS.get(dimension),
             "edits": int(edits.get(dimension, 0)),
             "votes": t["edit"] + t["original"] + t["tie"] + t["both_bad"],
             **{k: _round(v, 4) if isinstance(v, float) else v for k, v in effect.items()},
