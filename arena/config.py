@@ -52,6 +52,9 @@ MAX_LIVE_TURNS = 20
 # never count, so every one spends a visitor's time on the agreement study instead of the board).
 DEFAULT_REPEAT_SHARE = 0.02
 MAX_REPEAT_SHARE = 0.02
+# Battles of a reply against its edit: off unless the operator asks (they never count on a board, so every one
+# spends a visitor's vote on the edits study); at most a fifth of battles, so the board keeps most votes.
+MAX_EDIT_SHARE = 0.2
 # One plain address, so the privacy page can put it in a mailto: link as it is.
 CONTACT_EMAIL = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z]{2,}")
 
@@ -123,6 +126,9 @@ class Settings:
     # whether battles with an arm applied count on the model board too (by default they are left out of it).
     arms: str = ""
     arms_on_board: bool = False
+    # The share of battles (at most MAX_EDIT_SHARE; default 0, off) that show a stored reply against its edit (`arena
+    # generate edits`), to measure the edited dimension's effect (arena/voting/edits.py). Never counted on a board.
+    edit_share: float = 0.0
     # Proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     proxy_hops: int = 0
     # The terms a visitor accepts once before their first vote; a new version asks everyone again.
@@ -219,6 +225,7 @@ class Settings:
             repeat_share=_env_float("ARENA_REPEAT_SHARE", DEFAULT_REPEAT_SHARE),
             arms=(os.environ.get("ARENA_ARMS") or "").strip(),
             arms_on_board=_env_bool("ARENA_ARMS_ON_BOARD", cls.arms_on_board),
+            edit_share=_env_float("ARENA_EDIT_SHARE", cls.edit_share),
             max_body_bytes=_env_int("ARENA_MAX_BODY_BYTES", cls.max_body_bytes),
             contact_email=(os.environ.get("ARENA_CONTACT_EMAIL") or "").strip() or None,
             jobs=(os.environ.get("ARENA_JOBS") or "").strip().lower()
@@ -274,6 +281,8 @@ class Settings:
             raise ConfigError("ARENA_SAMPLING must be uniform or active")
         if not 0 <= self.repeat_share <= MAX_REPEAT_SHARE:
             raise ConfigError(f"ARENA_REPEAT_SHARE must be 0 (off) to {MAX_REPEAT_SHARE} (a share of battles)")
+        if not 0 <= self.edit_share <= MAX_EDIT_SHARE:
+            raise ConfigError(f"ARENA_EDIT_SHARE must be 0 (off) to {MAX_EDIT_SHARE} (a share of battles)")
         if self.provisional_votes < 0:
             raise ConfigError("ARENA_PROVISIONAL_VOTES must be 0 or more")
         self.checked_jobs()

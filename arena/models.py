@@ -153,6 +153,11 @@ class Reply(Base):
     # The configuration hash of the model row it was generated for (when a fallback answered, its metadata says
     # so); NULL for imported replies and replies generated before provenance was kept.
     config_hash: Mapped[str | None] = mapped_column(String(64))
+    # An edit (`arena generate edits`, arena/llm/editing.py): the reply an editor model rewrote to change one EI
+    # dimension, and that dimension. An edit keeps its original's prompt and model, takes a negative sample number
+    # (never one of the pair's samples), is never drawn as the model's reply and never counts for the model.
+    edit_of: Mapped[int | None] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    edit_dimension: Mapped[str | None] = mapped_column(String(64))
 
     prompt: Mapped[Prompt] = relationship()
     model: Mapped[Model] = relationship()
@@ -163,6 +168,9 @@ class Reply(Base):
     __table_args__ = (
         UniqueConstraint("prompt_id", "model_id", "sample", name="uq_reply_prompt_model_sample"),
         Index("ix_reply_model_prompt", "model_id", "prompt_id"),
+        CheckConstraint("(edit_of IS NULL) = (edit_dimension IS NULL)", name="edit"),
+        # One edit per original and dimension: a rerun of `arena generate edits` skips what is stored.
+        Index("uq_reply_edit_of_dimension", "edit_of", "edit_dimension", unique=True),
     )
 
 
@@ -211,8 +219,10 @@ class Battle(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('open','voted','expired')", name="status"),
-        CheckConstraint("source IN ('arena','import','live')", name="source"),
-        CheckConstraint("model_a_id <> model_b_id", name="distinct_models"),
+        # 'edit': a reply against its own edit (ARENA_EDIT_SHARE), the one battle whose sides are the same model;
+        # its vote never counts for a model (arena.voting.moderation.EDIT).
+        CheckConstraint("source IN ('arena','import','live','edit')", name="source"),
+        CheckConstraint("model_a_id <> model_b_id OR source = 'edit'", name="distinct_models"),
         # First/last seen and sampling share per model (arena.jobs.provenance) read these, not the whole table.
         Index("ix_battle_model_a_created", "model_a_id", "created_at"),
         Index("ix_battle_model_b_created", "model_b_id", "created_at"),
@@ -691,6 +701,24 @@ class GenerationError(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("prompt_id", "model_id", name="uq_generation_error_prompt_model"),)
+
+
+class EditError(Base):
+    """The last failure to edit a reply on one dimension (a failed call, or an edit refused by the checks: length
+    outside 5%, formatting changed); removed when a later attempt stores the edit."""
+
+    __tablename__ = "edit_error"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("reply.id", ondelete="CASCADE"))
+    dimension: Mapped[str] = mapped_column(String(64))
+    editor: Mapped[str] = mapped_column(String(200))
+    error_type: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("reply_id", "dimension", name="uq_edit_error_reply_dimension"),)
 
 
 class JudgeError(Base):

@@ -48,7 +48,7 @@ def require_litellm() -> None:
         raise BadInput("calling models needs litellm: pip install -e '.[llm]'")
 
 
-@click.command("generate")
+@click.group("generate", invoke_without_command=True)
 @database_option
 @click.option("--models", "model_slugs", multiple=True, help="Only these model slugs (repeatable or comma-separated).")
 @click.option("--prompts", "prompt_ids", multiple=True, help="Only these prompt ids (repeatable or comma-separated).")
@@ -63,10 +63,13 @@ def require_litellm() -> None:
 @click.option("--max-cost", type=click.FloatRange(0), help="USD budget: no call starts that could pass it.")
 @click.option("--dry-run", is_flag=True, help="Show the planned calls and their estimated cost; call nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def generate_command(database_url, model_slugs, prompt_ids, samples, concurrency, timeout, retries, backoff,
+@click.pass_context
+def generate_command(ctx, database_url, model_slugs, prompt_ids, samples, concurrency, timeout, retries, backoff,
                      max_cost, dry_run, as_json) -> None:  # fmt: skip
     """Fill every missing (active prompt, active model) reply through litellm, up to --samples replies per pair;
-    resumable, never duplicates."""
+    resumable, never duplicates. `arena generate edits` rewrites stored replies to change one EI dimension."""
+    if ctx.invoked_subcommand is not None:
+        return
     from arena.llm.generation import GenerationInputError, GenerationOptions, generate, plan_generation
     from arena.llm.retry import RetryPolicy
 
@@ -103,6 +106,42 @@ def generate_command(database_url, model_slugs, prompt_ids, samples, concurrency
         print_json({**planned, **summary.as_dict()})
         return
     click.echo(summary.line() if plan.calls else "nothing to generate: every reply is there")
+
+
+@generate_command.command("edits")
+@database_option
+@click.option("--dimension", required=True, help="The one EI dimension to change: remove_validation, "
+              "add_premature_advice or add_question_back (README, 'Edited replies').")  # fmt: skip
+@click.option("--editor-model", "editor", required=True, help="Slug of the registered model that edits.")
+@click.option("--models", "model_slugs", multiple=True, help="Only replies of these models (repeatable or a,b).")
+@click.option("--limit", type=click.IntRange(1), help="Edit at most this many replies.")
+@llm_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def generate_edits_command(database_url, dimension, editor, model_slugs, limit, concurrency, timeout, retries,
+                           backoff, as_json) -> None:  # fmt: skip
+    """Have the editor model rewrite each stored reply to change only --dimension, keeping its length within 5%
+    (characters) and its formatting; an edit outside those bounds is refused and recorded as an edit error, never
+    stored. Resumable: one edit per reply and dimension."""
+    from arena.llm.editing import EditInputError, EditOptions, edit_replies, editor_model, plan_edits
+    from arena.llm.retry import RetryPolicy
+
+    options = EditOptions(
+        dimension=dimension, editor=editor, models=split_values(model_slugs), limit=limit, concurrency=concurrency,
+        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
+    )  # fmt: skip
+    factory = session_factory(database_url)
+    try:
+        with factory() as session:
+            model, tasks = editor_model(session, options), plan_edits(session, options)
+    except EditInputError as exc:
+        raise BadInput(str(exc)) from exc
+    require_litellm()
+    with progress_bar(len(tasks), "editing") as bar:
+        summary = edit_replies(factory, options, editor=model, tasks=tasks, progress=bar.reached)
+    if as_json:
+        print_json({"dimension": dimension, "editor": editor, "planned": len(tasks), **summary.as_dict()})
+        return
+    click.echo(summary.line(dimension) if tasks else f"{dimension}: nothing to edit: every reply has its edit")
 
 
 @click.group("judge", invoke_without_command=True)

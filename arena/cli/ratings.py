@@ -371,6 +371,8 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
                    f"{direct['estimate']:.3f} with; {mediation['n_battles']} votes with reasons)")  # fmt: skip
     elif mediation.get("n_battles"):
         click.echo(f"through felt heard: not measured ({mediation['reason']})")
+    if result.get("edits", {}).get("dimensions"):
+        _print_edits(result["edits"])
     for c in result["correlations"]:
         if c["method"] is None:
             click.echo(f"{c['benchmark']} {c['snapshot']}: {c['n_models']} models matched, too few to correlate")
@@ -379,6 +381,41 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
                 f"{c['benchmark']} {c['snapshot']} {c['method']}: {c['estimate']:.3f} "
                 f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}] over {c['n_models']} models"
             )
+
+
+@analysis_group.command("edits")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def analysis_edits_command(database_url, as_json) -> None:
+    """The edits study: per dimension edited by `arena generate edits`, the edit's chance of winning a decisive
+    vote against its original (battles at ARENA_EDIT_SHARE, sides at random), in points above or below an even
+    chance, with a 95% Wilson interval. Ties and both-bad votes are counted, not in the chance."""
+    import json
+
+    from arena.jobs.edit_effects import measure
+
+    engine = open_engine(database_url)
+    require_schema(engine)
+    from arena.db import make_session_factory
+
+    with make_session_factory(engine, read_only=True)() as session:
+        result = measure(session)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    _print_edits(result)
+
+
+def _print_edits(result: dict) -> None:
+    click.echo(f"{result['edits']} edits, {result['votes']} votes between a reply and its edit")
+    for row in result["dimensions"]:
+        head = f"{row['dimension']:<22} {row['edits']:>5} edits {row['votes']:>6} votes"
+        if row["effect_points"] is None:
+            click.echo(f"{head}  no decisive vote yet")
+            continue
+        click.echo(f"{head}  edit wins {100 * row['win_chance']:.1f}% of {row['decisive']} decisive "
+                   f"({row['effect_points']:+.1f} points, 95% {row['effect_ci_low']:+.1f} to "
+                   f"{row['effect_ci_high']:+.1f}); {row['ties']} ties, {row['both_bad']} both bad")  # fmt: skip
 
 
 @analysis_group.command("predict")

@@ -84,7 +84,7 @@ def get_or_create_reply(session: Session, prompt: Prompt, model: Model, text: st
     """The pair's stored reply with this text, or a new sample of the pair: a re-import adds nothing, while a
     different text for the same pair becomes one more sample for battles to draw from."""
     text = text.strip()
-    pair = (Reply.prompt_id == prompt.id) & (Reply.model_id == model.id)
+    pair = (Reply.prompt_id == prompt.id) & (Reply.model_id == model.id) & Reply.edit_of.is_(None)
     reply = session.scalar(select(Reply).where(pair, Reply.text == text).order_by(Reply.sample).limit(1))
     if reply is not None:
         return reply, False

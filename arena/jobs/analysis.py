@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.ingest.demo import DEMO_EQ_BENCHMARK
 from arena.ingest.eq_scores import match_snapshots
-from arena.jobs import arm_study, vote_reasons
+from arena.jobs import arm_study, edit_effects, vote_reasons
 from arena.jobs.arm_study import ARM_PREFIX, studied_votes
 from arena.jobs.features import FEATURE_SET_VERSION, FEATURES, reply_features
 from arena.jobs.recompute import code_version, in_category
@@ -467,6 +467,8 @@ def analyse(
         heard = vote_reasons.mediator_by_battle(session)
         armed_prompts = {int(p) for p in table.prompt_id[table.arm_drawn] if p >= 0}
         arm_groups = arm_study.prompt_groups(session, armed_prompts) if armed_prompts else {}
+        # The edits study (votes between a reply and its edit): its own votes, never on a board, so whatever board.
+        edits = edit_effects.measure(session)
     result: dict = {
         "rating_run_id": run.id,
         "category": label,
@@ -477,6 +479,7 @@ def analyse(
         "controlled_ratings": [],
         "covariate_docs": COVARIATE_DOCS,
         "eq_win_rate": eq_win_rate_bins(table),
+        "edits": edits,
     }
     matrix, names, rows, dropped = covariates(table, min_eq_battles)
     result["dropped_covariates"] = dropped

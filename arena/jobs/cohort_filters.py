@@ -97,7 +97,8 @@ def _selective(result: CohortPlan, connection, sized, voted_rows, index, model_i
     shown_rows = connection.execute(
         select(members.c.network, Battle.model_a_id, Battle.model_b_id, func.count())
         .join(members, members.c.voter == Battle.judge_key)
-        .where(Battle.source != "import")
+        # Edit battles (a reply against its edit) never carry a counted vote: shown ones would look like skipped.
+        .where(Battle.source.not_in(("import", "edit")))
         .group_by(members.c.network, Battle.model_a_id, Battle.model_b_id)
     ).all()
     networks = sorted({r[0] for r in voted_rows})

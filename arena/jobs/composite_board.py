@@ -72,7 +72,8 @@ def _score_sources(session: Session, index: dict[int, int], family: list) -> lis
     rows = session.execute(
         select(EqScore.judge, Reply.model_id, Reply.prompt_id, EqScore.score)
         .join(Reply, Reply.id == EqScore.reply_id)
-        .where(EqScore.criterion == CRITERION, Reply.model_id.in_(list(index)))
+        # An edit's scores are not its model's: the model never wrote it.
+        .where(EqScore.criterion == CRITERION, Reply.model_id.in_(list(index)), Reply.edit_of.is_(None))
         .order_by(EqScore.judge, Reply.prompt_id, Reply.id)
     ).all()
     judge_family = _families(session, {r[0] for r in rows})

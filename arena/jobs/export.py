@@ -158,6 +158,8 @@ def battle_rows(session: Session, *, public: bool, skipped: list[int], secret_ke
         .outerjoin(Prompt, Prompt.id == Battle.prompt_id)
         .outerjoin(reply_a, reply_a.id == Battle.reply_a_id)
         .outerjoin(reply_b, reply_b.id == Battle.reply_b_id)
+        # Battles of a reply against its edit are no model battle (one model on both sides): the edits study's.
+        .where(Battle.source != "edit")
         .order_by(Battle.id)
     )  # fmt: skip
     emotions: dict[int, list[tuple[str, int]]] = {}

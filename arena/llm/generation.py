@@ -203,7 +203,9 @@ def plan_generation(session: Session, options: GenerationOptions) -> Plan:
     model_ids = [m.id for m in models]
     taken: dict[tuple[int, int], set[int]] = defaultdict(set)
     for prompt_id, model_id, sample in session.execute(
-        select(Reply.prompt_id, Reply.model_id, Reply.sample).where(Reply.model_id.in_(model_ids))
+        select(Reply.prompt_id, Reply.model_id, Reply.sample).where(
+            Reply.model_id.in_(model_ids), Reply.edit_of.is_(None)
+        )
     ):
         taken[(prompt_id, model_id)].add(sample)
     chains = {m.id: _chain(session, m) for m in models}
@@ -230,7 +232,7 @@ def _store_reply(
         with factory() as session, session.begin():
             stored = session.execute(
                 select(Reply.sample, Reply.text).where(
-                    Reply.prompt_id == call.prompt_id, Reply.model_id == call.model.id
+                    Reply.prompt_id == call.prompt_id, Reply.model_id == call.model.id, Reply.edit_of.is_(None)
                 )
             ).all()
             if any(stored_text == text for _, stored_text in stored):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Model, RatingRun, VisitorProof, Vote, utcnow
@@ -22,9 +22,13 @@ REPEAT = "repeat"
 # A battle shown with a presentation arm applied to a side (arena/voting/arms.py): measured by the study, left
 # out of the model board unless the operator sets ARENA_ARMS_ON_BOARD (the recompute job applies the choice).
 PRESENTATION_ARM = "presentation_arm"
-# Reasons an admin cannot undo: counting them would count one battle twice, or (arms) go against the operator's
-# setting, which the next rating run applies again.
-NEVER_REINCLUDED = frozenset({REPEAT, PRESENTATION_ARM})
+# A battle of a reply against its own edit (ARENA_EDIT_SHARE, arena/voting/edits.py): both sides are one model, so
+# the vote says nothing about models; it measures the edited dimension (arena/jobs/edit_effects.py), which reads
+# exactly the votes with this reason (a vote also too fast or unverified keeps that reason, and is not read).
+EDIT = "edit"
+# Reasons an admin cannot undo: counting them would count one battle twice, a model against itself, or (arms) go
+# against the operator's setting, which the next rating run applies again.
+NEVER_REINCLUDED = frozenset({REPEAT, PRESENTATION_ARM, EDIT})
 
 # Reasons set by the recompute job's vote-quality filters (arena/jobs/vote_filters.py). They live here, with
 # their explanations, so the admin pages never import the filters' statistics (numpy, scipy, choix).
@@ -56,6 +60,9 @@ EXPLANATIONS = {
     PRESENTATION_ARM: "A side of the battle was shown under a randomised presentation arm (ARENA_ARMS: plain "
     "text, no helpline, length-matched), so the vote measures the presentation, not only the model: the study "
     "uses it, the model board leaves it out unless ARENA_ARMS_ON_BOARD is set (applied at the next rating run).",
+    EDIT: "A battle of a reply against a copy edited to change one thing (ARENA_EDIT_SHARE, `arena generate "
+    "edits`): both sides are the same model, so it never counts on a board and cannot be re-included; the study "
+    "reads it for the edited dimension's effect.",
     INFLUENCE: "A voter, a network (one /24 or /48) or the young identities of one moved a model's rating further "
     "than votes like everyone else's could by chance (judged against the ratings of the other votes) and beyond "
     "the cap (that model's standard error on the board, or half a standard deviation of chance), on the overall "
@@ -122,7 +129,7 @@ def reinclude(session: Session, reason: str) -> int:
     return session.execute(
         update(Vote)
         .where(Vote.counts_for_leaderboard.is_(False), Vote.exclusion_reason == reason)
-        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=utcnow())
+        .values(**_counted_again(), reincluded_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
 
@@ -141,9 +148,16 @@ def reinclude_unverified(session: Session, visitor_key: str) -> int:
             Vote.counts_for_leaderboard.is_(False),
             Vote.exclusion_reason == UNVERIFIED,
         )
-        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=paid_at)
+        .values(**_counted_again(), reincluded_at=paid_at)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def _counted_again() -> dict:
+    """The columns of a vote put back: counted, unless it is an edit battle's (its two sides are one model, the only
+    votes where they are), which returns to the reason `edit` and so to the edits study, never to a board."""
+    edit = Vote.model_a_id == Vote.model_b_id
+    return {"counts_for_leaderboard": ~edit, "exclusion_reason": case((edit, EDIT), else_=None)}
 
 
 def reincluded_by_admin():

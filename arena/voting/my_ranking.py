@@ -100,9 +100,10 @@ class _OwnGames:
 
 def _own_games(session: Session, visitor_key: str) -> _OwnGames:
     counts = session.execute(
-        _own_votes(visitor_key, Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count()).group_by(
-            Vote.model_a_id, Vote.model_b_id, Vote.outcome
-        )
+        _own_votes(visitor_key, Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count())
+        # A reply against its own edit (one model on both sides) says nothing of the visitor's taste in models.
+        .where(Vote.model_a_id != Vote.model_b_id)
+        .group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)
     ).all()
     ids = {m for a, b, _, _ in counts for m in (a, b)}
     models = session.execute(select(Model.id, Model.slug, Model.display_name).where(Model.id.in_(ids))) if ids else []

@@ -62,6 +62,9 @@ class Draw:
     # Randomised presentation arms (arena/voting/arms.py): each side's arm and the probability it was drawn with;
     # the texts above are then the shown ones. None when no arms are declared.
     arms: Assignment | None = None
+    # A reply against its own edit (arena/voting/edits.py): the edited dimension, stored as the battle's
+    # source 'edit' with the dimension in its metadata.
+    edit_dimension: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,11 @@ def eligible_pairs(session: Session) -> list[EligiblePair]:
     m1, m2 = aliased(Model), aliased(Model)
     stmt = (
         select(r1.model_id, r2.model_id, func.count(r1.prompt_id.distinct()))
-        .join(r2, (r2.prompt_id == r1.prompt_id) & (r2.model_id > r1.model_id))
+        .join(r2, (r2.prompt_id == r1.prompt_id) & (r2.model_id > r1.model_id) & r2.edit_of.is_(None))
         .join(m1, (m1.id == r1.model_id) & m1.active.is_(True))
         .join(m2, (m2.id == r2.model_id) & m2.active.is_(True))
         .join(Prompt, (Prompt.id == r1.prompt_id) & Prompt.active.is_(True))
+        .where(r1.edit_of.is_(None))
         .group_by(r1.model_id, r2.model_id)
         .order_by(r1.model_id, r2.model_id)
     )
@@ -106,6 +110,8 @@ def shared_prompts(session: Session) -> SharedPrompts:
         .join(Model, (Model.id == Reply.model_id) & Model.active.is_(True))
         .join(Prompt, (Prompt.id == Reply.prompt_id) & Prompt.active.is_(True))
         .outerjoin(Conversation, (Conversation.reply_id == Reply.id) & (Conversation.mode == "transcript"))
+        # An edit (arena/llm/editing.py) is a treatment of its model's reply, shown only against its original.
+        .where(Reply.edit_of.is_(None))
         .order_by(Reply.model_id, Reply.prompt_id, Reply.sample)
     )
     # The unit of the draw: (prompt id, kind), kind "" for a plain reply and "t:<scenario>" for a transcript.

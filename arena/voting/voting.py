@@ -15,7 +15,7 @@ from arena.voting.arms import SHOWN as SHOWN_ARMS
 from arena.voting.arms import shown_texts
 from arena.voting.battle_ids import new_public_id
 from arena.voting.identity_leak import IDENTITY_LEAK
-from arena.voting.moderation import REPEAT, TOO_FAST, UNVERIFIED
+from arena.voting.moderation import EDIT, REPEAT, TOO_FAST, UNVERIFIED
 from arena.voting.pairing import Draw
 from arena.voting.retired_keys import RetiredKey, digest, is_retired_clause
 
@@ -100,11 +100,13 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
     arms = draw.arms
     if arms is not None and arms.applied:
         meta[SHOWN_ARMS] = arms.meta()
+    if draw.edit_dimension is not None:
+        meta[EDIT_DIMENSION] = draw.edit_dimension
     stored = session.connection().execute(
         _INSERT_BATTLE,
         {
             "public_id": public_id,
-            "source": "arena",
+            "source": "arena" if draw.edit_dimension is None else "edit",
             "metadata": meta,
             "prompt_id": draw.prompt_id,
             "reply_a_id": draw.reply_a_id,
@@ -113,7 +115,8 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
             "model_b_id": draw.model_b_id,
             "judge_key": judge_key,
             "judge_key_digest": digest(judge_key) if judge_key else "",
-            # A repeat was not drawn by the pair-and-message draw: it has no such probability.
+            # A repeat was not drawn by the pair-and-message draw: it has no such probability (an edit battle
+            # stores the probability of its own draw, arena/voting/edits.py).
             "sampling_prob": None if draw.repeat_of is not None else draw.probability,
             "status": "open",
             "created_at": now,
@@ -189,6 +192,8 @@ _INSERT_VOTE = insert(Vote.__table__)
 TURNS_SHOWN = "turns"
 # Battle.meta key of a repeat: the id of the battle whose pair of replies it shows again (arena/voting/repeats.py).
 REPEAT_OF = "repeat_of"
+# Battle.meta key of an edit battle (source 'edit'): the dimension its edited side changed.
+EDIT_DIMENSION = "edit_dimension"
 
 
 @dataclass(frozen=True)
@@ -269,6 +274,9 @@ def cast_vote(
     if exclusion is None and REPEAT_OF in (claimed.meta or {}):
         # A repeat never counts (its original does): the pair weighs once, and the visitor gains no second vote.
         exclusion = REPEAT
+    if exclusion is None and claimed.source == "edit":
+        # One model on both sides: the vote measures the edit, never a model (arena/jobs/edit_effects.py).
+        exclusion = EDIT
     try:
         session.connection().execute(
             _INSERT_VOTE,
@@ -305,9 +313,9 @@ def battle_texts(reply_a: str, reply_b: str, arm_a: str | None, arm_b: str | Non
 
 
 def _shown_reason(reason: str | None) -> str | None:
-    """What the reveal says of a vote's exclusion: nothing for a repeat, which must look like any battle (a voter
-    told which battles are repeats would learn to answer them consistently)."""
-    return None if reason == REPEAT else reason
+    """What the reveal says of a vote's exclusion: nothing for a repeat or an edit battle, which must look like any
+    battle (a voter told which battles are repeats would learn to answer them consistently)."""
+    return None if reason in (REPEAT, EDIT) else reason
 
 
 def _reveal_statement():

@@ -95,6 +95,37 @@ def agreement_words(found: dict | None) -> list[str] | None:
     return words
 
 
+# What each edited dimension did to a reply, as a reader would say it (arena/llm/edit_rules.py has the instruction).
+EDIT_LABELS = {
+    "remove_validation": "Taking the validation of feelings out of a reply",
+    "add_premature_advice": "Adding advice before the person feels heard",
+    "add_question_back": "Ending a reply with a caring question back",
+}
+
+
+def edit_words(result: dict | None) -> list[str] | None:
+    """The edits study in plain sentences for /analysis; None before any edit was stored."""
+    study = (result or {}).get("edits")
+    if not study or not study.get("dimensions"):
+        return None
+    words = ["Some battles pit a reply against a copy of it that an AI editor changed in one way only, keeping its "
+             "length (within 5%) and layout. Both sides come from the same model, so those votes never count on "
+             "the leaderboard; they show what that one change does to people's preference."]  # fmt: skip
+    for row in study["dimensions"]:
+        label = EDIT_LABELS.get(row["dimension"], row["dimension"].replace("_", " ").capitalize())
+        if row["effect_points"] is None:
+            words.append(f"{label}: {row['edits']} edited replies, no vote that picked a side yet.")
+            continue
+        effect, low, high = row["effect_points"], row["effect_ci_low"], row["effect_ci_high"]
+        direction = "more" if effect >= 0 else "less"
+        words.append(f"{label}: of {row['decisive']} people who picked one of the two, "
+                     f"{100 * row['win_chance']:.0f}% picked the changed reply, so it wins {abs(effect):.0f} points "
+                     f"{direction} often than an even chance (95% interval {low:+.0f} to {high:+.0f} points"
+                     f"{'' if low > 0 or high < 0 else ', which includes no effect'}); {row['ties']} ties and "
+                     f"{row['both_bad']} \"both are bad\" left aside.")  # fmt: skip
+    return words
+
+
 @bp.get("/analysis")
 def analysis():
     try:
@@ -112,6 +143,7 @@ def analysis():
         agreement_words=agreement_words(latest_reliability(read_session())) if category == OVERALL else None,
         reason_rates=rate_table(latest_summary(read_session(), "reasons")) if category == OVERALL else None,
         mediation_words=mediation_words(result),
+        edit_words=edit_words(result) if category == OVERALL else None,
         short_name=lambda name: plain_label(name)[2],
         **(_charts(result, effects(result)) if result else {}),
     )

@@ -11,6 +11,7 @@ from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
 from arena.voting.conversations import BattleConversation, battle_conversation
+from arena.voting.edits import draw_edit
 from arena.voting.message_emotion import message_emotion
 from arena.voting.my_ranking import MIN_VOTES, count_own_votes
 from arena.voting.pairing import Draw, NoBattleAvailable, seen_prompt_ids
@@ -139,14 +140,20 @@ def _start_battle(ttl: timedelta) -> tuple[Draw, str]:
 
 
 def _draw(session, pool) -> Draw:
-    """A fresh draw or, at the rate ARENA_REPEAT_SHARE sets, a repeat of a battle already voted on."""
-    share = current_app.extensions["arena.settings"].repeat_share
+    """A fresh draw or, at the rate ARENA_REPEAT_SHARE sets, a repeat of a battle already voted on, or at the rate
+    ARENA_EDIT_SHARE sets, a reply against its edit."""
+    settings = current_app.extensions["arena.settings"]
     key = existing_visitor_key()
-    if share > 0 and _chance.random() < share:
+    if settings.repeat_share > 0 and _chance.random() < settings.repeat_share:
         repeat = draw_repeat(session, key, _chance)
         if repeat is not None:
             return repeat
-    return pool.draw(session, seen=seen_prompt_ids(session, key))
+    seen = seen_prompt_ids(session, key)
+    if settings.edit_share > 0 and _chance.random() < settings.edit_share:
+        edit = draw_edit(session, seen, _chance)
+        if edit is not None:
+            return edit
+    return pool.draw(session, seen=seen)
 
 
 _chance = random.SystemRandom()
