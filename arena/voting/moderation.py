@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.models import Battle, Model, RatingRun, VisitorProof, Vote, utcnow
 
 # Reasons set when the vote is cast (arena/voting/voting.py). Defined here, not there, so the recompute job, which
@@ -112,12 +113,12 @@ def reinclude(session: Session, reason: str) -> int:
     are marked re-included, so the recompute job's filters never exclude them again. Repeats are never counted."""
     if reason in NEVER_REINCLUDED:
         return 0
-    return session.execute(
+    return _counted_again(
+        session,
         update(Vote)
         .where(Vote.counts_for_leaderboard.is_(False), Vote.exclusion_reason == reason)
-        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=utcnow()),
+    )
 
 
 def reinclude_unverified(session: Session, visitor_key: str) -> int:
@@ -127,16 +128,23 @@ def reinclude_unverified(session: Session, visitor_key: str) -> int:
     re-inclusion: the filters still judge it (a script must not cast unlimited votes for free, pay once and have
     them all beyond the daily cap and the other rules)."""
     paid_at = select(VisitorProof.solved_at).where(VisitorProof.visitor_key == visitor_key).scalar_subquery()
-    return session.execute(
+    return _counted_again(
+        session,
         update(Vote)
         .where(
             Vote.battle_id.in_(select(Battle.id).where(Battle.judge_key == visitor_key)),
             Vote.counts_for_leaderboard.is_(False),
             Vote.exclusion_reason == UNVERIFIED,
         )
-        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=paid_at)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .values(counts_for_leaderboard=True, exclusion_reason=None, reincluded_at=paid_at),
+    )
+
+
+def _counted_again(session: Session, stmt) -> int:
+    """Run an UPDATE that counts votes again, with the maintained counts (arena.vote_counts) shifted to match."""
+    n = vote_counts.flipped(session, stmt, 1)
+    vote_counts.settle(session)
+    return n
 
 
 def reincluded_by_admin():
