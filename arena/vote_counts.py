@@ -147,8 +147,12 @@ def recounted(session: Session, ids_stmt):
 
 def overall_rows(session: Session) -> list[tuple[int, int, str, int]]:
     """The overall board's (model_a_id, model_b_id, outcome, votes) cells with votes."""
-    return session.connection().execute(
-        select(VoteCount.model_a_id, VoteCount.model_b_id, VoteCount.outcome, VoteCount.n)
-        .where(VoteCount.board == OVERALL, VoteCount.n > 0)
-        .order_by(VoteCount.model_a_id, VoteCount.model_b_id, VoteCount.outcome)
-    ).all()
+    return (
+        session.connection()
+        .execute(
+            select(VoteCount.model_a_id, VoteCount.model_b_id, VoteCount.outcome, VoteCount.n)
+            .where(VoteCount.board == OVERALL, VoteCount.n > 0)
+            .order_by(VoteCount.model_a_id, VoteCount.model_b_id, VoteCount.outcome)
+        )
+        .all()
+    )

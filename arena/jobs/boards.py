@@ -123,10 +123,15 @@ def _maintained_rows(session: Session, labels) -> dict[str, np.ndarray]:
     """Per board in `labels` with votes: its cells as an (n, 4) int64 array of (model_a_id, model_b_id, outcome
     name's rank in sort order, votes), sorted."""
     code = case({name: k for k, name in enumerate(_OUTCOME_NAMES)}, value=VoteCount.outcome)
-    rows = session.connection().execute(
-        select(VoteCount.board, VoteCount.model_a_id, VoteCount.model_b_id, code.cast(Integer), VoteCount.n)
-        .where(VoteCount.board.in_(list(labels)), VoteCount.n > 0)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(VoteCount.board, VoteCount.model_a_id, VoteCount.model_b_id, code.cast(Integer), VoteCount.n).where(
+                VoteCount.board.in_(list(labels)), VoteCount.n > 0
+            )
+        )
+        .all()
+    )
     found: dict[str, list] = {}
     for board, *cell in rows:
         found.setdefault(board, []).append(cell)

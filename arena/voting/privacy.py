@@ -82,8 +82,10 @@ def delete_visitor_data(session: Session, visitor_key: str) -> DeletionSummary:
 
     # The maintained counts lose the visitor's votes, and the others' votes on their messages leave the emotion
     # boards (detached from the message, they count overall only).
-    touched = select(Vote.id).join(Battle, Battle.id == Vote.battle_id).where(
-        or_(Battle.judge_key == key, others_on_own_prompts)
+    touched = (
+        select(Vote.id)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(or_(Battle.judge_key == key, others_on_own_prompts))
     )
     with vote_counts.recounted(session, touched):
         detached = _delete(session, key, others_on_own_prompts)
