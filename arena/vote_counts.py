@@ -6,14 +6,16 @@ every concurrent vote of the same pair updates, would serialise votes on them). 
 says which votes the counts hold: those with an id up to it, in their current state. So:
 
 - fold(): the recompute (and `arena import votes`, for its own votes) adds the votes above the mark and moves it.
-  On PostgreSQL it first takes a SHARE lock on `vote`: it waits for the transactions writing votes to commit
-  and holds new ones back until it commits, so no id below the new mark can commit later (sequence ids are not
-  committed in order). A fold of the votes since the last one is short; the first after the upgrade counts all.
+  On PostgreSQL it first takes a SHARE ROW EXCLUSIVE lock on `vote`: it waits for the transactions writing
+  votes to commit and holds new ones back until it commits, so no id below the new mark can commit later
+  (sequence ids are not committed in order), and two folds take turns. A fold of the votes since the last one
+  is short; the first after the upgrade counts all.
 - Every change to a vote at or below the mark shifts its cells in the changing transaction: flipped() for
   updates that flip `counts_for_leaderboard` (the filters, re-inclusions; the ids come back by RETURNING), and
   recounted() around changes of anything else (a privacy deletion removes votes and detaches others from their
   message, and so from its emotion boards). Votes above the mark need nothing: they are folded as they are.
-- reset() empties the counts (the demo's removal): the next fold counts every vote again.
+- reset() empties the counts (the demo's removal, `arena ratings recompute --recount` after votes were changed
+  by hand): the next fold counts every vote again.
 
 A rebuilt board (--anony-only, --as-of) and the clustered intervals (--ci cluster) still read the votes: their
 subsets are not kept here. Cells with no votes left stay as rows with n = 0 and are skipped on reading.
@@ -75,20 +77,26 @@ def _add(session: Session, which: list, sign: int) -> None:
 
 
 def _mark(session: Session) -> int:
-    """The mark, locked until the transaction ends. On PostgreSQL `vote` is locked first (ROW EXCLUSIVE, as any
-    write of a vote takes it), the order fold() takes its locks in, so the two never deadlock."""
-    stmt = select(VoteCountMark.last_vote_id).where(VoteCountMark.id == 1)
+    """The mark (0 when its row is missing: nothing folded yet), stable until the transaction ends. On PostgreSQL
+    this transaction holds ROW EXCLUSIVE on `vote` (any write of a vote takes it), which fold()'s lock waits for."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("LOCK TABLE vote IN ROW EXCLUSIVE MODE"))
-        stmt = stmt.with_for_update()
-    return int(session.scalar(stmt) or 0)
+    return int(session.scalar(select(VoteCountMark.last_vote_id).where(VoteCountMark.id == 1)) or 0)
+
+
+def _set_mark(session: Session, value: int) -> None:
+    if not session.execute(update(VoteCountMark).where(VoteCountMark.id == 1).values(last_vote_id=value)).rowcount:
+        session.add(VoteCountMark(id=1, last_vote_id=value))
+        session.flush()
 
 
 def fold(session: Session) -> int:
     """Add the votes above the mark to the counts and move the mark to the largest vote id; in the caller's
     transaction. Returns how many votes were folded."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE vote IN SHARE MODE"))
+        # Waits for every transaction writing votes, holds new ones back until this commits, and excludes any
+        # other fold: no vote at or below the new mark can commit after it.
+        session.execute(text("LOCK TABLE vote IN SHARE ROW EXCLUSIVE MODE"))
     mark = _mark(session)
     largest = session.scalar(select(func.max(Vote.id))) or 0
     if largest <= mark:
@@ -96,14 +104,14 @@ def fold(session: Session) -> int:
     new = [Vote.id > mark, Vote.id <= largest]
     folded = session.scalar(select(func.count()).where(*new, Vote.counts_for_leaderboard.is_(True)))
     _add(session, [*new, Vote.counts_for_leaderboard.is_(True)], 1)
-    session.execute(update(VoteCountMark).where(VoteCountMark.id == 1).values(last_vote_id=largest))
+    _set_mark(session, largest)
     return int(folded)
 
 
 def reset(session: Session) -> None:
     """Forget every count: the next fold counts every vote again (after deletions no delta describes)."""
     session.execute(VoteCount.__table__.delete())
-    session.execute(update(VoteCountMark).where(VoteCountMark.id == 1).values(last_vote_id=0))
+    _set_mark(session, 0)
 
 
 def _shift(session: Session, ids: list[int], sign: int, *, counted_only: bool) -> None:
@@ -143,6 +151,11 @@ def recounted(session: Session, ids_stmt):
     _shift(session, ids, -1, counted_only=True)
     yield
     _shift(session, ids, 1, counted_only=True)
+    # SQLite gives a new row the largest id + 1: after the newest votes were deleted, new ones would take ids at
+    # or below the mark and never be folded. The votes left up to the mark are all counted, so it can come down.
+    largest = session.scalar(select(func.max(Vote.id))) or 0
+    if largest < _mark(session):
+        _set_mark(session, largest)
 
 
 def overall_rows(session: Session) -> list[tuple[int, int, str, int]]:

@@ -70,6 +70,8 @@ class RecomputeRequest:
     session_clusters: bool = True
     # Only anonymous votes and/or votes up to a date: a run of its own beside the current board (arena.jobs.scope).
     scope: VoteScope = field(default_factory=VoteScope)
+    # Count every vote again into the maintained counts first (after changes made to the votes by hand).
+    recount: bool = False
 
 
 @dataclass
@@ -247,6 +249,8 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
     else:
         # The votes cast since the last run join the maintained counts (the filters' flips below shift them).
         with factory() as session, session.begin():
+            if request.recount:
+                vote_counts.reset(session)
             vote_counts.fold(session)
         with read_factory() as session:
             decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
