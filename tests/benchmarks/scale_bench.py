@@ -68,7 +68,7 @@ def write_votes(path: Path, n_votes: int, n_models: int, n_prompts: int, seed: i
 
 def page_p95(url: str, requests: int = 200) -> float:
     """p95 of GET /leaderboard in milliseconds, in process (the page reads the stored snapshot, not the votes)."""
-    from arena.web import create_app
+    from arena import create_app
     from tests.conftest import make_settings
 
     client = create_app(make_settings(url)).test_client()
