@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sqlalchemy import BigInteger, Integer, case, cast, func, select
+from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from arena import vote_counts
@@ -121,25 +121,20 @@ def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
 
 def _maintained_rows(session: Session, labels) -> dict[str, np.ndarray]:
     """Per board in `labels` with votes: its cells as an (n, 4) int64 array of (model_a_id, model_b_id, outcome
-    name's rank in sort order, votes), sorted."""
+    name's rank in sort order, votes), sorted. Read on the driver's cursor (driver_rows): a board of 200 models
+    has up to 160,000 cells, too many for SQLAlchemy's rows."""
+    labels = list(labels)
+    board = case({label: k for k, label in enumerate(labels)}, value=VoteCount.board)
     code = case({name: k for k, name in enumerate(_OUTCOME_NAMES)}, value=VoteCount.outcome)
-    rows = (
-        session.connection()
-        .execute(
-            select(VoteCount.board, VoteCount.model_a_id, VoteCount.model_b_id, code.cast(Integer), VoteCount.n).where(
-                VoteCount.board.in_(list(labels)), VoteCount.n > 0
-            )
-        )
-        .all()
+    rows = driver_rows.int_rows(
+        session,
+        select(board, VoteCount.model_a_id, VoteCount.model_b_id, code, VoteCount.n).where(
+            VoteCount.board.in_(labels), VoteCount.n > 0
+        ),
     )
-    found: dict[str, list] = {}
-    for board, *cell in rows:
-        found.setdefault(board, []).append(cell)
-    out = {}
-    for board, cells in found.items():
-        array = np.array(cells, dtype=np.int64).reshape(-1, 4)
-        out[board] = array[np.lexsort((array[:, 2], array[:, 1], array[:, 0]))]
-    return out
+    rows = rows[np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))]
+    starts = np.flatnonzero(np.diff(rows[:, 0], prepend=-1))
+    return {labels[int(rows[k, 0])]: part[:, 1:] for k, part in zip(starts, np.split(rows, starts[1:]), strict=True)}
 
 
 def maintained_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
