@@ -132,6 +132,8 @@ def _maintained_rows(session: Session, labels) -> dict[str, np.ndarray]:
             VoteCount.board.in_(labels), VoteCount.n > 0
         ),
     )
+    if len(rows) == 0:
+        return {}
     rows = rows[np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))]
     starts = np.flatnonzero(np.diff(rows[:, 0], prepend=-1))
     return {labels[int(rows[k, 0])]: part[:, 1:] for k, part in zip(starts, np.split(rows, starts[1:]), strict=True)}
