@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
@@ -297,6 +298,30 @@ class VoteReason(Base):
         ),
         UniqueConstraint("vote_id", "side", "reason", name="uq_vote_reason_key"),
     )
+
+
+class VoteCount(Base):
+    """Counted votes per (board, model_a, model_b, outcome), kept by arena/vote_counts.py for the votes up
+    to VoteCountMark.last_vote_id, so the recompute reads cells instead of grouping every vote. `board` is
+    'overall' or an EmoNet group or category."""
+
+    __tablename__ = "vote_count"
+
+    board: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_a_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_b_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class VoteCountMark(Base):
+    """One row (id 1): the largest vote id folded into vote_count; votes above it are folded in by the next
+    recompute or import."""
+
+    __tablename__ = "vote_count_mark"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_vote_id: Mapped[int] = mapped_column(BigInteger)
 
 
 CONVERSATION_MODES = ("single", "shared", "transcript")

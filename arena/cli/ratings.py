@@ -101,10 +101,16 @@ def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[
     help="Rebuild the overall board from the votes cast up to DATE (2024-02-20: the whole day, UTC; or an ISO "
     "date and time), stored as a snapshot of its own that does not replace the current board.",
 )
+@click.option(
+    "--recount",
+    is_flag=True,
+    help="Count every vote again into the maintained counts first (after votes were changed by hand in SQL; the "
+    "arena's own commands keep them exact).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def recompute_command(
     database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, no_session_clusters,
-    anony_only, as_of, as_json,
+    anony_only, as_of, recount, as_json,
 ) -> None:  # fmt: skip
     """Fit Bradley-Terry ratings with 95% intervals and store them as a new immutable snapshot."""
     import json
@@ -133,6 +139,7 @@ def recompute_command(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
         anchor_model=anchor_model, anchor_score=anchor_score, filters=filters, pooling=not no_pooling,
         session_clusters=not no_session_clusters, scope=scope, arms_on_board=_arms_on_board(),
+        recount=recount,
     )  # fmt: skip
     factory = make_session_factory(engine)
     try:

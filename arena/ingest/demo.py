@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
 from arena.ingest.eq_scores import import_eq_scores
 from arena.ingest.records import read_records
@@ -75,6 +76,8 @@ def remove_demo_content(session: Session) -> None:
     """Delete demo prompts (their replies, battles and votes go with them) and the demo personas,
     leaving every non-demo row alone."""
     demo_prompts = select(Prompt.id).where(Prompt.source == "demo")
+    # Votes go with the battles: the maintained counts start again from every vote (the demo's arena is small).
+    vote_counts.reset(session)
     session.execute(delete(Battle).where(Battle.prompt_id.in_(demo_prompts)))
     session.execute(delete(Reply).where(Reply.prompt_id.in_(demo_prompts)))
     session.execute(delete(Prompt).where(Prompt.source == "demo"))

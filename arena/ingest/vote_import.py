@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.ingest.battle_records import StagedBattle, no_site_key, parse_battle
 from arena.ingest.catalog import CatalogError, content_hash, get_or_create_prompt
 from arena.ingest.records import RecordError
@@ -432,4 +433,7 @@ def import_votes(
         staging.load(batch, conversations, reasons)
     session.flush()
     imported, present, repeated = staging.write_battles_and_votes(exclusive)
+    # The imported votes join the maintained counts in the import's own transaction (with any site votes since
+    # the last fold): the import pays for counting what it brought, not the next recompute.
+    vote_counts.fold(session)
     return ImportSummary(read + invalid, imported, present, repeated, lookup.new_models, invalid, anony)

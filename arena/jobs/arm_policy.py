@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.models import Battle, Vote
 from arena.voting.moderation import PRESENTATION_ARM
 
@@ -20,8 +21,8 @@ def armed_battles():
 
 
 def apply(session: Session, on_board: bool) -> int:
-    """Set aside (or, `on_board`, count again) the votes on armed battles, in the caller's transaction; returns
-    how many votes changed."""
+    """Set aside (or, `on_board`, count again) the votes on armed battles, in the caller's transaction, with the
+    maintained counts (arena.vote_counts) shifted to match; returns how many votes changed."""
     if on_board:
         stmt = (
             update(Vote)
@@ -34,4 +35,6 @@ def apply(session: Session, on_board: bool) -> int:
             .where(Vote.counts_for_leaderboard.is_(True), Vote.battle_id.in_(armed_battles()))
             .values(counts_for_leaderboard=False, exclusion_reason=PRESENTATION_ARM)
         )
-    return session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+    changed = vote_counts.flipped(session, stmt, 1 if on_board else -1)
+    vote_counts.settle(session)
+    return changed

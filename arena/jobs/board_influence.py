@@ -19,6 +19,7 @@ from scipy import sparse
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.jobs import boards
 from arena.jobs.cohort_filters import Cohort
 from arena.jobs.influence_filter import SetAside
@@ -175,11 +176,11 @@ def exclude(session: Session, vote_ids: list[int]) -> int:
     """Write step: the chosen votes, if they still count and were never re-included by an admin."""
     total = 0
     for start in range(0, len(vote_ids), _IDS_PER_STATEMENT):
-        total += session.execute(
+        stmt = (
             update(Vote)
             .where(Vote.id.in_(vote_ids[start : start + _IDS_PER_STATEMENT]), Vote.counts_for_leaderboard.is_(True),
                    ~reincluded_by_admin())
             .values(counts_for_leaderboard=False, exclusion_reason=INFLUENCE)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # fmt: skip
+        )  # fmt: skip
+        total += vote_counts.flipped(session, stmt, -1)
     return total

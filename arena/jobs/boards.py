@@ -11,8 +11,9 @@ from scipy import sparse
 from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.jobs import driver_rows
-from arena.models import Battle, Model, PromptEmotion, Vote
+from arena.models import Battle, Model, PromptEmotion, Vote, VoteCount
 from arena.taxonomy import EMONET_CATEGORIES, EMONET_GROUPS, GROUP_OF
 from ratings import flip, pooling
 from ratings.leaderboard import Leaderboard, RatingParams, from_posterior, rate
@@ -31,9 +32,7 @@ def family_of(label: str) -> str:
     return GROUPS if label in EMONET_GROUPS else CATEGORIES
 
 
-# Outcome names in their sort order: a board's cells come out ordered by (model_a id, model_b id, outcome name),
-# the order a GROUP BY over those columns gives, whatever the database.
-_OUTCOME_NAMES = ("both_bad", "model_a", "model_b", "tie")
+_OUTCOME_NAMES = vote_counts.OUTCOME_NAMES
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,41 @@ def board_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
             if len(on):
                 out[family][label] = Cells(a[on], b[on], outcome[on], counted[on])
     return out
+
+
+def _maintained_rows(session: Session, labels) -> dict[str, np.ndarray]:
+    """Per board in `labels` with votes: its cells as an (n, 4) int64 array of (model_a_id, model_b_id, outcome
+    name's rank in sort order, votes), sorted. Read on the driver's cursor (driver_rows): a board of 200 models
+    has up to 160,000 cells, too many for SQLAlchemy's rows."""
+    labels = list(labels)
+    board = case({label: k for k, label in enumerate(labels)}, value=VoteCount.board)
+    code = case({name: k for k, name in enumerate(_OUTCOME_NAMES)}, value=VoteCount.outcome)
+    rows = driver_rows.int_rows(
+        session,
+        select(board, VoteCount.model_a_id, VoteCount.model_b_id, code, VoteCount.n).where(
+            VoteCount.board.in_(labels), VoteCount.n > 0
+        ),
+    )
+    if len(rows) == 0:
+        return {}
+    rows = rows[np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))]
+    starts = np.flatnonzero(np.diff(rows[:, 0], prepend=-1))
+    return {labels[int(rows[k, 0])]: part[:, 1:] for k, part in zip(starts, np.split(rows, starts[1:]), strict=True)}
+
+
+def maintained_counts(session: Session, families) -> dict[str, dict[str, Cells]]:
+    """board_counts, read from the maintained counts (arena/vote_counts.py; fold them first): the same Cells,
+    in the same order, from rows per board and cell instead of one row per vote."""
+    labels = {GROUPS: list(EMONET_GROUPS), CATEGORIES: list(EMONET_CATEGORIES)}
+    families = set(families)
+    found = _maintained_rows(session, [label for family in families for label in labels[family]])
+    return {
+        family: {
+            label: Cells(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3].astype(float))
+            for label in labels[family] if (rows := found.get(label)) is not None
+        }
+        for family in families
+    }  # fmt: skip
 
 
 def family_counts(session: Session, family: str) -> dict[str, Cells]:

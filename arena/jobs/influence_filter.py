@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.models import Battle, Vote
 from arena.voting.moderation import INFLUENCE, reincluded_by_admin
 from ratings import influence
@@ -173,10 +174,6 @@ def exclude(session: Session, set_aside: list[SetAside], judged) -> int:
             .order_by(Vote.created_at.desc(), Vote.id.desc())
             .limit(row.count)
         )  # fmt: skip
-        total += session.execute(
-            update(Vote)
-            .where(Vote.id.in_(latest))
-            .values(counts_for_leaderboard=False, exclusion_reason=INFLUENCE)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        stmt = update(Vote).where(Vote.id.in_(latest)).values(counts_for_leaderboard=False, exclusion_reason=INFLUENCE)
+        total += vote_counts.flipped(session, stmt, -1)
     return total

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from arena import vote_counts
 from arena.config import PROJECT_ROOT
 from arena.jobs import (
     arm_policy,
@@ -73,6 +74,8 @@ class RecomputeRequest:
     scope: VoteScope = field(default_factory=VoteScope)
     # Battles shown under a presentation arm count on the board too (ARENA_ARMS_ON_BOARD); by default they do not.
     arms_on_board: bool = False
+    # Count every vote again into the maintained counts first (after changes made to the votes by hand).
+    recount: bool = False
 
 
 @dataclass
@@ -132,9 +135,12 @@ def _by_slug(session: Session, model_ids: set[int]) -> list[int]:
 
 
 def aggregate(
-    session: Session, categories: tuple[str, ...] | None, scope: VoteScope = EVERY_VOTE
+    session: Session, categories: tuple[str, ...] | None, scope: VoteScope = EVERY_VOTE, *, maintained: bool = False
 ) -> tuple[list[int], PairOutcomes]:
-    """Counts per (model_a, model_b, outcome) of the votes that count, as PairOutcomes over the models seen."""
+    """Counts per (model_a, model_b, outcome) of the votes that count, as PairOutcomes over the models seen.
+    `maintained`: the overall board's, read from the maintained counts (vote_counts; folded first) instead."""
+    if maintained and categories is None and not scope.active:
+        return _outcomes(session, vote_counts.overall_rows(session))
     stmt = select(Vote.model_a_id, Vote.model_b_id, Vote.outcome, func.count()).where(
         Vote.counts_for_leaderboard.is_(True), *scope.conditions()
     )
@@ -143,7 +149,11 @@ def aggregate(
     if categories is not None:
         stmt = stmt.where(in_category(categories))
     # On the session's connection: plain rows, without the ORM's per-row bookkeeping (one per cell, thousands).
-    rows = session.connection().execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id, Vote.outcome)).all()
+    return _outcomes(session, session.connection().execute(stmt.group_by(Vote.model_a_id, Vote.model_b_id,
+                                                                           Vote.outcome)).all())  # fmt: skip
+
+
+def _outcomes(session: Session, rows) -> tuple[list[int], PairOutcomes]:
     model_ids = _by_slug(session, {r[0] for r in rows} | {r[1] for r in rows})
     index = {m: k for k, m in enumerate(model_ids)}
     outcomes = PairOutcomes.from_rows(len(model_ids), [(index[a], index[b], o, c) for a, b, o, c in rows])
@@ -192,7 +202,8 @@ def _rate_category(
         model_ids, clustered = aggregate_by_voter(session, categories, with_sessions, request.scope)
         outcomes = clustered.cells
     else:
-        (model_ids, outcomes), clustered = aggregate(session, categories, request.scope), None
+        maintained = not request.scope.active
+        (model_ids, outcomes), clustered = aggregate(session, categories, request.scope, maintained=maintained), None
     if len(model_ids) < 2 or outcomes.total == 0:
         return None
     anchor = None
@@ -240,6 +251,11 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
     if scoped:
         report = vote_filters.FilterReport(False, None, {}, {}, {}, 0, [])
     else:
+        # The votes cast since the last run join the maintained counts (the filters' flips below shift them).
+        with factory() as session, session.begin():
+            if request.recount:
+                vote_counts.reset(session)
+            vote_counts.fold(session)
         with read_factory() as session:
             decided = vote_filters.plan(session, request.filters, alpha=request.alpha, both_bad=request.both_bad)
         with factory() as session, session.begin():
@@ -265,7 +281,7 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
         families = {boards.family_of(label) for label in requested if label not in OTHER_BOARDS}
         if not requested and not scoped:
             families = {boards.GROUPS, boards.CATEGORIES}
-        counted = boards.board_counts(session, families)
+        counted = boards.maintained_counts(session, families) if families else {}
         counts = {family: counted[family] for family in sorted(families)}
         voters = counted_voters(session, request.scope) if request.ci == "cluster" else None
         seen = provenance.measure(session)

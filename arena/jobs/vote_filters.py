@@ -35,6 +35,7 @@ import numpy as np
 from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.jobs import board_influence, cohort_filters, influence_filter
 from arena.models import Battle, Vote
 from arena.voting.moderation import (
@@ -302,6 +303,7 @@ def apply(session: Session, decided: FilterPlan) -> FilterReport:
         excluded.update(cohort_filters.exclude(session, decided.cohorts, _exclude))
         excluded[INFLUENCE] = influence_filter.exclude(session, decided.set_aside, _is_judged())
         excluded[INFLUENCE] += board_influence.exclude(session, decided.board_vote_ids)
+    vote_counts.settle(session)
     return FilterReport(
         enabled=settings is not None,
         settings=None if settings is None else asdict(settings),
@@ -323,9 +325,5 @@ def _set(session: Session, which, *, counts: bool, reason: str | None) -> int:
     conditions = [which]
     if not counts:  # exclusions only ever take votes that count and were never re-included by an admin
         conditions += [Vote.counts_for_leaderboard.is_(True), ~reincluded_by_admin()]
-    return session.execute(
-        update(Vote)
-        .where(*conditions)
-        .values(counts_for_leaderboard=counts, exclusion_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    stmt = update(Vote).where(*conditions).values(counts_for_leaderboard=counts, exclusion_reason=reason)
+    return vote_counts.flipped(session, stmt, 1 if counts else -1)

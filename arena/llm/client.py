@@ -78,6 +78,16 @@ def api_key(model: Model) -> str | None:
     return value
 
 
+def key_secrets(model: Model) -> tuple[str, ...]:
+    """The model's API key as the secrets a job masks in the errors it stores: none when the model names no key or
+    its variable is unset (the call then fails and says so)."""
+    try:
+        key = api_key(model)
+    except LLMError:
+        return ()
+    return (key,) if key else ()
+
+
 def call_kwargs(model: Model, *, timeout: float) -> dict[str, Any]:
     """Keyword arguments for litellm.(a)completion that call `model` (without messages)."""
     if not model.litellm_model:

@@ -21,7 +21,6 @@ from arena.llm.judging import (
     JudgeInputError,
     JudgeOptions,
     JudgeSummary,
-    _key_or_none,
     criteria_scores,
     json_object,
     judge_model,
@@ -176,7 +175,7 @@ async def _run(factory, model: Model, tasks, options: JudgeOptions, progress) ->
     summary = JudgeSummary()
     slots = asyncio.Semaphore(max(1, options.concurrency))
     policy = options.retry
-    secrets = tuple(s for s in [_key_or_none(model)] if s)
+    secrets = llm.key_secrets(model)
     done = 0
 
     async def attempt(task: ConversationTask):

@@ -170,7 +170,7 @@ async def _run(factory, editor: Model, tasks: list[EditTask], options: EditOptio
     summary = EditSummary()
     slots = asyncio.Semaphore(max(1, options.concurrency))
     policy = options.retry
-    secrets = tuple(s for s in [_key_or_none(editor)] if s)
+    secrets = llm.key_secrets(editor)
     done = 0
 
     async def one(task: EditTask) -> None:
@@ -205,12 +205,6 @@ async def _run(factory, editor: Model, tasks: list[EditTask], options: EditOptio
     await asyncio.gather(*(one(t) for t in tasks))
     return summary
 
-
-def _key_or_none(model: Model) -> str | None:
-    try:
-        return llm.api_key(model)
-    except llm.LLMError:
-        return None
 
 
 def edit_replies(

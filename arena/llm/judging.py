@@ -203,7 +203,7 @@ async def _run(factory, model: Model, tasks: list[JudgeTask], options: JudgeOpti
     summary = JudgeSummary()
     slots = asyncio.Semaphore(max(1, options.concurrency))
     policy = options.retry
-    secrets = tuple(s for s in [_key_or_none(model)] if s)
+    secrets = llm.key_secrets(model)
     done = 0
 
     async def attempt(task: JudgeTask):
@@ -233,12 +233,6 @@ async def _run(factory, model: Model, tasks: list[JudgeTask], options: JudgeOpti
     await asyncio.gather(*(one(t) for t in tasks))
     return summary
 
-
-def _key_or_none(model: Model) -> str | None:
-    try:
-        return llm.api_key(model)
-    except llm.LLMError:
-        return None
 
 
 def judge_replies(

@@ -18,7 +18,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from arena.llm import client as llm
-from arena.llm.judging import CRITERIA_GUIDE, JudgeSummary, _key_or_none, json_object, judge_model
+from arena.llm.judging import CRITERIA_GUIDE, JudgeSummary, json_object, judge_model
 from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
 from arena.models import Battle, Conversation, JudgeVerdict, JudgeVerdictError, Model, Prompt, Reply, Vote
 
@@ -166,7 +166,7 @@ async def _run(factory, model: Model, tasks: list[PairTask], options: PairwiseOp
     summary = PairwiseSummary()
     slots = asyncio.Semaphore(max(1, options.concurrency))
     policy = options.retry
-    secrets = tuple(s for s in [_key_or_none(model)] if s)
+    secrets = llm.key_secrets(model)
     done = 0
 
     async def attempt(task: PairTask, order: str):

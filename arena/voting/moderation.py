@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.models import Battle, Model, RatingRun, VisitorProof, Vote, utcnow
 
 # Reasons set when the vote is cast (arena/voting/voting.py). Defined here, not there, so the recompute job, which
@@ -126,12 +127,12 @@ def reinclude(session: Session, reason: str) -> int:
     are marked re-included, so the recompute job's filters never exclude them again. Repeats are never counted."""
     if reason in NEVER_REINCLUDED:
         return 0
-    return session.execute(
+    return _counted_again(
+        session,
         update(Vote)
         .where(Vote.counts_for_leaderboard.is_(False), Vote.exclusion_reason == reason)
-        .values(**_counted_again(), reincluded_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .values(reincluded_at=utcnow()),
+    )
 
 
 def reinclude_unverified(session: Session, visitor_key: str) -> int:
@@ -141,23 +142,27 @@ def reinclude_unverified(session: Session, visitor_key: str) -> int:
     re-inclusion: the filters still judge it (a script must not cast unlimited votes for free, pay once and have
     them all beyond the daily cap and the other rules)."""
     paid_at = select(VisitorProof.solved_at).where(VisitorProof.visitor_key == visitor_key).scalar_subquery()
-    return session.execute(
+    return _counted_again(
+        session,
         update(Vote)
         .where(
             Vote.battle_id.in_(select(Battle.id).where(Battle.judge_key == visitor_key)),
             Vote.counts_for_leaderboard.is_(False),
             Vote.exclusion_reason == UNVERIFIED,
         )
-        .values(**_counted_again(), reincluded_at=paid_at)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .values(reincluded_at=paid_at),
+    )
 
 
-def _counted_again() -> dict:
-    """The columns of a vote put back: counted, unless it is an edit battle's (its two sides are one model, the only
-    votes where they are), which returns to the reason `edit` and so to the edits study, never to a board."""
+def _counted_again(session: Session, stmt) -> int:
+    """Run an UPDATE of excluded votes that puts them back: counted, with the maintained counts (arena.vote_counts)
+    shifted to match; but an edit battle's vote (its two sides one model, the only votes where they are) returns
+    to the reason `edit`, so to the edits study, never to a board. Returns how many votes changed."""
     edit = Vote.model_a_id == Vote.model_b_id
-    return {"counts_for_leaderboard": ~edit, "exclusion_reason": case((edit, EDIT), else_=None)}
+    n = vote_counts.flipped(session, stmt.where(~edit).values(counts_for_leaderboard=True, exclusion_reason=None), 1)
+    vote_counts.settle(session)
+    back_to_edit = stmt.where(edit).values(exclusion_reason=EDIT).execution_options(synchronize_session=False)
+    return n + session.execute(back_to_edit).rowcount
 
 
 def reincluded_by_admin():

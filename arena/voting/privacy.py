@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from arena import vote_counts
 from arena.hashing import PSEUDONYM_CHARS
 from arena.models import Battle, Prompt, Reply, TermsAcceptance, VisitorProof, Vote
 from arena.voting.retired_keys import retire
@@ -80,6 +81,36 @@ def delete_visitor_data(session: Session, visitor_key: str) -> DeletionSummary:
     prompts = _count(session, own_prompts)
     replies = _count(session, select(Reply.id).where(Reply.prompt_id.in_(own_prompts)))
 
+    # The maintained counts lose the visitor's votes, and the others' votes on their messages leave the emotion
+    # boards (detached from the message, they count overall only).
+    touched = (
+        select(Vote.id)
+        .join(Battle, Battle.id == Vote.battle_id)
+        .where(or_(Battle.judge_key == key, others_on_own_prompts))
+    )
+    with vote_counts.recounted(session, touched):
+        detached = _delete(session, key, others_on_own_prompts)
+    terms = session.execute(
+        delete(TermsAcceptance).where(TermsAcceptance.visitor_key == key).execution_options(synchronize_session=False)
+    ).rowcount
+    session.execute(delete(VisitorProof).where(VisitorProof.visitor_key == key))
+    # Whatever still carries the key (a stale cookie in another tab) can never vote or be shown battles under it.
+    retire(session, key)
+    session.expire_all()
+    return DeletionSummary(
+        votes=votes,
+        battles=battles,
+        prompts=prompts,
+        replies=replies,
+        terms_acceptances=terms,
+        others_votes_detached=detached,
+    )
+
+
+def _delete(session: Session, key: str, others_on_own_prompts) -> int:
+    """The visitor's battles, votes and messages; others' battles on those messages detached. Returns how many
+    of those were detached."""
+    own_battles = select(Battle.id).where(Battle.judge_key == key)
     # Others' unvoted battles on these messages only go (nothing acknowledged in them); their votes stay.
     session.execute(
         delete(Battle)
@@ -96,18 +127,4 @@ def delete_visitor_data(session: Session, visitor_key: str) -> DeletionSummary:
     session.execute(delete(Battle).where(Battle.judge_key == key).execution_options(synchronize_session=False))
     # Replies, emotion tags, features, EQ scores and job errors follow by ON DELETE CASCADE.
     session.execute(delete(Prompt).where(Prompt.visitor_key == key).execution_options(synchronize_session=False))
-    terms = session.execute(
-        delete(TermsAcceptance).where(TermsAcceptance.visitor_key == key).execution_options(synchronize_session=False)
-    ).rowcount
-    session.execute(delete(VisitorProof).where(VisitorProof.visitor_key == key))
-    # Whatever still carries the key (a stale cookie in another tab) can never vote or be shown battles under it.
-    retire(session, key)
-    session.expire_all()
-    return DeletionSummary(
-        votes=votes,
-        battles=battles,
-        prompts=prompts,
-        replies=replies,
-        terms_acceptances=terms,
-        others_votes_detached=detached,
-    )
+    return detached

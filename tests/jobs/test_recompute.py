@@ -74,7 +74,8 @@ def test_runs_are_immutable_snapshots_with_their_parameters(database_url, sessio
         # Votes change: later runs see them, the first run does not.
         s.execute(update(Vote).where(Vote.id <= 500).values(counts_for_leaderboard=False, exclusion_reason="test"))
         s.commit()
-    second = recompute_json(database_url, "--bootstrap", "50", "--seed", "1", "--ci", "sandwich")
+    # Changed by hand, past the maintained counts: --recount counts every vote again.
+    second = recompute_json(database_url, "--bootstrap", "50", "--seed", "1", "--ci", "sandwich", "--recount")
     assert second["run_id"] != first["run_id"] and second["n_votes"] == 2500
     with session_factory() as s:
         after = s.execute(
@@ -180,7 +181,7 @@ def test_no_votes_exit_2(database_url):
 def test_excluded_votes_do_not_count(session_factory, imported, database_url):
     with transaction(session_factory) as s:
         s.execute(update(Vote).values(counts_for_leaderboard=False, exclusion_reason="test"))
-    result = run_arena("ratings", "recompute", "--database-url", database_url)
+    result = run_arena("ratings", "recompute", "--recount", "--database-url", database_url)
     assert result.returncode == 2 and "no counted votes" in result.stderr
 
 

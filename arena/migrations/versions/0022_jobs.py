@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_jobs"
-down_revision = "0020_reply_edits"
+down_revision = "0021_vote_counts"
 branch_labels = None
 depends_on = None
 
