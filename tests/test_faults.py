@@ -299,7 +299,8 @@ def test_import_killed_part_way_leaves_nothing_and_a_rerun_imports_all(database_
         if position is not None and position > size // 3:
             break
         time.sleep(0.01)
-    assert position < size, "the whole file was read already"
+    # Killed while it runs: part way through the file, or (a poll that came late on a busy machine) past the
+    # reading but before its transaction committed; _kill checks that it had not finished.
     _kill(job)
 
     assert _counts(database_url) == {"battles": 0, "votes": 0, "runs": 0, "ratings": 0}

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
 from arena.ingest.eq_scores import import_eq_scores
 from arena.ingest.records import read_records

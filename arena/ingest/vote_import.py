@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.ingest.battle_records import StagedBattle, no_site_key, parse_battle
 from arena.ingest.catalog import CatalogError, content_hash, get_or_create_prompt
 from arena.ingest.records import RecordError

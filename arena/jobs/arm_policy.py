@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.models import Battle, Vote
 from arena.voting.moderation import PRESENTATION_ARM
 

@@ -19,7 +19,7 @@ from scipy import sparse
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.jobs import boards
 from arena.jobs.cohort_filters import Cohort
 from arena.jobs.influence_filter import SetAside

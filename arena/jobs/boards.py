@@ -11,7 +11,7 @@ from scipy import sparse
 from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.jobs import driver_rows
 from arena.models import Battle, Model, PromptEmotion, Vote, VoteCount
 from arena.taxonomy import EMONET_CATEGORIES, EMONET_GROUPS, GROUP_OF

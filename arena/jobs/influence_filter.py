@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.models import Battle, Vote
 from arena.voting.moderation import INFLUENCE, reincluded_by_admin
 from ratings import influence

@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import String, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.config import PROJECT_ROOT
 from arena.jobs import (
     arm_policy,

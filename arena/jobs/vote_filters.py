@@ -35,7 +35,7 @@ import numpy as np
 from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.jobs import board_influence, cohort_filters, influence_filter
 from arena.models import Battle, Vote
 from arena.voting.moderation import (

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.models import Battle, Model, RatingRun, VisitorProof, Vote, utcnow
 
 # Reasons set when the vote is cast (arena/voting/voting.py). Defined here, not there, so the recompute job, which

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from arena import vote_counts
+import arena.vote_counts as vote_counts
 from arena.hashing import PSEUDONYM_CHARS
 from arena.models import Battle, Prompt, Reply, TermsAcceptance, VisitorProof, Vote
 from arena.voting.retired_keys import retire
