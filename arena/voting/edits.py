@@ -19,6 +19,24 @@ from arena.models import Model, Prompt, Reply
 from arena.voting.identity_leak import cached_battle_leak
 from arena.voting.pairing import Draw, current_texts
 
+# What the reveal says an edited side is: the vote is over, so the voter is told what they compared (a study that
+# shows people a changed reply owes them that), in words that fit "Reply B was <model>'s reply ...".
+SHOWN_DIMENSIONS = {
+    "remove_validation": "with its sentences that acknowledge feelings taken out",
+    "add_premature_advice": "with advice added before the person was heard",
+    "add_question_back": "with a caring question back added at the end",
+}
+
+
+def edited_side(session: Session, reply_a_id: int, reply_b_id: int) -> tuple[str, str] | None:
+    """('a' or 'b', what was changed) for the edited side of an edit battle's pair, or None if neither is an edit."""
+    rows = session.execute(select(Reply.id, Reply.edit_dimension).where(Reply.id.in_((reply_a_id, reply_b_id))))
+    for reply_id, dimension in rows:
+        if dimension is not None:
+            side = "a" if reply_id == reply_a_id else "b"
+            return side, SHOWN_DIMENSIONS.get(dimension, f"edited ({dimension})")
+    return None
+
 
 def edit_pairs(session: Session, seen: frozenset[int]) -> list[tuple[int, int, int, int, str]]:
     """(prompt id, original id, edit id, model id, dimension) of every drawable pair, in edit id order."""

@@ -14,6 +14,7 @@ from arena.models import OUTCOMES, Battle, Conversation, Model, Prompt, Reply, U
 from arena.voting.arms import SHOWN as SHOWN_ARMS
 from arena.voting.arms import shown_texts
 from arena.voting.battle_ids import new_public_id
+from arena.voting.edits import edited_side
 from arena.voting.identity_leak import IDENTITY_LEAK
 from arena.voting.moderation import EDIT, REPEAT, TOO_FAST, UNVERIFIED
 from arena.voting.pairing import Draw
@@ -217,6 +218,8 @@ class Reveal:
     turns: int | None = None
     # 'live' for a visitor's own conversation, whose reveal offers to go on with two new models.
     source: str = "arena"
+    # An edit battle (one model on both sides): which side was edited and what the edit changed.
+    edited: tuple[str, str] | None = None
 
 
 def _why_not_open(session: Session, public_id: str, voter_key: str, now: datetime) -> VoteRejected:
@@ -302,7 +305,16 @@ def cast_vote(
     reply_a, reply_b = battle_texts(claimed.reply_a, claimed.reply_b, claimed.arm_a, claimed.arm_b)
     return Reveal(public_id, claimed.prompt, reply_a, reply_b, claimed.model_a, claimed.model_b,
                   outcome, _shown_reason(exclusion), names_shown=verified,
-                  turns=(claimed.meta or {}).get(TURNS_SHOWN), source=claimed.source)  # fmt: skip
+                  turns=(claimed.meta or {}).get(TURNS_SHOWN), source=claimed.source,
+                  edited=_edited(session, claimed.id, claimed.source))  # fmt: skip
+
+
+def _edited(session: Session, battle_id: int, source: str) -> tuple[str, str] | None:
+    """The edited side of an edit battle (a read only edit battles pay for), else None."""
+    if source != "edit":
+        return None
+    pair = session.execute(select(Battle.reply_a_id, Battle.reply_b_id).where(Battle.id == battle_id)).one()
+    return edited_side(session, *pair)
 
 
 def battle_texts(reply_a: str, reply_b: str, arm_a: str | None, arm_b: str | None) -> tuple[str, str]:
@@ -323,6 +335,7 @@ def _reveal_statement():
     model_a, model_b = aliased(Model), aliased(Model)
     return (
         select(
+            Battle.id,
             Battle.public_id,
             Prompt.text,
             reply_a.text,
@@ -358,8 +371,9 @@ def find_reveal(session: Session, public_id: str, *, count_unverified: bool = Fa
     row = session.connection().execute(_REVEAL, {"public_id": public_id}).first()
     if row is None:
         return None
-    public, prompt, reply_a, reply_b, *fields, reason, paid, meta, source, arm_a, arm_b = row
+    battle_id, public, prompt, reply_a, reply_b, *fields, reason, paid, meta, source, arm_a, arm_b = row
     reply_a, reply_b = battle_texts(reply_a, reply_b, arm_a, arm_b)
     return Reveal(public, prompt, reply_a, reply_b, *fields, _shown_reason(reason),
                   names_shown=bool(paid) or count_unverified,
-                  turns=(meta or {}).get(TURNS_SHOWN), source=source)  # fmt: skip
+                  turns=(meta or {}).get(TURNS_SHOWN), source=source,
+                  edited=_edited(session, battle_id, source))  # fmt: skip

@@ -18,12 +18,13 @@ from arena.jobs.analysis import analyse
 from arena.jobs.edit_effects import measure
 from arena.jobs.export import battle_rows
 from arena.jobs.recompute import RecomputeRequest, recompute
-from arena.models import Battle, Reply, Vote
+from arena.models import Battle, Model, Reply, Vote
 from arena.voting.edits import draw_edit
 from arena.voting.moderation import EDIT, TOO_FAST, exclusions, reinclude
 from arena.voting.my_ranking import _own_games
 from arena.voting.voting import cast_vote, create_battle
 from tests.arena_cli import run_arena
+from tests.conftest import parse_battle_page
 from tests.web.test_repeats import TTL, battles, ratings_of, seed_votes, vote_next
 
 pytestmark = pytest.mark.usefixtures("demo_loaded")
@@ -97,6 +98,29 @@ def test_with_the_share_a_reply_meets_its_edit_and_the_vote_never_counts(app, se
         others = session.scalars(select(Vote).join(Battle).where(Battle.source == "arena")).all()
         assert all(v.counts_for_leaderboard for v in others)
     assert sides == {True, False} or len(drawn) == 1
+
+
+def test_the_reveal_says_which_reply_was_edited_and_how(app, session_factory, monkeypatch):
+    edits = add_edits(session_factory)
+    always_edit(app, monkeypatch, share=1.0)
+    client = app.test_client()
+    page, reveal = vote_next(client, "model_b")
+    battle = battles(session_factory)[-1]
+    assert battle.source == "edit"
+    edited = "a" if battle.reply_a_id in edits else "b"
+    with session_factory() as session:
+        model = session.get(Model, battle.model_a_id).display_name
+    names = reveal.split('class="reveal-names"')[1].split("</p>")[0]
+    spans = [" ".join(span.split("</span>")[0].split()) for span in names.split("<span>")[1:]]
+    assert len(spans) == 2 and all(f"<strong>{model}</strong>" in span for span in spans)
+    for side, span in zip("ab", spans, strict=True):
+        assert ("a caring question back added" in span) == (side == edited)
+        assert ("as written" in span) == (side != edited)
+    assert "(your pick)" in spans[1] and "(your pick)" not in spans[0]
+    assert "does not count on the leaderboard" in reveal
+    # Reloading the voted battle shows the same reveal.
+    again = client.get(parse_battle_page(page)[0].removesuffix("/vote")).get_data(as_text=True)
+    assert "a caring question back added" in again and "as written" in again
 
 
 def test_the_board_and_everything_counted_ignore_edit_battles(app, session_factory):
