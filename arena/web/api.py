@@ -99,9 +99,15 @@ def analysis():
 
 @bp.get("/reasons")
 def reasons():
-    found = latest_summary(read_session(), "reasons")
+    """The vote reasons' rates per model (the newest run's, or `run`'s), as the report cites them."""
+    try:
+        run = _run_id("run")
+    except BadParameter as exc:
+        return error(400, str(exc))
+    found = latest_summary(read_session(), "reasons", run)
     if found is None:
-        return error(404, "no rating snapshot yet; run `arena ratings recompute`")
+        return error(404, "no rating snapshot yet; run `arena ratings recompute`" if run is None else
+                     f"no rating run {run}")  # fmt: skip
     return jsonify(found)
 
 

@@ -596,9 +596,11 @@ def openapi_document() -> dict:
                     "practical help, too long, preachy, cold, flattering, unsafe). Measured by the newest recompute "
                     "over counted votes that carry at least one reason; `reasons` is null until one does. Reasons "
                     "never change the leaderboard.",
+                    "parameters": [_run_parameter("run", "A rating run's id: that run's rates.")],
                     "responses": {
-                        "200": _json({"$ref": "#/components/schemas/ReasonsSnapshot"}, "The newest rates."),
-                        "404": _json(_ERROR, "No rating snapshot yet."),
+                        "200": _json({"$ref": "#/components/schemas/ReasonsSnapshot"}, "The rates."),
+                        "400": _json(_ERROR, "run is not a positive whole number."),
+                        "404": _json(_ERROR, "No rating snapshot (or no such run) yet."),
                         "default": _json(_ERROR, "Any other error, with its reason."),
                     },
                 }

@@ -21,7 +21,15 @@ from sqlalchemy.orm import Session
 from arena.config import PROJECT_ROOT
 from arena.jobs.export import import_entry
 from arena.jobs.leaderboard import PROVISIONAL_VOTES, snapshot
-from arena.jobs.snapshots import OVERALL, RecomputeError, analyses_of, analysis_json, latest_reliability, latest_run
+from arena.jobs.snapshots import (
+    OVERALL,
+    RecomputeError,
+    analyses_of,
+    analysis_json,
+    latest_reliability,
+    latest_run,
+    latest_summary,
+)
 from arena.models import Battle, ImportedFile, RatingRun, Vote, utcnow
 from arena.web.charts import Responsive, responsive_whiskers
 from arena.web.report_methods import (
@@ -49,10 +57,10 @@ BOARD_SHOWN = ("rank_ub", "model", "rating", "ci_low", "ci_high", "rank_ci_low",
                "win_rate", "provisional")  # fmt: skip
 EFFECT_COLUMNS = ("source", "category", "section", "effect", "estimate", "ci_low", "ci_high", "se", "scale", "n",
                   "points", "points_low", "points_high", "api", "pointer", "fields")  # fmt: skip
-# Parts of a run's summary the API serves (the board's position, ties, sessions, ...; /api/reliability) or that
-# hold no estimate; the report reads anything else in the summary generically.
-SUMMARY_SERVED = ("position", "ties", "reliability", "provenance", "components", "boards", "sessions", "voters",
-                  "warnings", "grounded", "composite", "scope", "pooling")  # fmt: skip
+# Parts of a run's summary the API serves (the board's position, ties, sessions, ...; /api/reliability,
+# /api/reasons) or that hold no estimate; the report reads anything else in the summary generically.
+SUMMARY_SERVED = ("position", "ties", "reliability", "reasons", "provenance", "components", "boards", "sessions",
+                  "voters", "warnings", "grounded", "composite", "scope", "pooling")  # fmt: skip
 # The analysis's covariate prior (arena.jobs.analysis.BETA_PRIOR), stated here without importing the fit.
 BETA_PRIOR = 1.0
 
@@ -280,8 +288,16 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
             ["measure", "n", "value", "ci_low", "ci_high"],
             [[r["effect"], r["n"], r["estimate"], r["ci_low"], r["ci_high"]] for r in rows],
         )
-    # What else the run's summary measured that no API above serves (another study's figures, such as the vote
-    # reasons' rates): read from the stored snapshot, `api` empty and `pointer` into the run's summary.
+    reasons_path = f"/api/reasons?run={run.id}"
+    reasons = latest_summary(session, "reasons", run.id)
+    reason_rows, reason_tables = [], []
+    if reasons and reasons.get("reasons"):
+        api[reasons_path] = reasons
+        reason_rows = [_effect_row("reasons", OVERALL, reasons_path, m, {}) for m in measures(reasons)]
+        effect_rows += reason_rows
+        reason_tables = _record_tables("reasons", "Why people voted: ", reasons["reasons"])
+    # What else the run's summary measured that no API above serves (another study's figures): read from the
+    # stored snapshot, `api` empty and `pointer` into the run's summary.
     extras = {k: v for k, v in summary.items() if k not in SUMMARY_SERVED}
     extra_rows = [_effect_row("rating run summary", OVERALL, "", m, {}) for m in measures(extras)]
     effect_rows += extra_rows
@@ -302,6 +318,7 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
     if reliability_table is not None:
         csv_tables.append(reliability_table)
         csv_tables += _record_tables("reliability", "Repeats: ", reliability["reliability"])
+    csv_tables += reason_tables
     summary_tables = _record_tables("run", "The run's summary: ", extras)
     csv_tables += summary_tables
     imports = [import_entry(f) for f in facts["files"]]
@@ -358,6 +375,12 @@ def build(session: Session, run_id: int | None = None, provisional_votes: int = 
                 [[r["effect"], r["estimate"], r["ci_low"], r["ci_high"]] for r in run_rows])]))  # fmt: skip
     if reliability_table is not None:
         sections.append(Section("agreement", "How far people agree", tables=[reliability_table]))
+    if reason_rows:
+        sections.append(Section("reasons", "Why people voted (optional reasons after the vote)", tables=[Table(
+            "reasons-estimates", "Share of each model's replies tagged with a reason, with 95% intervals",
+            ["effect", "estimate", "ci_low", "ci_high"],
+            [[r["effect"], r["estimate"], r["ci_low"], r["ci_high"]] for r in reason_rows],
+        ), *reason_tables]))  # fmt: skip
     if extra_rows:
         sections.append(Section("run-summary", "Other estimates of the run", tables=[Table(
             "run-summary-estimates", "Estimates with 95% intervals stored in the run's summary",

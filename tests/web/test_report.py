@@ -140,7 +140,8 @@ def test_every_number_in_the_csv_files_is_the_apis(reported, client):
     assert client.get(f"/api/analysis?rating_run={run_id}").get_json()["analysis_run_id"] == analysis_id
     for path, status in ((f"/api/analysis?run={analysis_id + 5}", 404), ("/api/analysis?run=x", 400),
                          ("/api/analysis?category=nothing", 400), (f"/api/analysis?rating_run={run_id + 1}", 404),
-                         (f"/api/reliability?run={run_id + 1}", 404), ("/api/reliability?run=0", 400)):  # fmt: skip
+                         (f"/api/reliability?run={run_id + 1}", 404), ("/api/reliability?run=0", 400),
+                         (f"/api/reasons?run={run_id + 1}", 404), ("/api/reasons?run=-1", 400)):  # fmt: skip
         response = client.get(path)
         assert response.status_code == status and response.get_json()["error"], path
     assert client.get(f"/api/reliability?run={run_id}").get_json() == {
@@ -148,6 +149,7 @@ def test_every_number_in_the_csv_files_is_the_apis(reported, client):
         "computed_at": client.get("/api/reliability").get_json()["computed_at"],
         "reliability": None,
     }
+    assert client.get(f"/api/reasons?run={run_id}").get_json()["run_id"] == run_id
     coefficients = client.get("/api/analysis").get_json()["result"]["coefficients"]
     assert math.isfinite(next(c for c in coefficients if c["feature"] == "eq_overall")["estimate"])
 
@@ -216,9 +218,10 @@ def test_the_page_is_self_contained_and_a_new_kind_of_effect_appears_without_cod
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Estimates with 95% intervals: edits/effects" in html and "remove validation" in html
     effects = assert_effects_are_the_apis(out, client, {"": run_summary})
-    (reason,) = [r for r in effects if r["source"] == "rating run summary"]
+    (reason,) = [r for r in effects if r["source"] == "reasons"]
     assert (reason["effect"], reason["estimate"], reason["ci_high"]) == ("m1 / felt_heard", "0.3", "0.6")
-    assert rows(out / "run-reasons-models.csv")[0]["model"] == "m1"
+    assert reason["api"] == f"/api/reasons?run={run_id}"
+    assert rows(out / "reasons-models.csv")[0]["model"] == "m1" and "Why people voted" in html
     assert {r["effect"] for r in effects if r["source"] == "repeats"} >= {"agreement", "ceiling"}
     assert [(r["measure"], r["value"], r["ci_high"]) for r in rows(out / "reliability.csv")][:2] == [
         ("agreement", "0.7", "0.9"), ("ceiling", "0.8", "0.9")]  # fmt: skip
