@@ -12,6 +12,7 @@ from arena.config import PROJECT_ROOT, Settings
 from arena.db import make_engine, make_session_factory
 from arena.voting.battle_ids import BattleIdSigner
 from arena.voting.pairing import PairingPool
+from arena.voting.seen import SeenPrompts
 from arena.voting.sharing import ShareLinks
 from arena.web.bidi import finalize
 from arena.web.live_gate import LiveGate
@@ -93,6 +94,7 @@ def init_web(app: Flask, settings: Settings) -> None:
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
     app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling, arms=settings.declared_arms())
+    app.extensions["arena.seen"] = SeenPrompts(incremental=engine.dialect.name == "sqlite")
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
     app.extensions["arena.share_links"] = ShareLinks(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)
@@ -153,12 +155,13 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
     """One limiter per app (its counters live in Redis when configured), on the routes that create work."""
     from flask_limiter import Limiter
 
+    from arena.web.limit_storage import SCHEME as MEMORY_SCHEME
     from arena.web.limits import network_limit_key, visitor_limit_key
 
     limiter = Limiter(
         key_func=visitor_limit_key,
         app=app,
-        storage_uri=settings.redis_url or "memory://",
+        storage_uri=settings.redis_url or f"{MEMORY_SCHEME}://",
         enabled=settings.rate_limit_enabled,
         headers_enabled=True,
         # A limiter whose store is down must not take the site down with it: fall back to memory.
