@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from arena.config import PROJECT_ROOT, Settings
 from arena.db import make_engine, make_session_factory
 from arena.voting.battle_ids import BattleIdSigner
+from arena.voting.history import OwnVotes, SeenPrompts
 from arena.voting.pairing import PairingPool
-from arena.voting.seen import SeenPrompts
 from arena.voting.sharing import ShareLinks
 from arena.web.bidi import finalize
 from arena.web.live_gate import LiveGate
@@ -94,7 +94,9 @@ def init_web(app: Flask, settings: Settings) -> None:
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
     app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling, arms=settings.declared_arms())
+    # A visitor's history, kept per worker and topped up (arena/voting/history.py: on SQLite only).
     app.extensions["arena.seen"] = SeenPrompts(incremental=engine.dialect.name == "sqlite")
+    app.extensions["arena.own_votes"] = OwnVotes(incremental=engine.dialect.name == "sqlite")
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
     app.extensions["arena.share_links"] = ShareLinks(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)

@@ -13,7 +13,7 @@ from arena.models import Battle, utcnow
 from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.edits import draw_edit
 from arena.voting.message_emotion import message_emotion
-from arena.voting.my_ranking import MIN_VOTES, count_own_votes
+from arena.voting.my_ranking import MIN_VOTES
 from arena.voting.pairing import Draw, NoBattleAvailable
 from arena.voting.reasons import chips, reasons_of, set_reason
 from arena.voting.repeats import draw_repeat
@@ -88,7 +88,7 @@ def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
     # the write lock until the request ends, rendering included, so every other vote and battle waited on it.
     read = read_session()
     # The counter under "New battle": votes cast, and how many more until Your ranking appears.
-    votes = count_own_votes(read, key) if key is not None else 0
+    votes = current_app.extensions["arena.own_votes"].count(read, key) if key is not None else 0
     progress = {"votes_cast": votes, "votes_needed": MIN_VOTES,
                 "ranking_ready": reveal.names_shown and votes >= MIN_VOTES}  # fmt: skip
     if reveal.source == "live":
