@@ -157,8 +157,17 @@ def model_names(slug: str, display_name: str | None, provider: str | None, litel
     return own_names(slug, display_name, provider, litellm_model)
 
 
-@lru_cache(maxsize=4096)
 def cached_battle_leak(reply_a: str, reply_b: str, names: tuple[str, ...]) -> IdentityLeak | None:
-    """`battle_leak`, remembered by the texts and names themselves: the same pair of replies is shown again and
-    again, and the patterns need not run each time."""
-    return battle_leak(reply_a, reply_b, names)
+    """`battle_leak`, remembered per reply: a reply is checked once for each pair of models it is shown between,
+    whichever side it is on and whatever reply it meets (a cache per pair of replies missed on most draws of a
+    bank with many replies)."""
+    for side, text in (("a", reply_a), ("b", reply_b)):
+        phrase = _reply_leak(text, names) if text else None
+        if phrase:
+            return IdentityLeak(side, phrase)
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _reply_leak(text: str, names: tuple[str, ...]) -> str | None:
+    return find_leak(text, names)

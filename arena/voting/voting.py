@@ -103,32 +103,31 @@ def create_battle(session: Session, draw: Draw, *, judge_key: str | None, ttl: t
         meta[SHOWN_ARMS] = arms.meta()
     if draw.edit_dimension is not None:
         meta[EDIT_DIMENSION] = draw.edit_dimension
-    stored = session.connection().execute(
-        _INSERT_BATTLE,
-        {
-            "public_id": public_id,
-            "source": "arena" if draw.edit_dimension is None else "edit",
-            "metadata": meta,
-            "prompt_id": draw.prompt_id,
-            "reply_a_id": draw.reply_a_id,
-            "reply_b_id": draw.reply_b_id,
-            "model_a_id": draw.model_a_id,
-            "model_b_id": draw.model_b_id,
-            "judge_key": judge_key,
-            "judge_key_digest": digest(judge_key) if judge_key else "",
-            # A repeat was not drawn by the pair-and-message draw: it has no such probability (an edit battle
-            # stores the probability of its own draw, arena/voting/edits.py).
-            "sampling_prob": None if draw.repeat_of is not None else draw.probability,
-            "status": "open",
-            "created_at": now,
-            "expires_at": now + ttl,
-            "arm_a": arms.arm_a if arms else None,
-            "arm_b": arms.arm_b if arms else None,
-            "arm_a_prob": arms.prob_a if arms else None,
-            "arm_b_prob": arms.prob_b if arms else None,
-        },
-    )
-    row = stored.first()
+    # The values are built before the connection is asked for: on SQLite asking begins the transaction, which takes
+    # the single write lock, and every other writer waits while it is held.
+    values = {
+        "public_id": public_id,
+        "source": "arena" if draw.edit_dimension is None else "edit",
+        "metadata": meta,
+        "prompt_id": draw.prompt_id,
+        "reply_a_id": draw.reply_a_id,
+        "reply_b_id": draw.reply_b_id,
+        "model_a_id": draw.model_a_id,
+        "model_b_id": draw.model_b_id,
+        "judge_key": judge_key,
+        "judge_key_digest": digest(judge_key) if judge_key else "",
+        # A repeat was not drawn by the pair-and-message draw: it has no such probability (an edit battle
+        # stores the probability of its own draw, arena/voting/edits.py).
+        "sampling_prob": None if draw.repeat_of is not None else draw.probability,
+        "status": "open",
+        "created_at": now,
+        "expires_at": now + ttl,
+        "arm_a": arms.arm_a if arms else None,
+        "arm_b": arms.arm_b if arms else None,
+        "arm_a_prob": arms.prob_a if arms else None,
+        "arm_b_prob": arms.prob_b if arms else None,
+    }
+    row = session.connection().execute(_INSERT_BATTLE, values).first()
     if row is None:
         raise RetiredKey
     if draw.conversation is not None:

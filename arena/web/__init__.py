@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from arena.config import PROJECT_ROOT, Settings
 from arena.db import make_engine, make_session_factory
 from arena.voting.battle_ids import BattleIdSigner
+from arena.voting.history import OwnVotes, SeenPrompts
 from arena.voting.pairing import PairingPool
 from arena.voting.sharing import ShareLinks
 from arena.web.bidi import finalize
@@ -93,6 +94,9 @@ def init_web(app: Flask, settings: Settings) -> None:
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
     app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling, arms=settings.declared_arms())
+    # A visitor's history, kept per worker and topped up (arena/voting/history.py: on SQLite only).
+    app.extensions["arena.seen"] = SeenPrompts(incremental=engine.dialect.name == "sqlite")
+    app.extensions["arena.own_votes"] = OwnVotes(incremental=engine.dialect.name == "sqlite")
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
     app.extensions["arena.share_links"] = ShareLinks(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)
@@ -153,12 +157,13 @@ def _rate_limits(app: Flask, settings: Settings) -> None:
     """One limiter per app (its counters live in Redis when configured), on the routes that create work."""
     from flask_limiter import Limiter
 
+    from arena.web.limit_storage import SCHEME as MEMORY_SCHEME
     from arena.web.limits import network_limit_key, visitor_limit_key
 
     limiter = Limiter(
         key_func=visitor_limit_key,
         app=app,
-        storage_uri=settings.redis_url or "memory://",
+        storage_uri=settings.redis_url or f"{MEMORY_SCHEME}://",
         enabled=settings.rate_limit_enabled,
         headers_enabled=True,
         # A limiter whose store is down must not take the site down with it: fall back to memory.

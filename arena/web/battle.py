@@ -13,8 +13,8 @@ from arena.models import Battle, utcnow
 from arena.voting.conversations import BattleConversation, battle_conversation
 from arena.voting.edits import draw_edit
 from arena.voting.message_emotion import message_emotion
-from arena.voting.my_ranking import MIN_VOTES, count_own_votes
-from arena.voting.pairing import Draw, NoBattleAvailable, seen_prompt_ids
+from arena.voting.my_ranking import MIN_VOTES
+from arena.voting.pairing import Draw, NoBattleAvailable
 from arena.voting.reasons import chips, reasons_of, set_reason
 from arena.voting.repeats import draw_repeat
 from arena.voting.retired_keys import RetiredKey
@@ -31,7 +31,7 @@ from arena.voting.voting import (
     find_reveal,
     is_expired,
 )
-from arena.web import db_session, htmx
+from arena.web import db_session, htmx, read_session
 from arena.web.limits import network_hash
 from arena.web.sharing import public_page_of, share_url
 from arena.web.visitor import (
@@ -83,8 +83,12 @@ def anonymous(battle: Battle) -> AnonymousBattle:
 def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
     """`tagged`: the vote's reasons when known (none, right after the vote: no read for them on the vote path)."""
     key = existing_visitor_key()
+    # Everything the reveal reads beyond the vote's own statements is read on the read session: on SQLite a read
+    # on the request's writing session, after the vote committed, would begin a new write transaction and hold
+    # the write lock until the request ends, rendering included, so every other vote and battle waited on it.
+    read = read_session()
     # The counter under "New battle": votes cast, and how many more until Your ranking appears.
-    votes = count_own_votes(db_session(), key) if key is not None else 0
+    votes = current_app.extensions["arena.own_votes"].count(read, key) if key is not None else 0
     progress = {"votes_cast": votes, "votes_needed": MIN_VOTES,
                 "ranking_ready": reveal.names_shown and votes >= MIN_VOTES}  # fmt: skip
     if reveal.source == "live":
@@ -97,13 +101,13 @@ def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
     if reveal.turns is not None:
         # A multi-turn battle's reveal shows the whole conversation again: read after the vote's two statements,
         # only for these battles.
-        battle = find_battle(db_session(), reveal.public_id)
+        battle = find_battle(read, reveal.public_id)
         conversation = battle_conversation(battle) if battle is not None else None
     if tagged is None:
-        tagged = reasons_of(db_session(), reveal.public_id)
+        tagged = reasons_of(read, reveal.public_id)
     # battle_token: the reveal's check form (terms/_verify.html) brings this reveal back counted once it is paid.
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
-                            conversation=conversation, emotion=message_emotion(db_session(), reveal.public_id),
+                            conversation=conversation, emotion=message_emotion(read, reveal.public_id),
                             share_url=share_url(reveal), battle_token=_signer().sign(reveal.public_id),
                             reason_chips=chips(tagged), **progress)  # fmt: skip
 
@@ -148,7 +152,7 @@ def _draw(session, pool) -> Draw:
         repeat = draw_repeat(session, key, _chance)
         if repeat is not None:
             return repeat
-    seen = seen_prompt_ids(session, key)
+    seen = current_app.extensions["arena.seen"].of(session, key)
     if settings.edit_share > 0 and _chance.random() < settings.edit_share:
         edit = draw_edit(session, seen, _chance)
         if edit is not None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from arena.db import transaction
 from arena.ingest.catalog import get_or_create_model, get_or_create_prompt, get_or_create_reply
 from arena.models import Battle, Vote
-from arena.voting.identity_leak import battle_leak, find_leak, own_names
+from arena.voting.identity_leak import battle_leak, cached_battle_leak, find_leak, own_names
 from tests.conftest import parse_battle_page
 from tests.shared_data import shared_file
 
@@ -51,6 +51,20 @@ def test_a_reply_naming_either_model_of_its_battle_is_found():
     leak = battle_leak("Take your time.", "Muse Spark here: that sounds exhausting.", names)
     assert leak is not None and (leak.side, leak.phrase) == ("b", "Muse Spark")
     assert battle_leak("Take your time.", "A muse sparked the idea.", names) is None
+
+
+def test_the_cached_check_answers_as_the_uncached_one_whatever_the_side_and_the_rival():
+    # Remembered per reply and pair of models: the same reply met again, on the other side or against another
+    # reply, must give the same verdict as a fresh check (side and phrase included).
+    names = ("gpt-4.1", "Claude", "claude-sonnet")
+    leaking = "As an AI language model developed by OpenAI, I can't feel, but I hear you."
+    naming = "Honestly, Claude would tell you the same: you did nothing wrong."
+    clean = "That sounds exhausting. Do you want to talk about what happened at the wedding?"
+    for _ in range(2):  # the second round answers from the cache
+        for a, b in [(leaking, clean), (clean, leaking), (clean, naming), (naming, leaking), (clean, clean)]:
+            assert cached_battle_leak(a, b, names) == battle_leak(a, b, names)
+    assert cached_battle_leak(clean, naming, names).side == "b"
+    assert cached_battle_leak(clean, naming, ()) is None  # the names belong to the battle's pair of models
 
 
 def test_no_real_eqbench4_reply_is_a_false_alarm():

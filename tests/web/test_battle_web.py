@@ -234,3 +234,31 @@ def test_the_reveal_a_vote_returns_is_the_battle_as_stored(session_factory, demo
             assert not find_reveal(s, public_id).names_shown  # "k" never paid the proof-of-work
         assert (returned.prompt, returned.reply_a, returned.reply_b, returned.model_a, returned.model_b) == expected
         assert (returned.public_id, returned.outcome, returned.exclusion_reason) == (public_id, outcome, None)
+
+
+def test_a_vote_writes_in_one_transaction_and_reads_its_reveal_without_the_write_lock(app, client, demo_loaded):
+    # On SQLite every transaction of the writing session holds the single write lock until it ends. The reveal's
+    # own reads (the vote counter, the message's emotion) come after the vote committed: on the writing session
+    # they would take the lock again and keep it through the rendering, so every other vote would wait on it.
+    from sqlalchemy import event
+
+    from arena.db import READ_ONLY
+
+    begun: list[bool] = []
+
+    def record(conn) -> None:
+        begun.append(bool(conn.get_execution_options().get(READ_ONLY)))
+
+    engine = app.extensions["arena.engine"]
+    for expected_votes in (1, 2):
+        action, csrf = parse_battle_page(client.get("/").get_data(as_text=True))
+        event.listen(engine, "begin", record)
+        try:
+            reveal = client.post(action, data={"outcome": "tie", "csrf_token": csrf}, headers={"HX-Request": "true"})
+        finally:
+            event.remove(engine, "begin", record)
+        assert reveal.status_code == 200
+        # The counter still counts the vote just cast: the read begins after the vote's commit.
+        assert f"{expected_votes} vote{'s' if expected_votes > 1 else ''} cast" in reveal.get_data(as_text=True)
+        assert begun.count(False) == 1, begun  # the vote's claim and insert: the only write transaction
+        begun.clear()
