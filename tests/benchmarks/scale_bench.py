@@ -1,8 +1,9 @@
 """Scale benchmark (issue 23): N synthetic votes over 200 models, every message tagged with EmoNet categories of
 all 7 groups, imported by `arena import votes --exclusive` (COPY into a staging table on PostgreSQL, then two
-INSERT ... SELECT, then the maintained counts folded in the same transaction), then one full recompute (filters
-on, every board, 1000 bootstrap rounds) read from the maintained counts. Prints the import rate, the recompute
-time and each command's peak memory; with --pages, the p95 of the leaderboard page over the result.
+INSERT ... SELECT, the maintained counts added from the staged rows in the same transaction), then one full
+recompute (filters on, every board, 1000 bootstrap rounds) read from the maintained counts. Prints the import
+rate, the recompute time and each command's peak memory; with --pages, the p95 of the leaderboard page over the
+result.
 
 Run from the repository root (not part of the default test run):
 
