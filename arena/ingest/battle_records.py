@@ -35,6 +35,7 @@ KEPT_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_ta
                "eq_conversation_a", "eq_conversation_b", "judge_verdicts")  # fmt: skip
 JSON_FIELDS = ("conversation_a", "conversation_b", "conv_metadata", "category_tag", "eq_a", "eq_b",
                "eq_conversation_a", "eq_conversation_b", "judge_verdicts")  # fmt: skip
+JSON_FIELD_SET = frozenset(JSON_FIELDS)
 EMOTION_TAG = "emotion_v0.1"
 KAGGLE_WINNERS = (("winner_model_a", "model_a"), ("winner_model_b", "model_b"), ("winner_tie", "tie"))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -302,13 +303,32 @@ def _reasons(record: dict) -> tuple[tuple[str, str], ...]:
     return tuple(tags)
 
 
+# Checked tag lists given as names, by their names: a file repeats the same few lists on every record.
+_CHECKED_TAGS: dict[tuple, tuple[tuple[str, int], ...]] = {}
+
+
+def _emotions(categories) -> list[dict]:
+    key = tuple(categories) if isinstance(categories, list) else None
+    tags = _CHECKED_TAGS.get(key) if key is not None and all(type(c) is str for c in key) else None
+    if tags is None:
+        try:
+            tags = tuple(emotion_tags(categories))
+        except CatalogError as exc:
+            raise ValueError(f"category_tag.{EMOTION_TAG}: {exc}") from exc
+        if key is not None and all(type(c) is str for c in key):
+            if len(_CHECKED_TAGS) >= 10_000:
+                _CHECKED_TAGS.clear()
+            _CHECKED_TAGS[key] = tags
+    return [{"name": c, "intensity": i} for c, i in tags]
+
+
 def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:
-    for field in JSON_FIELDS:  # CSV cells and Parquet strings carry nested values as JSON text
-        if isinstance(meta.get(field), str):
-            try:
-                meta[field] = json.loads(meta[field])
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{field} is not valid JSON ({exc.msg})") from exc
+    # CSV cells and Parquet strings carry nested values as JSON text (meta holds a few of the fields: loop on it).
+    for field in [f for f, v in meta.items() if f in JSON_FIELD_SET and isinstance(v, str)]:
+        try:
+            meta[field] = json.loads(meta[field])
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{field} is not valid JSON ({exc.msg})") from exc
     for side in ("conversation_a", "conversation_b"):
         if side in meta:
             meta[side] = _flatten_parts(meta[side])
@@ -333,8 +353,5 @@ def _parse_meta(meta: dict) -> tuple[dict, str | None, list]:
     emotion_tag = (meta.get("category_tag") or {}).get(EMOTION_TAG)
     if emotion_tag is not None:
         categories = emotion_tag.get("categories", []) if isinstance(emotion_tag, dict) else emotion_tag
-        try:
-            emotions = [{"name": c, "intensity": i} for c, i in emotion_tags(categories)]
-        except CatalogError as exc:
-            raise ValueError(f"category_tag.{EMOTION_TAG}: {exc}") from exc
+        emotions = _emotions(categories)
     return meta, _first_user_turn(meta.get("conversation_a")), emotions

@@ -1,8 +1,9 @@
 """Scale benchmark (issue 23): N synthetic votes over 200 models, every message tagged with EmoNet categories of
 all 7 groups, imported by `arena import votes --exclusive` (COPY into a staging table on PostgreSQL, then two
-INSERT ... SELECT, then the maintained counts folded in the same transaction), then one full recompute (filters
-on, every board, 1000 bootstrap rounds) read from the maintained counts. Prints the import rate, the recompute
-time and each command's peak memory; with --pages, the p95 of the leaderboard page over the result.
+INSERT ... SELECT, the maintained counts added from the staged rows in the same transaction), then one full
+recompute (filters on, every board, 1000 bootstrap rounds) read from the maintained counts. Prints the import
+rate, the recompute time and each command's peak memory; with --pages, the p95 of the leaderboard page over the
+result.
 
 Run from the repository root (not part of the default test run):
 
@@ -12,6 +13,10 @@ Run from the repository root (not part of the default test run):
 
 --database-url names the server (and a database to connect to there): the benchmark makes its own database
 (--name, default scale_bench), dropped first. Without it, SQLite in a temporary folder.
+
+--import-only stops after the import (no recompute). --votes-file PATH keeps the generated file at PATH and reuses
+it when it is already there (with the same --votes), so before/after runs import the same bytes without paying
+for the generation again (ten million votes take minutes to write).
 """
 
 from __future__ import annotations
@@ -91,17 +96,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=1, help="recomputes to time (median reported)")
     parser.add_argument("--pages", action="store_true", help="also time the leaderboard page (p95)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--import-only", action="store_true", help="time the import only, no recompute")
+    parser.add_argument("--votes-file", type=Path, help="keep the generated file here; reuse it if present")
     args = parser.parse_args(argv)
     groups = set(EMONET_GROUPS)
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as folder:
-        votes = Path(folder) / "votes.jsonl"
+        votes = args.votes_file or Path(folder) / "votes.jsonl"
         start = time.perf_counter()
-        write_votes(votes, args.votes, args.models, args.prompts, args.seed)
+        if not votes.exists():
+            write_votes(votes, args.votes, args.models, args.prompts, args.seed)
         written = time.perf_counter() - start
         url = fresh_postgres(args.database_url, args.name) if args.database_url else f"sqlite:///{folder}/scale.db"
         backend = "postgresql" if args.database_url else "sqlite"
         import_s, import_mb = timed_import(url, votes, "--exclusive")
-        votes.unlink()
+        if args.votes_file is None:
+            votes.unlink()
+        if args.import_only:
+            result = {"backend": backend, "votes": args.votes, "models": args.models,
+                      "file_written_s": round(written, 1), "import_s": round(import_s, 1),
+                      "import_rate_per_s": round(args.votes / import_s), "import_peak_mb": round(import_mb),
+                      "load_average_1m": round(os.getloadavg()[0], 1)}  # fmt: skip
+            json.dump(result, sys.stdout, indent=2)
+            print()
+            return
         recomputes = []
         for _ in range(args.repeat):
             wall, peak, out = measured_child([*ARENA, "ratings", "recompute", "--bootstrap", str(args.rounds),
