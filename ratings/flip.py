@@ -158,7 +158,7 @@ class Problem:
         """Per-pair wins with `removed` ((rows, kinds) counts) taken out, pair-major: (pairs, rows) each."""
         if sparse.issparse(removed):  # a few kinds per row: summed per (pair, row) straight into pair-major arrays
             entries = sparse.coo_array(removed)
-            rows, pairs = removed.shape[0], self.layout.n_pairs
+            rows = removed.shape[0]
             cells, index = np.unique(self.pair[entries.col] * rows + entries.row, return_inverse=True)
             y = self.kinds.y[entries.col]
             forward = np.repeat(self.forward[:, None], rows, axis=1)
