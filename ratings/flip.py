@@ -124,6 +124,16 @@ class Problem:
         # Refits to convergence (None), or this many chord steps from each refit's warm start (see board_flips).
         self.steps = steps
 
+    def touching(self) -> list[np.ndarray]:
+        """Per model, the kinds of votes it took part in."""
+        if getattr(self, "_touching", None) is None:
+            model = np.concatenate([self.kinds.i, self.kinds.j])
+            kind = np.tile(np.arange(len(self.kinds)), 2)
+            order = np.argsort(model, kind="stable")
+            bounds = np.searchsorted(model[order], np.arange(self.layout.n + 1))
+            self._touching = [kind[order[bounds[m] : bounds[m + 1]]] for m in range(self.layout.n)]
+        return self._touching
+
     def _inverse_hessian(self, theta: np.ndarray) -> np.ndarray:
         p = expit(self.layout.gaps(theta))
         hessian = self.layout.laplacian((self.forward + self.backward) * p * (1 - p))
@@ -311,6 +321,36 @@ def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None)
     return order[: last + 1], counts
 
 
+def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray, removed: np.ndarray,
+                  gap: np.ndarray) -> list:  # fmt: skip
+    """_plan for each row, over the kinds of votes of its two models only (a few hundred of tens of thousands on a
+    dense board), where that is provably the plan over every kind: a vote between two other models a and b moves
+    the gap by at most max|p - y| |u_a - u_b| <= max(u) - min(u) over the other models (u = H^-1 (e_upper -
+    e_lower)), and when every kind the plan takes narrows the gap by more than that per vote, no other kind comes
+    before them in its order. None where that does not hold (the caller plans over every kind)."""
+    kinds = problem.kinds
+    touching = problem.touching()
+    u = problem._chord[upper] - problem._chord[lower]
+    plans: list = []
+    for row, (a, b) in enumerate(zip(upper.tolist(), lower.tolist(), strict=True)):
+        candidates = np.union1d(touching[a], touching[b])
+        others = np.ones(u.shape[1], dtype=bool)
+        others[[a, b]] = False
+        bound = u[row, others].max() - u[row, others].min() if others.any() else 0.0
+        i, j = kinds.i[candidates], kinds.j[candidates]
+        p = expit(theta[row, i] - theta[row, j])
+        change = (p - kinds.y[candidates]) * (u[row, i] - u[row, j])
+        available = kinds.count[candidates] - removed[row, candidates]
+        chosen, take = _plan(change, available, gap[row])
+        helpful = (change < 0) & (available > 0)
+        reached = -(change[helpful] * available[helpful]).sum() > max(gap[row], 0.0) + SWAP_MARGIN
+        if len(chosen) and reached and -change[chosen].max() > bound:
+            plans.append((candidates[chosen], take))
+        else:
+            plans.append(None)
+    return plans
+
+
 def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: np.ndarray | None = None) -> Flips:
     """Confirmed votes to flip for each pair (upper[q] above lower[q]). `gap`: the published gaps in logits
     (default: the problem's own fit); a removal's effect is the change the problem's refit gives, added to it."""
@@ -337,11 +377,17 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
         owners, counts = [], []
         grow = np.flatnonzero(extending)
         if len(grow):
-            change = problem.gap_change(theta_lo[grow], upper[grow], lower[grow])
-            available = problem.kinds.count[None] - removed[grow]
-            shortlist = _shortlist(change, available)
+            plans = _direct_plans(problem, theta_lo[grow], upper[grow], lower[grow], removed[grow], gap_lo[grow])
+            full = [row for row, plan in enumerate(plans) if plan is None]
+            if full:  # the plans that votes between other models could change: over every kind, as before
+                rows = grow[full]
+                change = problem.gap_change(theta_lo[rows], upper[rows], lower[rows])
+                available = problem.kinds.count[None] - removed[rows]
+                shortlist = _shortlist(change, available)
+                for k, row in enumerate(full):
+                    plans[row] = _plan(change[k], available[k], gap_lo[grow[row]], shortlist[k])
             for row, q in enumerate(grow.tolist()):
-                kinds, take = _plan(change[row], available[row], gap_lo[q], shortlist[row])
+                kinds, take = plans[row]
                 if len(kinds) == 0:  # nothing left that would narrow the gap: never swapped
                     extending[q] = False
                     continue

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack
 from scipy.special import expit
 
 from ratings import batched
@@ -149,22 +148,10 @@ def _prior_precision(centres: _Centres, tau: float) -> np.ndarray:
 
 
 def _precision_and_logdet(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The inverse of each symmetric positive definite matrix and the log-determinant of that inverse, from one
-    Cholesky factorisation each (LAPACK potrf + potri): half the work of an LU inverse and a separate slogdet."""
-    inverse = np.empty_like(matrices)
-    logdet = np.empty(len(matrices))
-    lower = np.tril_indices(matrices.shape[-1], -1)
-    for g, matrix in enumerate(matrices):
-        factor, info = lapack.dpotrf(matrix, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("prior covariance not positive definite")
-        logdet[g] = -2.0 * np.log(np.diagonal(factor)).sum()
-        inverted, info = lapack.dpotri(factor, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("prior covariance singular")
-        inverted[lower[1], lower[0]] = inverted[lower]  # potri fills the lower triangle only
-        inverse[g] = inverted
-    return inverse, logdet
+    """The inverse of each symmetric positive definite matrix and the log-determinant of that inverse (by Cholesky:
+    a quarter of the work of slogdet's LU). numpy's batched routines, not a loop of scipy's LAPACK calls: on small
+    matrices those cost a BLAS thread hand-off each."""
+    return np.linalg.inv(matrices), -_logdet(matrices)
 
 
 def _logdet(matrices: np.ndarray) -> np.ndarray:
