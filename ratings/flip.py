@@ -369,12 +369,12 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
     lo = np.zeros(pairs, dtype=np.int64)
     hi = np.full(pairs, -1, dtype=np.int64)
     gap_lo, gap_hi = gap.copy(), np.zeros(pairs)
-    theta_lo = theta.copy()
+    theta_lo, theta_hi = theta.copy(), theta.copy()
     extending = gap > 0  # a pair level or reversed already has nothing to remove (no number; -1)
     # Each round fits, as rows of one vectorised refit: for a pair not yet swapped, the votes the influences at its
     # last refit say should swap it (and one fewer); for a bracketed pair, secant guesses inside its bracket.
     for _ in range(_MAX_EXTEND + _MAX_NARROW):
-        owners, counts = [], []
+        owners, counts, starts = [], [], []
         grow = np.flatnonzero(extending)
         if len(grow):
             plans = _direct_plans(problem, theta_lo[grow], upper[grow], lower[grow], removed[grow], gap_lo[grow])
@@ -398,6 +398,7 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
                 total = int(round(removed[q].sum()))
                 owners += [q] if total - 1 <= lo[q] else [q, q]
                 counts += [total] if total - 1 <= lo[q] else [total, total - 1]
+                starts += [theta_lo[q]] if total - 1 <= lo[q] else [theta_lo[q], theta_lo[q]]
         for q in np.flatnonzero((hi > 0) & (hi - lo > 1)).tolist():
             span = hi[q] - lo[q]
             guess = lo[q] + int(np.ceil(span * gap_lo[q] / (gap_lo[q] - gap_hi[q])))
@@ -408,16 +409,19 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
                 probes = {g for g in (guess - 1, guess, guess + 1, lo[q] + span // 2) if lo[q] < g < hi[q]}
             owners += [q] * len(probes)
             counts += sorted(probes)
+            # Each probe starts where the fits at the bracket's ends say it lies: within a few votes of either end
+            # the refit moves theta almost linearly, so the chord steps start next to the answer.
+            starts += [theta_lo[q] + (m - lo[q]) / span * (theta_hi[q] - theta_lo[q]) for m in sorted(probes)]
         if not owners:
             break
         owner = np.array(owners)
-        fitted = problem.fit(_prefixes(sequences, owners, counts, n_kinds), theta_lo[owner])
+        fitted = problem.fit(_prefixes(sequences, owners, counts, n_kinds), np.array(starts))
         k = np.arange(len(owners))
         new_gap = gap[owner] + fitted[k, upper[owner]] - fitted[k, lower[owner]] - base_gap[owner]
         for row, (q, m, g) in enumerate(zip(owners, counts, new_gap.tolist(), strict=True)):
             if g < -SWAP_MARGIN:
                 if hi[q] < 0 or m < hi[q]:
-                    hi[q], gap_hi[q] = m, g
+                    hi[q], gap_hi[q], theta_hi[q] = m, g, fitted[row]
                 extending[q] = False
             elif m > lo[q]:
                 lo[q], gap_lo[q], theta_lo[q] = m, g, fitted[row]
