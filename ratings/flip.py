@@ -97,23 +97,23 @@ class Problem:
 
     def __init__(self, kinds: VoteKinds, forward: np.ndarray, backward: np.ndarray, n: int,
                  prior: tuple[np.ndarray, np.ndarray] | None = None,
-                 start: np.ndarray | None = None, steps: int | None = None) -> None:  # fmt: skip
+                 start: np.ndarray | None = None, steps: int | None = None,
+                 layout: batched.PairLayout | None = None) -> None:  # fmt: skip
         self.kinds = kinds
-        self.layout = _layout(n)
+        # Every pair (the plain objective's virtual ties reach them all), or the pairs `forward` and `backward` are
+        # given for (a pooled board's: those with votes; the rest add nothing to its objective).
+        self.layout = _layout(n) if layout is None else layout
         self.forward, self.backward = forward, backward
         self.prior = prior
         lookup = np.full((n, n), -1)
         lookup[self.layout.i, self.layout.j] = np.arange(self.layout.n_pairs)
         self.pair = lookup[kinds.i, kinds.j]  # each kind's pair index
-        # Removals per kind -> wins removed per pair, each way: (kinds, pairs) sparse.
-        shape = (len(kinds), self.layout.n_pairs)
-        rows = np.arange(len(kinds))
-        self._to_forward = sparse.csr_array((kinds.y, (rows, self.pair)), shape=shape)
-        self._to_backward = sparse.csr_array((1.0 - kinds.y, (rows, self.pair)), shape=shape)
-        # Dense removals go the other way round, (pairs, kinds) sparse times (kinds, rows) dense: turning a dense
-        # (rows, kinds) array into a sparse one first cost more than the refits it fed.
-        self._from_forward = self._to_forward.T.tocsr()
-        self._from_backward = self._to_backward.T.tocsr()
+        # Dense removals ((rows, kinds), as the reference and the tests give them) -> wins removed per pair, each
+        # way: (pairs, kinds) sparse times (kinds, rows) dense. The refits' own removals come sparse (see data).
+        shape = (self.layout.n_pairs, len(kinds))
+        columns = np.arange(len(kinds))
+        self._from_forward = sparse.csr_array((kinds.y, (self.pair, columns)), shape=shape)
+        self._from_backward = sparse.csr_array((1.0 - kinds.y, (self.pair, columns)), shape=shape)
         # The fit itself, from `start` (say the published ratings) when given; then the Hessian there, whose
         # inverse every refit's chord steps use.
         self.base, self._chord, self.tol, self.steps = None, None, batched.DEFAULT_TOL, None
@@ -123,6 +123,16 @@ class Problem:
         self._chord = self._inverse_hessian(self.base)
         # Refits to convergence (None), or this many chord steps from each refit's warm start (see board_flips).
         self.steps = steps
+
+    def touching(self) -> list[np.ndarray]:
+        """Per model, the kinds of votes it took part in."""
+        if getattr(self, "_touching", None) is None:
+            model = np.concatenate([self.kinds.i, self.kinds.j])
+            kind = np.tile(np.arange(len(self.kinds)), 2)
+            order = np.argsort(model, kind="stable")
+            bounds = np.searchsorted(model[order], np.arange(self.layout.n + 1))
+            self._touching = [kind[order[bounds[m] : bounds[m + 1]]] for m in range(self.layout.n)]
+        return self._touching
 
     def _inverse_hessian(self, theta: np.ndarray) -> np.ndarray:
         p = expit(self.layout.gaps(theta))
@@ -142,37 +152,66 @@ class Problem:
     def pooled(cls, outcomes: PairOutcomes, centre: np.ndarray, precision: np.ndarray, both_bad: str = "tie",
                start: np.ndarray | None = None, steps: int | None = None):  # fmt: skip
         """A pooled board's posterior (ratings.pooling) with its prior, and so tau, held fixed."""
-        layout = _layout(outcomes.n_models)
-        forward, backward = layout.split(outcomes.win_matrix(both_bad))
-        return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward, backward, outcomes.n_models,
-                   (np.asarray(centre, float), np.asarray(precision, float)), start, steps)  # fmt: skip
+        n = outcomes.n_models
+        every = _layout(n)
+        forward, backward = every.split(outcomes.win_matrix(both_bad))
+        # Only the pairs with votes on the board: a sparse emotion board has votes on a few thousand of 200 models'
+        # 19,900 pairs, and the others add nothing to the posterior (no virtual ties: the prior keeps it finite).
+        voted = (forward + backward) > 0
+        layout = batched.PairLayout(n, (every.i[voted], every.j[voted])) if voted.any() else every
+        if voted.any():
+            forward, backward = forward[voted], backward[voted]
+        return cls(VoteKinds.from_outcomes(outcomes, both_bad), forward, backward, n,
+                   (np.asarray(centre, float), np.asarray(precision, float)), start, steps, layout)  # fmt: skip
 
     def data(self, removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-pair wins with `removed` ((rows, kinds) counts) taken out: (rows, pairs) each."""
-        if sparse.issparse(removed):
-            forward = self.forward[None] - (removed @ self._to_forward).toarray()
-            backward = self.backward[None] - (removed @ self._to_backward).toarray()
-            return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
-        removed = np.asarray(removed, dtype=np.float64).T
-        forward = self.forward[None] - (self._from_forward @ removed).T
-        backward = self.backward[None] - (self._from_backward @ removed).T
-        return np.maximum(forward, 0.0), np.maximum(backward, 0.0)
+        """Per-pair wins with `removed` ((rows, kinds) counts) taken out, pair-major: (pairs, rows) each."""
+        if sparse.issparse(removed):  # a few kinds per row: summed per (pair, row) straight into pair-major arrays
+            entries = sparse.coo_array(removed)
+            rows = removed.shape[0]
+            cells, index = np.unique(self.pair[entries.col] * rows + entries.row, return_inverse=True)
+            y = self.kinds.y[entries.col]
+            forward = np.repeat(self.forward[:, None], rows, axis=1)
+            backward = np.repeat(self.backward[:, None], rows, axis=1)
+            forward.ravel()[cells] -= np.bincount(index, entries.data * y, len(cells))
+            backward.ravel()[cells] -= np.bincount(index, entries.data * (1 - y), len(cells))
+        else:
+            removed = np.asarray(removed, dtype=np.float64).T
+            forward = self.forward[:, None] - self._from_forward @ removed
+            backward = self.backward[:, None] - self._from_backward @ removed
+        return np.maximum(forward, 0.0, out=forward), np.maximum(backward, 0.0, out=backward)
 
     def fit(self, removed: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
-        """theta for each row of removals, fitted to convergence from `start` (default: the base fit): chord
-        steps with the base fit's Hessian first (a removal of a few votes barely changes it, so each step costs
-        one gradient and one product), Newton's method for the rows where they do not contract."""
-        forward, backward = self.data(removed)
+        """theta for each row of removals ((rows, kinds), dense or sparse), fitted to convergence from `start`
+        (default: the base fit): chord steps with the base fit's Hessian first (a removal of a few votes barely
+        changes it, so each step costs one gradient and one product), Newton's method for the rows where they do
+        not contract. The chord steps go a block of rows at a time, each block's wins built pair-major on its own
+        (batched.block_rows)."""
         rows, n = removed.shape[0], self.layout.n
         if start is None:
             start = self.base
         if start is None:
             start = np.zeros(n) if self.prior is None else self.prior[0]
         theta = np.array(np.broadcast_to(start, (rows, n)), dtype=np.float64)
-        slow = np.arange(rows) if self._chord is None else self._chord_steps(forward, backward, theta)
+        if self._chord is None:
+            slow = np.arange(rows)
+        else:
+            size, slow = batched.block_rows(self.layout.n_pairs), []
+            for first in range(0, rows, size):
+                block = slice(first, first + size)
+                forward, backward = self.data(removed[block])
+                converged, stalled = batched.chord_steps(
+                    forward, backward, theta[block], self._chord, self.layout, tol=self.tol,
+                    max_steps=self.steps or _MAX_CHORD, contraction=_CHORD_CONTRACTION, prior=self.prior,
+                )  # fmt: skip
+                # To convergence (steps None): the rows not there yet go on with Newton's method.
+                slow.append(first + np.flatnonzero(stalled | (~converged if self.steps is None else False)))
+            slow = np.concatenate(slow)
+            theta[slow] = np.broadcast_to(start, (rows, n))[slow]
         if len(slow) == 0:
             return theta
-        f, b, t = forward[slow], backward[slow], theta[slow]
+        forward, backward = self.data(removed[slow])
+        f, b, t = np.ascontiguousarray(forward.T), np.ascontiguousarray(backward.T), theta[slow]
         if self.prior is None:
             try:
                 theta[slow] = batched.fit_pairs(f, b, t, self.layout, max_iter=200)
@@ -184,40 +223,6 @@ class Problem:
         theta[slow], _, _ = pooling.posterior_mode(f, b, np.broadcast_to(centre, (k, n)),
                                                    np.broadcast_to(precision, (k, n, n)), self.layout, t)  # fmt: skip
         return theta
-
-    def _chord_steps(self, forward: np.ndarray, backward: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """Chord steps on every row of theta (in place) until each step is below the engine's tolerance; returns
-        the rows whose steps stopped shrinking (or never got there), restored to their start, for Newton's method."""
-        total = forward + backward
-        start = theta.copy()
-        active = np.arange(theta.shape[0])
-        previous = np.full(len(active), np.inf)
-        slow = []
-        # The rows still stepping, kept compact (indexing every row's pairs at each step cost more than the step);
-        # the wins' own per-model sums do not change with theta.
-        tot, won, t = total, self.layout.per_model(forward), theta.copy()
-        for _ in range(self.steps or _MAX_CHORD):
-            p = expit(self.layout.gaps(t))
-            gradient = self.layout.per_model(tot * p) - won
-            if self.prior is not None:
-                gradient = gradient + (t - self.prior[0]) @ self.prior[1]
-            step = -gradient @ self._chord
-            size = np.max(np.abs(step), axis=1)
-            ok = size <= _CHORD_CONTRACTION * previous
-            t[ok] += step[ok]
-            theta[active[ok]] = t[ok]
-            slow.append(active[~ok])
-            keep = ok & (size >= self.tol)
-            if not keep.all():
-                tot, won, t = tot[keep], won[keep], t[keep]
-            active, previous = active[keep], size[keep]
-            if len(active) == 0:
-                break
-        if self.steps is None:  # to convergence: the rows not there yet go on with Newton's method
-            slow.append(active)
-        slow = np.sort(np.concatenate(slow))
-        theta[slow] = start[slow]
-        return slow
 
     def _choix(self, forward: np.ndarray, backward: np.ndarray, start: np.ndarray) -> np.ndarray:
         """One plain fit by choix (the engine's own), the per-pair wins already holding the virtual ties."""
@@ -232,13 +237,13 @@ class Problem:
     def gap_change(self, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         """Per row: the predicted change of theta[upper] - theta[lower] per vote of each kind removed, at the fit
         theta (of the data less some removal): (rows, kinds)."""
-        p = expit(self.layout.gaps(theta))
+        p = expit(self.layout.gaps_t(np.ascontiguousarray(theta.T))[self.pair])
         # H^-1 (e_i - e_j) with the Hessian of the board's own fit (the chord steps' inverse): the probabilities
         # are those at the refit, the curvature barely moves with a few votes, and the plan is only a proposal
         # that the refits confirm. A Hessian per row and its solve cost as much as the refits themselves.
         u = self._chord[upper] - self._chord[lower]
-        s = self.layout.gaps(u)[:, self.pair]
-        return (p[:, self.pair] - self.kinds.y) * s
+        s = self.layout.gaps_t(np.ascontiguousarray(u.T))[self.pair]
+        return np.ascontiguousarray(((p - self.kinds.y[:, None]) * s).T)
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,25 @@ def _prefix(sequence: tuple[np.ndarray, np.ndarray], m: int, n_kinds: int) -> np
     kinds, counts = sequence
     before = np.cumsum(counts) - counts
     return np.bincount(kinds, np.clip(m - before, 0, counts), n_kinds).astype(np.float64)
+
+
+def _prefixes(sequences, owners: list[int], counts: list[int], n_kinds: int) -> sparse.csr_array:
+    """The removals of the first counts[r] votes of sequences[owners[r]], one sparse row each: a row names a few
+    dozen kinds of tens of thousands on a dense board, where dense rows cost more to build and read than the
+    refits they fed."""
+    rows, kinds, taken = [], [], []
+    for row, (q, m) in enumerate(zip(owners, counts, strict=True)):
+        sequence, held = sequences[q]
+        take = np.clip(m - (np.cumsum(held) - held), 0, held)
+        used = take > 0
+        rows.append(np.full(int(used.sum()), row))
+        kinds.append(sequence[used])
+        taken.append(take[used])
+    shape = (len(owners), n_kinds)
+    if not rows:
+        return sparse.csr_array(shape)
+    return sparse.csr_array((np.concatenate(taken).astype(np.float64), (np.concatenate(rows), np.concatenate(kinds))),
+                            shape=shape)  # fmt: skip
 
 
 _SHORTLIST = 256
@@ -297,6 +321,36 @@ def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None)
     return order[: last + 1], counts
 
 
+def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray, removed: np.ndarray,
+                  gap: np.ndarray) -> list:  # fmt: skip
+    """_plan for each row, over the kinds of votes of its two models only (a few hundred of tens of thousands on a
+    dense board), where that is provably the plan over every kind: a vote between two other models a and b moves
+    the gap by at most max|p - y| |u_a - u_b| <= max(u) - min(u) over the other models (u = H^-1 (e_upper -
+    e_lower)), and when every kind the plan takes narrows the gap by more than that per vote, no other kind comes
+    before them in its order. None where that does not hold (the caller plans over every kind)."""
+    kinds = problem.kinds
+    touching = problem.touching()
+    u = problem._chord[upper] - problem._chord[lower]
+    plans: list = []
+    for row, (a, b) in enumerate(zip(upper.tolist(), lower.tolist(), strict=True)):
+        candidates = np.union1d(touching[a], touching[b])
+        others = np.ones(u.shape[1], dtype=bool)
+        others[[a, b]] = False
+        bound = u[row, others].max() - u[row, others].min() if others.any() else 0.0
+        i, j = kinds.i[candidates], kinds.j[candidates]
+        p = expit(theta[row, i] - theta[row, j])
+        change = (p - kinds.y[candidates]) * (u[row, i] - u[row, j])
+        available = kinds.count[candidates] - removed[row, candidates]
+        chosen, take = _plan(change, available, gap[row])
+        helpful = (change < 0) & (available > 0)
+        reached = -(change[helpful] * available[helpful]).sum() > max(gap[row], 0.0) + SWAP_MARGIN
+        if len(chosen) and reached and -change[chosen].max() > bound:
+            plans.append((candidates[chosen], take))
+        else:
+            plans.append(None)
+    return plans
+
+
 def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: np.ndarray | None = None) -> Flips:
     """Confirmed votes to flip for each pair (upper[q] above lower[q]). `gap`: the published gaps in logits
     (default: the problem's own fit); a removal's effect is the change the problem's refit gives, added to it."""
@@ -315,19 +369,25 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
     lo = np.zeros(pairs, dtype=np.int64)
     hi = np.full(pairs, -1, dtype=np.int64)
     gap_lo, gap_hi = gap.copy(), np.zeros(pairs)
-    theta_lo = theta.copy()
+    theta_lo, theta_hi = theta.copy(), theta.copy()
     extending = gap > 0  # a pair level or reversed already has nothing to remove (no number; -1)
     # Each round fits, as rows of one vectorised refit: for a pair not yet swapped, the votes the influences at its
     # last refit say should swap it (and one fewer); for a bracketed pair, secant guesses inside its bracket.
     for _ in range(_MAX_EXTEND + _MAX_NARROW):
-        owners, counts = [], []
+        owners, counts, starts = [], [], []
         grow = np.flatnonzero(extending)
         if len(grow):
-            change = problem.gap_change(theta_lo[grow], upper[grow], lower[grow])
-            available = problem.kinds.count[None] - removed[grow]
-            shortlist = _shortlist(change, available)
+            plans = _direct_plans(problem, theta_lo[grow], upper[grow], lower[grow], removed[grow], gap_lo[grow])
+            full = [row for row, plan in enumerate(plans) if plan is None]
+            if full:  # the plans that votes between other models could change: over every kind, as before
+                rows = grow[full]
+                change = problem.gap_change(theta_lo[rows], upper[rows], lower[rows])
+                available = problem.kinds.count[None] - removed[rows]
+                shortlist = _shortlist(change, available)
+                for k, row in enumerate(full):
+                    plans[row] = _plan(change[k], available[k], gap_lo[grow[row]], shortlist[k])
             for row, q in enumerate(grow.tolist()):
-                kinds, take = _plan(change[row], available[row], gap_lo[q], shortlist[row])
+                kinds, take = plans[row]
                 if len(kinds) == 0:  # nothing left that would narrow the gap: never swapped
                     extending[q] = False
                     continue
@@ -338,6 +398,7 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
                 total = int(round(removed[q].sum()))
                 owners += [q] if total - 1 <= lo[q] else [q, q]
                 counts += [total] if total - 1 <= lo[q] else [total, total - 1]
+                starts += [theta_lo[q]] if total - 1 <= lo[q] else [theta_lo[q], theta_lo[q]]
         for q in np.flatnonzero((hi > 0) & (hi - lo > 1)).tolist():
             span = hi[q] - lo[q]
             guess = lo[q] + int(np.ceil(span * gap_lo[q] / (gap_lo[q] - gap_hi[q])))
@@ -348,17 +409,19 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
                 probes = {g for g in (guess - 1, guess, guess + 1, lo[q] + span // 2) if lo[q] < g < hi[q]}
             owners += [q] * len(probes)
             counts += sorted(probes)
+            # Each probe starts where the fits at the bracket's ends say it lies: within a few votes of either end
+            # the refit moves theta almost linearly, so the chord steps start next to the answer.
+            starts += [theta_lo[q] + (m - lo[q]) / span * (theta_hi[q] - theta_lo[q]) for m in sorted(probes)]
         if not owners:
             break
         owner = np.array(owners)
-        rows = np.array([_prefix(sequences[q], m, n_kinds) for q, m in zip(owners, counts, strict=True)])
-        fitted = problem.fit(rows, theta_lo[owner])
+        fitted = problem.fit(_prefixes(sequences, owners, counts, n_kinds), np.array(starts))
         k = np.arange(len(owners))
         new_gap = gap[owner] + fitted[k, upper[owner]] - fitted[k, lower[owner]] - base_gap[owner]
         for row, (q, m, g) in enumerate(zip(owners, counts, new_gap.tolist(), strict=True)):
             if g < -SWAP_MARGIN:
                 if hi[q] < 0 or m < hi[q]:
-                    hi[q], gap_hi[q] = m, g
+                    hi[q], gap_hi[q], theta_hi[q] = m, g, fitted[row]
                 extending[q] = False
             elif m > lo[q]:
                 lo[q], gap_lo[q], theta_lo[q] = m, g, fitted[row]

@@ -64,12 +64,19 @@ class _Resampling:
             ),
             shape=(len(self.keys), 2 * pairs),
         )
+        self._from_cells = self._to_pairs.T.tocsr()
 
     def pair_wins(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(forward, backward) per-pair wins, the prior's virtual ties included, from (rounds, keys) counts."""
-        both = np.asarray((self._to_pairs.T @ counts.T).T) + self.alpha / 2
+        forward, backward = self.pair_wins_t(counts)
+        return forward.T, backward.T
+
+    def pair_wins_t(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """pair_wins pair-major: (pairs, rounds) each."""
+        both = self._from_cells @ np.ascontiguousarray(counts.T)
+        both += self.alpha / 2
         pairs = self.layout.n_pairs
-        return both[:, :pairs], both[:, pairs:]
+        return both[:pairs], both[pairs:]
 
     def chord_hessian(self, theta0: np.ndarray) -> np.ndarray:
         """The Hessian at the point estimate with the observed counts: the one every resample's chord steps use."""
@@ -89,12 +96,18 @@ def _resample_and_fit(
     sizes = [min(_CHUNK, rounds - start) for start in range(0, rounds, _CHUNK)]
     if not sizes:
         return np.empty((0, cells.n))
-    hessian = cells.chord_hessian(theta0)
+    inverse = np.linalg.inv(batched.definite(cells.chord_hessian(theta0)))
+    block = batched.block_rows(cells.layout.n_pairs)
 
     def chunk(job: tuple[np.random.Generator, int]) -> np.ndarray:
         generator, size = job
-        forward, backward = cells.pair_wins(draw_counts(generator, size))
-        return batched.fit_pairs(forward, backward, theta0, cells.layout, chord_hessian=hessian, tol=_BOOTSTRAP_TOL)
+        counts = draw_counts(generator, size)
+        # Pair-major wins a block of rounds at a time: a block's arrays stay in the cache through its refits.
+        return np.concatenate([
+            batched.fit_pairs_t(*cells.pair_wins_t(counts[first : first + block]), theta0, cells.layout,
+                                chord_inverse=inverse, tol=_BOOTSTRAP_TOL)
+            for first in range(0, size, block)
+        ])  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
         return np.concatenate(list(pool.map(chunk, zip(rng.spawn(len(sizes)), sizes, strict=True))))

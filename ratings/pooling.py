@@ -37,6 +37,8 @@ _GRID = 16
 _TOL = 1e-8
 _MAX_ITER = 100
 _MAX_HALVINGS = 40
+# A tau whose weight is below this share of the likeliest one's adds nothing a double can hold to the mixture.
+_NEGLIGIBLE = 1e-17
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,19 @@ def _prior_precision(centres: _Centres, tau: float) -> np.ndarray:
     return np.linalg.inv(centres.covariance + tau**2 * np.eye(n))
 
 
+def _precision_and_logdet(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of each symmetric positive definite matrix and the log-determinant of that inverse (by Cholesky:
+    a quarter of the work of slogdet's LU). numpy's batched routines, not a loop of scipy's LAPACK calls: on small
+    matrices those cost a BLAS thread hand-off each."""
+    return np.linalg.inv(matrices), -_logdet(matrices)
+
+
+def _logdet(matrices: np.ndarray) -> np.ndarray:
+    """log det of each symmetric positive definite matrix, by Cholesky."""
+    factor = np.linalg.cholesky(matrices)
+    return 2.0 * np.log(np.diagonal(factor, axis1=-2, axis2=-1)).sum(axis=-1)
+
+
 def pool(
     board_wins: np.ndarray,
     overall_wins: np.ndarray,
@@ -167,34 +182,43 @@ def pool(
     forward, backward = layout.split(board_wins)
     centres = _centres(board_wins, overall_wins, alpha, labels)
     grid = np.array([tau]) if tau is not None else np.exp(np.linspace(*_LOG_TAU_BOUNDS, _GRID))
-    log_weight, thetas, covariances, borrowed = [], [], [], []
+    # First every tau's posterior mode and its weight (Laplace: log p(votes | tau), + log tau for the flat prior on
+    # tau seen on a log-spaced grid), then the covariances, only for the taus whose weight can show in the
+    # mixture: most of the grid weighs less than 1e-16 of the likeliest tau, and an inverse per board each is
+    # most of the fit's cost.
+    log_weight, thetas, precisions = [], [], []
     start = None
+    eye = np.eye(n)
     for value in grid:
-        precision = _prior_precision(centres, value)
+        precision, logdet_prior = _precision_and_logdet(centres.covariance + value**2 * eye)
         theta, data_hessian, value_at_mode = posterior_mode(forward, backward, centres.theta, precision, layout, start)
         start = theta
-        covariance = np.linalg.inv(data_hessian + precision)
-        objective = value_at_mode.sum()
-        _, logdet_prior = np.linalg.slogdet(precision)
-        _, logdet_posterior = np.linalg.slogdet(data_hessian + precision)
-        # Laplace: log p(votes | tau); + log tau is the flat prior on tau seen on a log-spaced grid.
-        log_weight.append(-objective + 0.5 * (logdet_prior.sum() - logdet_posterior.sum()) + np.log(value))
+        logdet_posterior = _logdet(data_hessian + precision)
+        log_weight.append(-value_at_mode.sum() + 0.5 * (logdet_prior.sum() - logdet_posterior.sum()) + np.log(value))
         thetas.append(theta)
-        covariances.append(covariance)
-        # diag(covariance @ precision) without the product: precision is symmetric.
-        borrowed.append(np.einsum("gij,gij->gi", covariance, precision))
+        precisions.append(precision if len(grid) == 1 else None)
     weight = np.exp(np.array(log_weight) - max(log_weight))
     weight /= weight.sum()
-    thetas, covariances = np.array(thetas), np.array(covariances)
+    thetas = np.array(thetas)
     mean = np.einsum("k,kgi->gi", weight, thetas)
-    spread = thetas - mean
     # Law of total variance: the mixture's covariance is the mean covariance plus the spread of the means.
-    covariance = np.einsum("k,kgij->gij", weight, covariances) + np.einsum("k,kgi,kgj->gij", weight, spread, spread)
+    spread = thetas - mean
+    covariance = np.einsum("k,kgi,kgj->gij", weight, spread, spread)
+    borrowed = np.zeros_like(mean)
+    for k in np.flatnonzero(weight > _NEGLIGIBLE * weight.max()):
+        precision = precisions[k]
+        if precision is None:
+            precision, _ = _precision_and_logdet(centres.covariance + grid[k] ** 2 * eye)
+        p = expit(layout.gaps(thetas[k]))
+        posterior = np.linalg.inv(layout.laplacian((forward + backward) * p * (1 - p)) + precision)
+        covariance += weight[k] * posterior
+        # diag(covariance @ precision) without the product: precision is symmetric.
+        borrowed += weight[k] * np.einsum("gij,gij->gi", posterior, precision)
     battles = (board_wins + board_wins.transpose(0, 2, 1)).sum(axis=2)
     return PooledBoards(
         theta=mean,
         covariance=(covariance + covariance.transpose(0, 2, 1)) / 2,
-        borrowed=np.einsum("k,kgi->gi", weight, np.array(borrowed)),
+        borrowed=borrowed,
         battles=battles,
         tau=float(np.exp(weight @ np.log(grid))),
         centre=centres.theta,
