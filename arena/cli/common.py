@@ -38,7 +38,6 @@ def database_option(command):
     return wrapper
 
 
-
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 
 # What a PostgreSQL URL looks like, for the errors that meet a wrong one.

@@ -9,6 +9,7 @@ import click
 
 from arena.cli.common import (
     BadInput,
+    bad_input_from,
     database_option,
     json_option,
     print_json,
@@ -82,15 +83,6 @@ def require_litellm() -> None:
         raise BadInput("calling models needs litellm: pip install -e '.[llm]'")
 
 
-def planned(factory, input_error: type[Exception], plan):
-    """`plan(session)`, what a job will do; its input errors exit 2 with their reason."""
-    try:
-        with factory() as session:
-            return plan(session)
-    except input_error as exc:
-        raise BadInput(str(exc)) from exc
-
-
 @click.group("generate", invoke_without_command=True)
 @database_option
 @models_option("Only these model slugs (repeatable or comma-separated).")
@@ -124,7 +116,8 @@ def generate_command(ctx, database_url, model_slugs, prompt_ids, samples, concur
                                 samples=samples, retry=retry)  # fmt: skip
     factory = session_factory(database_url)
     require_litellm()
-    plan = planned(factory, GenerationInputError, lambda session: plan_generation(session, options))
+    with bad_input_from(GenerationInputError), factory() as session:
+        plan = plan_generation(session, options)
     planned_calls = plan.as_dict()
     if dry_run:
         if as_json:
@@ -163,7 +156,8 @@ def generate_edits_command(database_url, dimension, editor, model_slugs, limit, 
     options = EditOptions(dimension=dimension, editor=editor, models=split_values(model_slugs), limit=limit,
                           concurrency=concurrency, retry=retry)  # fmt: skip
     factory = session_factory(database_url)
-    model, tasks = planned(factory, EditInputError, lambda s: (editor_model(s, options), plan_edits(s, options)))
+    with bad_input_from(EditInputError), factory() as session:
+        model, tasks = editor_model(session, options), plan_edits(session, options)
     require_litellm()
     with progress_bar(len(tasks), "editing") as bar:
         summary = edit_replies(factory, options, editor=model, tasks=tasks, progress=bar.reached)
@@ -204,7 +198,8 @@ def judge_group(ctx, database_url, judge, model_slugs, limit, conversations, con
                            retry=retry)  # fmt: skip
     factory = session_factory(database_url)
     require_litellm()
-    model, tasks = planned(factory, JudgeInputError, lambda s: (judge_model(s, judge), plan_judging(s, options)))
+    with bad_input_from(JudgeInputError), factory() as session:
+        model, tasks = judge_model(session, judge), plan_judging(session, options)
     with progress_bar(len(tasks), "judging") as bar:
         summary = judge_replies(factory, options, model=model, tasks=tasks, progress=bar.reached)
     if as_json:
@@ -232,7 +227,8 @@ def judge_pairwise_command(database_url, judge, battles, limit, concurrency, ret
     options = PairwiseOptions(judge=judge, battles=battles, limit=limit, concurrency=concurrency, retry=retry)
     factory = session_factory(database_url)
     require_litellm()
-    model, plan = planned(factory, JudgeInputError, lambda s: (judge_model(s, judge), plan_pairwise(s, options)))
+    with bad_input_from(JudgeInputError), factory() as session:
+        model, plan = judge_model(session, judge), plan_pairwise(session, options)
     with progress_bar(len(plan.tasks), "judging pairs") as bar:
         summary = judge_pairs(factory, options, model=model, plan=plan, progress=bar.reached)
     if as_json:

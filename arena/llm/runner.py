@@ -24,7 +24,8 @@ class NotStarted(Exception):
 
 
 class JobRunner:
-    """One run of a job; `secrets` are masked in the errors it records (a call may name others of its own)."""
+    """One run of a job. `secrets` (API keys) are masked in the errors its calls raise; a call may name its own
+    (a generation call: the keys of its model's fallbacks too)."""
 
     def __init__(
         self,
