@@ -1,8 +1,9 @@
-"""What every `arena` command shares: the database option, opening and checking the database, the one-line
-error (exit 2), JSON output and progress bars."""
+"""What every `arena` command shares: the database and --json options, opening and checking the database, the
+one-line error (exit 2), JSON output and progress bars."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import weakref
@@ -36,6 +37,8 @@ def database_option(command):
 
     return wrapper
 
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 
 # What a PostgreSQL URL looks like, for the errors that meet a wrong one.
 POSTGRES_URL_FORM = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
@@ -147,12 +150,48 @@ def print_json(payload) -> None:
     click.echo(json.dumps(payload))
 
 
-def session_factory(database_url: str):
-    from arena.db import make_session_factory
+@contextlib.contextmanager
+def bad_input_from(*errors: type[Exception]):
+    """These errors, raised inside, are bad input: their reason on one line, exit 2."""
+    try:
+        yield
+    except errors as exc:
+        raise BadInput(str(exc)) from exc
 
+
+def env_settings():
+    """The ARENA_* settings; a bad one is bad input."""
+    from arena.config import ConfigError, Settings
+
+    with bad_input_from(ConfigError):
+        return Settings.from_env()
+
+
+def open_database(database_url: str):
+    """The engine of a database that exists and has the latest schema (otherwise bad input)."""
     engine = open_engine(database_url)
     require_schema(engine)
-    return make_session_factory(engine)
+    return engine
+
+
+def session_factory(database_url: str, *, read_only: bool = False):
+    from arena.db import make_session_factory
+
+    return make_session_factory(open_database(database_url), read_only=read_only)
+
+
+def run_option(help: str):
+    """--run: a rating run's id."""
+    return click.option("--run", "run_id", type=click.IntRange(1), help=help)
+
+
+@contextlib.contextmanager
+def reading_runs(database_url: str, *errors: type[Exception]):
+    """What a command that reads stored rating runs starts with: the provisional-votes setting, and a read-only
+    session of the database in which `errors` are bad input."""
+    provisional_votes = env_settings().provisional_votes
+    with session_factory(database_url, read_only=True)() as session, bad_input_from(*errors):
+        yield session, provisional_votes
 
 
 def split_values(values: tuple[str, ...]) -> tuple[str, ...]:

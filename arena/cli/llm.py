@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from pathlib import Path
 
 import click
 
-from arena.cli.common import BadInput, database_option, print_json, progress_bar, session_factory, split_values
+from arena.cli.common import (
+    BadInput,
+    bad_input_from,
+    database_option,
+    json_option,
+    print_json,
+    progress_bar,
+    session_factory,
+    split_values,
+)
 
 
 def llm_options(command):
-    """Concurrency, timeout and retry options shared by `generate` and `judge`."""
+    """Concurrency, timeout and retry options shared by the commands that call models; the command receives
+    `concurrency` and `retry`, the RetryPolicy that --timeout, --retries and --backoff make."""
     options = [
         click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256)),
         click.option(
@@ -35,9 +46,33 @@ def llm_options(command):
             help="Seconds before the first retry; doubles each time (at most 30).",
         ),
     ]
+
+    @wraps(command)
+    def wrapper(*args, timeout, retries, backoff, **kwargs):
+        from arena.llm.retry import RetryPolicy
+
+        return command(*args, retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout), **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def models_option(help: str = "Only replies of these models (repeatable or a,b)."):
+    return click.option("--models", "model_slugs", multiple=True, help=help)
+
+
+def limit_option(help: str):
+    return click.option("--limit", type=click.IntRange(1), help=help)
+
+
+def judge_option(help: str):
+    return click.option("--judge-model", "judge", help=help)
+
+
+def require_judge(judge: str | None) -> None:
+    if not judge:
+        raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
 
 
 def require_litellm() -> None:
@@ -50,7 +85,7 @@ def require_litellm() -> None:
 
 @click.group("generate", invoke_without_command=True)
 @database_option
-@click.option("--models", "model_slugs", multiple=True, help="Only these model slugs (repeatable or comma-separated).")
+@models_option("Only these model slugs (repeatable or comma-separated).")
 @click.option("--prompts", "prompt_ids", multiple=True, help="Only these prompt ids (repeatable or comma-separated).")
 @click.option(
     "--samples",
@@ -62,48 +97,43 @@ def require_litellm() -> None:
 @llm_options
 @click.option("--max-cost", type=click.FloatRange(0), help="USD budget: no call starts that could pass it.")
 @click.option("--dry-run", is_flag=True, help="Show the planned calls and their estimated cost; call nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@json_option
 @click.pass_context
-def generate_command(ctx, database_url, model_slugs, prompt_ids, samples, concurrency, timeout, retries, backoff,
-                     max_cost, dry_run, as_json) -> None:  # fmt: skip
+def generate_command(ctx, database_url, model_slugs, prompt_ids, samples, concurrency, retry, max_cost, dry_run,
+                     as_json) -> None:  # fmt: skip
     """Fill every missing (active prompt, active model) reply through litellm, up to --samples replies per pair;
     resumable, never duplicates. `arena generate edits` rewrites stored replies to change one EI dimension."""
     if ctx.invoked_subcommand is not None:
         return
     from arena.llm.generation import GenerationInputError, GenerationOptions, generate, plan_generation
-    from arena.llm.retry import RetryPolicy
 
     slugs = split_values(model_slugs)
     try:
         ids = tuple(int(i) for i in split_values(prompt_ids))
     except ValueError as exc:
         raise BadInput(f"--prompts takes prompt ids (numbers), got {', '.join(prompt_ids)}") from exc
-    options = GenerationOptions(
-        models=slugs, prompt_ids=ids, concurrency=concurrency, max_cost=max_cost, samples=samples,
-        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
-    )  # fmt: skip
+    options = GenerationOptions(models=slugs, prompt_ids=ids, concurrency=concurrency, max_cost=max_cost,
+                                samples=samples, retry=retry)  # fmt: skip
     factory = session_factory(database_url)
     require_litellm()
-    try:
-        with factory() as session:
-            plan = plan_generation(session, options)
-    except GenerationInputError as exc:
-        raise BadInput(str(exc)) from exc
-    planned = plan.as_dict()
+    with bad_input_from(GenerationInputError), factory() as session:
+        plan = plan_generation(session, options)
+    planned_calls = plan.as_dict()
     if dry_run:
         if as_json:
-            print_json({"dry_run": True, **planned})
+            print_json({"dry_run": True, **planned_calls})
             return
-        unpriced = f" (+ {planned['unpriced_calls']} calls with unknown price)" if planned["unpriced_calls"] else ""
-        click.echo(f"{planned['planned_calls']} calls planned, estimated cost "
-                   f"${planned['estimated_cost_usd']:.4f}{unpriced}")  # fmt: skip
-        for slug, n in planned["per_model"].items():
+        unpriced = planned_calls["unpriced_calls"]
+        unpriced = f" (+ {unpriced} calls with unknown price)" if unpriced else ""
+        click.echo(f"{planned_calls['planned_calls']} calls planned, estimated cost "
+                   f"${planned_calls['estimated_cost_usd']:.4f}{unpriced}")  # fmt: skip
+        for slug, n in planned_calls["per_model"].items():
             click.echo(f"  {slug:<32} {n:>6} calls")
         return
     with progress_bar(len(plan.calls), "generating") as bar:
         summary = generate(factory, options, plan=plan, progress=bar.reached)
     if as_json:
-        print_json({**planned, **summary.as_dict()})
+        print_json({**planned_calls, **summary.as_dict()})
         return
     click.echo(summary.line() if plan.calls else "nothing to generate: every reply is there")
 
@@ -113,28 +143,21 @@ def generate_command(ctx, database_url, model_slugs, prompt_ids, samples, concur
 @click.option("--dimension", required=True, help="The one EI dimension to change: remove_validation, "
               "add_premature_advice or add_question_back (README, 'Edited replies').")  # fmt: skip
 @click.option("--editor-model", "editor", required=True, help="Slug of the registered model that edits.")
-@click.option("--models", "model_slugs", multiple=True, help="Only replies of these models (repeatable or a,b).")
-@click.option("--limit", type=click.IntRange(1), help="Edit at most this many replies.")
+@models_option()
+@limit_option("Edit at most this many replies.")
 @llm_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def generate_edits_command(database_url, dimension, editor, model_slugs, limit, concurrency, timeout, retries,
-                           backoff, as_json) -> None:  # fmt: skip
+@json_option
+def generate_edits_command(database_url, dimension, editor, model_slugs, limit, concurrency, retry, as_json) -> None:
     """Have the editor model rewrite each stored reply to change only --dimension, keeping its length within 5%
     (characters) and its formatting; an edit outside those bounds is refused and recorded as an edit error, never
     stored. Resumable: one edit per reply and dimension."""
     from arena.llm.editing import EditInputError, EditOptions, edit_replies, editor_model, plan_edits
-    from arena.llm.retry import RetryPolicy
 
-    options = EditOptions(
-        dimension=dimension, editor=editor, models=split_values(model_slugs), limit=limit, concurrency=concurrency,
-        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
-    )  # fmt: skip
+    options = EditOptions(dimension=dimension, editor=editor, models=split_values(model_slugs), limit=limit,
+                          concurrency=concurrency, retry=retry)  # fmt: skip
     factory = session_factory(database_url)
-    try:
-        with factory() as session:
-            model, tasks = editor_model(session, options), plan_edits(session, options)
-    except EditInputError as exc:
-        raise BadInput(str(exc)) from exc
+    with bad_input_from(EditInputError), factory() as session:
+        model, tasks = editor_model(session, options), plan_edits(session, options)
     require_litellm()
     with progress_bar(len(tasks), "editing") as bar:
         summary = edit_replies(factory, options, editor=model, tasks=tasks, progress=bar.reached)
@@ -146,26 +169,23 @@ def generate_edits_command(database_url, dimension, editor, model_slugs, limit, 
 
 @click.group("judge", invoke_without_command=True)
 @database_option
-@click.option("--judge-model", "judge", help="Slug of the registered judge model (required to score).")
-@click.option("--models", "model_slugs", multiple=True, help="Only replies of these models (repeatable or a,b).")
-@click.option("--limit", type=click.IntRange(1), help="Score at most this many replies (conversation sides).")
+@judge_option("Slug of the registered judge model (required to score).")
+@models_option()
+@limit_option("Score at most this many replies (conversation sides).")
 @click.option(
     "--conversations",
     is_flag=True,
     help="Score each side of every multi-turn conversation instead: each answer in context and the whole.",
 )
 @llm_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@json_option
 @click.pass_context
-def judge_group(
-    ctx, database_url, judge, model_slugs, limit, conversations, concurrency, timeout, retries, backoff, as_json
-):
+def judge_group(ctx, database_url, judge, model_slugs, limit, conversations, concurrency, retry, as_json):
     """Score replies on the EQ rubric with a judge model (resumable); `arena judge agreement` compares the judge
     with the human votes."""
     if ctx.invoked_subcommand is not None:
         return
     from arena.llm.judging import JudgeInputError, JudgeOptions, judge_model, judge_replies, plan_judging
-    from arena.llm.retry import RetryPolicy
 
     unit = "replies"
     if conversations:
@@ -173,19 +193,13 @@ def judge_group(
 
         plan_judging, judge_replies, unit = plan_conversation_judging, judge_conversations, "conversation sides"
 
-    if not judge:
-        raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
-    options = JudgeOptions(
-        judge=judge, models=split_values(model_slugs), limit=limit, concurrency=concurrency,
-        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
-    )  # fmt: skip
+    require_judge(judge)
+    options = JudgeOptions(judge=judge, models=split_values(model_slugs), limit=limit, concurrency=concurrency,
+                           retry=retry)  # fmt: skip
     factory = session_factory(database_url)
     require_litellm()
-    try:
-        with factory() as session:
-            model, tasks = judge_model(session, judge), plan_judging(session, options)
-    except JudgeInputError as exc:
-        raise BadInput(str(exc)) from exc
+    with bad_input_from(JudgeInputError), factory() as session:
+        model, tasks = judge_model(session, judge), plan_judging(session, options)
     with progress_bar(len(tasks), "judging") as bar:
         summary = judge_replies(factory, options, model=model, tasks=tasks, progress=bar.reached)
     if as_json:
@@ -197,33 +211,24 @@ def judge_group(
 
 @judge_group.command("pairwise")
 @database_option
-@click.option("--judge-model", "judge", help="Slug of the registered judge model (required).")
+@judge_option("Slug of the registered judge model (required).")
 @click.option("--battles", type=click.Choice(["voted", "all"]), default="voted", show_default=True,
               help="The pairs of replies of voted battles, or of every battle.")  # fmt: skip
-@click.option("--limit", type=click.IntRange(1), help="Judge at most this many pairs of replies (two calls each).")
+@limit_option("Judge at most this many pairs of replies (two calls each).")
 @llm_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def judge_pairwise_command(database_url, judge, battles, limit, concurrency, timeout, retries, backoff,
-                           as_json) -> None:  # fmt: skip
+@json_option
+def judge_pairwise_command(database_url, judge, battles, limit, concurrency, retry, as_json) -> None:
     """Ask a judge model which of a battle's two replies is the more emotionally intelligent (A, B or tie), in
     both orders (A/B, then swapped); never a pair of its own family's replies; resumable."""
     from arena.llm.judging import JudgeInputError, judge_model
     from arena.llm.pairwise_judging import PairwiseOptions, judge_pairs, plan_pairwise
-    from arena.llm.retry import RetryPolicy
 
-    if not judge:
-        raise BadInput("--judge-model SLUG is required (a model registered with `arena models add`)")
-    options = PairwiseOptions(
-        judge=judge, battles=battles, limit=limit, concurrency=concurrency,
-        retry=RetryPolicy(attempts=retries + 1, base_delay=backoff, timeout=timeout),
-    )  # fmt: skip
+    require_judge(judge)
+    options = PairwiseOptions(judge=judge, battles=battles, limit=limit, concurrency=concurrency, retry=retry)
     factory = session_factory(database_url)
     require_litellm()
-    try:
-        with factory() as session:
-            model, plan = judge_model(session, judge), plan_pairwise(session, options)
-    except JudgeInputError as exc:
-        raise BadInput(str(exc)) from exc
+    with bad_input_from(JudgeInputError), factory() as session:
+        model, plan = judge_model(session, judge), plan_pairwise(session, options)
     with progress_bar(len(plan.tasks), "judging pairs") as bar:
         summary = judge_pairs(factory, options, model=model, plan=plan, progress=bar.reached)
     if as_json:
@@ -237,7 +242,7 @@ def judge_pairwise_command(database_url, judge, battles, limit, concurrency, tim
 
 @judge_group.command("agreement")
 @database_option
-@click.option("--judge-model", "judge", help="Slug of the judge whose scores to compare (not with --llmfao).")
+@judge_option("Slug of the judge whose scores to compare (not with --llmfao).")
 @click.option("--suite", is_flag=True, help="Every measure: accuracy with and without ties, Brier, rank "
               "correlations, separability, swap flip rate, self-family preference, each with an interval.")  # fmt: skip
 @click.option("--llmfao", "llmfao_dir", type=click.Path(path_type=Path),
@@ -245,7 +250,7 @@ def judge_pairwise_command(database_url, judge, battles, limit, concurrency, tim
               "the site's votes.")  # fmt: skip
 @click.option("--bootstrap", "rounds", default=2000, show_default=True, type=click.IntRange(10, 100_000))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@json_option
 def judge_agreement_command(database_url, judge, suite, llmfao_dir, rounds, seed, as_json) -> None:
     """How often the judge's preferred reply (higher overall score) matches the human vote: accuracy and Cohen's
     kappa with 95% bootstrap intervals. `decisive`: votes for A or B (a judge tie counts as a miss);

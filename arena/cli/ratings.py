@@ -6,8 +6,19 @@ import contextlib
 
 import click
 
-from arena.cli.common import BadInput, database_option, open_engine, require_schema, single_threaded_blas
-from arena.config import ConfigError, Settings
+from arena.cli.common import (
+    BadInput,
+    bad_input_from,
+    database_option,
+    env_settings,
+    json_option,
+    open_database,
+    reading_runs,
+    run_option,
+    session_factory,
+    single_threaded_blas,
+)
+from arena.config import ConfigError
 
 
 @click.group("ratings")
@@ -28,19 +39,14 @@ def _anchor(value: str | None) -> tuple[str | None, float]:
 def _filter_settings():
     from arena.jobs.vote_filters import FilterSettings
 
-    try:
-        settings = Settings.from_env().checked_filters()
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from exc
+    with bad_input_from(ConfigError):
+        settings = env_settings().checked_filters()
     return FilterSettings(settings.daily_vote_cap, settings.filter_min_votes, settings.filter_alpha)
 
 
 def _arms_on_board() -> bool:
     """ARENA_ARMS_ON_BOARD: battles shown under a presentation arm count on the model board too."""
-    try:
-        return Settings.from_env().arms_on_board
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from exc
+    return env_settings().arms_on_board
 
 
 def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[str]:
@@ -107,7 +113,7 @@ def cluster_warnings(voters: dict | None, sessions: dict | None = None) -> list[
     help="Count every vote again into the maintained counts first (after votes were changed by hand in SQL; the "
     "arena's own commands keep them exact).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@json_option
 def recompute_command(
     database_url, rounds, seed, ci, categories, both_bad, anchor, no_filters, no_pooling, no_session_clusters,
     anony_only, as_of, recount, as_json,
@@ -132,8 +138,7 @@ def recompute_command(
     from arena.models import RatingRun
 
     filters = None if no_filters else _filter_settings()
-    engine = open_engine(database_url)
-    require_schema(engine)
+    engine = open_database(database_url)
     anchor_model, anchor_score = _anchor(anchor)
     request = RecomputeRequest(
         ci=ci, rounds=rounds, seed=seed, both_bad=both_bad, categories=tuple(categories) or None,
@@ -142,12 +147,9 @@ def recompute_command(
         recount=recount,
     )  # fmt: skip
     factory = make_session_factory(engine)
-    try:
-        # One recompute at a time (a queued one, another command): wait for the one running to finish.
-        with recompute_lock(engine, wait=True):
-            result = recompute(factory, make_session_factory(engine, read_only=True), request)
-    except RecomputeError as exc:
-        raise BadInput(str(exc)) from exc
+    # One recompute at a time (a queued one, another command): wait for the one running to finish.
+    with bad_input_from(RecomputeError), recompute_lock(engine, wait=True):
+        result = recompute(factory, make_session_factory(engine, read_only=True), request)
     from arena.jobs.slugs import model_slugs, with_slugs
 
     warnings = cluster_warnings(result.summary.get("voters"), result.summary.get("sessions"))
@@ -225,27 +227,17 @@ def _print_rows(ratings: list[dict]) -> None:
 @click.option("--order", type=click.Choice(["all", "first"]), default="all", show_default=True,
               help="'first': the board of each evaluation session's first vote (overall only).")  # fmt: skip
 @click.option("--anony-only", is_flag=True, help="The newest `recompute --anony-only` board (anonymous votes only).")
-@click.option("--run", "run_id", type=click.IntRange(1), help="That rating run's board (an --as-of rebuild, say).")
+@run_option("That rating run's board (an --as-of rebuild, say).")
 @click.option("--json", "as_json", is_flag=True, help="Print the board as /api/leaderboard gives it, nothing else.")
 def show_command(database_url, category, order, anony_only, run_id, as_json) -> None:
     """The newest stored board of a category, as the leaderboard shows it (nothing is computed)."""
     import json
 
-    from arena.db import make_session_factory
     from arena.jobs.leaderboard import snapshot
     from arena.jobs.snapshots import RecomputeError
 
-    try:
-        provisional_votes = Settings.from_env().provisional_votes
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from exc
-    engine = open_engine(database_url)
-    require_schema(engine)
-    with make_session_factory(engine, read_only=True)() as session:
-        try:
-            board = snapshot(session, category, provisional_votes, order, anony_only=anony_only, run_id=run_id)
-        except RecomputeError as exc:
-            raise BadInput(str(exc)) from exc
+    with reading_runs(database_url, RecomputeError) as (session, provisional_votes):
+        board = snapshot(session, category, provisional_votes, order, anony_only=anony_only, run_id=run_id)
     if board is None:
         if run_id is not None:
             raise BadInput(f"rating run {run_id} does not exist or did not rate {category!r}")
@@ -262,6 +254,19 @@ def show_command(database_url, category, order, anony_only, run_id, as_json) -> 
         click.echo(f"arena: warning: {warning}", err=True)
     _print_rows([{"rank_ub": r.rank_ub, "model": r.slug, "rating": r.rating, "ci_low": r.ci_low,
                   "ci_high": r.ci_high, "battles": r.battles} for r in board.rows])  # fmt: skip
+
+
+def _factories(database_url: str):
+    """The writers' and the readers' session factories of the database (an analysis reads runs, stores its own)."""
+    from arena.db import make_session_factory
+
+    engine = open_database(database_url)
+    return make_session_factory(engine), make_session_factory(engine, read_only=True)
+
+
+def min_eq_battles_option(then: str):
+    help = f"Battles with a reply-level EQ score on both sides needed before {then}"
+    return click.option("--min-eq-battles", default=50, show_default=True, type=click.IntRange(1), help=help)
 
 
 @click.group("analysis")
@@ -305,32 +310,21 @@ def _arm_lines(arms: dict | None) -> list[str]:
     "the rating run rated (stored for the analysis page).",
 )
 @click.option("--rating-run", "rating_run_id", type=int, help="Default: the latest run that rated the category.")
-@click.option(
-    "--min-eq-battles",
-    default=50,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Battles with a reply-level EQ score on both sides needed before eq_overall enters the model.",
-)
+@min_eq_battles_option("eq_overall enters the model.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@json_option
 def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, seed, as_json) -> None:
     """Covariate coefficients (BT with style and EQ covariates), the EQ- and style-controlled leaderboard, and
     the rank correlation of arena ratings with model-level EQ benchmarks, for the latest rating run."""
     import json
 
-    from arena.db import make_session_factory
     from arena.jobs.analysis import AnalysisError, analyse
     from arena.jobs.snapshots import FIRST_VOTES, OVERALL, TURN_BOARDS, RecomputeError
 
-    engine = open_engine(database_url)
-    require_schema(engine)
-    factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
+    factory, reader = _factories(database_url)
     options = dict(rating_run_id=rating_run_id, min_eq_battles=min_eq_battles, seed=seed)
-    try:
+    with bad_input_from(AnalysisError, RecomputeError):
         result = analyse(factory, reader, category=category or "overall", **options)
-    except (AnalysisError, RecomputeError) as exc:
-        raise BadInput(str(exc)) from exc
     if category is None:
         from arena.models import RatingRun
 
@@ -392,7 +386,7 @@ def analysis_eq_command(database_url, category, rating_run_id, min_eq_battles, s
 
 @analysis_group.command("edits")
 @database_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@json_option
 def analysis_edits_command(database_url, as_json) -> None:
     """The edits study: per dimension edited by `arena generate edits`, the edit's chance of winning a decisive
     vote against its original (battles at ARENA_EDIT_SHARE, sides at random), in points above or below an even
@@ -401,11 +395,7 @@ def analysis_edits_command(database_url, as_json) -> None:
 
     from arena.jobs.edit_effects import measure
 
-    engine = open_engine(database_url)
-    require_schema(engine)
-    from arena.db import make_session_factory
-
-    with make_session_factory(engine, read_only=True)() as session:
+    with session_factory(database_url, read_only=True)() as session:
         result = measure(session)
     if as_json:
         click.echo(json.dumps(result))
@@ -431,14 +421,8 @@ def _print_edits(result: dict) -> None:
               help="Folds of voters: each explanation is fitted on the others and scored on each in turn.")  # fmt: skip
 @click.option("--category", default="overall", show_default=True, help="'overall', an EmoNet group or category.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the split of voters into folds.")
-@click.option(
-    "--min-eq-battles",
-    default=50,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Battles with a reply-level EQ score on both sides needed before the EQ explanations are tried.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@min_eq_battles_option("the EQ explanations are tried.")
+@json_option
 def analysis_predict_command(database_url, folds, category, seed, min_eq_battles, as_json) -> None:
     """Which explanation predicts new votes: plain BT, Davidson ties, +style, +EQ, pooled boards (and arms),
     each scored on the votes of voters it was not fitted on (no voter in two folds). Stored with the latest
@@ -446,18 +430,13 @@ def analysis_predict_command(database_url, folds, category, seed, min_eq_battles
     import json
 
     single_threaded_blas()
-    from arena.db import make_session_factory
     from arena.jobs.analysis import AnalysisError
     from arena.jobs.prediction import predict
     from arena.jobs.snapshots import RecomputeError
 
-    engine = open_engine(database_url)
-    require_schema(engine)
-    factory, reader = make_session_factory(engine), make_session_factory(engine, read_only=True)
-    try:
+    factory, reader = _factories(database_url)
+    with bad_input_from(AnalysisError, RecomputeError):
         result = predict(factory, reader, category=category, folds=folds, seed=seed, min_eq_battles=min_eq_battles)
-    except (AnalysisError, RecomputeError) as exc:
-        raise BadInput(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result))
         return

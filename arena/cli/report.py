@@ -6,36 +6,26 @@ from pathlib import Path
 
 import click
 
-from arena.cli.common import BadInput, database_option, open_engine, print_json, require_schema
-from arena.config import ConfigError, Settings
+from arena.cli.common import BadInput, database_option, json_option, print_json, reading_runs, run_option
 
 
 @click.command("report")
 @database_option
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Directory to write (created; an earlier report there is replaced whole).")  # fmt: skip
-@click.option("--run", "run_id", type=click.IntRange(1), help="A rating run's id. Default: the newest complete run.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@run_option("A rating run's id. Default: the newest complete run.")
+@json_option
 def report_command(database_url, out_dir: Path, run_id: int | None, as_json: bool) -> None:
     """A reproducible report of a rating run and its analyses: self-contained HTML (figures inline, no network),
     the same in Markdown, and CSV tables, every number as /api serves it for that run."""
-    from arena.db import make_session_factory
     from arena.web.report import ReportError, build, write
 
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"--out {out_dir} exists and is not a directory")
-    try:
-        provisional_votes = Settings.from_env().provisional_votes
-    except ConfigError as exc:
-        raise BadInput(str(exc)) from exc
-    engine = open_engine(database_url)
-    require_schema(engine)
-    with make_session_factory(engine, read_only=True)() as session:
+    with reading_runs(database_url, ReportError) as (session, provisional_votes):
         try:
             report = build(session, run_id, provisional_votes, out_name=str(out_dir))
             files = write(report, out_dir)
-        except ReportError as exc:
-            raise BadInput(str(exc)) from exc
         except OSError as exc:
             raise BadInput(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from exc
     if not report.analysis_run_ids:

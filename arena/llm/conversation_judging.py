@@ -9,7 +9,6 @@ personal data) are not sent to a judge, as public exports leave them out."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,8 +23,9 @@ from arena.llm.judging import (
     criteria_scores,
     json_object,
     judge_model,
+    run_judge,
 )
-from arena.llm.retry import CallFailed, keep_last_failure, run_coroutine, with_retries
+from arena.llm.retry import CallFailed, keep_last_failure
 from arena.models import Battle, Conversation, ConversationJudgeError, ConversationScore, Model, Turn
 from arena.voting.conversations import Message, score_owner, side_messages
 
@@ -147,8 +147,10 @@ def plan_conversation_judging(session: Session, options: JudgeOptions) -> list[C
 
 
 def store_conversation_scores(
-    factory: sessionmaker[Session], task: ConversationTask, judge: str, per_turn: list[dict], whole: dict
+    factory: sessionmaker[Session], task: ConversationTask, judge: str, scores: tuple[list[dict], dict]
 ) -> None:
+    """Every answer's rubric and the whole conversation's (`scores`, as parse_conversation_scores gives them)."""
+    per_turn, whole = scores
     key = {"conversation_id": task.conversation_id, "side": task.side, "judge": judge}
     answered = task.answered
     with factory() as session, session.begin():
@@ -171,39 +173,6 @@ def record_conversation_error(factory, task: ConversationTask, judge: str, failu
         keep_last_failure(session, ConversationJudgeError, key, failure)
 
 
-async def _run(factory, model: Model, tasks, options: JudgeOptions, progress) -> JudgeSummary:
-    summary = JudgeSummary()
-    slots = asyncio.Semaphore(max(1, options.concurrency))
-    policy = options.retry
-    secrets = llm.key_secrets(model)
-    done = 0
-
-    async def attempt(task: ConversationTask):
-        completion = await llm.complete(model, conversation_messages(task.messages), timeout=policy.timeout)
-        return completion, parse_conversation_scores(completion.text, len(task.answered))
-
-    async def one(task: ConversationTask) -> None:
-        nonlocal done
-        async with slots:
-            try:
-                (completion, (per_turn, whole)), _ = await with_retries(lambda: attempt(task), policy, secrets=secrets)
-            except CallFailed as failure:
-                record_conversation_error(factory, task, options.judge, failure)
-                summary.failed[failure.kind] += 1
-            else:
-                store_conversation_scores(factory, task, options.judge, per_turn, whole)
-                cost = llm.cost_usd(model, completion)
-                summary.scored += 1
-                summary.cost_usd += cost or 0.0
-                summary.unknown_cost += cost is None
-            done += 1
-            if progress is not None:
-                progress(done)
-
-    await asyncio.gather(*(one(t) for t in tasks))
-    return summary
-
-
 def judge_conversations(
     factory: sessionmaker[Session],
     options: JudgeOptions,
@@ -216,10 +185,13 @@ def judge_conversations(
     if model is None or tasks is None:
         with factory() as session:
             model, tasks = judge_model(session, options.judge), plan_conversation_judging(session, options)
-    if not tasks:
-        return JudgeSummary()
-    llm.import_litellm()
-    return run_coroutine(_run(factory, model, tasks, options, progress))
+
+    async def attempt(task: ConversationTask):
+        completion = await llm.complete(model, conversation_messages(task.messages), timeout=options.retry.timeout)
+        return completion, parse_conversation_scores(completion.text, len(task.answered))
+
+    return run_judge(factory, model, tasks, options, progress, attempt, store_conversation_scores,
+                     record_conversation_error)  # fmt: skip
 
 
 def conversation_scores(session: Session, battle: Battle, side: str, judge: str) -> dict | None:

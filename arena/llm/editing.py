@@ -9,7 +9,6 @@ a rerun asks only for what is still missing (one edit per original and dimension
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,7 +21,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from arena.llm import client as llm
 from arena.llm.edit_rules import DIMENSIONS, EditRefused, check_edit, edited_text, editor_messages
-from arena.llm.retry import CallFailed, RetryPolicy, run_coroutine, with_retries
+from arena.llm.retry import CallFailed, RetryPolicy
+from arena.llm.runner import JobRunner
 from arena.models import Conversation, EditError, Model, Prompt, Reply, utcnow
 
 
@@ -166,47 +166,6 @@ def record_edit_error(factory: sessionmaker[Session], reply_id: int, dimension: 
         row.attempts += failure.attempts
 
 
-async def _run(factory, editor: Model, tasks: list[EditTask], options: EditOptions, progress) -> EditSummary:
-    summary = EditSummary()
-    slots = asyncio.Semaphore(max(1, options.concurrency))
-    policy = options.retry
-    secrets = llm.key_secrets(editor)
-    done = 0
-
-    async def one(task: EditTask) -> None:
-        nonlocal done
-        async with slots:
-            messages = editor_messages(options.dimension, task.prompt_text, task.reply_text)
-            try:
-                completion, attempts = await with_retries(
-                    lambda: llm.complete(editor, messages, timeout=policy.timeout), policy, secrets=secrets
-                )
-            except CallFailed as failure:
-                record_edit_error(factory, task.reply_id, options.dimension, editor.slug, failure)
-                summary.failed[failure.kind] += 1
-            else:
-                cost = llm.cost_usd(editor, completion)
-                summary.cost_usd += cost or 0.0
-                text = edited_text(completion.text)
-                try:
-                    lengths = check_edit(task.reply_text, text)
-                except EditRefused as refused:
-                    failure = CallFailed(refused.kind, str(refused), attempts)
-                    record_edit_error(factory, task.reply_id, options.dimension, editor.slug, failure)
-                    summary.refused[refused.kind] += 1
-                else:
-                    if store_edit(factory, task, options.dimension, editor, completion, text, lengths, cost, attempts):
-                        summary.edited += 1
-                        summary.unknown_cost += cost is None
-            done += 1
-            if progress is not None:
-                progress(done)
-
-    await asyncio.gather(*(one(t) for t in tasks))
-    return summary
-
-
-
 def edit_replies(
     factory: sessionmaker[Session],
     options: EditOptions,
@@ -219,7 +178,32 @@ def edit_replies(
     if editor is None or tasks is None:
         with factory() as session:
             editor, tasks = editor_model(session, options), plan_edits(session, options)
-    if not tasks:
-        return EditSummary()
-    llm.import_litellm()
-    return run_coroutine(_run(factory, editor, tasks, options, progress))
+    summary = EditSummary()
+    runner = JobRunner(options.concurrency, options.retry, secrets=llm.key_secrets(editor), progress=progress)
+
+    def ask(task: EditTask):
+        messages = editor_messages(options.dimension, task.prompt_text, task.reply_text)
+        return runner.call(lambda: llm.complete(editor, messages, timeout=options.retry.timeout))
+
+    def store(task: EditTask, answer) -> None:
+        completion, attempts = answer
+        cost = llm.cost_usd(editor, completion)
+        summary.cost_usd += cost or 0.0
+        text = edited_text(completion.text)
+        try:
+            lengths = check_edit(task.reply_text, text)
+        except EditRefused as refused:
+            failure = CallFailed(refused.kind, str(refused), attempts)
+            record_edit_error(factory, task.reply_id, options.dimension, editor.slug, failure)
+            summary.refused[refused.kind] += 1
+            return
+        if store_edit(factory, task, options.dimension, editor, completion, text, lengths, cost, attempts):
+            summary.edited += 1
+            summary.unknown_cost += cost is None
+
+    def record(task: EditTask, failure: CallFailed) -> None:
+        record_edit_error(factory, task.reply_id, options.dimension, editor.slug, failure)
+        summary.failed[failure.kind] += 1
+
+    runner.run(tasks, ask, store, record)
+    return summary

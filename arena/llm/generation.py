@@ -6,7 +6,6 @@ finished and a rerun calls only what is still missing. A reply is stored only wh
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 from collections import Counter, defaultdict
@@ -19,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from arena.llm import client as llm
-from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
+from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure
+from arena.llm.runner import JobRunner
 from arena.models import GenerationError, Model, Prompt, Reply
 
 # More samples than this cost more than they protect: a voter's dictionary is already incomplete for long.
@@ -278,90 +278,28 @@ class _Budget:
 
     def __init__(self, max_cost: float | None) -> None:
         self.max_cost, self.spent, self.in_flight = max_cost, 0.0, 0.0
+        self.closed = False
 
     def admits(self, estimate: float) -> bool:
         return self.max_cost is None or self.spent + self.in_flight + estimate <= self.max_cost
 
-    def settle(self, estimate: float, actual: float | None) -> None:
+    def admit(self, call: PlannedCall, summary: GenerationSummary) -> bool:
+        """Whether `call` may start (its estimate then counts as in flight); a call not started is counted."""
+        if self.max_cost is not None and call.estimated_cost is None:
+            summary.skipped_unpriced += 1
+            return False
+        if self.closed or not self.admits(call.estimated_cost or 0.0):
+            # Stop starting calls: later calls are not cheaper on average, and order must not decide the spend.
+            self.closed = True
+            summary.skipped_budget += 1
+            return False
+        self.in_flight += call.estimated_cost or 0.0
+        return True
+
+    def settle(self, call: PlannedCall, actual: float | None) -> None:
+        estimate = call.estimated_cost or 0.0
         self.in_flight -= estimate
         self.spent += estimate if actual is None else actual
-
-
-def _secrets(chain: Sequence[Model]) -> tuple[str, ...]:
-    values = []
-    for model in chain:
-        with contextlib.suppress(llm.LLMError):  # a missing key fails the call itself, with its own message
-            values.append(llm.api_key(model))
-    return tuple(v for v in values if v)
-
-
-async def _run(
-    factory: sessionmaker[Session],
-    plan: Plan,
-    options: GenerationOptions,
-    progress: Callable[[int], None] | None,
-) -> GenerationSummary:
-    summary = GenerationSummary()
-    budget = _Budget(options.max_cost)
-    slots = asyncio.Semaphore(max(1, options.concurrency))
-    done = 0
-
-    async def one(call: PlannedCall, estimate: float) -> None:
-        nonlocal done
-        try:
-            policy, secrets = options.retry, _secrets(call.chain)
-            messages = messages_for(call.prompt_text, (call.model.meta or {}).get("system_prompt"))
-            try:
-                completion, attempts = await with_retries(
-                    lambda: llm.stream_reply(call.chain, messages, timeout=policy.timeout), policy, secrets=secrets
-                )
-            except CallFailed as failure:
-                record_error(factory, call.prompt_id, call.model.id, failure)
-                summary.failed[failure.kind] += 1
-                budget.settle(estimate, 0.0)
-                return
-            answered = next(m for m in call.chain if m.slug == completion.answered_by)
-            cost = llm.cost_usd(answered, completion)
-            budget.settle(estimate, cost)
-            # The row's configuration (a fallback's answer says so in its metadata: answered_by, fallback_for).
-            outcome = _store_reply(factory, call, completion, cost, attempts, call.model.config_hash)
-            if outcome == "duplicate":
-                summary.duplicates += 1
-                summary.cost_usd += cost or 0.0
-            elif outcome == "stored":
-                summary.generated += 1
-                summary.cost_usd += cost or 0.0
-                summary.unknown_cost += cost is None
-                summary.prompt_tokens += completion.prompt_tokens or 0
-                summary.completion_tokens += completion.completion_tokens or 0
-                summary.fallbacks_used += completion.answered_by != call.model.slug
-        finally:
-            done += 1
-            if progress is not None:
-                progress(done)
-            slots.release()
-
-    tasks = []
-    over_budget = False
-    for call in plan.calls:
-        await slots.acquire()
-        if options.max_cost is not None and call.estimated_cost is None:
-            summary.skipped_unpriced += 1
-        elif over_budget or not budget.admits(call.estimated_cost or 0.0):
-            # Stop scheduling: later calls are not cheaper on average, and order must not decide the spend.
-            over_budget = True
-            summary.skipped_budget += 1
-        else:
-            estimate = call.estimated_cost or 0.0
-            budget.in_flight += estimate
-            tasks.append(asyncio.create_task(one(call, estimate)))
-            continue
-        slots.release()
-        done += 1
-        if progress is not None:
-            progress(done)
-    await asyncio.gather(*tasks)
-    return summary
 
 
 def generate(
@@ -375,7 +313,38 @@ def generate(
     if plan is None:
         with factory() as session:
             plan = plan_generation(session, options)
-    if not plan.calls:
-        return GenerationSummary()
-    llm.import_litellm()  # pay the import once, before the clock of the first call starts
-    return run_coroutine(_run(factory, plan, options, progress))
+    summary = GenerationSummary()
+    budget = _Budget(options.max_cost)
+    runner = JobRunner(options.concurrency, options.retry, progress=progress)
+
+    def ask(call: PlannedCall):
+        messages = messages_for(call.prompt_text, (call.model.meta or {}).get("system_prompt"))
+        secrets = tuple(secret for model in call.chain for secret in llm.key_secrets(model))
+        return runner.call(lambda: llm.stream_reply(call.chain, messages, timeout=options.retry.timeout),
+                           secrets=secrets, admit=lambda: budget.admit(call, summary))  # fmt: skip
+
+    def store(call: PlannedCall, answer) -> None:
+        completion, attempts = answer
+        answered = next(m for m in call.chain if m.slug == completion.answered_by)
+        cost = llm.cost_usd(answered, completion)
+        budget.settle(call, cost)
+        # The row's configuration (a fallback's answer says so in its metadata: answered_by, fallback_for).
+        outcome = _store_reply(factory, call, completion, cost, attempts, call.model.config_hash)
+        if outcome == "duplicate":
+            summary.duplicates += 1
+            summary.cost_usd += cost or 0.0
+        elif outcome == "stored":
+            summary.generated += 1
+            summary.cost_usd += cost or 0.0
+            summary.unknown_cost += cost is None
+            summary.prompt_tokens += completion.prompt_tokens or 0
+            summary.completion_tokens += completion.completion_tokens or 0
+            summary.fallbacks_used += completion.answered_by != call.model.slug
+
+    def record(call: PlannedCall, failure: CallFailed) -> None:
+        record_error(factory, call.prompt_id, call.model.id, failure)
+        summary.failed[failure.kind] += 1
+        budget.settle(call, 0.0)
+
+    runner.run(plan.calls, ask, store, record)
+    return summary

@@ -6,13 +6,12 @@ one transaction, or (on an unusable answer) none, with a JudgeError instead."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from arena.llm import client as llm
-from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
+from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure
+from arena.llm.runner import JobRunner
 from arena.models import Battle, EqScore, JudgeError, Model, Prompt, Reply, Vote
 from ratings.agreement import AgreementStats, agreement
 
@@ -187,52 +187,48 @@ def plan_judging(session: Session, options: JudgeOptions) -> list[JudgeTask]:
     return [JudgeTask(*row) for row in session.execute(query)]
 
 
-def store_scores(factory: sessionmaker[Session], reply_id: int, judge: str, scores: dict[str, float]) -> None:
+def store_scores(factory: sessionmaker[Session], task: JudgeTask, judge: str, scores: dict[str, float]) -> None:
     with factory() as session, session.begin():
-        session.execute(delete(EqScore).where(EqScore.reply_id == reply_id, EqScore.judge == judge))
-        session.add_all(EqScore(reply_id=reply_id, judge=judge, criterion=c, score=s) for c, s in scores.items())
-        session.execute(delete(JudgeError).where(JudgeError.reply_id == reply_id, JudgeError.judge == judge))
+        session.execute(delete(EqScore).where(EqScore.reply_id == task.reply_id, EqScore.judge == judge))
+        session.add_all(EqScore(reply_id=task.reply_id, judge=judge, criterion=c, score=s) for c, s in scores.items())
+        session.execute(delete(JudgeError).where(JudgeError.reply_id == task.reply_id, JudgeError.judge == judge))
 
 
-def record_judge_error(factory: sessionmaker[Session], reply_id: int, judge: str, failure: CallFailed) -> None:
+def record_judge_error(factory: sessionmaker[Session], task: JudgeTask, judge: str, failure: CallFailed) -> None:
     with factory() as session, session.begin():
-        keep_last_failure(session, JudgeError, {"reply_id": reply_id, "judge": judge}, failure)
+        keep_last_failure(session, JudgeError, {"reply_id": task.reply_id, "judge": judge}, failure)
 
 
-async def _run(factory, model: Model, tasks: list[JudgeTask], options: JudgeOptions, progress) -> JudgeSummary:
+def run_judge(
+    factory: sessionmaker[Session],
+    model: Model,
+    tasks: Sequence,
+    options: JudgeOptions,
+    progress: Callable[[int], None] | None,
+    attempt: Callable[[Any], Awaitable[tuple[llm.Completion, Any]]],
+    store: Callable[..., None],
+    record: Callable[..., None],
+) -> JudgeSummary:
+    """A rubric judge's run (replies, conversation sides): `attempt(task)` asks once for (completion, scores),
+    retried; `store(factory, task, judge, scores)` keeps the scores, `record(factory, task, judge, failure)` the
+    failure."""
     summary = JudgeSummary()
-    slots = asyncio.Semaphore(max(1, options.concurrency))
-    policy = options.retry
-    secrets = llm.key_secrets(model)
-    done = 0
+    runner = JobRunner(options.concurrency, options.retry, secrets=llm.key_secrets(model), progress=progress)
 
-    async def attempt(task: JudgeTask):
-        # A malformed answer is retried like any broken reply: a judge that answers well next time is fine.
-        messages = judge_messages(task.prompt_text, task.reply_text)
-        completion = await llm.complete(model, messages, timeout=policy.timeout)
-        return completion, parse_scores(completion.text)
+    def stored(task, answer) -> None:
+        (completion, scores), _attempts = answer
+        store(factory, task, options.judge, scores)
+        cost = llm.cost_usd(model, completion)
+        summary.scored += 1
+        summary.cost_usd += cost or 0.0
+        summary.unknown_cost += cost is None
 
-    async def one(task: JudgeTask) -> None:
-        nonlocal done
-        async with slots:
-            try:
-                (completion, scores), _ = await with_retries(lambda: attempt(task), policy, secrets=secrets)
-            except CallFailed as failure:
-                record_judge_error(factory, task.reply_id, options.judge, failure)
-                summary.failed[failure.kind] += 1
-            else:
-                store_scores(factory, task.reply_id, options.judge, scores)
-                cost = llm.cost_usd(model, completion)
-                summary.scored += 1
-                summary.cost_usd += cost or 0.0
-                summary.unknown_cost += cost is None
-            done += 1
-            if progress is not None:
-                progress(done)
+    def failed(task, failure: CallFailed) -> None:
+        record(factory, task, options.judge, failure)
+        summary.failed[failure.kind] += 1
 
-    await asyncio.gather(*(one(t) for t in tasks))
+    runner.run(tasks, lambda task: runner.call(lambda: attempt(task)), stored, failed)
     return summary
-
 
 
 def judge_replies(
@@ -247,10 +243,14 @@ def judge_replies(
     if model is None or tasks is None:
         with factory() as session:
             model, tasks = judge_model(session, options.judge), plan_judging(session, options)
-    if not tasks:
-        return JudgeSummary()
-    llm.import_litellm()
-    return run_coroutine(_run(factory, model, tasks, options, progress))
+
+    async def attempt(task: JudgeTask):
+        # A malformed answer is retried like any broken reply: a judge that answers well next time is fine.
+        messages = judge_messages(task.prompt_text, task.reply_text)
+        completion = await llm.complete(model, messages, timeout=options.retry.timeout)
+        return completion, parse_scores(completion.text)
+
+    return run_judge(factory, model, tasks, options, progress, attempt, store_scores, record_judge_error)
 
 
 # Labels shared by the judge and the human: which reply is preferred.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, exists, select
@@ -19,7 +20,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from arena.llm import client as llm
 from arena.llm.judging import CRITERIA_GUIDE, JudgeSummary, json_object, judge_model
-from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure, run_coroutine, with_retries
+from arena.llm.retry import CallFailed, RetryPolicy, keep_last_failure
+from arena.llm.runner import JobRunner
 from arena.models import Battle, Conversation, JudgeVerdict, JudgeVerdictError, Model, Prompt, Reply, Vote
 
 BATTLES = ("voted", "all")
@@ -162,50 +164,6 @@ def record_verdict_error(factory: sessionmaker[Session], task: PairTask, judge: 
         keep_last_failure(session, JudgeVerdictError, key, failure)
 
 
-async def _run(factory, model: Model, tasks: list[PairTask], options: PairwiseOptions, progress) -> PairwiseSummary:
-    summary = PairwiseSummary()
-    slots = asyncio.Semaphore(max(1, options.concurrency))
-    policy = options.retry
-    secrets = llm.key_secrets(model)
-    done = 0
-
-    async def attempt(task: PairTask, order: str):
-        # A malformed answer is retried like any broken reply: a judge that answers well next time is fine.
-        first, second = shown(task.low, task.high, order)
-        messages = pairwise_messages(task.prompt_text, task.texts[first], task.texts[second])
-        completion = await llm.complete(model, messages, timeout=policy.timeout)
-        return completion, parse_verdict(completion.text)
-
-    async def ask(task: PairTask, order: str):
-        async with slots:
-            return await with_retries(lambda: attempt(task, order), policy, secrets=secrets)
-
-    async def one(task: PairTask) -> None:
-        nonlocal done
-        results = await asyncio.gather(*(ask(task, order) for order in task.orders), return_exceptions=True)
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        if isinstance(failure, CallFailed):
-            record_verdict_error(factory, task, options.judge, failure)
-            summary.failed[failure.kind] += 1
-        elif failure is not None:
-            raise failure
-        else:
-            answers = {order: (verdict, completion.text)
-                       for order, ((completion, verdict), _) in zip(task.orders, results, strict=True)}  # fmt: skip
-            store_verdicts(factory, task, options.judge, answers)
-            summary.scored += 1
-            summary.verdicts += len(answers)
-            costs = [llm.cost_usd(model, completion) for (completion, _), _attempts in results]
-            summary.cost_usd += sum(c or 0.0 for c in costs)
-            summary.unknown_cost += any(c is None for c in costs)  # per pair, as `scored` counts pairs
-        done += 1
-        if progress is not None:
-            progress(done)
-
-    await asyncio.gather(*(one(t) for t in tasks))
-    return summary
-
-
 def judge_pairs(
     factory: sessionmaker[Session],
     options: PairwiseOptions,
@@ -219,7 +177,38 @@ def judge_pairs(
     if model is None or plan is None:
         with factory() as session:
             model, plan = judge_model(session, options.judge), plan_pairwise(session, options)
-    if not plan.tasks:
-        return PairwiseSummary()
-    llm.import_litellm()
-    return run_coroutine(_run(factory, model, plan.tasks, options, progress))
+    summary = PairwiseSummary()
+    runner = JobRunner(options.concurrency, options.retry, secrets=llm.key_secrets(model), progress=progress)
+
+    async def attempt(task: PairTask, order: str):
+        # A malformed answer is retried like any broken reply: a judge that answers well next time is fine.
+        first, second = shown(task.low, task.high, order)
+        messages = pairwise_messages(task.prompt_text, task.texts[first], task.texts[second])
+        completion = await llm.complete(model, messages, timeout=options.retry.timeout)
+        return completion, parse_verdict(completion.text)
+
+    async def ask(task: PairTask):
+        # The orders at once, each call in a slot of its own; the first order that failed fails the pair.
+        calls = (runner.call(partial(attempt, task, order)) for order in task.orders)
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            raise failure
+        return results
+
+    def store(task: PairTask, results) -> None:
+        answers = {order: (verdict, completion.text)
+                   for order, ((completion, verdict), _) in zip(task.orders, results, strict=True)}  # fmt: skip
+        store_verdicts(factory, task, options.judge, answers)
+        summary.scored += 1
+        summary.verdicts += len(answers)
+        costs = [llm.cost_usd(model, completion) for (completion, _), _attempts in results]
+        summary.cost_usd += sum(c or 0.0 for c in costs)
+        summary.unknown_cost += any(c is None for c in costs)  # per pair, as `scored` counts pairs
+
+    def record(task: PairTask, failure: CallFailed) -> None:
+        record_verdict_error(factory, task, options.judge, failure)
+        summary.failed[failure.kind] += 1
+
+    runner.run(plan.tasks, ask, store, record)
+    return summary
