@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_htmx import make_response
 
 from arena.models import Battle, utcnow
@@ -86,7 +86,11 @@ def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
     # Everything the reveal reads beyond the vote's own statements is read on the read session: on SQLite a read
     # on the request's writing session, after the vote committed, would begin a new write transaction and hold
     # the write lock until the request ends, rendering included, so every other vote and battle waited on it.
-    read = read_session()
+    # A request still inside a transaction of its writing session (a reloaded reveal read its battle there)
+    # reads on, in it: both sessions draw from one pool, and threads each holding one connection while waiting
+    # for a second would empty it under load.
+    writing = g.get("db_session")
+    read = writing if writing is not None and writing.in_transaction() else read_session()
     # The counter under "New battle": votes cast, and how many more until Your ranking appears.
     votes = current_app.extensions["arena.own_votes"].count(read, key) if key is not None else 0
     progress = {"votes_cast": votes, "votes_needed": MIN_VOTES,

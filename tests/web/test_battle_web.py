@@ -262,3 +262,33 @@ def test_a_vote_writes_in_one_transaction_and_reads_its_reveal_without_the_write
         assert f"{expected_votes} vote{'s' if expected_votes > 1 else ''} cast" in reveal.get_data(as_text=True)
         assert begun.count(False) == 1, begun  # the vote's claim and insert: the only write transaction
         begun.clear()
+
+
+def test_a_vote_and_its_reloaded_reveal_hold_one_connection_at_a_time(app, client, demo_loaded):
+    # The writing and the read session draw from one pool: a request holding a connection of one while it waits
+    # for one of the other deadlocks with its neighbours once the pool is empty (50 live streams did that).
+    from sqlalchemy import event
+
+    pool = app.extensions["arena.engine"].pool
+    held, most = [0], [0]
+
+    def checkout(*_):
+        held[0] += 1
+        most[0] = max(most[0], held[0])
+
+    def checkin(*_):
+        held[0] -= 1
+
+    page = client.get("/").get_data(as_text=True)
+    action, csrf = parse_battle_page(page)
+    event.listen(pool, "checkout", checkout)
+    event.listen(pool, "checkin", checkin)
+    try:
+        voted = client.post(action, data={"outcome": "model_a", "csrf_token": csrf}, headers={"HX-Request": "true"})
+        reloaded = client.get(action.removesuffix("/vote"))
+    finally:
+        event.remove(pool, "checkout", checkout)
+        event.remove(pool, "checkin", checkin)
+    assert voted.status_code == reloaded.status_code == 200
+    assert "1 vote cast" in reloaded.get_data(as_text=True)
+    assert most[0] == 1, most
