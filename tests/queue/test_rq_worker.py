@@ -4,6 +4,7 @@ again; the job_run row counts both attempts and keeps the loss."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,7 +71,7 @@ def test_a_job_lost_to_a_killed_worker_is_picked_up_again(client, demo_loaded, s
                                                           redis_url):  # fmt: skip
     vote_on_demo(client, session_factory, 12)
     env = {"ARENA_REDIS_URL": redis_url, "ARENA_JOBS": ""}
-    queued = run_arena("jobs", "enqueue", "recompute", "--bootstrap", "20000", "--json", "--database-url",
+    queued = run_arena("jobs", "enqueue", "recompute", "--bootstrap", "100000", "--json", "--database-url",
                        database_url, env=env)  # fmt: skip
     assert queued.returncode == 0, queued.stderr
     job_id = json.loads(queued.stdout)["id"]
@@ -83,7 +84,8 @@ def test_a_job_lost_to_a_killed_worker_is_picked_up_again(client, demo_loaded, s
         # The worker and the work horse running the job (RQ puts the horse in a session of its own): the host
         # running the job is gone.
         for pid in [*children(first.pid), first.pid]:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # a child that ended between the listing and the kill
+                os.kill(pid, signal.SIGKILL)
         first.wait(10)
         killed_at = time.monotonic()
         time.sleep(0.5)
@@ -95,7 +97,8 @@ def test_a_job_lost_to_a_killed_worker_is_picked_up_again(client, demo_loaded, s
         for worker in workers:
             if worker.poll() is None:
                 for pid in [*children(worker.pid), worker.pid]:
-                    os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 worker.wait(20)
     assert done.status == "succeeded", done.errors
     assert done.attempts == 2
