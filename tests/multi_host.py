@@ -13,9 +13,8 @@ vote apart and keeping every vote the site acknowledged, so a run can check that
 
 from __future__ import annotations
 
-import functools
+import http.client
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -32,6 +31,7 @@ from arena.db import make_engine, make_session_factory, transaction
 from arena.ingest.demo import load_demo_bank
 from arena.models import Base
 from tests.gunicorn_server import GunicornServer, free_port, prepare_database
+from tests.http_visitor import BATTLE_INPUT, CSRF_INPUT, VOTE_ACTION, Visitor
 
 TOOLS = ("ip", "haproxy", "pgbouncer")
 HOST_PORT = 8000
@@ -303,11 +303,6 @@ def create_database(base_url: str, name: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-VOTE_ACTION = re.compile(r'action="(/battles/[^"/]+/vote)"')
-BATTLE_INPUT = re.compile(r'name="battle" value="([^"]+)"')
-
-
 @dataclass
 class StormResult:
     seconds: float
@@ -330,59 +325,60 @@ class StormResult:
                 f"served by {dict(sorted(self.served_by.items()))}")  # fmt: skip
 
 
-def storm(url: str, *, visitors: int, seconds: float, rate: float | None = None, verify: str | bool = True,
+def storm(url: str, *, visitors: int, seconds: float, rate: float | None = None, verify: str | None = None,
           during: list[tuple[float, callable]] | None = None) -> StormResult:  # fmt: skip
     """Visitors that open a battle (as htmx does) and vote, each on its own session, through `url` for `seconds`.
     With `rate`, the visitors together aim at that many cycles a second (each waits out its share); `during`
-    runs callables at the given offsets (a host killed mid-storm)."""
+    runs callables at the given offsets (a host killed mid-storm). `verify` names the proxy's certificate."""
     result = StormResult(seconds=seconds)
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
     interval = visitors / rate if rate else 0.0
 
     def visitor() -> None:
-        session = requests.Session()
-        # Per call: a session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment.
-        session.request = functools.partial(session.request, verify=verify)
-        # As a browser does: flask-wtf checks the Referer of a form posted over HTTPS.
-        session.headers["Referer"] = f"{url}/"
+        browser = Visitor(url, cafile=verify, timeout=10)
         next_at = time.monotonic()
         while time.monotonic() < stop_at:
             if interval:
                 next_at += interval
             try:
                 started = time.monotonic()
-                page = session.get(f"{url}/", headers={"HX-Request": "true"}, timeout=10)
+                status, page, headers = browser.request("GET", "/", headers={"HX-Request": "true"})
                 page_ms = (time.monotonic() - started) * 1000
-                action, token = VOTE_ACTION.search(page.text), CSRF_INPUT.search(page.text)
-                if page.status_code == 200 and token and 'action="/terms/accept"' in page.text:
+                action, token = VOTE_ACTION.search(page), CSRF_INPUT.search(page)
+                if status == 200 and token and 'action="/terms/accept"' in page:
                     # A new visitor accepts the terms once (the hosts count unverified votes), then has a battle.
-                    battle = BATTLE_INPUT.search(page.text)
+                    battle = BATTLE_INPUT.search(page)
                     form = {"csrf_token": token.group(1), **({"battle": battle.group(1)} if battle else {})}
-                    session.post(f"{url}/terms/accept", data=form, timeout=10, allow_redirects=False)
+                    browser.request("POST", "/terms/accept", form=form)
                     continue
-                if page.status_code != 200 or not action or not token:
-                    raise RuntimeError(f"battle page {page.status_code}")
+                if status != 200 or not action or not token:
+                    raise RuntimeError(f"battle page {status}")
                 started = time.monotonic()
                 form = {"outcome": "model_a", "csrf_token": token.group(1)}
-                vote = session.post(f"{url}{action.group(1)}", data=form, timeout=10,
-                                    headers={"HX-Request": "true", "X-CSRFToken": token.group(1)})  # fmt: skip
+                # A vote is posted once: a retry on a lost connection could be a second post of a vote the dead
+                # host had stored.
+                headers_out = {"HX-Request": "true", "X-CSRFToken": token.group(1)}
+                vote_status, _, _ = browser.request("POST", action.group(1), form=form, headers=headers_out,
+                                                    retry_lost=False)  # fmt: skip
                 vote_ms = (time.monotonic() - started) * 1000
                 with lock:
                     result.page_ms.append(page_ms)
-                    host = page.headers.get("X-Served-By", "?")
+                    host = headers.get("X-Served-By", "?")
                     result.served_by[host] = result.served_by.get(host, 0) + 1
-                    if vote.status_code == 200:
+                    if vote_status == 200:
                         result.vote_ms.append(vote_ms)
                         result.acked.append(action.group(1))
                         result.cycles += 1
                     else:
                         result.errors += 1
-            except (requests.RequestException, RuntimeError):
+            except (OSError, http.client.HTTPException, RuntimeError):
+                browser.close()
                 with lock:
                     result.errors += 1
             if interval:
                 time.sleep(max(0.0, next_at - time.monotonic()))
+        browser.close()
 
     threads = [threading.Thread(target=visitor, daemon=True) for _ in range(visitors)]
     began = time.monotonic()

@@ -1,13 +1,16 @@
 """A visitor's history as the vote loop reads it on every battle and vote (the messages shown, the votes cast),
 remembered per worker and topped up instead of read whole: the whole read grows with the visitor's history (a
 battle row per battle ever shown), the top-up reads only the battles shown since (and, for votes, the visitor's
-battles still open last time), plus a count of the visitor's battles from the judge_key index alone.
+battles still open last time), plus a count of the visitor's battles (the judge_key index).
 
-Only on SQLite, where the single writer makes battle ids visible in order: a battle that commits after a read has
-a higher id than every battle of the visitor that read saw, so `id > last seen` misses none. Anything else that
-changes the visitor's battles (a deletion: privacy, a demo reload) changes the count, and the set is read whole
-again. On PostgreSQL ids can become visible out of order, so there every draw reads the whole set (the database
-does that work in its own process)."""
+Exact on both databases because the count is read in the top-up's own snapshot: anything that changes the
+visitor's battles other than new ones with higher ids changes the count, and the set is read whole again. That
+covers a deletion (privacy, a demo reload) and, on PostgreSQL, a battle that commits after a read with a lower id
+than one that read saw (ids come from a sequence before commit, so two draws of one visitor can become visible out
+of order). Left alone: a deletion and as many such late battles of the same visitor between two of its reads
+cancel out in the count; the kept entry is then off by those battles until the count next disagrees or the entry
+is forgotten (what it feeds is a soft preference for unseen messages, whose draw stores the probability it used,
+and a vote counter)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from arena.models import Battle, Vote
-from arena.voting.my_ranking import count_own_votes
 from arena.voting.pairing import seen_prompt_ids
 
 # Visitors remembered per worker (the least recently drawn for forgotten first).
@@ -44,8 +46,7 @@ class _PerVisitor:
     """The newest few thousand visitors' entries, shared by a worker's threads. Two threads topping up the same
     visitor each store a state read in one snapshot; an older one stored last is topped up on the next read."""
 
-    def __init__(self, incremental: bool, visitors: int = VISITORS) -> None:
-        self._incremental = incremental
+    def __init__(self, visitors: int = VISITORS) -> None:
         self._visitors = visitors
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, object] = OrderedDict()
@@ -65,7 +66,7 @@ class _PerVisitor:
 class SeenPrompts(_PerVisitor):
     def of(self, session: Session, visitor_key: str | None) -> frozenset[int]:
         """`seen_prompt_ids(session, visitor_key)`, the same set."""
-        if visitor_key is None or not self._incremental:
+        if visitor_key is None:
             return seen_prompt_ids(session, visitor_key)
         known = self._get(visitor_key) or _Seen(0, 0, frozenset())
         connection = session.connection()
@@ -108,8 +109,6 @@ class OwnVotes(_PerVisitor):
     def count(self, session: Session, visitor_key: str) -> int:
         """`count_own_votes(session, visitor_key)`, the same number. A vote only ever lands on a battle shown to
         its voter, once: on a battle newer than the last read, or on one that was still open then."""
-        if not self._incremental:
-            return count_own_votes(session, visitor_key)
         known = self._get(visitor_key) or _Votes(0, 0, 0, frozenset())
         connection = session.connection()
         rows = connection.execute(_VOTES_TOP_UP, {"judge_key": visitor_key, "after": known.after,

@@ -94,9 +94,9 @@ def init_web(app: Flask, settings: Settings) -> None:
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
     app.extensions["arena.pairing"] = PairingPool(sampling=settings.sampling, arms=settings.declared_arms())
-    # A visitor's history, kept per worker and topped up (arena/voting/history.py: on SQLite only).
-    app.extensions["arena.seen"] = SeenPrompts(incremental=engine.dialect.name == "sqlite")
-    app.extensions["arena.own_votes"] = OwnVotes(incremental=engine.dialect.name == "sqlite")
+    # A visitor's history, kept per worker and topped up (arena/voting/history.py).
+    app.extensions["arena.seen"] = SeenPrompts()
+    app.extensions["arena.own_votes"] = OwnVotes()
     app.extensions["arena.battle_ids"] = BattleIdSigner(app.config["SECRET_KEY"])
     app.extensions["arena.share_links"] = ShareLinks(app.config["SECRET_KEY"])
     app.extensions["arena.live_gate"] = LiveGate(settings)

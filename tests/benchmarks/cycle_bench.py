@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -36,46 +35,25 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
+from tests import http_visitor
 from tests.gunicorn_server import SECRET, child_pids, free_port
+from tests.http_visitor import BATTLE_INPUT, CSRF_INPUT, VOTE_ACTION
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-VOTE_ACTION = re.compile(r'action="(/battles/[^"/]+/vote)"')
-BATTLE_INPUT = re.compile(r'name="battle" value="([^"]+)"')
 UNREACHED_LIMIT = "1000000 per minute"
 WARM_UP_SECONDS = 3
 OUTCOMES = ("model_a", "model_b", "tie", "both_bad")
 
 
-class Visitor:
-    """One browser: a keep-alive connection and the session cookie the site last set."""
+class Visitor(http_visitor.Visitor):
+    """One browser on the site under test."""
 
     def __init__(self, port: int) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.cookie: str | None = None
+        super().__init__(f"http://127.0.0.1:{port}")
 
     def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
-        headers = dict(headers or {})
-        if self.cookie:
-            headers["Cookie"] = self.cookie
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
-            self.connection.request(method, path, body=body, headers=headers)
-            response = self.connection.getresponse()
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # The server closed the idle keep-alive connection (after the proof-of-work's second): as a browser, again.
-            self.connection.close()
-            self.connection.request(method, path, body=body, headers=headers)
-            response = self.connection.getresponse()
-        text = response.read().decode("utf-8", "replace")
-        for value in response.msg.get_all("Set-Cookie") or []:
-            if value.startswith("session="):
-                self.cookie = value.split(";", 1)[0]
-        return response.status, text
+        status, text, _ = super().request(method, path, form=form, headers=headers)
+        return status, text
 
     def become_voter(self) -> None:
         """Accept the terms as a browser would, paying the proof-of-work where the site asks for one."""
