@@ -57,8 +57,21 @@ def read_session() -> Session:
     return g.db_read_session
 
 
+def unshared_read_session() -> Session:
+    """For reads that need no common snapshot: on PostgreSQL each statement is its own transaction (no BEGIN and
+    ROLLBACK round trips around them); elsewhere the read session."""
+    from flask import current_app
+
+    factory = current_app.extensions.get("arena.autocommit_session_factory")
+    if factory is None:
+        return read_session()
+    if "db_autocommit_session" not in g:
+        g.db_autocommit_session = factory()
+    return g.db_autocommit_session
+
+
 def _close_session(_exc: BaseException | None) -> None:
-    for key in ("db_session", "db_read_session"):
+    for key in ("db_session", "db_read_session", "db_autocommit_session"):
         session = g.pop(key, None)
         if session is None:
             continue

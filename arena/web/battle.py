@@ -31,7 +31,7 @@ from arena.voting.voting import (
     find_reveal,
     is_expired,
 )
-from arena.web import db_session, htmx, read_session
+from arena.web import db_session, htmx, unshared_read_session
 from arena.web.limits import network_hash
 from arena.web.sharing import public_page_of, share_url
 from arena.web.visitor import (
@@ -83,14 +83,16 @@ def anonymous(battle: Battle) -> AnonymousBattle:
 def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
     """`tagged`: the vote's reasons when known (none, right after the vote: no read for them on the vote path)."""
     key = existing_visitor_key()
-    # Everything the reveal reads beyond the vote's own statements is read on the read session: on SQLite a read
-    # on the request's writing session, after the vote committed, would begin a new write transaction and hold
-    # the write lock until the request ends, rendering included, so every other vote and battle waited on it.
+    # Everything the reveal reads beyond the vote's own statements is read apart from the writing session: on
+    # SQLite a read on the request's writing session, after the vote committed, would begin a new write
+    # transaction and hold the write lock until the request ends, rendering included, so every other vote and
+    # battle waited on it.
     # A request still inside a transaction of its writing session (a reloaded reveal read its battle there)
     # reads on, in it: both sessions draw from one pool, and threads each holding one connection while waiting
-    # for a second would empty it under load.
+    # for a second would empty it under load. These reads (the counter, the emotion) need no common snapshot, so
+    # on PostgreSQL each is a transaction of its own: no BEGIN and ROLLBACK round trips around them.
     writing = g.get("db_session")
-    read = writing if writing is not None and writing.in_transaction() else read_session()
+    read = writing if writing is not None and writing.in_transaction() else unshared_read_session()
     # The counter under "New battle": votes cast, and how many more until Your ranking appears.
     votes = current_app.extensions["arena.own_votes"].count(read, key) if key is not None else 0
     progress = {"votes_cast": votes, "votes_needed": MIN_VOTES,
