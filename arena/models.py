@@ -417,12 +417,22 @@ class RatingRun(Base):
     seed: Mapped[int] = mapped_column(Integer)
     code_version: Mapped[str] = mapped_column(String(64))
     n_votes: Mapped[int] = mapped_column(Integer)
-    # Per category: the model order and the pairwise battle and win-rate matrices, for the charts.
-    matrices: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # What the run found beyond per-model ratings: tie propensity, position bias, pooling per board, components.
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     ratings: Mapped[list[Rating]] = relationship(back_populates="run", order_by="Rating.rating.desc()")
+
+
+class BoardMatrices(Base):
+    """One board of a rating run: the model order, the pairwise battle and win-rate matrices (for the charts), the
+    rank intervals and the votes to flip. A row per board, not a column of the run: at 200 models and 48 boards
+    the run's matrices are 46 MB of JSON, which a page showing one board must not read and parse."""
+
+    __tablename__ = "board_matrices"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("rating_run.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(80), primary_key=True)
+    matrices: Mapped[dict[str, Any]] = mapped_column()
 
 
 class Rating(Base):

@@ -134,7 +134,7 @@ def recompute_command(
     from arena.db import make_session_factory
     from arena.jobs.recompute import RecomputeRequest, recompute
     from arena.jobs.recompute_lock import recompute_lock
-    from arena.jobs.snapshots import RecomputeError, rank_intervals, run_ratings
+    from arena.jobs.snapshots import RecomputeError, board_matrices, rank_intervals, run_ratings
     from arena.models import RatingRun
 
     filters = None if no_filters else _filter_settings()
@@ -161,7 +161,7 @@ def recompute_command(
         rows = run_ratings(session, result.run_id, primary.category)
         slugs = model_slugs(session)
         run = session.get(RatingRun, result.run_id)
-        ranks = rank_intervals(run.matrices.get(primary.category, {}))
+        ranks = rank_intervals(board_matrices(session, run.id, primary.category))
     ratings = [
         {
             "model": model.slug,

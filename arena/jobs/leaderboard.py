@@ -18,6 +18,7 @@ from arena.jobs.snapshots import (
     TURN_BOARDS,
     NoSuchBoard,
     RecomputeError,
+    board_matrices,
     latest_run,
     rank_intervals,
     resolve_board,
@@ -262,7 +263,7 @@ def _first_votes(session: Session, provisional_votes: int) -> BoardSnapshot | No
 def _snapshot(session: Session, run, label: str, shown: str, provisional_votes: int, order: str = "all"):
     ratings = run_ratings(session, run.id, label)
     slug_of = {model.id: model.slug for _, model in ratings}
-    matrices = run.matrices.get(label, {})
+    matrices = board_matrices(session, run.id, label)
     summary = run.summary or {}
     seen = summary.get("provenance")
     own_votes = {r.model_id: r.battles for r, _ in ratings}

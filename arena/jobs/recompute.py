@@ -376,7 +376,6 @@ def recompute(factory: sessionmaker[Session], read_factory: sessionmaker[Session
             seed=request.seed,
             code_version=code_version(),
             n_votes=results[0].n_votes,
-            matrices={r.category: run_rows.matrices(r) for r in results},
             summary=run_summary,
         )
         session.add(run)

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from arena.models import PairWeight, Rating
+from arena.models import BoardMatrices, PairWeight, Rating
 
 
 def finite(value: float | None) -> float | None:
@@ -78,10 +78,13 @@ def rating_rows(run_id: int, result) -> list[dict]:
 
 
 def insert_rows(session: Session, run_id: int, results, weights) -> None:
-    """The run's ratings (every board) and pair weights ((low id, high id, probability) triples)."""
+    """The run's ratings and matrices (every board) and pair weights ((low id, high id, probability) triples)."""
     ratings = [row for result in results for row in rating_rows(run_id, result)]
     if ratings:
         session.execute(insert(Rating.__table__), ratings)
+    boards = [{"run_id": run_id, "category": result.category, "matrices": matrices(result)} for result in results]
+    if boards:
+        session.execute(insert(BoardMatrices.__table__), boards)
     pairs = [{"run_id": run_id, "model_low_id": low, "model_high_id": high, "probability": p}
              for low, high, p in weights]  # fmt: skip
     if pairs:

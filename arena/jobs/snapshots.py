@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from arena.models import AnalysisRun, Model, Rating, RatingRun
+from arena.models import AnalysisRun, BoardMatrices, Model, Rating, RatingRun
 from arena.taxonomy import EMONET_GROUPS, canonical_category
 
 OVERALL = "overall"
@@ -137,6 +137,12 @@ def latest_reliability(session: Session, run_id: int | None = None) -> dict | No
     """The newest overall run's (or run `run_id`'s) repeat measures (run summary `reliability`, null without
     repeats)."""
     return latest_summary(session, "reliability", run_id)
+
+
+def board_matrices(session: Session, run_id: int, category: str) -> dict:
+    """A run's matrices for one board (models/BoardMatrices); empty for a board the run did not fit."""
+    stmt = select(BoardMatrices.matrices).where(BoardMatrices.run_id == run_id, BoardMatrices.category == category)
+    return session.scalar(stmt) or {}
 
 
 def rank_intervals(matrices: dict) -> dict[int, list[int]]:

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from arena.db import make_engine, make_session_factory, transaction
 from arena.jobs.recompute import RecomputeRequest, aggregate, recompute
+from arena.jobs.snapshots import board_matrices
 from arena.models import Battle, Prompt, PromptEmotion, Rating, RatingRun, Vote
 from arena.taxonomy import EMONET_GROUPS
 from ratings import bradley_terry as bt
@@ -85,7 +86,7 @@ def test_runs_are_immutable_snapshots_with_their_parameters(database_url, sessio
         assert after == before
         assert run.params["ci"] == "sandwich" and run.params["rounds"] == 50 and run.seed == 1
         assert run.code_version and run.n_votes == 2500 and run.finished_at >= run.started_at
-        assert len(run.matrices["overall"]["model_ids"]) == len(NAMES)
+        assert len(board_matrices(s, run.id, "overall")["model_ids"]) == len(NAMES)
 
 
 def test_two_runs_at_once_both_complete_intact(database_url, imported):

@@ -123,7 +123,7 @@ def store_weights(session_factory, ids, weights: dict[tuple[str, str], float]) -
     from arena.models import PairWeight, RatingRun
 
     with transaction(session_factory) as s:
-        run = RatingRun(params={}, seed=0, code_version="test", n_votes=0, matrices={}, summary={})
+        run = RatingRun(params={}, seed=0, code_version="test", n_votes=0, summary={})
         s.add(run)
         s.flush()
         for (a, b), p in weights.items():
