@@ -37,6 +37,6 @@ def test_cached_rows_match_the_template_for_every_state(app):
 
 def test_the_filled_in_values_are_escaped_and_stripped_of_bidi_controls(app):
     with app.test_request_context("/"):
-        rows = str(reason_chip_rows(chips(set()), "/b/\u202ex\"<y>/reasons", "t\u2066o&k", None))
+        rows = str(reason_chip_rows(chips(set()), '/b/\u202ex"<y>/reasons', "t\u2066o&k", None))
     assert 'action="/b/x&#34;&lt;y&gt;/reasons"' in rows and 'value="to&amp;k"' in rows
     assert "\u202e" not in rows and "\u2066" not in rows
