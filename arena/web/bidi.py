@@ -17,7 +17,7 @@ _ANY_CONTROL = re.compile(f"[{_CONTROLS}]")
 
 
 def strip_bidi(text: str) -> str:
-    # Only a plain str comes back as it is: translate turns a subclass (Markup among them) into a plain str.
+    # Only a plain str comes back as it is: a subclass still goes through its own translate, as it always did.
     if type(text) is str and _ANY_CONTROL.search(text) is None:
         return text
     return text.translate(BIDI_CONTROLS)
