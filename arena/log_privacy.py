@@ -23,6 +23,10 @@ def _mask(match: re.Match) -> str:
     text = match.group(0)
     # "ip=::1: error": the colon after an IPv6 address is punctuation, not part of it.
     address = text.rstrip(":") if text.count(":") > 1 else text
+    if ":" in address and "::" not in address and address.count(":") != 7:
+        # Eight groups or a "::": anything else is no IPv6 address (the time in every access log line is a
+        # candidate), and is answered here rather than by an exception from `ipaddress`.
+        return text
     try:
         ipaddress.ip_address(address)
     except ValueError:

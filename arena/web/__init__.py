@@ -15,8 +15,10 @@ from arena.voting.history import OwnVotes, SeenPrompts
 from arena.voting.pairing import PairingPool
 from arena.voting.sharing import ShareLinks
 from arena.web.bidi import finalize
+from arena.web.cookie_session import CookieSessionInterface
 from arena.web.live_gate import LiveGate
 from arena.web.markdown import render_markdown
+from arena.web.reason_chips import reason_chip_rows
 from arena.web.static_files import init_static
 
 csrf = CSRFProtect()
@@ -125,9 +127,11 @@ def init_web(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     htmx.init_app(app)
     app.teardown_appcontext(_close_session)
+    app.session_interface = CookieSessionInterface()
     app.after_request(_security_headers)
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.finalize = finalize
+    app.jinja_env.globals["reason_chip_rows"] = reason_chip_rows
 
     from arena.web import (
         admin,

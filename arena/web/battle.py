@@ -112,9 +112,10 @@ def _reveal_page(reveal: Reveal, tagged: set[tuple[str, str]] | None = None):
     if tagged is None:
         tagged = reasons_of(read, reveal.public_id)
     # battle_token: the reveal's check form (terms/_verify.html) brings this reveal back counted once it is paid.
+    battle_token = _signer().sign(reveal.public_id)
     return _page_or_partial("battle/_reveal.html", battle=reveal, outcome_label=OUTCOME_LABELS[reveal.outcome],
                             conversation=conversation, emotion=message_emotion(read, reveal.public_id),
-                            share_url=share_url(reveal), battle_token=_signer().sign(reveal.public_id),
+                            share_url=share_url(reveal, battle_token), battle_token=battle_token,
                             reason_chips=chips(tagged), **progress)  # fmt: skip
 
 

@@ -18,12 +18,13 @@ def _links() -> ShareLinks:
     return current_app.extensions["arena.share_links"]
 
 
-def share_url(reveal) -> str | None:
+def share_url(reveal, battle_token: str | None = None) -> str | None:
     """The reveal's share link, offered where sharing can work: a battle from the bank whose names the voter may
-    see (the route checks the rest)."""
+    see (the route checks the rest). `battle_token`: the battle's signed id when the caller has it already."""
     if not reveal.names_shown or reveal.source != "arena":
         return None
-    return url_for("sharing.share_battle", token=current_app.extensions["arena.battle_ids"].sign(reveal.public_id))
+    token = battle_token or current_app.extensions["arena.battle_ids"].sign(reveal.public_id)
+    return url_for("sharing.share_battle", token=token)
 
 
 def public_page_of(battle) -> str | None:

@@ -25,3 +25,18 @@ def test_bidi_controls_cannot_reorder_names_or_replies(client, demo_loaded, sess
     assert reveal.status_code == 200 and not set(CONTROLS) & set(reveal.get_data(as_text=True))
     for path in ("/leaderboard", "/analysis", "/privacy"):
         assert not set(CONTROLS) & set(client.get(path).get_data(as_text=True)), path
+
+
+def test_finalize_passes_clean_values_through_and_strips_the_rest():
+    from markupsafe import Markup
+
+    from arena.web.bidi import finalize, strip_bidi
+
+    clean = "plain <text> with no controls, \u05d0 Hebrew and \u0627 Arabic letters"
+    assert finalize(clean) is clean and finalize(7) == 7
+    markup = Markup("<p>reply</p>")
+    assert finalize(markup) is markup
+    assert finalize(Markup("<p>\u202erev</p>")) == Markup("<p>rev</p>")
+    assert type(finalize(Markup("<p>\u202erev</p>"))) is Markup
+    assert finalize("a\u2066b\u200fc\u061c") == "abc"
+    assert strip_bidi("a\u202eb") == "ab" and strip_bidi(Markup("<b>\u202ex</b>")) == Markup("<b>x</b>")

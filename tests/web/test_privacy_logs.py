@@ -106,6 +106,9 @@ def test_addresses_are_masked_and_nothing_else():
     )
     assert mask_addresses("from 2001:db8::1 and ::1: done") == "from [address] and [address]: done"
     assert mask_addresses("at 20:41:33, version 1.2.3, 10.0.0.300") == "at 20:41:33, version 1.2.3, 10.0.0.300"
+    access = '[07/Dec/2026:22:27:01 +0000] "GET / HTTP/1.1" 200 3528 12ms'
+    assert mask_addresses(access) == access
+    assert mask_addresses("2001:db8:0:0:1:2:3:4 and fe80::1:2:3") == "[address] and [address]"
 
 
 def test_the_development_server_logs_requests_without_address_or_query(caplog, app):
