@@ -507,11 +507,15 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
         k = np.arange(len(owners))
         new_gap = gap[owner] + fitted[k, upper[owner]] - fitted[k, lower[owner]] - base_gap[owner]
         for row, (q, m, g) in enumerate(zip(owners, counts, new_gap.tolist(), strict=True)):
+            # Only counts inside the bracket move its ends: where a vote late in the sequence widens the gap a
+            # little (its effect at the refit the opposite of the plan's), the gap crosses more than once, and a
+            # count swapped below one not swapped must not cross the ends over (any crossing is a right answer).
+            inside = m > lo[q] and (hi[q] < 0 or m < hi[q])
             if g < -SWAP_MARGIN:
-                if hi[q] < 0 or m < hi[q]:
+                if inside:
                     hi[q], gap_hi[q], theta_hi[q] = m, g, fitted[row]
-                extending[q] = False
-            elif m > lo[q]:
+                    extending[q] = False
+            elif inside:
                 lo[q], gap_lo[q], theta_lo[q] = m, g, fitted[row]
     done = (hi > 0) & (hi - lo == 1)
     votes[done] = hi[done]
