@@ -106,8 +106,8 @@ def run(n_votes: int, rounds: int, seed: int) -> tuple[dict, dict]:
         for g, (label, outcomes) in enumerate(counted.items()):
             shown = from_posterior(outcomes, result.theta[g], result.covariance[g], board.component, params)
             start = cpu()
-            flips[label] = flip.pooled_board_flips(outcomes, shown.rating, result.theta[g], result.centre[g],
-                                                   result.prior_precision(g), board.component, params.both_bad)
+            prior = (result.centre[g], result.prior_precision(g))
+            flips[label] = flip.pooled_board_flips(outcomes, shown.rating, result.theta[g], *prior, board.component)
             spent += cpu() - start
         times[f"{family} flips"] = spent
     times["total"] = sum(times.values())
