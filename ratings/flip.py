@@ -351,13 +351,24 @@ def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None)
     return order[: last + 1], counts
 
 
-def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray, removed: np.ndarray,
+def _taken(candidates: np.ndarray, kinds: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Votes of each of the (sorted) candidate kinds that a removal sequence (kinds, counts) takes."""
+    taken = np.zeros(len(candidates))
+    if len(kinds) and len(candidates):
+        position = np.minimum(np.searchsorted(candidates, kinds), len(candidates) - 1)
+        hit = candidates[position] == kinds
+        np.add.at(taken, position[hit], counts[hit])
+    return taken
+
+
+def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray, removed: list,
                   gap: np.ndarray) -> list:  # fmt: skip
     """_plan for each row, over the kinds of votes of its two models only (a few hundred of tens of thousands on a
     dense board), where that is provably the plan over every kind: a vote between two other models a and b moves
     the gap by at most max|p - y| |u_a - u_b| <= max(u) - min(u) over the other models (u = H^-1 (e_upper -
     e_lower)), and when every kind the plan takes narrows the gap by more than that per vote, no other kind comes
-    before them in its order. None where that does not hold (the caller plans over every kind)."""
+    before them in its order. None where that does not hold (the caller plans over every kind). `removed`: per row,
+    the votes its pair's sequence has taken so far, (kinds, counts)."""
     kinds = problem.kinds
     touching = problem.touching()
     u = problem._chord[upper] - problem._chord[lower]
@@ -370,7 +381,7 @@ def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower:
         i, j = kinds.i[candidates], kinds.j[candidates]
         p = expit(theta[row, i] - theta[row, j])
         change = (p - kinds.y[candidates]) * (u[row, i] - u[row, j])
-        available = kinds.count[candidates] - removed[row][candidates]
+        available = kinds.count[candidates] - _taken(candidates, *removed[row])
         chosen, take = _plan(change, available, gap[row])
         helpful = (change < 0) & (available > 0)
         reached = -(change[helpful] * available[helpful]).sum() > max(gap[row], 0.0) + SWAP_MARGIN
@@ -459,15 +470,15 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
         owners, counts, starts = [], [], []
         grow = np.flatnonzero(extending)
         if len(grow):
-            # Each pair's removals so far, a row at a time: a (pairs, kinds) array of them would be ~100 MB on a
-            # dense board (60,000 kinds), most of its pages touched by a few entries each.
-            removed = [np.bincount(sequences[q][0], sequences[q][1], n_kinds) for q in grow.tolist()]
+            # Each pair's removals so far as its sequence (kinds, counts): a (pairs, kinds) array of them would be
+            # ~100 MB on a dense board (60,000 kinds), most of its pages touched by a few entries each.
+            removed = [sequences[q] for q in grow.tolist()]
             plans = _direct_plans(problem, theta_lo[grow], upper[grow], lower[grow], removed, gap_lo[grow])
             full = [row for row, plan in enumerate(plans) if plan is None]
             if full:  # the plans that votes between other models could change: over every kind, as before
                 rows = grow[full]
                 change = problem.gap_change(theta_lo[rows], upper[rows], lower[rows])
-                available = problem.kinds.count[None] - np.array([removed[row] for row in full])
+                available = problem.kinds.count[None] - np.array([np.bincount(*removed[row], n_kinds) for row in full])
                 shortlist = _shortlist(change, available)
                 for k, row in enumerate(full):
                     kinds, take = _plan(change[k], available[k], gap_lo[grow[row]], shortlist[k])
