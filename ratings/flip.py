@@ -47,8 +47,10 @@ _CHORD_CONTRACTION = 0.7
 # Rounds of re-linearisation before a pair is given up as not swappable (it then has no number).
 _MAX_EXTEND = 30
 _MAX_NARROW = 40
-# Refits per bracketed pair and round (a bracket this narrow is settled in one round).
-_PROBES = 4
+# A bracket with this many counts inside or fewer is settled in one round, every count refitted.
+_FEW = 3
+# Rounds a bracket is narrowed by the secant's guess and the count below it alone.
+_SECANT_ROUNDS = 2
 # A pair counts as swapped when the lower model ends at least this far ahead (logits; 0.0002 Elo points): two models
 # left level, say by removing every vote between them, are not swapped, whatever the fit's last digits say.
 SWAP_MARGIN = 1e-6
@@ -181,18 +183,25 @@ class Problem:
             backward = self.backward[:, None] - self._from_backward @ removed
         return np.maximum(forward, 0.0, out=forward), np.maximum(backward, 0.0, out=backward)
 
-    def fit(self, removed: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    def fit(self, removed: np.ndarray, start: np.ndarray | None = None, step: np.ndarray | None = None) -> np.ndarray:
         """theta for each row of removals ((rows, kinds), dense or sparse), fitted to convergence from `start`
         (default: the base fit): chord steps with the base fit's Hessian first (a removal of a few votes barely
         changes it, so each step costs one gradient and one product), Newton's method for the rows where they do
         not contract. The chord steps go a block of rows at a time, each block's wins built pair-major on its own
-        (batched.block_rows)."""
+        (batched.block_rows). `step` ((rows, n), zero rows for none): a first chord step already worked out (see
+        linear_steps), taken before the others, which must shrink against it; Newton's method, where needed,
+        starts from `start` itself."""
         rows, n = removed.shape[0], self.layout.n
         if start is None:
             start = self.base
         if start is None:
             start = np.zeros(n) if self.prior is None else self.prior[0]
         theta = np.array(np.broadcast_to(start, (rows, n)), dtype=np.float64)
+        taken = np.full(rows, np.inf)  # the size of the step before each row's first chord step: none yet
+        if step is not None and self._chord is not None:
+            theta += step
+            size = np.max(np.abs(step), axis=1)
+            taken[size > 0] = size[size > 0]
         if self._chord is None:
             slow = np.arange(rows)
         else:
@@ -202,7 +211,8 @@ class Problem:
                 forward, backward = self.data(removed[block])
                 converged, stalled = batched.chord_steps(
                     forward, backward, theta[block], self._chord, self.layout, tol=self.tol,
-                    max_steps=self.steps or _MAX_CHORD, contraction=_CHORD_CONTRACTION, prior=self.prior,
+                    max_steps=self.steps or _MAX_CHORD, contraction=_CHORD_CONTRACTION, first=taken[block],
+                    prior=self.prior,
                 )  # fmt: skip
                 # To convergence (steps None): the rows not there yet go on with Newton's method.
                 slow.append(first + np.flatnonzero(stalled | (~converged if self.steps is None else False)))
@@ -233,6 +243,19 @@ class Problem:
         theta = choix.ilsr_pairwise_dense(wins, alpha=0.0, initial_params=start - start.mean(), tol=1e-10,
                                           max_iter=100_000)  # fmt: skip
         return theta - theta.mean()
+
+    def linear_steps(self, theta: np.ndarray, removed: sparse.csr_array) -> np.ndarray:
+        """The first chord step of a refit from theta ((rows, n), each the converged fit of some removal) to that
+        removal and `removed` ((rows, kinds) more votes) taken out: the gradient at theta of the data less both is
+        the removed votes' terms alone, sum of r (p - y)(e_i - e_j), so the step costs a few products per removed
+        kind instead of a pass over every pair."""
+        entries = sparse.coo_array(removed)
+        i, j = self.kinds.i[entries.col], self.kinds.j[entries.col]
+        row = entries.row
+        weight = entries.data * (expit(theta[row, i] - theta[row, j]) - self.kinds.y[entries.col])
+        rows, n = theta.shape
+        terms = np.bincount(row * n + i, weight, rows * n) - np.bincount(row * n + j, weight, rows * n)
+        return terms.reshape(rows, n) @ self._chord
 
     def gap_change(self, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         """Per row: the predicted change of theta[upper] - theta[lower] per vote of each kind removed, at the fit
@@ -267,22 +290,29 @@ def _prefix(sequence: tuple[np.ndarray, np.ndarray], m: int, n_kinds: int) -> np
     return np.bincount(kinds, np.clip(m - before, 0, counts), n_kinds).astype(np.float64)
 
 
-def _prefixes(sequences, owners: list[int], counts: list[int], n_kinds: int) -> sparse.csr_array:
+def _prefixes(sequences, owners: list[int], counts: list[int], n_kinds: int,
+              below: list[int] | None = None) -> sparse.csr_array:  # fmt: skip
     """The removals of the first counts[r] votes of sequences[owners[r]], one sparse row each: a row names a few
     dozen kinds of tens of thousands on a dense board, where dense rows cost more to build and read than the
-    refits they fed."""
-    rows, kinds, taken = [], [], []
+    refits they fed. `below`: less the first below[r] votes (the votes from below[r] + 1 to counts[r]). Built
+    straight from each row's entries, in sequence order and a kind possibly twice (a later chunk taking more of
+    it): every reader sums them, and sorting them cost more than the rest."""
+    kinds, taken, sizes = [], [], []
     for row, (q, m) in enumerate(zip(owners, counts, strict=True)):
         sequence, held = sequences[q]
-        take = np.clip(m - (np.cumsum(held) - held), 0, held)
+        before = np.cumsum(held) - held
+        take = np.clip(m - before, 0, held)
+        if below is not None:
+            take -= np.clip(below[row] - before, 0, held)
         used = take > 0
-        rows.append(np.full(int(used.sum()), row))
         kinds.append(sequence[used])
         taken.append(take[used])
+        sizes.append(len(kinds[-1]))
     shape = (len(owners), n_kinds)
-    if not rows:
+    if not owners or sum(sizes) == 0:
         return sparse.csr_array(shape)
-    return sparse.csr_array((np.concatenate(taken).astype(np.float64), (np.concatenate(rows), np.concatenate(kinds))),
+    indptr = np.concatenate([[0], np.cumsum(sizes)])
+    return sparse.csr_array((np.concatenate(taken).astype(np.float64), np.concatenate(kinds), indptr),
                             shape=shape)  # fmt: skip
 
 
@@ -321,13 +351,24 @@ def _plan(change: np.ndarray, available: np.ndarray, gap: float, shortlist=None)
     return order[: last + 1], counts
 
 
-def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray, removed: np.ndarray,
+def _taken(candidates: np.ndarray, kinds: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Votes of each of the (sorted) candidate kinds that a removal sequence (kinds, counts) takes."""
+    taken = np.zeros(len(candidates))
+    if len(kinds) and len(candidates):
+        position = np.minimum(np.searchsorted(candidates, kinds), len(candidates) - 1)
+        hit = candidates[position] == kinds
+        np.add.at(taken, position[hit], counts[hit])
+    return taken
+
+
+def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower: np.ndarray, removed: list,
                   gap: np.ndarray) -> list:  # fmt: skip
     """_plan for each row, over the kinds of votes of its two models only (a few hundred of tens of thousands on a
     dense board), where that is provably the plan over every kind: a vote between two other models a and b moves
     the gap by at most max|p - y| |u_a - u_b| <= max(u) - min(u) over the other models (u = H^-1 (e_upper -
     e_lower)), and when every kind the plan takes narrows the gap by more than that per vote, no other kind comes
-    before them in its order. None where that does not hold (the caller plans over every kind)."""
+    before them in its order. None where that does not hold (the caller plans over every kind). `removed`: per row,
+    the votes its pair's sequence has taken so far, (kinds, counts)."""
     kinds = problem.kinds
     touching = problem.touching()
     u = problem._chord[upper] - problem._chord[lower]
@@ -340,15 +381,66 @@ def _direct_plans(problem: Problem, theta: np.ndarray, upper: np.ndarray, lower:
         i, j = kinds.i[candidates], kinds.j[candidates]
         p = expit(theta[row, i] - theta[row, j])
         change = (p - kinds.y[candidates]) * (u[row, i] - u[row, j])
-        available = kinds.count[candidates] - removed[row, candidates]
+        available = kinds.count[candidates] - _taken(candidates, *removed[row])
         chosen, take = _plan(change, available, gap[row])
         helpful = (change < 0) & (available > 0)
         reached = -(change[helpful] * available[helpful]).sum() > max(gap[row], 0.0) + SWAP_MARGIN
         if len(chosen) and reached and -change[chosen].max() > bound:
-            plans.append((candidates[chosen], take))
+            plans.append((candidates[chosen], take, -change[chosen]))
         else:
             plans.append(None)
     return plans
+
+
+@dataclass(frozen=True)
+class _Predicted:
+    """The gap reduction the plans predicted for the first m votes of a pair's sequence: piecewise linear in m,
+    knots at the ends of its chunks (votes, cumulative reduction). The refits' gaps are close to linear in it even
+    where they are far from linear in m (the sequence takes the votes that narrow the gap most first), so a
+    bracket is narrowed by a secant in it."""
+
+    votes: np.ndarray
+    reduction: np.ndarray
+
+    @classmethod
+    def extended(cls, before: _Predicted, take: np.ndarray, per_vote: np.ndarray) -> _Predicted:
+        votes = before.votes[-1] + np.cumsum(take)
+        reduction = before.reduction[-1] + np.cumsum(take * per_vote)
+        return cls(np.concatenate([before.votes, votes]), np.concatenate([before.reduction, reduction]))
+
+    def at(self, m) -> np.ndarray:
+        return np.interp(m, self.votes, self.reduction)
+
+    def votes_at(self, reduction: float) -> float:
+        return float(np.interp(reduction, self.reduction, self.votes))
+
+
+_Predicted.EMPTY = _Predicted(np.zeros(1), np.zeros(1))
+
+
+def _narrowing_probes(lo: int, hi: int, gap_lo: float, gap_hi: float, predicted: _Predicted,
+                      rounds: int) -> tuple[list[int], list[float]]:  # fmt: skip
+    """The counts to refit inside a bracket (lo not swapped, hi swapped, hi - lo > 1), and each one's place
+    between the two ends (0 at lo, 1 at hi) in predicted reduction, where the refitted theta moves almost
+    linearly: the secant's crossing of -SWAP_MARGIN in predicted reduction, and the count below it (the two a
+    right guess needs). From the third round on, the neighbours of the guess and the bracket's middle too, so that
+    a poor secant still ends."""
+    x_lo, x_hi = predicted.at(lo), predicted.at(hi)
+    if not x_hi > x_lo:  # no predicted reduction between them to go by: counts of votes instead
+        predicted = _Predicted(np.array([lo, hi], dtype=np.float64), np.array([lo, hi], dtype=np.float64))
+        x_lo, x_hi = float(lo), float(hi)
+    share = (gap_lo + SWAP_MARGIN) / (gap_lo - gap_hi)
+    crossing = predicted.votes_at(x_lo + share * (x_hi - x_lo))
+    guess = int(min(max(int(np.ceil(crossing - 1e-9)), lo + 1), hi - 1))
+    span = hi - lo
+    if span <= _FEW:  # every count inside the bracket at once: decided this round
+        probes = set(range(lo + 1, hi))
+    elif rounds < _SECANT_ROUNDS:
+        probes = {g for g in (guess - 1, guess) if lo < g < hi}
+    else:
+        probes = {g for g in (guess - 1, guess, guess + 1, lo + span // 2) if lo < g < hi}
+    probes = sorted(probes)
+    return probes, ((predicted.at(probes) - x_lo) / (x_hi - x_lo)).tolist()
 
 
 def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: np.ndarray | None = None) -> Flips:
@@ -364,66 +456,77 @@ def votes_to_flip(problem: Problem, upper: np.ndarray, lower: np.ndarray, gap: n
     sequences: list[tuple[np.ndarray, np.ndarray]] = [empty] * pairs
     if pairs == 0:
         return Flips(votes, linear, gap, sequences)
-    removed = np.zeros((pairs, n_kinds))
     theta = np.repeat(problem.base[None], pairs, axis=0)
     lo = np.zeros(pairs, dtype=np.int64)
     hi = np.full(pairs, -1, dtype=np.int64)
     gap_lo, gap_hi = gap.copy(), np.zeros(pairs)
     theta_lo, theta_hi = theta.copy(), theta.copy()
     extending = gap > 0  # a pair level or reversed already has nothing to remove (no number; -1)
+    predicted = [_Predicted.EMPTY] * pairs  # per pair, the plans' predicted reduction along its sequence
+    narrowed = np.zeros(pairs, dtype=np.int64)  # rounds each pair has spent narrowing its bracket
     # Each round fits, as rows of one vectorised refit: for a pair not yet swapped, the votes the influences at its
     # last refit say should swap it (and one fewer); for a bracketed pair, secant guesses inside its bracket.
     for _ in range(_MAX_EXTEND + _MAX_NARROW):
         owners, counts, starts = [], [], []
         grow = np.flatnonzero(extending)
         if len(grow):
-            plans = _direct_plans(problem, theta_lo[grow], upper[grow], lower[grow], removed[grow], gap_lo[grow])
+            # Each pair's removals so far as its sequence (kinds, counts): a (pairs, kinds) array of them would be
+            # ~100 MB on a dense board (60,000 kinds), most of its pages touched by a few entries each.
+            removed = [sequences[q] for q in grow.tolist()]
+            plans = _direct_plans(problem, theta_lo[grow], upper[grow], lower[grow], removed, gap_lo[grow])
             full = [row for row, plan in enumerate(plans) if plan is None]
             if full:  # the plans that votes between other models could change: over every kind, as before
                 rows = grow[full]
                 change = problem.gap_change(theta_lo[rows], upper[rows], lower[rows])
-                available = problem.kinds.count[None] - removed[rows]
+                available = problem.kinds.count[None] - np.array([np.bincount(*removed[row], n_kinds) for row in full])
                 shortlist = _shortlist(change, available)
                 for k, row in enumerate(full):
-                    plans[row] = _plan(change[k], available[k], gap_lo[grow[row]], shortlist[k])
+                    kinds, take = _plan(change[k], available[k], gap_lo[grow[row]], shortlist[k])
+                    plans[row] = (kinds, take, -change[k, kinds])
             for row, q in enumerate(grow.tolist()):
-                kinds, take = plans[row]
+                kinds, take, per_vote = plans[row]
                 if len(kinds) == 0:  # nothing left that would narrow the gap: never swapped
                     extending[q] = False
                     continue
                 if len(sequences[q][0]) == 0:
                     linear[q] = int(take.sum())
                 sequences[q] = (np.concatenate([sequences[q][0], kinds]), np.concatenate([sequences[q][1], take]))
-                removed[q, kinds] += take
-                total = int(round(removed[q].sum()))
+                predicted[q] = _Predicted.extended(predicted[q], take, per_vote)
+                total = int(round(sequences[q][1].sum()))
                 owners += [q] if total - 1 <= lo[q] else [q, q]
                 counts += [total] if total - 1 <= lo[q] else [total, total - 1]
                 starts += [theta_lo[q]] if total - 1 <= lo[q] else [theta_lo[q], theta_lo[q]]
+        extended = len(owners)  # these rows start from the converged fit at lo: their first step is cheap
         for q in np.flatnonzero((hi > 0) & (hi - lo > 1)).tolist():
-            span = hi[q] - lo[q]
-            guess = lo[q] + int(np.ceil(span * gap_lo[q] / (gap_lo[q] - gap_hi[q])))
-            guess = int(min(max(guess, lo[q] + 1), hi[q] - 1))
-            if span <= _PROBES:  # every count inside the bracket at once: decided this round
-                probes = set(range(lo[q] + 1, hi[q]))
-            else:  # the secant's guess and its neighbours, and evenly spaced counts should it be poor
-                probes = {g for g in (guess - 1, guess, guess + 1, lo[q] + span // 2) if lo[q] < g < hi[q]}
+            probes, fractions = _narrowing_probes(lo[q], hi[q], gap_lo[q], gap_hi[q], predicted[q], narrowed[q])
+            narrowed[q] += 1
             owners += [q] * len(probes)
-            counts += sorted(probes)
+            counts += probes
             # Each probe starts where the fits at the bracket's ends say it lies: within a few votes of either end
             # the refit moves theta almost linearly, so the chord steps start next to the answer.
-            starts += [theta_lo[q] + (m - lo[q]) / span * (theta_hi[q] - theta_lo[q]) for m in sorted(probes)]
+            starts += [theta_lo[q] + f * (theta_hi[q] - theta_lo[q]) for f in fractions]
         if not owners:
             break
         owner = np.array(owners)
-        fitted = problem.fit(_prefixes(sequences, owners, counts, n_kinds), np.array(starts))
+        removals, starts = _prefixes(sequences, owners, counts, n_kinds), np.array(starts)
+        step = None
+        if extended and problem._chord is not None:
+            more = _prefixes(sequences, owners[:extended], counts[:extended], n_kinds, lo[owner[:extended]].tolist())
+            step = np.zeros_like(starts)
+            step[:extended] = problem.linear_steps(starts[:extended], more)
+        fitted = problem.fit(removals, starts, step)
         k = np.arange(len(owners))
         new_gap = gap[owner] + fitted[k, upper[owner]] - fitted[k, lower[owner]] - base_gap[owner]
         for row, (q, m, g) in enumerate(zip(owners, counts, new_gap.tolist(), strict=True)):
+            # Only counts inside the bracket move its ends: where a vote late in the sequence widens the gap a
+            # little (its effect at the refit the opposite of the plan's), the gap crosses more than once, and a
+            # count swapped below one not swapped must not cross the ends over (any crossing is a right answer).
+            inside = m > lo[q] and (hi[q] < 0 or m < hi[q])
             if g < -SWAP_MARGIN:
-                if hi[q] < 0 or m < hi[q]:
+                if inside:
                     hi[q], gap_hi[q], theta_hi[q] = m, g, fitted[row]
-                extending[q] = False
-            elif m > lo[q]:
+                    extending[q] = False
+            elif inside:
                 lo[q], gap_lo[q], theta_lo[q] = m, g, fitted[row]
     done = (hi > 0) & (hi - lo == 1)
     votes[done] = hi[done]
