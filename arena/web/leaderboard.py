@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+
 from flask import Blueprint, abort, current_app, render_template, request
+from markupsafe import Markup
+from sqlalchemy import func, select
 
 from arena.jobs.leaderboard import PROVISIONAL_BATTLES, TABS, BoardSnapshot, snapshot
 from arena.jobs.snapshots import COMPOSITE, CONVERSATIONS, OVERALL, SINGLE_TURN, NoSuchBoard, RecomputeError
+from arena.models import RatingRun
 from arena.voting.moderation import count_votes
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, responsive_whiskers
@@ -57,11 +64,34 @@ def _label(board: BoardSnapshot | None, category: str, order: str) -> str | None
     return None if category == OVERALL else BOARD_NAMES.get(category, category)
 
 
-@bp.get("/leaderboard")
-def leaderboard():
-    category = request.args.get("category", OVERALL)
-    order = request.args.get("order", "all")
-    session = read_session()
+class RenderedBoards:
+    """Boards rendered per worker: a stored run never changes, and rendering one of 200 models (its rows and two
+    whisker charts) costs about 150 ms of CPU, reading it another 30 ms. Keyed by the newest run's id (any new run
+    renders afresh) and kept for `seconds`, so a model renamed since still shows within that time."""
+
+    def __init__(self, seconds: float = 60.0, boards: int = 256) -> None:
+        self._seconds = seconds
+        self._boards = boards
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple, tuple[float, dict]] = OrderedDict()
+
+    def get(self, key: tuple) -> dict | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: tuple, parts: dict) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self._seconds, parts)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._boards:
+                self._entries.popitem(last=False)
+
+
+def _board_parts(session, category: str, order: str) -> dict:
+    """The board's rendered partial and the names the page around it needs."""
     provisional_votes = current_app.extensions["arena.settings"].provisional_votes
     try:
         board = snapshot(session, category, provisional_votes, order)
@@ -77,8 +107,24 @@ def leaderboard():
     if board is None:
         context["votes"] = count_votes(session)
     context["board_label"] = _label(board, category, order)
+    return {"board_html": Markup(render_template("leaderboard/_board.html", **context)), "board": board,
+            "title": context["title"], "board_label": context["board_label"]}  # fmt: skip
+
+
+@bp.get("/leaderboard")
+def leaderboard():
+    category = request.args.get("category", OVERALL)
+    order = request.args.get("order", "all")
+    session = read_session()
+    newest = session.scalar(select(func.max(RatingRun.id)))
+    rendered = current_app.extensions.setdefault("arena.rendered_boards", RenderedBoards())
+    key = (newest, category, order)
+    parts = rendered.get(key) if newest is not None else None
+    if parts is None:
+        parts = _board_parts(session, category, order)
+        if parts["board"] is not None:
+            rendered.put(key, parts)
     if htmx:
-        return render_template("leaderboard/_swap_title.html", **context) + render_template(
-            "leaderboard/_board.html", **context
-        )
-    return render_template("leaderboard/page.html", **context)
+        # str() first: a str plus a Markup would escape the str.
+        return render_template("leaderboard/_swap_title.html", **parts) + str(parts["board_html"])
+    return render_template("leaderboard/page.html", **parts)

@@ -103,3 +103,27 @@ def test_votes_to_flip_are_stored_served_and_said_in_plain_words(client, rated, 
     first, second = escape(rows[0]["display_name"]), escape(rows[1]["display_name"])
     assert f"Removing {top:,} of the {n_votes:,} votes would swap #1 ({first}) and #2 ({second})" in text
     assert ">Flip</abbr>" in text
+
+
+def test_a_rendered_board_is_reused_until_a_new_run_or_its_time_is_up(client, rated, database_url, monkeypatch):
+    from arena.web import leaderboard
+
+    result, _ = rated
+    first = client.get("/leaderboard?category=overall").get_data(as_text=True)
+    assert f"rating run {result.run_id}" in first
+    renders = []
+    real = leaderboard._board_parts
+    monkeypatch.setattr(leaderboard, "_board_parts", lambda *a: renders.append(a) or real(*a))
+    assert client.get("/leaderboard?category=overall").get_data(as_text=True) == first and not renders
+    # A new run (of any board) renders afresh at once.
+    engine = make_engine(database_url)
+    newer = recompute(make_session_factory(engine), make_session_factory(engine, read_only=True),
+                      RecomputeRequest(rounds=100, seed=4))  # fmt: skip
+    engine.dispose()
+    assert f"rating run {newer.run_id}" in client.get("/leaderboard?category=overall").get_data(as_text=True)
+    assert len(renders) == 1
+    # Past its time, a board is rendered again (a model renamed since shows).
+    later = leaderboard.time.monotonic() + 61
+    monkeypatch.setattr(leaderboard.time, "monotonic", lambda: later)
+    client.get("/leaderboard?category=overall")
+    assert len(renders) == 2
