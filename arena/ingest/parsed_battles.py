@@ -10,6 +10,8 @@ import's outcome is the same either way.
 
 from __future__ import annotations
 
+import gc
+import json
 import multiprocessing
 import os
 from collections import deque
@@ -56,8 +58,6 @@ def meta_json(meta: dict) -> str:
     """The battle's metadata as JSON text: orjson, several times faster than json.dumps on every record (the
     same values, without the spaces); json.dumps for what orjson refuses (integers beyond 64 bits, which a CSV
     or Parquet cell can give, and lone surrogates)."""
-    import json
-
     try:
         return orjson.dumps(meta).decode()
     except TypeError:
@@ -138,6 +138,9 @@ _context: tuple[float, Callable[[str], str], str | None, bool] | None = None
 
 def _start_worker(now: float, hash_judge: Callable[[str], str], file_scope: str | None, stop_at_error: bool) -> None:
     global _context
+    # Every object inherited from the importing process is left alone by this one's collector: a garbage cycle
+    # holding an old database connection, collected here, would close that socket from the child.
+    gc.freeze()
     _context = (now, hash_judge, file_scope, stop_at_error)
 
 
