@@ -100,10 +100,16 @@ def import_prompts_command(database_url: str, file: Path, fmt: str | None) -> No
     "twice as fast); the battle and vote tables are locked until the import ends, so the site waits. Needs the "
     "tables' owner.",
 )
+@click.option(
+    "--parse-workers",
+    type=click.IntRange(min=1),
+    help="Processes that read and check a JSON-lines file's records while this one writes them. Default: one per "
+    "core (at most 4) for a file of 32 MB or more, else 1 (this process reads it).",
+)
 @click.option("--source", "source", metavar="TEXT", help=SOURCE_HELP)
 def import_votes_command(
     database_url: str, file: Path, fmt: str | None, skip_invalid: bool, skip_report: Path | None, exclusive: bool,
-    source: str | None,
+    parse_workers: int | None, source: str | None,
 ) -> None:  # fmt: skip
     """Battles as published: FastChat's battle schema (model_a, model_b, winner, judge or judge_hash, anony, tstamp,
     ...; JSON lines or clean_battle_*.json's JSON array), LMArena's 100k/140k columns and Kaggle's 55k CSV; JSONL,
@@ -120,6 +126,8 @@ def import_votes_command(
     from arena.hashing import judge_key
     from arena.ingest.battle_records import MissingSecret, no_site_key
     from arena.ingest.file_provenance import file_sha256, record_file
+    from arena.ingest.parsed_battles import JsonLinesFile, default_workers
+    from arena.ingest.records import detect_format
     from arena.ingest.skip_report import SkipReport, default_report_path
     from arena.ingest.vote_import import ImportBusy, import_votes
 
@@ -142,6 +150,11 @@ def import_votes_command(
         report(error, record)
 
     def importer(session, records, progress):
+        workers = parse_workers or default_workers(file)
+        if workers > 1 and detect_format(file, fmt) == "jsonl":
+            # Worker processes read the JSON-lines file instead of the reader import_file opened (which has not
+            # read anything yet): the same records, parsed on every core.
+            records = JsonLinesFile(file, unreadable if report else None, workers)
         summary = import_votes(session, records, progress, exclusive=exclusive, hash_judge=hash_judge, skip=report,
                                file_scope=sha256)  # fmt: skip
         if report is not None and summary.imported == 0 and summary.skipped == 0 and report.count + unread:

@@ -35,6 +35,10 @@ class RecordError(ValueError):
         self.line = line
         self.reason = message
 
+    def __reduce__(self):
+        # Made again from its parts when it crosses from a worker process (parsed_battles).
+        return RecordError, (self.line, self.reason)
+
 
 OnError = Callable[[RecordError, dict | None], None] | None
 

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import orjson
 from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session
 
 import arena.vote_counts as vote_counts
-from arena.ingest.battle_records import StagedBattle, no_site_key, parse_battle
-from arena.ingest.catalog import CatalogError, content_hash, emotion_tags
+from arena.ingest.battle_records import no_site_key
+from arena.ingest.catalog import content_hash, emotion_tags
+from arena.ingest.parsed_battles import JsonLinesFile, Refused, parsed_here, parsed_in_workers
 from arena.ingest.records import RecordError
 from arena.models import Conversation, Model, Prompt, PromptEmotion, Turn
 
@@ -335,6 +335,8 @@ class _Lookup:
         # Exact text -> id in front of the digests: a file repeats the same messages, and hashing each record's
         # normalised text was a tenth of the time spent per record.
         self.texts: dict[str, int] = {}
+        # Messages met for the first time, not yet written: digest -> (text, language, tags).
+        self.new: dict[str, tuple[str, str, list]] = {}
         self.new_models = 0
 
     def model_id(self, slug: str) -> int:
@@ -347,53 +349,68 @@ class _Lookup:
             self.new_models += 1
         return found
 
-    def _new_prompt(self, staged: StagedBattle, digest: str) -> int:
-        """The message as catalog.get_or_create_prompt makes it, in two statements and without ORM objects (a
-        file may bring thousands of messages; the ORM's flush per message cost milliseconds each). Prompts that
-        arrive with imported votes have no replies here and are never drawn for battles."""
-        tags = emotion_tags(staged.emotions)
-        prompt_id = self.session.execute(
-            insert(Prompt).values(text=staged.prompt_text.strip(), source="imported", content_hash=digest,
-                                  active=False, language=staged.language or "en").returning(Prompt.id)
-        ).scalar_one()  # fmt: skip
-        if tags:
-            self.session.execute(
-                insert(PromptEmotion), [{"prompt_id": prompt_id, "category": c, "intensity": i} for c, i in tags]
-            )
-        return prompt_id
-
-    def prompt_id(self, staged: StagedBattle) -> int | None:
-        found = self.texts.get(staged.prompt_text)
+    def prompt_id(self, prompt_text: str, language: str | None, emotions: list) -> int | str | None:
+        """The message's id; for a message new to the database, its digest, which create_new() turns into the
+        id it gets (new messages are written a batch at a time, not one by one)."""
+        found = self.texts.get(prompt_text)
         if found is not None:
             return found
-        if not staged.prompt_text or not staged.prompt_text.strip():
+        if not prompt_text or not prompt_text.strip():
             return None
-        digest = content_hash(staged.prompt_text)
+        digest = content_hash(prompt_text)
         found = self.prompts.get(digest)
         if found is None:
+            if digest in self.new:
+                return digest
             if not self.complete:
                 found = self.session.scalar(select(Prompt.id).where(Prompt.content_hash == digest))
             if found is None:
-                found = self._new_prompt(staged, digest)
-            if len(self.prompts) >= self.LIMIT:
-                self.prompts.clear()
-                self.complete = False
-            self.prompts[digest] = found
-        if len(staged.prompt_text) <= self.TEXT_CHARS:
+                # Checked now, so a bad tag names this record (parse_battle has checked them already).
+                self.new[digest] = (prompt_text.strip(), language or "en", emotion_tags(emotions))
+                return digest
+            self._remember(digest, found)
+        if len(prompt_text) <= self.TEXT_CHARS:
             if len(self.texts) >= self.TEXTS:
                 self.texts.clear()
-            self.texts[staged.prompt_text] = found
+            self.texts[prompt_text] = found
         return found
 
+    def _remember(self, digest: str, prompt_id: int) -> None:
+        if len(self.prompts) >= self.LIMIT:
+            self.prompts.clear()
+            self.complete = False
+        self.prompts[digest] = prompt_id
 
-def _meta_json(meta: dict) -> str:
-    """The battle's metadata as JSON text: orjson, several times faster than json.dumps on every record (the
-    same values, without the spaces); json.dumps for what orjson refuses (integers beyond 64 bits, which a CSV
-    or Parquet cell can give, and lone surrogates)."""
-    try:
-        return orjson.dumps(meta).decode()
-    except TypeError:
-        return json.dumps(meta, ensure_ascii=False)
+    def create_new(self) -> dict[str, int]:
+        """Write the messages prompt_id() met for the first time, as catalog.get_or_create_prompt makes them, in
+        two statements for the lot: one INSERT per message cost a round trip each (2,000 messages took 8.5 s,
+        and 29 s under load). Ids follow first sight, as when they were written one by one. Prompts that arrive
+        with imported votes have no replies here and are never drawn for battles. Returns digest -> id."""
+        if not self.new:
+            return {}
+        rows = [{"text": text_, "source": "imported", "content_hash": digest, "active": False, "language": language}
+                for digest, (text_, language, _) in self.new.items()]  # fmt: skip
+        ids = self.session.execute(
+            insert(Prompt).returning(Prompt.id, sort_by_parameter_order=True), rows
+        ).scalars().all()  # fmt: skip
+        created = dict(zip(self.new, ids, strict=True))
+        tags = [{"prompt_id": created[digest], "category": c, "intensity": i}
+                for digest, (_, _, emotions) in self.new.items() for c, i in emotions]  # fmt: skip
+        if tags:
+            self.session.execute(insert(PromptEmotion), tags)
+        for digest, prompt_id in created.items():
+            self._remember(digest, prompt_id)
+        self.new = {}
+        return created
+
+
+def _with_new_prompts(batch: list[tuple], lookup: _Lookup) -> list[tuple]:
+    """The batch with each new message's digest (prompt_id(), the staging row's tenth value) replaced by the id
+    create_new() gave it."""
+    created = lookup.create_new()
+    if not created:
+        return batch
+    return [row if type(row[9]) is not str else (*row[:9], created[row[9]], *row[10:]) for row in batch]
 
 
 # PostgreSQL advisory lock held by a running vote import for its transaction ("arena" + "votes" in ASCII).
@@ -406,7 +423,7 @@ class ImportBusy(Exception):
 
 def import_votes(
     session: Session,
-    records: Iterable[tuple[int, dict, int]],
+    records: Iterable[tuple[int, dict, int]] | JsonLinesFile,
     progress: Callable[[int], None] = lambda _bytes: None,
     *,
     exclusive: bool = False,
@@ -417,7 +434,8 @@ def import_votes(
     """Import all records in the session's transaction (the caller commits). Without `skip`, raises RecordError
     on the first bad record and the caller rolls back, so nothing is written; with it, each bad record goes to
     `skip` and the others are imported. `hash_judge` turns a file's raw `judge` into the stored voter key;
-    `file_scope` (the file's sha256) enters the ids of records with neither id nor time (battle_records)."""
+    `file_scope` (the file's sha256) enters the ids of records with neither id nor time (battle_records).
+    `records` is a reader's (line, record, bytes read) or a JsonLinesFile, parsed by worker processes."""
     connection = session.connection()
     # Two imports at once would both stage and insert the same question ids, and the second would fail deep in
     # its work (or wait on the first's --exclusive locks): say so at once instead.
@@ -436,50 +454,47 @@ def import_votes(
     anony = {"true": 0, "false": 0, "absent": 0}
     now = time.time()
     models = lookup.models
-    for line, record, done in records:
-        try:
-            staged = parse_battle(record, now, hash_judge, file_scope)
-            # The prompt before the models: a record refused here leaves no new model behind.
-            prompt_id = lookup.prompt_id(staged) if staged.prompt_text else None
-            row = (
-                read,
-                staged.question_id,
-                staged.derived_id,
-                models.get(staged.model_a) or lookup.model_id(staged.model_a),
-                models.get(staged.model_b) or lookup.model_id(staged.model_b),
-                staged.outcome,
-                staged.tstamp,
-                staged.judge_key,
-                staged.language,
-                prompt_id,
-                _meta_json(staged.meta) if staged.meta else "{}",
-                staged.counts,
-                staged.exclusion_reason,
-                staged.turns,
-            )
-        except (ValueError, CatalogError, RecursionError) as exc:
-            # RecursionError: JSON text in a CSV or Parquet cell, nested beyond what Python parses.
-            reason = "a nested value is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            error = RecordError(line, reason)
+    if isinstance(records, JsonLinesFile):
+        parsed = parsed_in_workers(records, now, hash_judge, file_scope, stop_at_error=skip is None)
+    else:
+        parsed = parsed_here(records, now, hash_judge, file_scope)
+    for item, done in parsed:
+        if type(item) is Refused:
             if skip is None:
-                raise error from exc
-            skip(error, record)
+                raise item.error
+            skip(item.error, item.record)
             invalid += 1
             continue
-        staging.derived |= staged.derived_id
-        flag = staged.meta.get("anony") if staged.meta else None
+        (line, question_id, derived, slug_a, slug_b, outcome, tstamp, judge, language, prompt_text, emotions, meta,
+         counts, exclusion_reason, turns, conversation, vote_reasons, flag) = item  # fmt: skip
+        try:
+            # The prompt before the models: a record refused here leaves no new model behind. parse_battle has
+            # checked the tags and names already; this is the last word of the catalog that stores them.
+            prompt_id = lookup.prompt_id(prompt_text, language, emotions) if prompt_text else None
+            model_a = models.get(slug_a) or lookup.model_id(slug_a)
+            model_b = models.get(slug_b) or lookup.model_id(slug_b)
+        except ValueError as exc:  # CatalogError among them
+            error = RecordError(line, str(exc))
+            if skip is None:
+                raise error from exc
+            # The record itself stayed with the process that parsed it.
+            skip(error, None)
+            invalid += 1
+            continue
+        batch.append((read, question_id, derived, model_a, model_b, outcome, tstamp, judge, language, prompt_id, meta,
+                      counts, exclusion_reason, turns))  # fmt: skip
+        staging.derived |= derived
         anony["absent" if flag is None else "true" if flag else "false"] += 1
-        batch.append(row)
-        if staged.conversation is not None:
-            conversations.append((read, staged.conversation.as_json()))
-        reasons.extend((read, side, reason) for side, reason in staged.reasons)
+        if conversation is not None:
+            conversations.append((read, conversation))
+        reasons.extend((read, side, reason) for side, reason in vote_reasons)
         read += 1
         if len(batch) >= BATCH:
-            staging.load(batch, conversations, reasons)
+            staging.load(_with_new_prompts(batch, lookup), conversations, reasons)
             batch, conversations, reasons = [], [], []
             progress(done)
     if batch:
-        staging.load(batch, conversations, reasons)
+        staging.load(_with_new_prompts(batch, lookup), conversations, reasons)
     session.flush()
     imported, present, repeated = staging.write_battles_and_votes(exclusive)
     # The imported votes join the maintained counts in the import's own transaction (with any site votes since

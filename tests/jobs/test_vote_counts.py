@@ -164,3 +164,38 @@ def test_counts_equal_a_fresh_group_by_after_any_sequence(database_url, session_
             boards |= {board for board, *_ in counts}
     # The sequence exercised what it is meant to: the filters' exclusions, emotion boards of both families.
     assert compared >= 5 and arena.filtered > 0 and GROUP in boards and EMONET_GROUPS[GROUP][0] in boards
+
+
+def _import_records(rng: random.Random, first: int, n: int) -> list[dict]:
+    records = []
+    for k in range(first, first + n):
+        a, b = rng.sample(MODELS, 2)
+        record = {"question_id": f"imp{k}", "model_a": a, "model_b": b, "tstamp": 1_700_000_000 + k,
+                  "winner": rng.choice(["model_a", "model_b", "tie", "tie (bothbad)"]),
+                  "conversation_a": [{"role": "user", "content": f"imported {rng.randint(0, 9)}"}]}  # fmt: skip
+        if tags := rng.choice(TAG_SETS):
+            record["category_tag"] = {"emotion_v0.1": tags}
+        if rng.random() < 0.2:
+            record["counts_for_leaderboard"], record["exclusion_reason"] = False, "imported"
+        records.append(record)
+    return records
+
+
+def test_a_first_import_builds_the_counts_from_empty_and_a_second_adds_to_them(database_url, session_factory, tmp_path):
+    """The first import into an empty `vote_count` inserts its cells without the upsert (vote_counts._upsert's
+    `empty`); the next one, overlapping the first's cells, adds to them. Parsed by worker processes, as a big
+    file is (parsed_battles)."""
+    from arena.ingest.parsed_battles import JsonLinesFile
+    from tests.votes_files import write_jsonl
+
+    rng = random.Random(3)
+    for first, n in ((0, 400), (400, 300)):
+        path = write_jsonl(tmp_path / f"votes{first}.jsonl", _import_records(rng, first, n))
+        with session_factory() as s, s.begin():
+            if first == 0:
+                assert s.scalar(select(func.count()).select_from(VoteCount)) == 0
+            summary = import_votes(s, JsonLinesFile(path, workers=2), exclusive=database_url.startswith("postgresql"))
+            assert summary.imported == n
+        with session_factory() as s:
+            counts = maintained(s)
+            assert counts == fresh(s) and len(counts) > 50
