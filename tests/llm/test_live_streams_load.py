@@ -27,7 +27,11 @@ def slow_llm(monkeypatch):
 def test_fifty_slow_streams_never_slow_pages_and_votes(database_url, demo_loaded, slow_llm, tmp_path, threads,
                                                         per_worker):  # fmt: skip
     add_slow_models(database_url, slow_llm)
-    env = {"ARENA_LIVE_STREAMS_PER_WORKER": str(per_worker), "ARENA_LIVE_MAX_CONCURRENT": "100"}
+    # Each stream takes about 8 s; on a CI machine whose two cores another test file shares, fifty of them and the
+    # slow model's server can take several times that. The time limit has its own test (test_live_battles): here
+    # a starved machine must not pass for streams failing.
+    env = {"ARENA_LIVE_STREAMS_PER_WORKER": str(per_worker), "ARENA_LIVE_MAX_CONCURRENT": "100",
+           "ARENA_LIVE_TIMEOUT_SECONDS": "300"}  # fmt: skip
     with GunicornServer(database_url, workers=2, threads=threads, extra_env=env, production_config=True,
                         log_path=tmp_path / "gunicorn.log") as server:  # fmt: skip
         result = run_live_load(server.url, streams=STREAMS)
