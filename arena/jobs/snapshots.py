@@ -3,7 +3,7 @@ use only this module, so serving them never imports the rating engine (numpy, sc
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from arena.models import AnalysisRun, BoardMatrices, Model, Rating, RatingRun
@@ -137,6 +137,11 @@ def latest_reliability(session: Session, run_id: int | None = None) -> dict | No
     """The newest overall run's (or run `run_id`'s) repeat measures (run summary `reliability`, null without
     repeats)."""
     return latest_summary(session, "reliability", run_id)
+
+
+def newest_run_id(session: Session) -> int | None:
+    """The newest rating run of any kind: a page's rendered board is current while this stays the same."""
+    return session.scalar(select(func.max(RatingRun.id)))
 
 
 def board_matrices(session: Session, run_id: int, category: str) -> dict:

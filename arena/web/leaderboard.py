@@ -8,11 +8,17 @@ from collections import OrderedDict
 
 from flask import Blueprint, abort, current_app, render_template, request
 from markupsafe import Markup
-from sqlalchemy import func, select
 
 from arena.jobs.leaderboard import PROVISIONAL_BATTLES, TABS, BoardSnapshot, snapshot
-from arena.jobs.snapshots import COMPOSITE, CONVERSATIONS, OVERALL, SINGLE_TURN, NoSuchBoard, RecomputeError
-from arena.models import RatingRun
+from arena.jobs.snapshots import (
+    COMPOSITE,
+    CONVERSATIONS,
+    OVERALL,
+    SINGLE_TURN,
+    NoSuchBoard,
+    RecomputeError,
+    newest_run_id,
+)
 from arena.voting.moderation import count_votes
 from arena.web import htmx, read_session
 from arena.web.charts import heatmap, responsive_whiskers
@@ -116,7 +122,7 @@ def leaderboard():
     category = request.args.get("category", OVERALL)
     order = request.args.get("order", "all")
     session = read_session()
-    newest = session.scalar(select(func.max(RatingRun.id)))
+    newest = newest_run_id(session)
     rendered = current_app.extensions.setdefault("arena.rendered_boards", RenderedBoards())
     key = (newest, category, order)
     parts = rendered.get(key) if newest is not None else None
